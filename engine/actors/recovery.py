@@ -1,0 +1,186 @@
+"""Recovery: nothing acknowledged is lost, nothing is sent twice by the engine itself.
+
+Ownership: a notification inserted for immediate sending carries ``owner`` = this process's
+worker id. Scheduled notifications, lane overflow and rows released at shutdown carry
+``owner = NULL``. Each process heartbeats in ``workers``.
+
+Every ``sweep_every`` seconds a process claims (``FOR UPDATE SKIP LOCKED``, so processes
+never claim the same row) and enqueues:
+- ``created`` rows that are due (``scheduled_for`` passed or NULL) and unowned, or owned by
+  a worker silent for ``dead_after`` seconds;
+- ``sending`` rows of a dead worker that have no provider reference: the crash happened
+  during the provider call, so the provider may have accepted them. They are resent
+  (at-least-once) and counted in ``notify_recovery_requeued_total{status="sending"}``.
+Every ``timeout_every`` seconds the contract's timeouts apply: ``created`` older than
+3 days -> technical-failure; ``sending``/``pending``/``sent`` older than 3 days ->
+temporary-failure.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import trio
+
+from engine.actors.store import StatusUpdate, Store, utcnow
+from engine.domain import statuses as st
+from engine.metrics import RECOVERY_REQUEUED, RECOVERY_SWEEPS
+
+log = logging.getLogger("engine.recovery")
+
+Requeue = Callable[[Sequence[Any]], Awaitable[int]]
+
+_CLAIM_SQL = """
+WITH live AS (
+    SELECT id FROM workers WHERE heartbeat_at > now() - make_interval(secs => $2)
+), c AS (
+    SELECT n.id FROM notifications n
+    WHERE ((n.status = 'created' AND (n.scheduled_for IS NULL OR n.scheduled_for <= now()))
+           OR (n.status = 'sending' AND n.provider_reference IS NULL AND n.owner IS NOT NULL))
+      AND (n.owner IS NULL OR n.owner NOT IN (SELECT id FROM live))
+    ORDER BY n.created_at
+    LIMIT $3
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE notifications n SET owner = $1 FROM c WHERE n.id = c.id
+RETURNING n.id, n.service_id, n.template_id, n.template_version, n.key_type,
+          n.notification_type, n.recipient, n.status, n.personalisation, n.subject, n.body,
+          n.reply_to_text, n.process_type, n.unsubscribe_url, n.created_at
+"""
+
+
+class Recovery:
+    def __init__(
+        self,
+        store: Store,
+        requeue: Requeue,
+        on_changes: Callable[[Sequence[Any]], Awaitable[None]],
+        *,
+        worker_id: uuid.UUID | None = None,
+        sweep_every: float = 5.0,
+        heartbeat_every: float = 5.0,
+        dead_after: float = 30.0,
+        timeout_every: float = 600.0,
+        timeout_age: dt.timedelta = dt.timedelta(days=3),
+        batch: int = 2000,
+    ) -> None:
+        self.store = store
+        self.worker_id = worker_id or uuid.uuid4()
+        self._requeue = requeue
+        self._on_changes = on_changes
+        self._sweep_every = sweep_every
+        self._heartbeat_every = heartbeat_every
+        self._dead_after = dead_after
+        self._timeout_every = timeout_every
+        self._timeout_age = timeout_age
+        self._batch = batch
+        self._release_send, self._release_recv = trio.open_memory_channel[uuid.UUID](100_000)
+        self._sweep_now = trio.Event()
+
+    async def register(self) -> None:
+        await self.store.execute(
+            "INSERT INTO workers (id, hostname, pid) VALUES ($1, $2, $3)",
+            self.worker_id,
+            socket.gethostname(),
+            os.getpid(),
+        )
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._heartbeat)
+            nursery.start_soon(self._releaser)
+            task_status.started()
+            last_timeout = -self._timeout_every
+            while True:
+                await self.sweep()
+                if trio.current_time() - last_timeout >= self._timeout_every:
+                    await self.apply_timeouts()
+                    last_timeout = trio.current_time()
+                with trio.move_on_after(self._sweep_every):
+                    await self._sweep_now.wait()
+                self._sweep_now = trio.Event()
+
+    def wake(self) -> None:
+        self._sweep_now.set()
+
+    async def sweep(self) -> int:
+        """Claim and requeue what nobody alive owns. Returns how many were requeued."""
+        RECOVERY_SWEEPS.inc()
+        total = 0
+        while True:
+            rows = await self.store.fetch(_CLAIM_SQL, self.worker_id, self._dead_after, self._batch)
+            if not rows:
+                return total
+            for row in rows:
+                RECOVERY_REQUEUED.labels(row["status"]).inc()
+            queued = await self._requeue(rows)
+            total += queued
+            if queued < len(rows) or len(rows) < self._batch:
+                return total
+
+    async def apply_timeouts(self) -> None:
+        cutoff = utcnow() - self._timeout_age
+        now = utcnow()
+        for old, new in (((st.CREATED,), st.TECHNICAL_FAILURE),
+                         ((st.SENDING, st.PENDING, st.SENT), st.TEMPORARY_FAILURE)):  # fmt: skip
+            rows = await self.store.fetch(
+                "SELECT id FROM notifications WHERE status = ANY($1::text[])"
+                " AND created_at < $2 LIMIT 10000",
+                list(old),
+                cutoff,
+            )
+            if rows:
+                changes = await self.store.update_statuses(
+                    [
+                        StatusUpdate(id=r["id"], status=new, at=now, provider_response="Timed out")
+                        for r in rows
+                    ]
+                )
+                await self._on_changes(changes)
+                log.info("timed out notifications", extra={"status": new, "count": len(changes)})
+
+    def release_soon(self, notification_id: uuid.UUID) -> None:
+        """Give up ownership of a row this process could not queue (lane full)."""
+        try:
+            self._release_send.send_nowait(notification_id)
+        except trio.WouldBlock:
+            # Still safe: the row keeps our id and is claimed after we die or restart.
+            log.warning("release queue full", extra={"notification_id": str(notification_id)})
+
+    async def _releaser(self) -> None:
+        async for first in self._release_recv:
+            ids = [first]
+            while len(ids) < 5000:
+                try:
+                    ids.append(self._release_recv.receive_nowait())
+                except trio.WouldBlock:
+                    break
+            await self.store.execute(
+                "UPDATE notifications SET owner = NULL WHERE id = ANY($1::uuid[])"
+                " AND status = 'created' AND owner = $2",
+                ids,
+                self.worker_id,
+            )
+            await trio.sleep(0.05)
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await trio.sleep(self._heartbeat_every)
+            await self.store.execute(
+                "UPDATE workers SET heartbeat_at = now() WHERE id = $1", self.worker_id
+            )
+
+    async def shutdown(self) -> None:
+        """Release this process's unsent rows so the next process claims them at once."""
+        with trio.CancelScope(shield=True), trio.move_on_after(10):
+            await self.store.execute(
+                "UPDATE notifications SET owner = NULL WHERE owner = $1 AND status = 'created'",
+                self.worker_id,
+            )
+            await self.store.execute("DELETE FROM workers WHERE id = $1", self.worker_id)

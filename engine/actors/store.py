@@ -1,0 +1,431 @@
+"""StoreActor: the only owner of the asyncpg pool, and the group-commit writer.
+
+Rules:
+- asyncpg is asyncio-only. Every call goes through ``_aio`` (trio-asyncio), so the engine
+  must run inside ``trio_asyncio.open_loop()``; nothing else in the engine touches asyncio.
+- Writes on the hot path are never one round trip per notification. Callers hand rows to
+  ``insert_notifications`` / ``update_statuses``; writer tasks gather everything that
+  arrives within ``store_linger_ms`` (or ``store_batch_rows`` rows), write it with one COPY
+  or one ``UPDATE ... FROM unnest(...)`` in one transaction, then wake every waiter. A
+  caller returns only after its rows are committed (the 201 depends on it).
+- A failed batch fails every waiter in it with the database error; nothing is retried
+  silently here (the caller decides).
+- Mailboxes are bounded: when writers fall behind, callers wait (backpressure).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, Generic, TypeVar
+
+import msgspec
+import trio
+import trio_asyncio
+
+from engine.domain import statuses as st
+from engine.metrics import STORE_BATCH_ROWS, STORE_COMMIT_SECONDS, STORE_ROWS_TOTAL
+from engine.providers.base import Receipt
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def _aio(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    return trio_asyncio.aio_as_trio(fn)  # type: ignore[no-any-return]
+
+
+class NotificationRow(msgspec.Struct, kw_only=True):
+    """One row of ``notifications``, in COPY column order."""
+
+    id: uuid.UUID
+    service_id: uuid.UUID
+    template_id: uuid.UUID
+    template_version: int
+    api_key_id: uuid.UUID | None
+    key_type: str
+    notification_type: str
+    recipient: str
+    status: str
+    client_reference: str | None
+    personalisation: str | None  # JSON text
+    subject: str | None
+    body: str
+    reply_to_text: str | None
+    process_type: str
+    billable_units: int
+    job_id: uuid.UUID | None
+    job_row_number: int | None
+    scheduled_for: dt.datetime | None
+    unsubscribe_url: str | None
+    created_at: dt.datetime
+    owner: uuid.UUID | None = None
+
+
+NOTIFICATION_COLUMNS = list(NotificationRow.__struct_fields__)
+
+
+class StatusUpdate(msgspec.Struct, frozen=True, kw_only=True):
+    id: uuid.UUID
+    status: str
+    at: dt.datetime
+    provider: str | None = None
+    provider_reference: str | None = None
+    provider_response: str | None = None
+    feedback_type: str | None = None
+    feedback_subtype: str | None = None
+
+
+class StatusChange(msgspec.Struct, frozen=True, kw_only=True):
+    """A row whose status really changed: what callbacks and metrics need."""
+
+    id: uuid.UUID
+    service_id: uuid.UUID
+    status: str
+    previous_status: str
+    notification_type: str
+    key_type: str
+    recipient: str
+    client_reference: str | None
+    template_id: uuid.UUID
+    template_version: int
+    provider_response: str | None
+    process_type: str
+    created_at: dt.datetime
+    sent_at: dt.datetime | None
+    updated_at: dt.datetime | None
+
+
+_UPDATE_SQL = """
+WITH u AS (
+    SELECT * FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::text[], $5::text[],
+                         $6::text[], $7::text[], $8::text[], $9::text[])
+        AS u(id, status, at, provider, provider_reference, provider_response,
+             feedback_type, feedback_subtype, from_statuses)
+), old AS (
+    SELECT n.id, n.status AS previous_status FROM notifications n JOIN u ON n.id = u.id
+    WHERE n.status = ANY(string_to_array(u.from_statuses, ','))
+    FOR UPDATE OF n
+)
+UPDATE notifications AS n SET
+    status = CASE WHEN n.status = 'pending' AND u.status = 'permanent-failure'
+                  THEN 'temporary-failure' ELSE u.status END,
+    provider = COALESCE(u.provider, n.provider),
+    provider_reference = COALESCE(u.provider_reference, n.provider_reference),
+    provider_response = COALESCE(u.provider_response, n.provider_response),
+    feedback_type = COALESCE(u.feedback_type, n.feedback_type),
+    feedback_subtype = COALESCE(u.feedback_subtype, n.feedback_subtype),
+    sent_at = CASE WHEN n.sent_at IS NULL AND u.status IN ('sending', 'sent', 'pending')
+                   THEN u.at ELSE n.sent_at END,
+    updated_at = u.at
+FROM u JOIN old ON old.id = u.id
+WHERE n.id = u.id
+RETURNING n.id, n.service_id, n.status, old.previous_status, n.notification_type, n.key_type,
+          n.recipient, n.client_reference, n.template_id, n.template_version,
+          n.provider_response, n.process_type, n.created_at, n.sent_at, n.updated_at
+"""
+
+
+class ReceiptOutcome(msgspec.Struct, frozen=True):
+    matched: bool
+    change: StatusChange | None
+
+
+class _Pending(Generic[T, R]):
+    __slots__ = ("done", "error", "items", "result")
+
+    def __init__(self, items: Sequence[T]) -> None:
+        self.items = items
+        self.done = trio.Event()
+        self.result: list[R] = []
+        self.error: BaseException | None = None
+
+
+class _GroupCommit(Generic[T, R]):
+    """Collects requests for a short linger, then writes them in one transaction."""
+
+    def __init__(
+        self,
+        name: str,
+        write: Callable[[list[T]], Awaitable[list[list[R]] | None]],
+        *,
+        max_rows: int,
+        linger: float,
+        mailbox: int,
+    ) -> None:
+        self.name = name
+        self._write = write
+        self._max_rows = max_rows
+        self._linger = linger
+        self._send, self._recv = trio.open_memory_channel[_Pending[T, R]](mailbox)
+
+    async def submit(self, items: Sequence[T]) -> list[R]:
+        pending: _Pending[T, R] = _Pending(items)
+        await self._send.send(pending)
+        await pending.done.wait()
+        if pending.error is not None:
+            raise pending.error
+        return pending.result
+
+    def depth(self) -> int:
+        return self._recv.statistics().current_buffer_used
+
+    async def close(self) -> None:
+        await self._send.aclose()
+
+    async def run_writer(self) -> None:
+        async for first in self._recv:
+            batch = [first]
+            rows = len(first.items)
+            with trio.move_on_after(self._linger):
+                while rows < self._max_rows:
+                    try:
+                        nxt = self._recv.receive_nowait()
+                    except trio.WouldBlock:
+                        try:
+                            nxt = await self._recv.receive()
+                        except trio.EndOfChannel:
+                            break
+                    except trio.EndOfChannel:
+                        break
+                    batch.append(nxt)
+                    rows += len(nxt.items)
+            await self._flush(batch, rows)
+
+    async def _flush(self, batch: list[_Pending[T, R]], rows: int) -> None:
+        items: list[T] = [item for p in batch for item in p.items]
+        start = trio.current_time()
+        # Shielded: once rows are handed to the database, the waiters must learn the outcome
+        # even while the engine shuts down.
+        with trio.CancelScope(shield=True):
+            try:
+                per_item = await self._write(items)
+            except Exception as exc:
+                for p in batch:
+                    p.error = exc
+                    p.done.set()
+                return
+        STORE_COMMIT_SECONDS.labels(self.name).observe(trio.current_time() - start)
+        STORE_BATCH_ROWS.labels(self.name).observe(rows)
+        STORE_ROWS_TOTAL.labels(self.name).inc(rows)
+        offset = 0
+        for p in batch:
+            if per_item is not None:
+                p.result = [r for chunk in per_item[offset : offset + len(p.items)] for r in chunk]
+            offset += len(p.items)
+            p.done.set()
+
+
+class Store:
+    """Owns the pool. Reads are plain methods; hot-path writes are group-committed."""
+
+    def __init__(self, pool: Any, *, batch_rows: int, linger_ms: float, writers: int) -> None:
+        self.pool = pool
+        self._writers = writers
+        linger = linger_ms / 1000.0
+        self.inserts: _GroupCommit[NotificationRow, None] = _GroupCommit(
+            "insert", self._copy_notifications, max_rows=batch_rows, linger=linger, mailbox=4096
+        )
+        self.updates: _GroupCommit[StatusUpdate, StatusChange] = _GroupCommit(
+            "status", self._apply_updates, max_rows=batch_rows, linger=linger, mailbox=4096
+        )
+        self.receipts: _GroupCommit[Receipt, ReceiptOutcome] = _GroupCommit(
+            "receipt", self._apply_receipts, max_rows=batch_rows, linger=linger, mailbox=4096
+        )
+
+    @classmethod
+    @asynccontextmanager
+    async def open(
+        cls,
+        dsn: str,
+        *,
+        pool_size: int = 8,
+        batch_rows: int = 1000,
+        linger_ms: float = 2.0,
+        writers: int = 2,
+    ) -> AsyncIterator[Store]:
+        import asyncpg
+
+        pool = await _aio(asyncpg.create_pool)(
+            dsn, min_size=2, max_size=pool_size, command_timeout=60
+        )
+        try:
+            yield cls(pool, batch_rows=batch_rows, linger_ms=linger_ms, writers=writers)
+        finally:
+            with trio.CancelScope(shield=True), trio.move_on_after(10):
+                await _aio(pool.close)()
+
+    async def run(self, *, task_status: trio.TaskStatus[Store] = trio.TASK_STATUS_IGNORED) -> None:
+        """Run the writer tasks until both mailboxes are closed and drained."""
+        async with trio.open_nursery() as nursery:
+            for _ in range(self._writers):
+                nursery.start_soon(self.inserts.run_writer)
+                nursery.start_soon(self.updates.run_writer)
+                nursery.start_soon(self.receipts.run_writer)
+            task_status.started(self)
+
+    async def close(self) -> None:
+        """Stop intake; writers finish what is queued, then ``run`` returns."""
+        await self.inserts.close()
+        await self.updates.close()
+        await self.receipts.close()
+
+    # -- hot-path writes -------------------------------------------------------------
+    async def insert_notifications(self, rows: Sequence[NotificationRow]) -> None:
+        await self.inserts.submit(rows)
+
+    async def update_statuses(self, updates: Sequence[StatusUpdate]) -> list[StatusChange]:
+        return await self.updates.submit(updates)
+
+    async def apply_receipts(
+        self, receipts: Sequence[Receipt]
+    ) -> tuple[list[bool], list[StatusChange]]:
+        """Apply provider receipts; returns (reference found?, per receipt) and the changes."""
+        outcomes = await self.receipts.submit(receipts)
+        changes = [o.change for o in outcomes if o.change is not None]
+        return [o.matched for o in outcomes], changes
+
+    async def _apply_receipts(self, receipts: list[Receipt]) -> list[list[ReceiptOutcome]]:
+        async def write() -> list[list[ReceiptOutcome]]:
+            async with self.pool.acquire() as conn, conn.transaction():
+                found = await conn.fetch(
+                    "SELECT provider_reference, id FROM notifications"
+                    " WHERE provider_reference = ANY($1::text[])",
+                    list({r.reference for r in receipts}),
+                )
+                ids = {r["provider_reference"]: r["id"] for r in found}
+                updates = [
+                    StatusUpdate(
+                        id=ids[r.reference],
+                        status=r.status,
+                        at=r.at,
+                        provider_response=r.provider_response,
+                        feedback_type=r.feedback_type,
+                        feedback_subtype=r.feedback_subtype,
+                    )
+                    for r in receipts
+                    if r.reference in ids
+                ]
+                changed = await _update_in_rounds(conn, updates)
+            out: list[list[ReceiptOutcome]] = []
+            position = 0
+            for r in receipts:
+                if r.reference not in ids:
+                    out.append([ReceiptOutcome(False, None)])
+                    continue
+                change = changed[position][0] if changed[position] else None
+                position += 1
+                out.append([ReceiptOutcome(True, change)])
+            return out
+
+        return await _aio(write)()  # type: ignore[no-any-return]
+
+    async def _copy_notifications(self, rows: list[NotificationRow]) -> None:
+        records = [msgspec.structs.astuple(r) for r in rows]
+
+        async def write() -> None:
+            async with self.pool.acquire() as conn:
+                await conn.copy_records_to_table(
+                    "notifications", records=records, columns=NOTIFICATION_COLUMNS
+                )
+
+        await _aio(write)()
+
+    async def _apply_updates(self, updates: list[StatusUpdate]) -> list[list[StatusChange]]:
+        async def write() -> list[list[StatusChange]]:
+            async with self.pool.acquire() as conn, conn.transaction():
+                return await _update_in_rounds(conn, updates)
+
+        return await _aio(write)()  # type: ignore[no-any-return]
+
+    # -- reads and admin writes (not on the per-notification hot path) -----------------
+    async def fetch(self, sql: str, *args: object) -> list[Any]:
+        async def go() -> list[Any]:
+            async with self.pool.acquire() as conn:
+                return list(await conn.fetch(sql, *args))
+
+        return await _aio(go)()  # type: ignore[no-any-return]
+
+    async def fetchrow(self, sql: str, *args: object) -> Any:
+        async def go() -> Any:
+            async with self.pool.acquire() as conn:
+                return await conn.fetchrow(sql, *args)
+
+        return await _aio(go)()
+
+    async def execute(self, sql: str, *args: object) -> str:
+        async def go() -> str:
+            async with self.pool.acquire() as conn:
+                return str(await conn.execute(sql, *args))
+
+        return await _aio(go)()  # type: ignore[no-any-return]
+
+    async def transaction(self, statements: Sequence[tuple[str, tuple[object, ...]]]) -> None:
+        """Run several statements atomically (admin writes)."""
+
+        async def go() -> None:
+            async with self.pool.acquire() as conn, conn.transaction():
+                for sql, args in statements:
+                    await conn.execute(sql, *args)
+
+        await _aio(go)()
+
+    async def migrate(self) -> list[int]:
+        from engine.db.migrate import apply_migrations
+
+        async def go() -> list[int]:
+            async with self.pool.acquire() as conn:
+                return await apply_migrations(conn)
+
+        return await _aio(go)()  # type: ignore[no-any-return]
+
+    async def ping(self) -> bool:
+        with trio.move_on_after(2):
+            return bool(await self.fetchrow("SELECT 1"))
+        return False
+
+    def queue_depth(self) -> int:
+        return self.inserts.depth() + self.updates.depth()
+
+
+async def _update_in_rounds(conn: Any, updates: list[StatusUpdate]) -> list[list[StatusChange]]:
+    """Apply updates in order. One UPDATE cannot change a row twice, so the k-th update
+    of an id goes in round k; rounds run in order inside the caller's transaction."""
+    rounds: list[list[int]] = []
+    seen: dict[uuid.UUID, int] = {}
+    for index, u in enumerate(updates):
+        k = seen.get(u.id, 0)
+        seen[u.id] = k + 1
+        if k == len(rounds):
+            rounds.append([])
+        rounds[k].append(index)
+    results: list[list[StatusChange]] = [[] for _ in updates]
+    for indexes in rounds:
+        batch = [updates[i] for i in indexes]
+        records = await conn.fetch(_UPDATE_SQL, *_update_columns(batch))
+        by_id = {r["id"]: r for r in records}
+        for i in indexes:
+            rec = by_id.get(updates[i].id)
+            if rec is not None:
+                results[i].append(StatusChange(**dict(rec)))
+    return results
+
+
+def _update_columns(batch: list[StatusUpdate]) -> tuple[list[Any], ...]:
+    return (
+        [u.id for u in batch],
+        [u.status for u in batch],
+        [u.at for u in batch],
+        [u.provider for u in batch],
+        [u.provider_reference for u in batch],
+        [u.provider_response for u in batch],
+        [u.feedback_type for u in batch],
+        [u.feedback_subtype for u in batch],
+        [",".join(st.allowed_from(u.status)) for u in batch],
+    )
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)

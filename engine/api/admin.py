@@ -1,0 +1,366 @@
+"""Admin API: provisioning services, templates, keys, senders, callbacks and team members.
+
+Authenticated with ``Authorization: Bearer <NOTIFY_ADMIN_TOKEN>``; JSON in and out; errors
+in the Notify envelope. Every write invalidates this process's cached service bundle (other
+processes pick changes up within the registry TTL). API key secrets are returned once, at
+creation, and stored encrypted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import uuid
+from typing import TYPE_CHECKING, Any, Literal
+
+import msgspec
+
+from engine.api.errors import ApiError, AuthError, NotFoundError, ValidationError
+from engine.api.http import Request, Response, json_response
+from engine.domain.recipients import InvalidRecipient, validate_email_address, validate_phone_number
+
+if TYPE_CHECKING:
+    from engine.runtime import Engine
+
+
+class NewService(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    name: str
+    email_from: str
+    id: uuid.UUID | None = None
+    sending_domain: str | None = None
+    restricted: bool = False
+    rate_limit: int = 1000
+    email_daily_limit: int = 10_000
+    sms_daily_limit: int = 1500
+    email_annual_limit: int = 20_000_000
+    sms_annual_limit: int = 100_000
+    prefix_sms: bool = True
+    international_sms: bool = False
+
+
+class ServiceUpdate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    name: str | None = None
+    email_from: str | None = None
+    sending_domain: str | None = None
+    restricted: bool | None = None
+    active: bool | None = None
+    suspended: bool | None = None
+    rate_limit: int | None = None
+    email_daily_limit: int | None = None
+    sms_daily_limit: int | None = None
+    email_annual_limit: int | None = None
+    sms_annual_limit: int | None = None
+    prefix_sms: bool | None = None
+    international_sms: bool | None = None
+
+
+class NewTemplate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    name: str
+    type: Literal["email", "sms"]
+    content: str
+    subject: str | None = None
+    process_type: Literal["priority", "normal", "bulk"] = "normal"
+    id: uuid.UUID | None = None
+    created_by: str = "admin"
+
+
+class NewKey(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    name: str
+    key_type: Literal["normal", "team", "test"] = "normal"
+
+
+class NewReplyTo(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    email_address: str
+    is_default: bool = True
+
+
+class NewSmsSender(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    sms_sender: str
+    is_default: bool = True
+
+
+class CallbackConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    url: str
+    bearer_token: str
+    callback_type: Literal["delivery_status", "complaint"] = "delivery_status"
+    signing_secret: str | None = None
+
+
+class NewTeamMember(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    email_address: str | None = None
+    mobile_number: str | None = None
+
+
+_SERVICE_COLUMNS = (
+    "id, name, email_from, sending_domain, restricted, active, suspended, rate_limit,"
+    " email_daily_limit, sms_daily_limit, email_annual_limit, sms_annual_limit, prefix_sms,"
+    " international_sms, created_at"
+)
+
+
+def check_admin(engine: Engine, request: Request) -> None:
+    token = engine.settings.admin_token
+    header = request.header(b"authorization") or ""
+    scheme, _, given = header.partition(" ")
+    if not header:
+        raise AuthError("Unauthorized, admin token must be provided", status_code=401)
+    if not token or scheme.lower() != "bearer" or not hmac.compare_digest(given, token):
+        raise AuthError("Invalid admin token")
+
+
+def _decode(request: Request, kind: type[Any]) -> Any:
+    try:
+        return msgspec.json.decode(request.body or b"{}", type=kind)
+    except msgspec.ValidationError as exc:
+        raise ValidationError([str(exc)]) from None
+    except msgspec.DecodeError as exc:
+        raise ApiError(f"Error decoding arguments: {exc}") from None
+
+
+async def _service_id(engine: Engine, request: Request) -> uuid.UUID:
+    try:
+        service_id = uuid.UUID(request.path_params["service_id"])
+    except ValueError:
+        raise ValidationError(["service_id is not a valid UUID"]) from None
+    if await engine.store.fetchrow("SELECT 1 FROM services WHERE id = $1", service_id) is None:
+        raise NotFoundError()
+    return service_id
+
+
+def _row(record: Any) -> dict[str, Any]:
+    return {k: (str(v) if isinstance(v, uuid.UUID) else v) for k, v in dict(record).items()}
+
+
+async def create_service(engine: Engine, request: Request) -> Response:
+    body: NewService = _decode(request, NewService)
+    service_id = body.id or uuid.uuid4()
+    row = await engine.store.fetchrow(
+        "INSERT INTO services (id, name, email_from, sending_domain, restricted, rate_limit,"
+        " email_daily_limit, sms_daily_limit, email_annual_limit, sms_annual_limit,"
+        " prefix_sms, international_sms) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)"
+        f" RETURNING {_SERVICE_COLUMNS}",
+        service_id, body.name, body.email_from, body.sending_domain, body.restricted,
+        body.rate_limit, body.email_daily_limit, body.sms_daily_limit, body.email_annual_limit,
+        body.sms_annual_limit, body.prefix_sms, body.international_sms,
+    )  # fmt: skip
+    return json_response(201, _row(row))
+
+
+async def get_service(engine: Engine, request: Request) -> Response:
+    service_id = await _service_id(engine, request)
+    row = await engine.store.fetchrow(
+        f"SELECT {_SERVICE_COLUMNS} FROM services WHERE id = $1", service_id
+    )
+    return json_response(200, _row(row))
+
+
+async def update_service(engine: Engine, request: Request) -> Response:
+    service_id = await _service_id(engine, request)
+    body: ServiceUpdate = _decode(request, ServiceUpdate)
+    changes = {k: v for k, v in msgspec.structs.asdict(body).items() if v is not None}
+    if changes:
+        sets = ", ".join(f"{k} = ${i}" for i, k in enumerate(changes, start=2))
+        await engine.store.execute(
+            f"UPDATE services SET {sets}, updated_at = now() WHERE id = $1",
+            service_id,
+            *changes.values(),
+        )
+    engine.service_changed(service_id)
+    row = await engine.store.fetchrow(
+        f"SELECT {_SERVICE_COLUMNS} FROM services WHERE id = $1", service_id
+    )
+    return json_response(200, _row(row))
+
+
+async def save_template(engine: Engine, request: Request) -> Response:
+    service_id = await _service_id(engine, request)
+    body: NewTemplate = _decode(request, NewTemplate)
+    if "template_id" in request.path_params:
+        body = msgspec.structs.replace(body, id=uuid.UUID(request.path_params["template_id"]))
+    if body.type == "email" and not (body.subject or "").strip():
+        raise ValidationError(["subject is required for an email template"])
+    existing = None
+    write: tuple[str, tuple[object, ...]]
+    if body.id is not None:
+        existing = await engine.store.fetchrow(
+            "SELECT version, service_id FROM templates WHERE id = $1", body.id
+        )
+        if existing is not None and existing["service_id"] != service_id:
+            raise NotFoundError()
+    template_id = body.id or uuid.uuid4()
+    subject = body.subject if body.type == "email" else None
+    if existing is None:
+        version = 1
+        write = (
+            "INSERT INTO templates (id, service_id, name, template_type, subject, content,"
+            " process_type, version, created_by) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)",
+            (template_id, service_id, body.name, body.type, subject, body.content,
+             body.process_type, version, body.created_by),
+        )  # fmt: skip
+    else:
+        version = existing["version"] + 1
+        write = (
+            "UPDATE templates SET name=$3, template_type=$4, subject=$5, content=$6,"
+            " process_type=$7, version=$8, updated_at=now() WHERE id=$1 AND service_id=$2",
+            (template_id, service_id, body.name, body.type, subject, body.content,
+             body.process_type, version),
+        )  # fmt: skip
+    history = (
+        "INSERT INTO template_versions (template_id, version, service_id, name, template_type,"
+        " subject, content, process_type, created_by) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)",
+        (template_id, version, service_id, body.name, body.type, subject, body.content,
+         body.process_type, body.created_by),
+    )  # fmt: skip
+    await engine.store.transaction([write, history])
+    engine.service_changed(service_id)
+    return json_response(
+        201 if existing is None else 200, {"id": str(template_id), "version": version}
+    )
+
+
+def _key_name(name: str) -> str:
+    return re.sub(r"\s+", "_", name.strip()) or "key"
+
+
+async def create_api_key(engine: Engine, request: Request) -> Response:
+    service_id = await _service_id(engine, request)
+    body: NewKey = _decode(request, NewKey)
+    key_id, secret = uuid.uuid4(), str(uuid.uuid4())
+    await engine.store.execute(
+        "INSERT INTO api_keys (id, service_id, name, key_type, secret_sealed, secret_digest)"
+        " VALUES ($1, $2, $3, $4, $5, $6)",
+        key_id,
+        service_id,
+        body.name,
+        body.key_type,
+        engine.box.seal(secret),
+        hashlib.sha256(secret.encode()).digest(),
+    )
+    engine.service_changed(service_id)
+    key = f"{_key_name(body.name)}-{service_id}-{secret}"
+    return json_response(
+        201, {"id": str(key_id), "name": body.name, "key_type": body.key_type, "key": key}
+    )
+
+
+async def revoke_api_key(engine: Engine, request: Request) -> Response:
+    service_id = await _service_id(engine, request)
+    try:
+        key_id = uuid.UUID(request.path_params["key_id"])
+    except ValueError:
+        raise ValidationError(["key_id is not a valid UUID"]) from None
+    status = await engine.store.execute(
+        "UPDATE api_keys SET expiry_date = now() WHERE id = $1 AND service_id = $2"
+        " AND expiry_date IS NULL",
+        key_id,
+        service_id,
+    )
+    if status.endswith(" 0"):
+        raise NotFoundError()
+    engine.service_changed(service_id)
+    return json_response(200, {"id": str(key_id), "revoked": True})
+
+
+async def add_reply_to(engine: Engine, request: Request) -> Response:
+    service_id = await _service_id(engine, request)
+    body: NewReplyTo = _decode(request, NewReplyTo)
+    try:
+        address = validate_email_address(body.email_address)
+    except InvalidRecipient as exc:
+        raise ValidationError([f"email_address {exc.message}"]) from None
+    new_id = uuid.uuid4()
+    statements: list[tuple[str, tuple[object, ...]]] = []
+    if body.is_default:
+        statements.append(
+            (
+                "UPDATE reply_to_addresses SET is_default = false WHERE service_id = $1",
+                (service_id,),
+            )
+        )
+    statements.append(
+        (
+            "INSERT INTO reply_to_addresses (id, service_id, email_address, is_default)"
+            " VALUES ($1, $2, $3, $4)",
+            (new_id, service_id, address, body.is_default),
+        )
+    )
+    await engine.store.transaction(statements)
+    engine.service_changed(service_id)
+    return json_response(201, {"id": str(new_id), "email_address": address})
+
+
+async def add_sms_sender(engine: Engine, request: Request) -> Response:
+    service_id = await _service_id(engine, request)
+    body: NewSmsSender = _decode(request, NewSmsSender)
+    new_id = uuid.uuid4()
+    statements: list[tuple[str, tuple[object, ...]]] = []
+    if body.is_default:
+        statements.append(
+            ("UPDATE sms_senders SET is_default = false WHERE service_id = $1", (service_id,))
+        )
+    statements.append(
+        (
+            "INSERT INTO sms_senders (id, service_id, sms_sender, is_default)"
+            " VALUES ($1, $2, $3, $4)",
+            (new_id, service_id, body.sms_sender, body.is_default),
+        )
+    )
+    await engine.store.transaction(statements)
+    engine.service_changed(service_id)
+    return json_response(201, {"id": str(new_id), "sms_sender": body.sms_sender})
+
+
+async def set_callback(engine: Engine, request: Request) -> Response:
+    service_id = await _service_id(engine, request)
+    body: CallbackConfig = _decode(request, CallbackConfig)
+    if not body.url.startswith(("https://", "http://")):
+        raise ValidationError(["url is not a valid https url"])
+    if len(body.bearer_token) < 10:
+        raise ValidationError(["bearer_token must be at least 10 characters"])
+    signing = engine.box.seal(body.signing_secret) if body.signing_secret else None
+    await engine.store.execute(
+        "INSERT INTO service_callbacks (service_id, callback_type, url, bearer_sealed,"
+        " signing_sealed) VALUES ($1, $2, $3, $4, $5)"
+        " ON CONFLICT (service_id, callback_type) DO UPDATE SET url = EXCLUDED.url,"
+        " bearer_sealed = EXCLUDED.bearer_sealed, signing_sealed = EXCLUDED.signing_sealed,"
+        " suspended_at = NULL, suspended_reason = NULL, updated_at = now()",
+        service_id,
+        body.callback_type,
+        body.url,
+        engine.box.seal(body.bearer_token),
+        signing,
+    )
+    engine.service_changed(service_id)
+    result: dict[str, Any] = {
+        "service_id": str(service_id),
+        "callback_type": body.callback_type,
+        "url": body.url,
+    }
+    health = await engine.callback_health_check(service_id, body.callback_type)
+    if health is not None:
+        result["health_check"] = health
+    return json_response(200, result)
+
+
+async def add_team_member(engine: Engine, request: Request) -> Response:
+    service_id = await _service_id(engine, request)
+    body: NewTeamMember = _decode(request, NewTeamMember)
+    if not body.email_address and not body.mobile_number:
+        raise ValidationError(["email_address or mobile_number is required"])
+    try:
+        email = validate_email_address(body.email_address) if body.email_address else None
+        mobile = validate_phone_number(body.mobile_number).e164 if body.mobile_number else None
+    except InvalidRecipient as exc:
+        raise ValidationError([exc.message]) from None
+    new_id = uuid.uuid4()
+    await engine.store.execute(
+        "INSERT INTO team_members (id, service_id, email_address, mobile_number)"
+        " VALUES ($1, $2, $3, $4)",
+        new_id,
+        service_id,
+        email,
+        mobile,
+    )
+    engine.service_changed(service_id)
+    return json_response(201, {"id": str(new_id), "email_address": email, "mobile_number": mobile})

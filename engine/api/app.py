@@ -1,0 +1,159 @@
+"""The engine's ASGI 3 application.
+
+Serves the Notify v2 API, the admin API, health and metrics. It runs under the built-in
+ingress (``engine.api.server``) or any ASGI server (hypercorn ``-k trio``); it answers the
+``lifespan`` protocol because hypercorn requires it (the engine's resources are started by
+``engine.runtime`` before serving, so lifespan has nothing else to do here).
+
+Every error, including 404/405/413/415/500, is a Notify JSON envelope; a traceback is
+logged, never sent.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import TYPE_CHECKING
+
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+
+from engine.api import admin
+from engine.api.auth import AuthContext, authenticate
+from engine.api.errors import ApiError, error_body
+from engine.api.http import Receive, Request, Response, Scope, Send, json_response, read_body
+from engine.api.router import Router
+from engine.api.v2 import get_notifications, post_notification
+from engine.metrics import API_LATENCY, API_REQUESTS
+
+if TYPE_CHECKING:
+    from engine.runtime import Engine
+
+log = logging.getLogger("engine.api")
+
+V2Handler = Callable[["Engine", Request, AuthContext], Awaitable[Response]]
+AdminHandler = Callable[["Engine", Request], Awaitable[Response]]
+_JSON_TYPES = (b"application/json", b"application/", b"text/json")
+
+
+def _v2(engine: Engine, handler: V2Handler) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        ctx = await authenticate(request.header(b"authorization"), engine.registry.get)
+        if request.method in ("POST", "PUT"):
+            content_type = request.headers.get(b"content-type")
+            if content_type is not None and not content_type.startswith(_JSON_TYPES):
+                raise ApiError(
+                    "UnsupportedMediaType error: Content-Type must be application/json",
+                    status_code=415,
+                    wire_name="UnsupportedMediaType",
+                )
+        return await handler(engine, request, ctx)
+
+    return endpoint
+
+
+def _admin(engine: Engine, handler: AdminHandler) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        admin.check_admin(engine, request)
+        return await handler(engine, request)
+
+    return endpoint
+
+
+async def _status(request: Request) -> Response:
+    return json_response(200, {"status": "ok"})
+
+
+def build_router(engine: Engine) -> Router:
+    r = Router()
+    v2 = partial(_v2, engine)
+    adm = partial(_admin, engine)
+    r.add("GET", "/_status", _status)
+    r.add("GET", "/_status/ready", partial(_ready, engine))
+    r.add("GET", "/metrics", _metrics)
+    r.add("POST", "/v2/notifications/email", v2(post_notification.post_email))
+    r.add("POST", "/v2/notifications/sms", v2(post_notification.post_sms))
+    r.add("GET", "/v2/notifications/{notification_id}", v2(get_notifications.get_notification))
+    r.add("GET", "/v2/notifications", v2(get_notifications.list_notifications))
+    r.add("POST", "/admin/services", adm(admin.create_service))
+    r.add("GET", "/admin/services/{service_id}", adm(admin.get_service))
+    r.add("PATCH", "/admin/services/{service_id}", adm(admin.update_service))
+    r.add("POST", "/admin/services/{service_id}/templates", adm(admin.save_template))
+    r.add("PUT", "/admin/services/{service_id}/templates/{template_id}", adm(admin.save_template))
+    r.add("POST", "/admin/services/{service_id}/api-keys", adm(admin.create_api_key))
+    r.add("DELETE", "/admin/services/{service_id}/api-keys/{key_id}", adm(admin.revoke_api_key))
+    r.add("POST", "/admin/services/{service_id}/reply-to", adm(admin.add_reply_to))
+    r.add("POST", "/admin/services/{service_id}/sms-senders", adm(admin.add_sms_sender))
+    r.add("PUT", "/admin/services/{service_id}/callback", adm(admin.set_callback))
+    r.add("POST", "/admin/services/{service_id}/team-members", adm(admin.add_team_member))
+    return r
+
+
+async def _ready(engine: Engine, request: Request) -> Response:
+    problems = engine.readiness_problems()
+    if not problems and not await engine.store.ping():
+        problems.append("database unreachable")
+    if problems:
+        return json_response(503, {"status": "error", "problems": problems})
+    return json_response(200, {"status": "ok"})
+
+
+async def _metrics(request: Request) -> Response:
+    return Response(200, generate_latest(REGISTRY), content_type=CONTENT_TYPE_LATEST.encode())
+
+
+class EngineApp:
+    """ASGI callable. ``engine`` holds the running store, registry and actors."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.router = build_router(engine)
+        self.max_body = engine.settings.max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            await _lifespan(receive, send)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        method: str = scope["method"]
+        route, params, path_exists = self.router.match(method, scope["path"])
+        label = route.template if route is not None else "unmatched"
+        try:
+            if route is None:
+                if path_exists:
+                    raise ApiError(
+                        "The method is not allowed for the requested URL.",
+                        status_code=405,
+                        wire_name="MethodNotAllowed",
+                    )
+                raise ApiError(
+                    "The requested URL was not found on the server.",
+                    status_code=404,
+                    wire_name="NotFound",
+                )
+            request = Request(scope, await read_body(receive, self.max_body))
+            request.path_params = params
+            response = await route.handler(request)
+        except ApiError as exc:
+            response = Response(exc.status_code, exc.body())
+        except Exception:
+            log.exception("unhandled error", extra={"route": label})
+            response = Response(500, error_body(500, "Exception", "Internal server error"))
+        await response.send(send)
+        API_REQUESTS.labels(label, method, str(response.status)).inc()
+        API_LATENCY.labels(label).observe(time.perf_counter() - started)
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return

@@ -1,0 +1,94 @@
+"""API errors, rendered in Notify's v2 envelope.
+
+    ApiError                      -> {"status_code": N, "errors": [{"error": name, "message": m}]}
+    ├── BadRequestError (400)
+    ├── ValidationError (400)     several messages in one response
+    ├── AuthError (401 / 403)
+    ├── NotFoundError (404)       "No result found" (NoResultFound)
+    ├── RateLimitError (429)
+    └── TooManyRequestsError (429)
+
+The ``error`` string on the wire is an explicit attribute, not the Python class name, so
+renaming a class never changes the contract.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class ErrorItem(msgspec.Struct, frozen=True):
+    error: str
+    message: str
+
+
+class ErrorEnvelope(msgspec.Struct, frozen=True):
+    status_code: int
+    errors: list[ErrorItem]
+
+
+_encode = msgspec.json.Encoder().encode
+
+
+class ApiError(Exception):
+    status_code = 400
+    wire_name = "BadRequestError"
+
+    def __init__(
+        self, message: str, *, status_code: int | None = None, wire_name: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        if status_code is not None:
+            self.status_code = status_code
+        if wire_name is not None:
+            self.wire_name = wire_name
+
+    def items(self) -> list[ErrorItem]:
+        return [ErrorItem(self.wire_name, self.message)]
+
+    def body(self) -> bytes:
+        return _encode(ErrorEnvelope(self.status_code, self.items()))
+
+
+class BadRequestError(ApiError):
+    pass
+
+
+class ValidationError(ApiError):
+    wire_name = "ValidationError"
+
+    def __init__(self, messages: list[str]) -> None:
+        unique = list(dict.fromkeys(messages))
+        super().__init__("; ".join(unique))
+        self.messages = unique
+
+    def items(self) -> list[ErrorItem]:
+        return [ErrorItem(self.wire_name, m) for m in self.messages]
+
+
+class AuthError(ApiError):
+    wire_name = "AuthError"
+    status_code = 403
+
+
+class NotFoundError(ApiError):
+    wire_name = "NoResultFound"
+    status_code = 404
+
+    def __init__(self, message: str = "No result found") -> None:
+        super().__init__(message)
+
+
+class RateLimitError(ApiError):
+    wire_name = "RateLimitError"
+    status_code = 429
+
+
+class TooManyRequestsError(ApiError):
+    wire_name = "TooManyRequestsError"
+    status_code = 429
+
+
+def error_body(status_code: int, wire_name: str, message: str) -> bytes:
+    return _encode(ErrorEnvelope(status_code, [ErrorItem(wire_name, message)]))

@@ -1,0 +1,447 @@
+"""The built-in HTTP/1.1 ingress: trio sockets + httptools parsing, serving an ASGI 3 app.
+
+Rules:
+- One task per connection handles its requests strictly in order, so pipelined requests
+  are answered in the order they were sent. At most ``MAX_PIPELINE`` parsed requests wait
+  per connection; beyond that the connection stops reading (backpressure).
+- Bodies are read fully before the app runs (they are bounded by ``max_body_bytes``: 413
+  above it, checked on Content-Length up front and while reading chunked bodies).
+- 400 on malformed requests, 431 on oversized heads, 408 when a head or body arrives too
+  slowly; then the connection closes. An idle keep-alive connection closes silently.
+- Beyond ``max_connections`` a new connection gets 503 and is closed.
+- Graceful drain when ``shutdown`` is set: the listener closes, idle connections close,
+  requests already received are answered, all within ``drain_seconds`` (a deadline on the
+  connections' nursery). Then ``serve`` returns.
+- Error bodies use the Notify JSON envelope. An app exception before the response starts
+  becomes a 500 envelope; the traceback is logged, never sent.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import socket as stdsocket
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, MutableMapping
+from email.utils import formatdate
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import unquote
+
+import httptools
+import msgspec
+import trio
+
+log = logging.getLogger("engine.api.server")
+
+ASGIApp = Callable[
+    [MutableMapping[str, Any], Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]],
+    Awaitable[None],
+]
+MAX_PIPELINE = 32
+READ_SIZE = 65_536
+
+
+class ServerLimits(msgspec.Struct, frozen=True, kw_only=True):
+    max_body_bytes: int = 1_048_576 * 60
+    max_header_bytes: int = 65_536
+    header_timeout: float = 10.0
+    body_timeout: float = 60.0
+    keepalive_timeout: float = 30.0
+    max_connections: int = 2048
+    drain_seconds: float = 10.0
+
+
+class ServerStats:
+    __slots__ = ("open_connections", "rejected_connections_total", "requests_total")
+
+    def __init__(self) -> None:
+        self.open_connections = 0
+        self.requests_total = 0
+        self.rejected_connections_total = 0
+
+
+_REASONS = {s.value: s.phrase.encode() for s in HTTPStatus}
+_ERROR_NAMES = {
+    400: "BadRequest",
+    408: "RequestTimeout",
+    413: "RequestEntityTooLarge",
+    431: "RequestHeaderFieldsTooLarge",
+    500: "Exception",
+    503: "ServiceUnavailable",
+}
+
+
+class _Date:
+    """The Date header, formatted once per second, not once per response."""
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._value = b""
+
+    def get(self) -> bytes:
+        now = int(time.time())
+        if now != self._second:
+            self._second = now
+            self._value = formatdate(now, usegmt=True).encode()
+        return self._value
+
+
+_date = _Date()
+
+
+def error_response(status: int, message: str, *, close: bool = True) -> bytes:
+    body = msgspec.json.encode(
+        {"status_code": status, "errors": [{"error": _ERROR_NAMES.get(status, "Error"),
+                                            "message": message}]}  # fmt: skip
+    )
+    head = [
+        b"HTTP/1.1 %d %s" % (status, _REASONS.get(status, b"")),
+        b"content-type: application/json",
+        b"content-length: %d" % len(body),
+        b"date: " + _date.get(),
+    ]
+    if close:
+        head.append(b"connection: close")
+    return b"\r\n".join(head) + b"\r\n\r\n" + body
+
+
+class _HttpError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class _Request:
+    __slots__ = ("body", "headers", "keep_alive", "method", "url", "version")
+
+    def __init__(self) -> None:
+        self.url = b""
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.body: list[bytes] = []
+        self.method = b"GET"
+        self.version = "1.1"
+        self.keep_alive = True
+
+
+class _Parser:
+    """httptools callbacks, collecting complete requests into ``ready``."""
+
+    def __init__(self, limits: ServerLimits) -> None:
+        self.limits = limits
+        self.parser = httptools.HttpRequestParser(self)
+        self.ready: deque[_Request] = deque()
+        self.current: _Request | None = None
+        self.head_bytes = 0
+        self.body_bytes = 0
+        self.headers_done = False
+        self.started_at = 0.0
+        self.expect_continue = False
+
+    # httptools callbacks ---------------------------------------------------------
+    def on_message_begin(self) -> None:
+        self.current = _Request()
+        self.head_bytes = self.body_bytes = 0
+        self.headers_done = False
+        self.started_at = trio.current_time()
+
+    def on_url(self, url: bytes) -> None:
+        assert self.current is not None
+        self.current.url += url
+        self._count_head(len(url))
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        assert self.current is not None
+        self.current.headers.append((name.lower(), value))
+        self._count_head(len(name) + len(value) + 4)
+
+    def _count_head(self, n: int) -> None:
+        self.head_bytes += n
+        if self.head_bytes > self.limits.max_header_bytes:
+            raise _HttpError(431, "Request header fields too large")
+
+    def on_headers_complete(self) -> None:
+        assert self.current is not None
+        req = self.current
+        self.headers_done = True
+        req.method = self.parser.get_method()
+        req.version = self.parser.get_http_version()
+        req.keep_alive = self.parser.should_keep_alive()
+        for name, value in req.headers:
+            if name == b"content-length":
+                try:
+                    length = int(value)
+                except ValueError:
+                    raise _HttpError(400, "Invalid Content-Length") from None
+                if length > self.limits.max_body_bytes:
+                    raise _HttpError(413, f"Request body is larger than "
+                                          f"{self.limits.max_body_bytes} bytes")  # fmt: skip
+            elif name == b"expect" and value.lower() == b"100-continue":
+                self.expect_continue = True
+
+    def on_body(self, body: bytes) -> None:
+        assert self.current is not None
+        self.body_bytes += len(body)
+        if self.body_bytes > self.limits.max_body_bytes:
+            raise _HttpError(413, f"Request body is larger than {self.limits.max_body_bytes} bytes")
+        self.current.body.append(body)
+
+    def on_message_complete(self) -> None:
+        assert self.current is not None
+        self.ready.append(self.current)
+        self.current = None
+
+    # -----------------------------------------------------------------------------
+    def in_progress(self) -> bool:
+        return self.current is not None
+
+
+class _Server:
+    def __init__(
+        self,
+        app: ASGIApp,
+        limits: ServerLimits,
+        stats: ServerStats,
+        server_addr: tuple[str, int],
+    ) -> None:
+        self.app = app
+        self.limits = limits
+        self.stats = stats
+        self.server_addr = server_addr
+        self.draining = False
+        self.idle_scopes: set[trio.CancelScope] = set()
+
+    def drain(self) -> None:
+        self.draining = True
+        for scope in list(self.idle_scopes):
+            scope.cancel()
+
+    async def handle(self, stream: trio.SocketStream) -> None:
+        self.stats.open_connections += 1
+        try:
+            if self.stats.open_connections > self.limits.max_connections:
+                self.stats.rejected_connections_total += 1
+                await stream.send_all(error_response(503, "Too many connections"))
+                return
+            await self._serve_connection(stream)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
+        finally:
+            self.stats.open_connections -= 1
+            with trio.move_on_after(1) as cs:
+                cs.shield = True
+                await stream.aclose()
+
+    async def _serve_connection(self, stream: trio.SocketStream) -> None:
+        try:
+            peer = stream.socket.getpeername()
+            client = (str(peer[0]), int(peer[1]))
+        except OSError:
+            client = ("", 0)
+        p = _Parser(self.limits)
+        while True:
+            while p.ready:
+                request = p.ready.popleft()
+                keep = await self._respond(stream, request, client)
+                if not keep:
+                    return
+            if self.draining and not p.in_progress():
+                return
+            timeout = self._timeout(p)
+            scope = trio.CancelScope(deadline=trio.current_time() + timeout)
+            idle = not p.in_progress()
+            if idle:
+                self.idle_scopes.add(scope)
+            try:
+                with scope:
+                    data = await stream.receive_some(READ_SIZE)
+            finally:
+                self.idle_scopes.discard(scope)
+            if scope.cancelled_caught:
+                if p.in_progress():
+                    await stream.send_all(error_response(408, "Request timed out"))
+                return
+            if not data:
+                return
+            try:
+                p.parser.feed_data(data)
+            except _HttpError as exc:
+                await stream.send_all(error_response(exc.status, exc.message))
+                return
+            except httptools.HttpParserUpgrade:
+                await stream.send_all(error_response(400, "Protocol upgrade is not supported"))
+                return
+            except httptools.HttpParserError as exc:
+                cause = exc.__context__
+                if isinstance(cause, _HttpError):
+                    await stream.send_all(error_response(cause.status, cause.message))
+                else:
+                    await stream.send_all(error_response(400, "Malformed request"))
+                return
+            if p.expect_continue:
+                p.expect_continue = False
+                await stream.send_all(b"HTTP/1.1 100 Continue\r\n\r\n")
+            if len(p.ready) > MAX_PIPELINE:
+                # Answer what is queued before reading more from this client.
+                continue
+
+    def _timeout(self, p: _Parser) -> float:
+        if not p.in_progress():
+            return self.limits.keepalive_timeout
+        elapsed = trio.current_time() - p.started_at
+        budget = self.limits.body_timeout if p.headers_done else self.limits.header_timeout
+        return max(budget - elapsed, 0.0)
+
+    async def _respond(
+        self, stream: trio.SocketStream, req: _Request, client: tuple[str, int]
+    ) -> bool:
+        self.stats.requests_total += 1
+        raw_path, _, query = req.url.partition(b"?")
+        scope: dict[str, Any] = {
+            "type": "http",
+            "asgi": {"version": "3.0", "spec_version": "2.3"},
+            "http_version": req.version,
+            "method": req.method.decode("ascii", "replace"),
+            "scheme": "http",
+            "path": unquote(raw_path.decode("latin-1")),
+            "raw_path": raw_path,
+            "query_string": query,
+            "root_path": "",
+            "headers": req.headers,
+            "client": client,
+            "server": self.server_addr,
+        }
+        body = b"".join(req.body)
+        keep_alive = req.keep_alive and not self.draining
+        state = {"received": False, "started": False, "done": False}
+        pending_start: list[bytes] = []
+        chunked = [False]
+
+        async def receive() -> dict[str, Any]:
+            if not state["received"]:
+                state["received"] = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return {"type": "http.disconnect"}
+
+        async def send(message: Any) -> None:
+            kind = message["type"]
+            if kind == "http.response.start":
+                if state["started"]:
+                    raise RuntimeError("response already started")
+                state["started"] = True
+                status = int(message["status"])
+                lines = [b"HTTP/1.1 %d %s" % (status, _REASONS.get(status, b""))]
+                has_length = False
+                for name, value in message.get("headers", ()):
+                    lname = bytes(name).lower()
+                    if lname == b"content-length":
+                        has_length = True
+                    elif lname == b"connection":
+                        continue
+                    lines.append(bytes(name) + b": " + bytes(value))
+                lines.append(b"date: " + _date.get())
+                if not keep_alive:
+                    lines.append(b"connection: close")
+                pending_start.append(b"\r\n".join(lines))
+                chunked[0] = not has_length
+            elif kind == "http.response.body":
+                if not state["started"] or state["done"]:
+                    raise RuntimeError("body sent before start or after the end")
+                data = bytes(message.get("body", b""))
+                more = bool(message.get("more_body", False))
+                out = b""
+                if pending_start:
+                    head = pending_start.pop()
+                    if chunked[0] and not more:
+                        chunked[0] = False  # the whole body is here: send a length instead
+                        head += b"\r\ncontent-length: %d" % len(data)
+                    elif chunked[0]:
+                        head += b"\r\ntransfer-encoding: chunked"
+                    out = head + b"\r\n\r\n"
+                if chunked[0]:
+                    if data:
+                        out += b"%x\r\n%s\r\n" % (len(data), data)
+                    if not more:
+                        out += b"0\r\n\r\n"
+                else:
+                    out += data
+                if not more:
+                    state["done"] = True
+                if out:
+                    await stream.send_all(out)
+
+        try:
+            await self.app(scope, receive, send)
+        except Exception:
+            log.exception("unhandled error in the application")
+            if not state["started"]:
+                await stream.send_all(error_response(500, "Internal server error"))
+            return False
+        if not state["done"]:
+            if not state["started"]:
+                await stream.send_all(error_response(500, "Internal server error"))
+            return False  # an incomplete response cannot be followed by another one
+        return keep_alive
+
+
+def _listening_socket(host: str, port: int, reuse_port: bool) -> trio.socket.SocketType:
+    family = stdsocket.AF_INET6 if ":" in host else stdsocket.AF_INET
+    sock = trio.socket.socket(family, stdsocket.SOCK_STREAM)
+    sock.setsockopt(stdsocket.SOL_SOCKET, stdsocket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(stdsocket.SOL_SOCKET, stdsocket.SO_REUSEPORT, 1)
+    return sock
+
+
+async def serve(
+    app: ASGIApp,
+    *,
+    host: str,
+    port: int,
+    limits: ServerLimits | None = None,
+    shutdown: trio.Event | None = None,
+    reuse_port: bool = False,
+    stats: ServerStats | None = None,
+    task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve ``app`` until ``shutdown`` is set, then drain and return."""
+    # Explicit ``is None``: trio refuses to treat an Event as a bool.
+    limits = ServerLimits() if limits is None else limits
+    stats = ServerStats() if stats is None else stats
+    shutdown = trio.Event() if shutdown is None else shutdown
+    sock = _listening_socket(host, port, reuse_port)
+    await sock.bind((host, port))
+    sock.listen(4096)
+    bound_port = int(sock.getsockname()[1])
+    listener = trio.SocketListener(sock)
+    server = _Server(app, limits, stats, (host, bound_port))
+    async with trio.open_nursery() as connections:
+        async with trio.open_nursery() as accepting:
+            accepting.start_soon(_accept_loop, listener, server, connections)
+            task_status.started(bound_port)
+            await shutdown.wait()
+            accepting.cancel_scope.cancel()
+        await listener.aclose()
+        server.drain()
+        connections.cancel_scope.deadline = trio.current_time() + limits.drain_seconds
+
+
+async def _accept_loop(
+    listener: trio.SocketListener, server: _Server, connections: trio.Nursery
+) -> None:
+    while True:
+        try:
+            stream = await listener.accept()
+        except OSError as exc:
+            if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS):
+                log.warning("accept failed; backing off", extra={"errno": exc.errno})
+                await trio.sleep(0.1)
+                continue
+            raise
+        try:
+            stream.setsockopt(stdsocket.IPPROTO_TCP, stdsocket.TCP_NODELAY, 1)
+        except OSError:
+            pass
+        connections.start_soon(server.handle, stream)

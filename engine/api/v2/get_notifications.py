@@ -1,0 +1,198 @@
+"""GET /v2/notifications/{id} and GET /v2/notifications (list, 250 a page).
+
+List semantics (contract 1.7): only notifications sent with the caller's key type; jobs
+excluded unless include_jobs; newest first; ``older_than`` is a cursor on created_at
+(unknown id -> empty page); ``failed`` / ``accepted`` / ``received`` expand; ``links.next``
+is present on every non-empty page.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+import msgspec
+
+from engine.api.auth import AuthContext
+from engine.api.errors import NotFoundError, ValidationError
+from engine.api.http import Request, Response
+from engine.api.v2.formats import fmt_ts
+from engine.domain import statuses as st
+
+if TYPE_CHECKING:
+    from engine.runtime import Engine
+
+PAGE_SIZE = 250
+_COLUMNS = (
+    "id, client_reference, recipient, notification_type, status, template_id,"
+    " template_version, body, subject, created_at, sent_at, updated_at, scheduled_for,"
+    " provider_response, key_type"
+)
+_TYPES = ("sms", "email", "letter")
+
+
+class TemplateLink(msgspec.Struct, frozen=True):
+    id: str
+    version: int
+    uri: str
+
+
+class Notification(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    reference: str | None
+    email_address: str | None
+    phone_number: str | None
+    line_1: None = None
+    line_2: None = None
+    line_3: None = None
+    line_4: None = None
+    line_5: None = None
+    line_6: None = None
+    postcode: None = None
+    type: str
+    status: str
+    status_description: str
+    provider_response: str | None
+    template: TemplateLink
+    body: str
+    subject: str | None
+    created_at: str | None
+    created_by_name: None = None
+    sent_at: str | None
+    completed_at: str | None
+    scheduled_for: str | None
+    postage: None = None
+
+
+class Links(msgspec.Struct, frozen=True, omit_defaults=True):
+    current: str
+    next: str | None = None
+
+
+class NotificationList(msgspec.Struct, frozen=True):
+    notifications: list[Notification]
+    links: Links
+
+
+_encode = msgspec.json.Encoder().encode
+
+
+def serialize(row: Any, base: str) -> Notification:
+    kind = row["notification_type"]
+    status = row["status"]
+    return Notification(
+        id=str(row["id"]),
+        reference=row["client_reference"],
+        email_address=row["recipient"] if kind == "email" else None,
+        phone_number=row["recipient"] if kind == "sms" else None,
+        type=kind,
+        status=status,
+        status_description=st.status_description(status, kind),
+        provider_response=row["provider_response"],
+        template=TemplateLink(
+            str(row["template_id"]),
+            row["template_version"],
+            f"{base}v2/template/{row['template_id']}/version/{row['template_version']}",
+        ),
+        body=row["body"],
+        subject=row["subject"],
+        created_at=fmt_ts(row["created_at"]),
+        sent_at=fmt_ts(row["sent_at"]),
+        completed_at=fmt_ts(row["updated_at"]) if status in st.COMPLETED else None,
+        scheduled_for=fmt_ts(row["scheduled_for"]),
+    )
+
+
+async def get_notification(engine: Engine, request: Request, ctx: AuthContext) -> Response:
+    raw = request.path_params["notification_id"]
+    try:
+        notification_id = uuid.UUID(raw)
+    except ValueError:
+        raise ValidationError(["notification_id is not a valid UUID"]) from None
+    row = await engine.store.fetchrow(
+        f"SELECT {_COLUMNS} FROM notifications WHERE id = $1 AND service_id = $2",
+        notification_id,
+        ctx.bundle.service.id,
+    )
+    if row is None:
+        raise NotFoundError()
+    base = request.base_url(engine.settings.public_url)
+    return Response(200, _encode(serialize(row, base)))
+
+
+_ALLOWED_ARGS = {"template_type", "status", "reference", "older_than", "include_jobs"}
+
+
+def parse_list_args(query: dict[str, list[str]]) -> tuple[dict[str, Any], list[str]]:
+    errors: list[str] = []
+    unexpected = [k for k in query if k not in _ALLOWED_ARGS]
+    if unexpected:
+        verb = "was" if len(unexpected) == 1 else "were"
+        errors.append(
+            f"Additional properties are not allowed ({', '.join(unexpected)} {verb} unexpected)"
+        )
+    args: dict[str, Any] = {}
+    for t in query.get("template_type", []):
+        if t not in _TYPES:
+            errors.append(f"template_type {t} is not one of [{', '.join(_TYPES)}]")
+    args["template_type"] = query.get("template_type", [])
+    for s in query.get("status", []):
+        if s not in st.ALL_STATUSES:
+            errors.append(f"status {s} is not one of [{', '.join(st.ALL_STATUSES)}]")
+    args["status"] = query.get("status", [])
+    if "reference" in query:
+        args["reference"] = query["reference"][0]
+    if "older_than" in query:
+        try:
+            args["older_than"] = uuid.UUID(query["older_than"][0])
+        except ValueError:
+            errors.append("older_than is not a valid UUID")
+    include = query.get("include_jobs", ["false"])[0]
+    if include not in ("true", "True", "false", "False"):
+        errors.append(f"include_jobs {include} is not one of [true, True, false, False]")
+    args["include_jobs"] = include in ("true", "True")
+    return args, errors
+
+
+async def list_notifications(engine: Engine, request: Request, ctx: AuthContext) -> Response:
+    query = request.query()
+    args, errors = parse_list_args(query)
+    if errors:
+        raise ValidationError(errors)
+    service_id = ctx.bundle.service.id
+    where = ["service_id = $1", "key_type = $2"]
+    params: list[Any] = [service_id, ctx.key.key_type]
+    if args["template_type"]:
+        params.append(args["template_type"])
+        where.append(f"notification_type = ANY(${len(params)}::text[])")
+    if args["status"]:
+        params.append(st.expand_filter(args["status"]))
+        where.append(f"status = ANY(${len(params)}::text[])")
+    if "reference" in args:
+        params.append(args["reference"])
+        where.append(f"client_reference = ${len(params)}")
+    if not args["include_jobs"]:
+        where.append("job_id IS NULL")
+    if "older_than" in args:
+        params.append(args["older_than"])
+        where.append(
+            f"created_at < (SELECT created_at FROM notifications WHERE id = ${len(params)}"
+            " AND service_id = $1)"
+        )
+    rows = await engine.store.fetch(
+        f"SELECT {_COLUMNS} FROM notifications WHERE {' AND '.join(where)}"
+        f" ORDER BY created_at DESC, id DESC LIMIT {PAGE_SIZE}",
+        *params,
+    )
+    base = request.base_url(engine.settings.public_url)
+    items = [serialize(r, base) for r in rows]
+    current_args = [(k, v) for k, vs in query.items() for v in vs]
+    url = f"{base}v2/notifications"
+    current = url + ("?" + urlencode(current_args) if current_args else "")
+    next_link = None
+    if items:
+        next_args = [(k, v) for k, v in current_args if k != "older_than"]
+        next_args.append(("older_than", items[-1].id))
+        next_link = f"{url}?{urlencode(next_args)}"
+    return Response(200, _encode(NotificationList(items, Links(current, next_link))))

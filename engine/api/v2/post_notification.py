@@ -1,0 +1,360 @@
+"""POST /v2/notifications/email and /sms: validate, admit, render, persist, enqueue.
+
+Order of checks (GC): body schema -> rate limit -> template -> recipient -> render ->
+daily/annual limits -> persist. The 201 is sent only after the row is committed (group
+commit with other requests); the notification then goes to its service's lane. Simulated
+smoke-test recipients get a 201 with a fresh id and are never persisted.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+import trio
+
+from engine.actors.store import NotificationRow, utcnow
+from engine.api.auth import AuthContext
+from engine.api.errors import ApiError, BadRequestError, ValidationError
+from engine.api.http import Request, Response
+from engine.api.v2.formats import parse_scheduled_for
+from engine.api.v2.schema import decode_or_explain, parse_uuid
+from engine.domain import statuses as st
+from engine.domain.recipients import (
+    InvalidRecipient,
+    is_simulated_email,
+    is_simulated_phone,
+    validate_email_address,
+    validate_phone_number,
+)
+from engine.domain.templates import SMS_CHAR_COUNT_LIMIT, MissingPersonalisation
+from engine.metrics import NOTIFICATIONS_CREATED
+from engine.outbound import sender_address
+from engine.providers.base import EmailMessage, Outbound, SmsMessage
+
+if TYPE_CHECKING:
+    from engine.runtime import Engine
+    from engine.services import ServiceBundle, Template
+
+PERSONALISATION_LIMIT = 51_200
+DOCS = "https://documentation.notification.canada.ca/en/keys.html"
+
+
+class PostEmailRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    email_address: str
+    template_id: str
+    personalisation: dict[str, Any] | None = None
+    reference: str | None = None
+    email_reply_to_id: str | None = None
+    scheduled_for: str | None = None
+    one_click_unsubscribe_url: str | None = None
+    sanitise_content_for: list[str] | None = None
+
+
+class PostSmsRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    phone_number: str
+    template_id: str
+    personalisation: dict[str, Any] | None = None
+    reference: str | None = None
+    sms_sender_id: str | None = None
+    scheduled_for: str | None = None
+
+
+_COMMON = {
+    "template_id": (("string",), True),
+    "personalisation": (("object", "null"), False),
+    "reference": (("string", "null"), False),
+    "scheduled_for": (("string", "null"), False),
+}
+EMAIL_SPEC = {
+    "email_address": (("string",), True),
+    **_COMMON,
+    "email_reply_to_id": (("string", "null"), False),
+    "one_click_unsubscribe_url": (("string", "null"), False),
+    "sanitise_content_for": (("array", "null"), False),
+}
+SMS_SPEC = {
+    "phone_number": (("string",), True),
+    **_COMMON,
+    "sms_sender_id": (("string", "null"), False),
+}
+_email_decoder = msgspec.json.Decoder(PostEmailRequest)
+_sms_decoder = msgspec.json.Decoder(PostSmsRequest)
+
+
+class TemplateRef(msgspec.Struct, frozen=True):
+    id: str
+    version: int
+    uri: str
+
+
+class EmailContent(msgspec.Struct, frozen=True):
+    from_email: str
+    body: str
+    subject: str
+
+
+class SmsContent(msgspec.Struct, frozen=True):
+    body: str
+    from_number: str | None
+
+
+class PostResponse(msgspec.Struct, frozen=True):
+    id: str
+    reference: str | None
+    content: EmailContent | SmsContent
+    uri: str
+    template: TemplateRef
+    scheduled_for: str | None
+
+
+_encode = msgspec.json.Encoder().encode
+
+
+async def post_email(engine: Engine, request: Request, ctx: AuthContext) -> Response:
+    body: PostEmailRequest = decode_or_explain(request.body, _email_decoder, EMAIL_SPEC)
+    return await _post(engine, request, ctx, "email", body)
+
+
+async def post_sms(engine: Engine, request: Request, ctx: AuthContext) -> Response:
+    body: PostSmsRequest = decode_or_explain(request.body, _sms_decoder, SMS_SPEC)
+    return await _post(engine, request, ctx, "sms", body)
+
+
+async def _post(
+    engine: Engine,
+    request: Request,
+    ctx: AuthContext,
+    channel: str,
+    body: PostEmailRequest | PostSmsRequest,
+) -> Response:
+    bundle, key = ctx.bundle, ctx.key
+    errors: list[str] = []
+    template_id = parse_uuid(body.template_id, "template_id", errors)
+    if errors:
+        raise ValidationError(errors)
+    assert template_id is not None
+    personalisation = body.personalisation or {}
+    _check_personalisation_size(personalisation)
+    now = utcnow()
+    scheduled = parse_scheduled_for(body.scheduled_for, now) if body.scheduled_for else None
+
+    actor = await engine.service_actor(bundle)
+    actor.check_rate(key.key_type, trio.current_time())
+    if bundle.service.suspended:
+        raise ApiError("Service is suspended", status_code=403, wire_name="BadRequestError")
+
+    template = _template(bundle, template_id, channel)
+    if isinstance(body, PostEmailRequest):
+        recipient = _email_recipient(body.email_address)
+        simulated = is_simulated_email(recipient)
+        reply_to = _reply_to(bundle, body.email_reply_to_id)
+    else:
+        recipient, international = _sms_recipient(body.phone_number)
+        simulated = is_simulated_phone(recipient)
+        if international and not bundle.service.international_sms and not simulated:
+            raise BadRequestError("Cannot send to international mobile numbers")
+        reply_to = _sms_sender(bundle, body.sms_sender_id)
+    if not simulated:
+        _check_recipient_allowed(bundle, key.key_type, channel, recipient)
+
+    compiled = engine.compiled(template, bundle)
+    try:
+        rendered = compiled.render(personalisation)
+    except MissingPersonalisation as exc:
+        raise BadRequestError(str(exc)) from None
+
+    notification_id = uuid.uuid4()
+    base = request.base_url(engine.settings.public_url)
+    template_ref = TemplateRef(
+        str(template.id),
+        template.version,
+        f"{base}services/{bundle.service.id}/templates/{template.id}",
+    )
+    if isinstance(body, PostEmailRequest):
+        sender = sender_address(bundle, engine.settings.notify_email_domain)
+        subject, text = rendered.subject, rendered.text
+        if not text.strip():
+            raise BadRequestError("Message is empty or just whitespace")
+        content: EmailContent | SmsContent = EmailContent(sender, text, subject)
+        units = 1
+    else:
+        sender = reply_to or ""
+        text, subject = rendered.body, None
+        if not text.strip():
+            raise BadRequestError("Message is empty or just whitespace")
+        if rendered.char_count > SMS_CHAR_COUNT_LIMIT:
+            raise BadRequestError(
+                "Content for template has a character count greater than the limit of "
+                f"{SMS_CHAR_COUNT_LIMIT}"
+            )
+        content = SmsContent(text, reply_to)
+        units = rendered.fragment_count
+
+    response = PostResponse(
+        id=str(notification_id),
+        reference=body.reference,
+        content=content,
+        uri=f"{base}v2/notifications/{notification_id}",
+        template=template_ref,
+        scheduled_for=body.scheduled_for,
+    )
+    if simulated:
+        return Response(201, _encode(response))
+
+    actor.check_quota(channel, key.key_type, units)
+    actor.count(channel, key.key_type, units)
+    row = NotificationRow(
+        id=notification_id,
+        service_id=bundle.service.id,
+        template_id=template.id,
+        template_version=template.version,
+        api_key_id=key.id,
+        key_type=key.key_type,
+        notification_type=channel,
+        recipient=recipient,
+        status=st.CREATED,
+        client_reference=body.reference,
+        personalisation=msgspec.json.encode(personalisation).decode() if personalisation else None,
+        subject=subject,
+        body=text,
+        reply_to_text=reply_to,
+        process_type=template.process_type,
+        billable_units=units,
+        job_id=None,
+        job_row_number=None,
+        scheduled_for=scheduled,
+        unsubscribe_url=getattr(body, "one_click_unsubscribe_url", None),
+        created_at=now,
+        owner=engine.worker_id if scheduled is None else None,
+    )
+    try:
+        await engine.store.insert_notifications([row])
+    except Exception:
+        actor.uncount(channel, key.key_type, units)
+        raise
+    NOTIFICATIONS_CREATED.labels(channel, key.key_type, template.process_type).inc()
+    if scheduled is None:
+        outbound: Outbound
+        if isinstance(body, PostEmailRequest):
+            outbound = EmailMessage(
+                notification_id=notification_id,
+                service_id=bundle.service.id,
+                to=recipient,
+                from_address=f"{bundle.service.name} <{sender}>",
+                reply_to=reply_to,
+                subject=subject or "",
+                html=rendered.html,
+                text=text,
+                unsubscribe_url=row.unsubscribe_url,
+                key_type=key.key_type,
+                lane=template.process_type,
+                created_at=now,
+            )
+        else:
+            outbound = SmsMessage(
+                notification_id=notification_id,
+                service_id=bundle.service.id,
+                to=recipient,
+                body=text,
+                sender=reply_to,
+                key_type=key.key_type,
+                lane=template.process_type,
+                created_at=now,
+            )
+        engine.dispatch(actor, outbound)
+    return Response(201, _encode(response))
+
+
+def _check_personalisation_size(personalisation: dict[str, Any]) -> None:
+    size = sum(len(str(v).encode()) for v in personalisation.values() if not isinstance(v, dict))
+    if size > PERSONALISATION_LIMIT:
+        raise BadRequestError(
+            f"Personalisation variables size of {size} bytes is greater than allowed limit of "
+            f"{PERSONALISATION_LIMIT} bytes."
+        )
+
+
+def _template(bundle: ServiceBundle, template_id: uuid.UUID, channel: str) -> Template:
+    template = bundle.templates.get(template_id)
+    if template is None:
+        raise BadRequestError("Template not found")
+    if template.archived:
+        raise BadRequestError(f"Template {template_id} has been deleted")
+    if template.template_type != channel:
+        raise BadRequestError(
+            f"{template.template_type} template is not suitable for {channel} notification"
+        )
+    return template
+
+
+def _email_recipient(value: str) -> str:
+    if not value.strip():
+        raise BadRequestError("Recipient can't be empty")
+    try:
+        return validate_email_address(value)
+    except InvalidRecipient as exc:
+        raise ValidationError([f"email_address {exc.message}"]) from None
+
+
+def _sms_recipient(value: str) -> tuple[str, bool]:
+    if not value.strip():
+        raise BadRequestError("Recipient can't be empty")
+    try:
+        number = validate_phone_number(value)
+    except InvalidRecipient as exc:
+        raise ValidationError([f"phone_number {exc.message}"]) from None
+    return number.e164, number.is_international
+
+
+def _reply_to(bundle: ServiceBundle, reply_to_id: str | None) -> str | None:
+    if reply_to_id is None:
+        return bundle.default_reply_to
+    errors: list[str] = []
+    parsed = parse_uuid(reply_to_id, "email_reply_to_id", errors)
+    if errors:
+        raise ValidationError(errors)
+    address = bundle.reply_tos.get(parsed)  # type: ignore[arg-type]
+    if address is None:
+        raise BadRequestError(
+            f"email_reply_to_id {reply_to_id} does not exist in database for service id "
+            f"{bundle.service.id}"
+        )
+    return address
+
+
+def _sms_sender(bundle: ServiceBundle, sender_id: str | None) -> str | None:
+    if sender_id is None:
+        return bundle.default_sms_sender
+    errors: list[str] = []
+    parsed = parse_uuid(sender_id, "sms_sender_id", errors)
+    if errors:
+        raise ValidationError(errors)
+    sender = bundle.sms_senders.get(parsed)  # type: ignore[arg-type]
+    if sender is None:
+        raise BadRequestError(
+            f"sms_sender_id {sender_id} does not exist in database for service id "
+            f"{bundle.service.id}"
+        )
+    return sender
+
+
+def _check_recipient_allowed(
+    bundle: ServiceBundle, key_type: str, channel: str, recipient: str
+) -> None:
+    if key_type == "test":
+        return
+    team = bundle.team_emails if channel == "email" else bundle.team_phones
+    allowed = (recipient.lower() if channel == "email" else recipient) in team
+    if allowed:
+        return
+    if key_type == "team":
+        raise BadRequestError(
+            "Can’t send to this recipient using a team-only API key "
+            f"(service {bundle.service.id}) - see {DOCS}#team-and-safelist"
+        )
+    if bundle.service.restricted:
+        raise BadRequestError(
+            f"Can’t send to this recipient when service is in trial mode – see {DOCS}#live"
+        )

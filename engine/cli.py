@@ -1,0 +1,138 @@
+"""Command line: ``python -m engine serve | migrate | demo | admin ...``.
+
+``serve`` and ``demo`` need no setup: without DATABASE_URL an embedded PostgreSQL starts in
+NOTIFY_DATA_DIR, and a missing NOTIFY_SECRET_KEY / NOTIFY_ADMIN_TOKEN is generated once
+into that folder (mode 0600) so restarts keep decrypting stored keys.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import trio
+import trio_asyncio
+
+from engine.config import ConfigError, Settings, load_settings
+from engine.crypto import SecretBox, new_secret_key
+from engine.logs import configure_logging
+
+log = logging.getLogger("engine")
+
+
+def _persisted_secret(data_dir: str, name: str) -> str:
+    path = Path(data_dir) / name
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = new_secret_key()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(value)
+    return value
+
+
+def settings_with_secrets() -> Settings:
+    settings = load_settings()
+    overrides: dict[str, Any] = {}
+    if not settings.secret_key:
+        overrides["secret_key"] = _persisted_secret(settings.data_dir, "secret_key")
+    if not settings.admin_token:
+        overrides["admin_token"] = _persisted_secret(settings.data_dir, "admin_token")
+    return load_settings(**overrides) if overrides else settings
+
+
+async def run_server(settings: Settings, *, on_ready: Any = None) -> None:
+    from engine.api.app import EngineApp
+    from engine.api.server import ServerLimits, serve
+    from engine.runtime import open_engine
+
+    box = SecretBox(settings.secret_key)
+    limits = ServerLimits(
+        max_body_bytes=settings.max_body_bytes,
+        header_timeout=settings.header_timeout,
+        body_timeout=settings.body_timeout,
+        keepalive_timeout=settings.keepalive_timeout,
+        max_connections=settings.max_connections,
+        drain_seconds=settings.drain_seconds,
+    )
+    async with trio_asyncio.open_loop(), open_engine(settings, box) as engine:
+        shutdown = trio.Event()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_watch_signals, shutdown)
+            port = await nursery.start(
+                partial(
+                    serve,
+                    EngineApp(engine),
+                    host=settings.host,
+                    port=settings.port,
+                    limits=limits,
+                    shutdown=shutdown,
+                    reuse_port=settings.workers > 1,
+                )
+            )
+            log.info("listening", extra={"host": settings.host, "port": port})
+            if on_ready is not None:
+                await on_ready(engine, port)
+            await shutdown.wait()
+            log.info("draining")
+            # serve() returns once drained; then stop watching signals.
+            nursery.cancel_scope.deadline = trio.current_time() + settings.drain_seconds + 1
+
+
+async def _watch_signals(shutdown: trio.Event) -> None:
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for _ in signals:
+            shutdown.set()
+            return
+
+
+async def run_migrate(settings: Settings) -> list[int]:
+    from engine.actors.store import Store
+
+    dsn = settings.database_url
+    if not dsn:
+        from engine.db.embedded import start_embedded
+
+        dsn = await trio.to_thread.run_sync(start_embedded, settings.data_dir)
+    async with trio_asyncio.open_loop(), Store.open(dsn) as store:
+        return await store.migrate()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m engine", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("serve", help="run the engine (API, actors, providers)")
+    sub.add_parser("migrate", help="apply database migrations and exit")
+    sub.add_parser("demo", help="serve, with a demo service, templates and key printed")
+    admin_parser = sub.add_parser("admin", help="call the admin API of a running engine")
+    from engine.admin_cli import add_arguments
+
+    add_arguments(admin_parser)
+    args = parser.parse_args(argv)
+    try:
+        settings = settings_with_secrets()
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    configure_logging(settings.log_level)
+    if args.command == "serve":
+        trio.run(run_server, settings)
+    elif args.command == "migrate":
+        applied = trio.run(run_migrate, settings)
+        print(json.dumps({"applied": applied}))
+    elif args.command == "demo":
+        from engine.demo import print_demo
+
+        trio.run(partial(run_server, settings, on_ready=print_demo))
+    elif args.command == "admin":
+        from engine.admin_cli import run_admin
+
+        raise SystemExit(run_admin(args, settings))

@@ -1,0 +1,101 @@
+"""Engine configuration: every setting comes from one environment variable, read here once.
+
+Rules:
+- Variables are named ``NOTIFY_<FIELD>`` (upper case), except ``DATABASE_URL``.
+- Values are converted in msgspec's lax mode ("30" -> 30, "true" -> True) and validated at
+  start; a bad value stops the engine with a message naming the variable.
+- Secrets (admin token, encryption key) are never logged: ``Settings.__repr__`` hides them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Annotated, Literal
+
+import msgspec
+
+PREFIX = "NOTIFY_"
+_SECRET_FIELDS = frozenset({"admin_token", "secret_key", "database_url"})
+
+Seconds = Annotated[float, msgspec.Meta(gt=0)]
+Positive = Annotated[int, msgspec.Meta(ge=1)]
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    # Storage
+    database_url: str | None = None
+    data_dir: str = ".notify-data"
+    db_pool_size: Annotated[int, msgspec.Meta(ge=2, le=100)] = 8
+    # Secrets. Without a secret_key the engine refuses to start, except `demo`, which
+    # generates one into data_dir.
+    secret_key: str = ""
+    admin_token: str = ""
+    # HTTP ingress
+    host: str = "127.0.0.1"
+    port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 6011
+    public_url: str = ""  # base for `uri` fields when behind a proxy; else the request's Host
+    max_body_bytes: Positive = 60 * 1024 * 1024
+    header_timeout: Seconds = 10.0
+    body_timeout: Seconds = 60.0
+    keepalive_timeout: Seconds = 30.0
+    max_connections: Positive = 2048
+    drain_seconds: Seconds = 10.0
+    workers: Positive = 1
+    # Store group commit
+    store_batch_rows: Annotated[int, msgspec.Meta(ge=1, le=20_000)] = 1000
+    store_linger_ms: Annotated[float, msgspec.Meta(ge=0, le=1000)] = 2.0
+    store_writers: Annotated[int, msgspec.Meta(ge=1, le=16)] = 2
+    # Providers: comma separated, in failover order
+    email_providers: str = "simulated"
+    sms_providers: str = "simulated"
+    simulated_latency_ms: Annotated[float, msgspec.Meta(ge=0)] = 0.0
+    simulated_receipt_delay_ms: Annotated[float, msgspec.Meta(ge=0)] = 50.0
+    aws_region: str = "ca-central-1"
+    aws_endpoint_url: str = ""
+    ses_mode: Literal["bulk", "single"] = "bulk"
+    ses_configuration_set: str = ""
+    notify_email_domain: str = "notification.canada.ca"
+    # Logging
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    def __repr__(self) -> str:
+        shown = {
+            f: ("***" if f in _SECRET_FIELDS and getattr(self, f) else getattr(self, f))
+            for f in self.__struct_fields__
+        }
+        return f"Settings({shown})"
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message names the environment variable."""
+
+
+def env_name(field: str) -> str:
+    return "DATABASE_URL" if field == "database_url" else PREFIX + field.upper()
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+    """Build Settings from the environment (plus explicit overrides, which win)."""
+    env = os.environ if environ is None else environ
+    raw: dict[str, object] = {}
+    for field in Settings.__struct_fields__:
+        name = env_name(field)
+        if name in env and env[name] != "":
+            raw[field] = env[name]
+    raw.update(overrides)
+    try:
+        return msgspec.convert(raw, Settings, strict=False)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(_explain(exc, raw)) from None
+
+
+def _explain(exc: msgspec.ValidationError, raw: Mapping[str, object]) -> str:
+    # msgspec says "... - at `$.port`"; name the environment variable instead.
+    text = str(exc)
+    if "at `$." in text:
+        message, _, path = text.rpartition(" - at `$.")
+        field = path.rstrip("`").split(".")[0].split("[")[0]
+        value = raw.get(field)
+        return f"{env_name(field)}={value!r} is invalid: {message}"
+    return f"invalid configuration: {text}"

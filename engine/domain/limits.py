@@ -1,0 +1,79 @@
+"""Rate-limit and quota math. Pure: time is an argument, so tests need no clock.
+
+The API rate limit is a token bucket per service and key type (GOV.UK's algorithm, at GC's
+default of 1000/min): refill ``rate_limit / 60`` tokens per second, capacity
+``min(ceil(rate_limit / 3) + 1, 1000)``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+TOKEN_BUCKET_MAX = 1000
+TRIAL_DAILY_LIMIT = 50
+
+
+class TokenBucket:
+    __slots__ = ("capacity", "rate", "tokens", "updated")
+
+    def __init__(self, per_minute: int, now: float) -> None:
+        self.rate = per_minute / 60.0
+        self.capacity = float(min(math.ceil(per_minute / 3) + 1, TOKEN_BUCKET_MAX))
+        self.tokens = self.capacity
+        self.updated = now
+
+    def take(self, now: float, n: float = 1.0) -> bool:
+        elapsed = now - self.updated
+        if elapsed > 0:
+            self.tokens = min(self.capacity, self.tokens + elapsed * self.rate)
+            self.updated = now
+        if self.tokens >= n:
+            self.tokens -= n
+            return True
+        return False
+
+
+def fiscal_year_start(today: dt.date) -> dt.date:
+    """GC's annual limits reset on April 1."""
+    year = today.year if today.month >= 4 else today.year - 1
+    return dt.date(year, 4, 1)
+
+
+KEY_TYPE_LABEL = {"normal": "LIVE", "team": "TEAM", "test": "TEST"}
+
+
+def rate_limit_message(key_type: str, limit: int) -> str:
+    return (
+        f"Exceeded rate limit for key type {KEY_TYPE_LABEL[key_type]} of {limit} requests "
+        "per 60 seconds"
+    )
+
+
+class SendRate:
+    """A provider's send rate: a token bucket of ``rate`` messages/s holding up to ``burst``.
+
+    ``reserve`` never refuses: it takes the tokens (the balance may go negative, a debt)
+    and returns how long the caller must wait before sending. Reservations are served in
+    call order, so a batch larger than the burst still goes out, just later, and N messages
+    take about ``(N - burst) / rate`` seconds whatever the batch sizes.
+    """
+
+    __slots__ = ("burst", "rate", "tokens", "updated")
+
+    def __init__(self, rate: float, now: float, *, burst: float | None = None) -> None:
+        if rate <= 0:
+            raise ValueError("rate must be positive")
+        self.rate = float(rate)
+        self.burst = float(burst) if burst is not None else max(1.0, self.rate / 10)
+        self.tokens = self.burst
+        self.updated = now
+
+    def reserve(self, n: float, now: float) -> float:
+        """Take ``n`` tokens; return the seconds to wait before using them (0 = now)."""
+        elapsed = now - self.updated
+        if elapsed > 0:
+            self.tokens = min(self.burst, self.tokens + elapsed * self.rate)
+            self.updated = now
+        self.tokens -= n
+        return 0.0 if self.tokens >= 0 else -self.tokens / self.rate

@@ -1,0 +1,112 @@
+"""Notification statuses and the transitions the engine allows (contract section 3).
+
+Rules:
+- A status change names the statuses it may move *from*; a row in any other status is left
+  alone (receipts arriving late or twice are harmless).
+- ``pending`` followed by a permanent failure becomes ``temporary-failure`` (both Notifys).
+- ``completed_at`` is shown only for COMPLETED statuses.
+"""
+
+from __future__ import annotations
+
+CREATED = "created"
+SENDING = "sending"
+SENT = "sent"
+PENDING = "pending"
+DELIVERED = "delivered"
+CANCELLED = "cancelled"
+TECHNICAL_FAILURE = "technical-failure"
+TEMPORARY_FAILURE = "temporary-failure"
+PERMANENT_FAILURE = "permanent-failure"
+PROVIDER_FAILURE = "provider-failure"
+VIRUS_SCAN_FAILED = "virus-scan-failed"
+PENDING_VIRUS_CHECK = "pending-virus-check"
+VALIDATION_FAILED = "validation-failed"
+
+FAILURE_STATUSES = (
+    TECHNICAL_FAILURE,
+    TEMPORARY_FAILURE,
+    PERMANENT_FAILURE,
+    PROVIDER_FAILURE,
+    VIRUS_SCAN_FAILED,
+    VALIDATION_FAILED,
+)
+ALL_STATUSES = (
+    CANCELLED,
+    CREATED,
+    SENDING,
+    SENT,
+    DELIVERED,
+    PENDING,
+    "failed",
+    TECHNICAL_FAILURE,
+    TEMPORARY_FAILURE,
+    PERMANENT_FAILURE,
+    PENDING_VIRUS_CHECK,
+    VALIDATION_FAILED,
+    VIRUS_SCAN_FAILED,
+    "returned-letter",
+    PROVIDER_FAILURE,
+    "pii-check-failed",
+    "accepted",
+    "received",
+)
+COMPLETED = frozenset({SENT, DELIVERED, "failed", CANCELLED, "returned-letter", *FAILURE_STATUSES})
+FINAL = frozenset({DELIVERED, CANCELLED, *FAILURE_STATUSES})
+
+# What each new status may replace.
+_FROM: dict[str, tuple[str, ...]] = {
+    SENDING: (CREATED, SENDING),
+    SENT: (CREATED, SENDING),
+    PENDING: (SENDING, SENT),
+    DELIVERED: (SENDING, SENT, PENDING),
+    TEMPORARY_FAILURE: (CREATED, SENDING, SENT, PENDING),
+    PERMANENT_FAILURE: (CREATED, SENDING, SENT, PENDING),
+    TECHNICAL_FAILURE: (CREATED, SENDING),
+    PROVIDER_FAILURE: (CREATED, SENDING, SENT),
+    CANCELLED: (CREATED,),
+    VIRUS_SCAN_FAILED: (CREATED, PENDING_VIRUS_CHECK),
+}
+
+
+def allowed_from(new_status: str) -> tuple[str, ...]:
+    return _FROM[new_status]
+
+
+def expand_filter(statuses: list[str]) -> list[str]:
+    """Expand the list endpoint's aliases: failed, accepted, received."""
+    out: list[str] = []
+    for s in statuses:
+        if s == "failed":
+            out.extend(FAILURE_STATUSES)
+        elif s == "accepted":
+            out.extend((CREATED, SENDING))
+        elif s == "received":
+            out.append(DELIVERED)
+        else:
+            out.append(s)
+    return list(dict.fromkeys(out))
+
+
+_DESCRIPTIONS = {
+    CREATED: "In transit",
+    SENDING: "In transit",
+    PENDING: "In transit",
+    SENT: "Sent",
+    DELIVERED: "Delivered",
+    PERMANENT_FAILURE: "No such address",
+    TEMPORARY_FAILURE: "Content or inbox issue",
+    TECHNICAL_FAILURE: "Tech issue",
+    PROVIDER_FAILURE: "Blocked",
+    VIRUS_SCAN_FAILED: "Attachment has virus",
+    PENDING_VIRUS_CHECK: "In transit",
+    CANCELLED: "Cancelled",
+}
+
+
+def status_description(status: str, notification_type: str) -> str:
+    if status == PERMANENT_FAILURE and notification_type == "sms":
+        return "Not a valid phone number"
+    if status == TEMPORARY_FAILURE and notification_type == "sms":
+        return "Carrier issue"
+    return _DESCRIPTIONS.get(status, status)

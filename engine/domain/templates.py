@@ -1,0 +1,148 @@
+"""Compiled email and SMS templates: fill personalisation, render, count.
+
+A template version is compiled once (the engine caches it per template id, version and
+SMS prefix) and rendered per notification:
+
+- Email: the subject is filled as plain text (white space collapsed). The body is Notify
+  markdown rendered to HTML (in the email layout) and to plain text. Personalisation is
+  HTML-escaped in the HTML part.
+- SMS: filled as plain text, lists as "a, b and c", the service-name prefix added when the
+  service has it, typographic characters downgraded; then counted (``engine.domain.sms``).
+
+Speed: markdown rendering is the costliest step of ingest, so a template without
+conditionals is rendered once with sentinel tokens where its placeholders stand, and each
+notification only substitutes its values into the rendered HTML and text. That is exact
+when a value cannot change the markdown structure, so values holding markdown syntax,
+URLs, new lines or lists take the full render. Pure functions and plain objects only.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+import msgspec
+
+from engine.domain import placeholders as ph
+from engine.domain import sms
+from engine.domain.markdown import html_layout, markdown_to_html, markdown_to_text
+from engine.domain.placeholders import MissingPersonalisation, placeholders
+
+__all__ = [
+    "SMS_CHAR_COUNT_LIMIT",
+    "CompiledEmailTemplate",
+    "CompiledSmsTemplate",
+    "MissingPersonalisation",
+    "RenderedEmail",
+    "RenderedSms",
+    "placeholders",
+]
+
+SMS_CHAR_COUNT_LIMIT = sms.SMS_CHAR_COUNT_LIMIT
+_WHITESPACE = re.compile(r"\s+")
+# A value made only of these cannot start or end markdown syntax inside a line.
+_PLAIN_VALUE = re.compile(r"[\w .,'’@:;!?&%$€£=+/-]*")
+_LIST_START = re.compile(r"^(\d+[.)]\s|[-+]\s?)")
+_SENTINEL = re.compile(r"NTFYPLACEHOLDER(\d+)X")
+
+
+class RenderedEmail(msgspec.Struct, frozen=True):
+    subject: str
+    html: str  # the whole HTML document
+    text: str  # the text/plain part, also the ``body`` Notify reports
+
+
+class RenderedSms(msgspec.Struct, frozen=True):
+    body: str
+    char_count: int
+    fragment_count: int
+
+
+def _plain_value(value: object) -> bool:
+    if isinstance(value, list | tuple | dict):
+        return False
+    text = ph.as_text(value)
+    return (
+        _PLAIN_VALUE.fullmatch(text) is not None
+        and "://" not in text
+        and "www." not in text
+        and _LIST_START.match(text) is None
+    )
+
+
+class CompiledEmailTemplate:
+    __slots__ = ("_fast_html", "_fast_text", "_found", "_keys", "content", "subject")
+
+    def __init__(self, subject: str, content: str) -> None:
+        self.subject = subject
+        self.content = content
+        self._found = ph.find(subject) + ph.find(content)
+        self._fast_html: list[str | int] | None = None
+        self._fast_text: list[str | int] | None = None
+        self._keys: list[str] = []
+        if not any(p.conditional is not None for p in self._found):
+            self._compile_fast()
+
+    def _compile_fast(self) -> None:
+        index: dict[str, int] = {}
+
+        def token(match: re.Match[str]) -> str:
+            key = ph.parse(match[1]).key
+            number = index.setdefault(key, len(index))
+            return f"NTFYPLACEHOLDER{number}X"
+
+        tokenised = ph.PLACEHOLDER.sub(token, self.content)
+        self._keys = list(index)
+        self._fast_html = _split(markdown_to_html(tokenised))
+        self._fast_text = _split(markdown_to_text(tokenised))
+
+    def render(self, personalisation: dict[str, object]) -> RenderedEmail:
+        values = ph.normalise_values(personalisation)
+        ph.check_missing(self._found, values)
+        subject = _WHITESPACE.sub(" ", ph.fill(self.subject, values)).strip()
+        if (
+            self._fast_html is not None
+            and self._fast_text is not None
+            and all(_plain_value(values[k]) for k in self._keys)
+        ):
+            texts = [ph.as_text(values[k]) for k in self._keys]
+            body_html = _join(self._fast_html, [html.escape(t, quote=True) for t in texts])
+            text = _join(self._fast_text, texts)
+        else:
+            filled = ph.fill(self.content, values, lists=ph.markdown_list)
+            body_html = markdown_to_html(filled)
+            text = markdown_to_text(filled)
+        return RenderedEmail(subject, html_layout(body_html, subject), text)
+
+
+class CompiledSmsTemplate:
+    __slots__ = ("_found", "content", "prefix")
+
+    def __init__(self, content: str, *, prefix: str | None = None) -> None:
+        self.content = content
+        self.prefix = prefix
+        self._found = ph.find(content)
+
+    def render(self, personalisation: dict[str, object]) -> RenderedSms:
+        values = ph.normalise_values(personalisation)
+        ph.check_missing(self._found, values)
+        body = sms.sanitise(ph.fill(self.content, values))
+        if self.prefix and body:
+            body = f"{self.prefix}: {body}"
+        return RenderedSms(body, len(body), sms.fragment_count(body))
+
+
+def _split(rendered: str) -> list[str | int]:
+    """Rendered text with sentinels -> literal parts and value indexes, alternating."""
+    parts: list[str | int] = []
+    last = 0
+    for m in _SENTINEL.finditer(rendered):
+        parts.append(rendered[last : m.start()])
+        parts.append(int(m[1]))
+        last = m.end()
+    parts.append(rendered[last:])
+    return parts
+
+
+def _join(parts: list[str | int], values: list[str]) -> str:
+    return "".join(values[p] if isinstance(p, int) else p for p in parts)

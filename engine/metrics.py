@@ -1,0 +1,110 @@
+"""Prometheus metrics, named by Prometheus conventions.
+
+Rules: ``notify_`` prefix, base units (seconds, bytes), ``_total`` for counters, only
+low-cardinality labels (route templates, notification_type, provider, lane, status,
+outcome). Never a recipient, a notification id or a raw path.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+_LATENCY = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+_BATCH = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000)
+_PIPELINE = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900)
+
+API_REQUESTS = Counter(
+    "notify_api_requests_total",
+    "API requests by route template and status code",
+    ["route", "method", "status"],
+)
+API_LATENCY = Histogram(
+    "notify_api_request_duration_seconds",
+    "API request handling time",
+    ["route"],
+    buckets=_LATENCY,
+)
+ADMISSION_REJECTIONS = Counter(
+    "notify_admission_rejections_total", "Requests refused by service limits", ["reason"]
+)
+NOTIFICATIONS_CREATED = Counter(
+    "notify_notifications_created_total",
+    "Notifications accepted and persisted",
+    ["notification_type", "key_type", "lane"],
+)
+STATUS_TRANSITIONS = Counter(
+    "notify_notification_status_transitions_total",
+    "Notification status changes",
+    ["notification_type", "status"],
+)
+TIME_TO_SENT = Histogram(
+    "notify_created_to_sent_seconds",
+    "Time from created to handed to the provider",
+    ["notification_type", "lane"],
+    buckets=_PIPELINE,
+)
+TIME_TO_DELIVERED = Histogram(
+    "notify_created_to_delivered_seconds",
+    "Time from created to delivered",
+    ["notification_type", "lane"],
+    buckets=_PIPELINE,
+)
+STORE_BATCH_ROWS = Histogram(
+    "notify_store_batch_rows", "Rows written per group commit", ["kind"], buckets=_BATCH
+)
+STORE_COMMIT_SECONDS = Histogram(
+    "notify_store_commit_duration_seconds", "Group commit latency", ["kind"], buckets=_LATENCY
+)
+STORE_ROWS_TOTAL = Counter("notify_store_rows_total", "Rows written by the store", ["kind"])
+MAILBOX_DEPTH = Gauge("notify_mailbox_depth", "Messages waiting in actor mailboxes", ["actor"])
+MAILBOX_PEAK = Gauge("notify_mailbox_peak_depth", "Peak mailbox depth since start", ["actor"])
+ACTOR_RESTARTS = Counter("notify_actor_restarts_total", "Actor restarts after a crash", ["actor"])
+PROVIDER_CALLS = Counter(
+    "notify_provider_calls_total", "Provider API calls", ["provider", "outcome"]
+)
+PROVIDER_BATCH = Histogram(
+    "notify_provider_batch_size", "Messages per provider call", ["provider"], buckets=_BATCH
+)
+PROVIDER_LATENCY = Histogram(
+    "notify_provider_call_duration_seconds",
+    "Provider call latency",
+    ["provider"],
+    buckets=_LATENCY,
+)
+PROVIDER_BREAKER_OPEN = Gauge(
+    "notify_provider_breaker_open",
+    "1 while the provider's circuit breaker is open",
+    ["provider"],
+)
+PROVIDER_FAILOVERS = Counter(
+    "notify_provider_failovers_total", "Batches sent to a secondary provider", ["provider"]
+)
+PROVIDER_RETRIES = Counter(
+    "notify_provider_retries_total", "Provider sends scheduled for retry", ["provider", "reason"]
+)
+CALLBACKS_SENT = Counter(
+    "notify_callbacks_total", "Callback deliveries by outcome", ["callback_type", "outcome"]
+)
+CALLBACK_LATENCY = Histogram(
+    "notify_callback_duration_seconds", "Callback request latency", buckets=_LATENCY
+)
+CALLBACK_QUEUE = Gauge("notify_callback_queue_depth", "Callbacks waiting to be delivered")
+CALLBACKS_SUSPENDED = Gauge(
+    "notify_callback_suspended_services", "Services with callbacks suspended"
+)
+RECOVERY_SWEEPS = Counter("notify_recovery_sweeps_total", "Recovery sweeps run")
+RECOVERY_REQUEUED = Counter(
+    "notify_recovery_requeued_total", "Notifications re-enqueued by recovery", ["status"]
+)
+OPEN_CONNECTIONS = Gauge("notify_http_open_connections", "Open HTTP client connections")
+EVENT_LOOP_LAG = Histogram(
+    "notify_event_loop_lag_seconds",
+    "Scheduling delay of a periodic trio task",
+    buckets=(0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+)
+
+
+def observe_mailbox(kind: str, stats: object) -> None:
+    """Export a trio MemoryChannelStatistics as depth and peak-depth gauges."""
+    MAILBOX_DEPTH.labels(kind).set(stats.current_buffer_used)  # type: ignore[attr-defined]
+    MAILBOX_PEAK.labels(kind).set(stats.peak_buffer_used)  # type: ignore[attr-defined]

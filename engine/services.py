@@ -1,0 +1,232 @@
+"""The service registry: services, keys, templates and senders, cached in memory.
+
+Rules:
+- Auth and admission never cost a database round trip per request: a service's bundle is
+  loaded once and kept for ``TTL`` seconds (other engine processes' admin changes show up
+  within that time; this process's own admin changes invalidate at once).
+- Concurrent requests for a service that is not cached share one load.
+- Plain key secrets and bearer tokens live only here, in memory, decrypted from the
+  database; they are never logged (``ApiKey.__repr__`` hides them).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+import trio
+
+if TYPE_CHECKING:
+    from engine.actors.store import Store
+    from engine.crypto import SecretBox
+
+TTL = 10.0
+
+
+class ApiKey(msgspec.Struct, frozen=True, kw_only=True):
+    id: uuid.UUID
+    name: str
+    key_type: str
+    secret: str
+    revoked: bool
+
+    def __repr__(self) -> str:
+        return f"ApiKey(id={self.id}, name={self.name!r}, key_type={self.key_type})"
+
+
+class Template(msgspec.Struct, frozen=True, kw_only=True):
+    id: uuid.UUID
+    service_id: uuid.UUID
+    name: str
+    template_type: str
+    subject: str | None
+    content: str
+    process_type: str
+    version: int
+    archived: bool
+    created_by: str
+    created_at: dt.datetime
+    updated_at: dt.datetime | None
+
+
+class Service(msgspec.Struct, frozen=True, kw_only=True):
+    id: uuid.UUID
+    name: str
+    email_from: str
+    sending_domain: str | None
+    restricted: bool
+    active: bool
+    suspended: bool
+    rate_limit: int
+    email_daily_limit: int
+    sms_daily_limit: int
+    email_annual_limit: int
+    sms_annual_limit: int
+    prefix_sms: bool
+    international_sms: bool
+
+
+class Callback(msgspec.Struct, frozen=True, kw_only=True):
+    url: str
+    bearer_token: str
+    signing_secret: str | None
+    suspended: bool
+
+    def __repr__(self) -> str:
+        return f"Callback(url={self.url!r}, suspended={self.suspended})"
+
+
+class ServiceBundle(msgspec.Struct, kw_only=True):
+    service: Service
+    keys: list[ApiKey]
+    templates: dict[uuid.UUID, Template]
+    reply_tos: dict[uuid.UUID, str]
+    default_reply_to: str | None
+    sms_senders: dict[uuid.UUID, str]
+    default_sms_sender: str | None
+    team_emails: frozenset[str]
+    team_phones: frozenset[str]
+    callbacks: dict[str, Callback]
+    loaded_at: float
+
+
+class Registry:
+    def __init__(self, store: Store, box: SecretBox) -> None:
+        self._store = store
+        self._box = box
+        self._bundles: dict[uuid.UUID, ServiceBundle | None] = {}
+        self._loading: dict[uuid.UUID, trio.Event] = {}
+        self._versions: dict[tuple[uuid.UUID, int], Template] = {}
+        self._missing_at: dict[uuid.UUID, float] = {}
+
+    def invalidate(self, service_id: uuid.UUID) -> None:
+        self._bundles.pop(service_id, None)
+
+    async def get(self, service_id: uuid.UUID) -> ServiceBundle | None:
+        """The service's bundle, or None for an unknown service (remembered for 1 s)."""
+        now = trio.current_time()
+        if service_id in self._bundles:
+            bundle = self._bundles[service_id]
+            if bundle is not None and now - bundle.loaded_at < TTL:
+                return bundle
+            if bundle is None and now - self._missing_at.get(service_id, 0.0) < 1.0:
+                return None
+        waiting = self._loading.get(service_id)
+        if waiting is not None:
+            await waiting.wait()
+            return self._bundles.get(service_id)
+        event = self._loading[service_id] = trio.Event()
+        try:
+            loaded = await self._load(service_id)
+            self._bundles[service_id] = loaded
+            if loaded is None:
+                self._missing_at[service_id] = trio.current_time()
+            return loaded
+        finally:
+            del self._loading[service_id]
+            event.set()
+
+    async def template_version(self, template_id: uuid.UUID, version: int) -> Template | None:
+        key = (template_id, version)
+        cached = self._versions.get(key)
+        if cached is not None:
+            return cached
+        row = await self._store.fetchrow(
+            "SELECT v.template_id AS id, v.service_id, v.name, v.template_type, v.subject,"
+            " v.content, v.process_type, v.version, t.archived, v.created_by, v.created_at,"
+            " t.updated_at FROM template_versions v JOIN templates t ON t.id = v.template_id"
+            " WHERE v.template_id = $1 AND v.version = $2",
+            template_id,
+            version,
+        )
+        if row is None:
+            return None
+        template = Template(**dict(row))
+        self._versions[key] = template
+        return template
+
+    async def _load(self, service_id: uuid.UUID) -> ServiceBundle | None:
+        store = self._store
+        row = await store.fetchrow(
+            "SELECT id, name, email_from, sending_domain, restricted, active, suspended,"
+            " rate_limit, email_daily_limit, sms_daily_limit, email_annual_limit,"
+            " sms_annual_limit, prefix_sms, international_sms FROM services WHERE id = $1",
+            service_id,
+        )
+        if row is None:
+            return None
+        keys = [
+            ApiKey(
+                id=r["id"],
+                name=r["name"],
+                key_type=r["key_type"],
+                secret=self._box.open(r["secret_sealed"]),
+                revoked=r["expiry_date"] is not None,
+            )
+            for r in await store.fetch(
+                "SELECT id, name, key_type, secret_sealed, expiry_date FROM api_keys"
+                " WHERE service_id = $1 ORDER BY created_at",
+                service_id,
+            )
+        ]
+        templates = {
+            r["id"]: Template(**dict(r))
+            for r in await store.fetch(
+                "SELECT id, service_id, name, template_type, subject, content, process_type,"
+                " version, archived, created_by, created_at, updated_at FROM templates"
+                " WHERE service_id = $1",
+                service_id,
+            )
+        }
+        reply_rows = await store.fetch(
+            "SELECT id, email_address, is_default FROM reply_to_addresses"
+            " WHERE service_id = $1 ORDER BY created_at",
+            service_id,
+        )
+        sender_rows = await store.fetch(
+            "SELECT id, sms_sender, is_default FROM sms_senders"
+            " WHERE service_id = $1 ORDER BY created_at",
+            service_id,
+        )
+        team = await store.fetch(
+            "SELECT email_address, mobile_number FROM team_members WHERE service_id = $1",
+            service_id,
+        )
+        callbacks = {
+            r["callback_type"]: Callback(
+                url=r["url"],
+                bearer_token=self._box.open(r["bearer_sealed"]),
+                signing_secret=(
+                    self._box.open(r["signing_sealed"]) if r["signing_sealed"] else None
+                ),
+                suspended=r["suspended_at"] is not None,
+            )
+            for r in await store.fetch(
+                "SELECT callback_type, url, bearer_sealed, signing_sealed, suspended_at"
+                " FROM service_callbacks WHERE service_id = $1",
+                service_id,
+            )
+        }
+        return ServiceBundle(
+            service=Service(**dict(row)),
+            keys=keys,
+            templates=templates,
+            reply_tos={r["id"]: r["email_address"] for r in reply_rows},
+            default_reply_to=_default(reply_rows, "email_address"),
+            sms_senders={r["id"]: r["sms_sender"] for r in sender_rows},
+            default_sms_sender=_default(sender_rows, "sms_sender"),
+            team_emails=frozenset(r["email_address"].lower() for r in team if r["email_address"]),
+            team_phones=frozenset(r["mobile_number"] for r in team if r["mobile_number"]),
+            callbacks=callbacks,
+            loaded_at=trio.current_time(),
+        )
+
+
+def _default(rows: list[Any], column: str) -> str | None:
+    """The row marked default, else the oldest one, else None."""
+    for r in rows:
+        if r["is_default"]:
+            return str(r[column])
+    return str(rows[0][column]) if rows else None

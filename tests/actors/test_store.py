@@ -1,0 +1,145 @@
+"""StoreActor: group commit, guarded status transitions, receipts by provider reference."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import pytest
+import trio
+
+from engine.actors.store import NotificationRow, StatusUpdate, Store, utcnow
+from engine.domain import statuses as st
+from engine.metrics import STORE_BATCH_ROWS
+from engine.providers.base import Receipt
+
+
+def make_row(**overrides: object) -> NotificationRow:
+    values: dict[str, object] = dict(  # noqa: C408 - reads as the row's columns
+        id=uuid.uuid4(),
+        service_id=uuid.uuid4(),
+        template_id=uuid.uuid4(),
+        template_version=1,
+        api_key_id=None,
+        key_type="normal",
+        notification_type="email",
+        recipient="someone@example.com",
+        status=st.CREATED,
+        client_reference=None,
+        personalisation=None,
+        subject="s",
+        body="b",
+        reply_to_text=None,
+        process_type="normal",
+        billable_units=1,
+        job_id=None,
+        job_row_number=None,
+        scheduled_for=None,
+        unsubscribe_url=None,
+        created_at=utcnow(),
+    )
+    values.update(overrides)
+    return NotificationRow(**values)  # type: ignore[arg-type]
+
+
+async def test_concurrent_inserts_are_committed_in_shared_batches(store: Store) -> None:
+    before = STORE_BATCH_ROWS.collect()[0].samples
+    count_before = (
+        next(
+            s.value
+            for s in before
+            if s.name.endswith("_count") and s.labels.get("kind") == "insert"
+        )
+        if before
+        else 0
+    )
+    rows = [make_row() for _ in range(200)]
+    with trio.fail_after(20):
+        async with trio.open_nursery() as nursery:
+            for row in rows:
+                nursery.start_soon(store.insert_notifications, [row])
+    stored = await store.fetchrow("SELECT count(*) AS n FROM notifications")
+    assert stored["n"] == 200
+    after = STORE_BATCH_ROWS.collect()[0].samples
+    count_after = next(
+        s.value for s in after if s.name.endswith("_count") and s.labels.get("kind") == "insert"
+    )
+    # 200 concurrent callers, far fewer commits: that is the point of group commit.
+    assert 1 <= count_after - count_before <= 20
+
+
+async def test_insert_returns_only_after_the_row_is_visible(store: Store) -> None:
+    row = make_row()
+    await store.insert_notifications([row])
+    found = await store.fetchrow("SELECT status FROM notifications WHERE id = $1", row.id)
+    assert found["status"] == st.CREATED
+
+
+async def test_a_failed_batch_fails_its_callers(store: Store) -> None:
+    row = make_row()
+    await store.insert_notifications([row])
+    with pytest.raises(Exception, match="duplicate key"):
+        await store.insert_notifications([row])  # same primary key
+
+
+async def test_status_updates_follow_allowed_transitions(store: Store) -> None:
+    row = make_row()
+    await store.insert_notifications([row])
+    now = utcnow()
+    changes = await store.update_statuses([StatusUpdate(id=row.id, status=st.DELIVERED, at=now)])
+    assert changes == []  # created -> delivered is not a transition
+    changes = await store.update_statuses(
+        [
+            StatusUpdate(id=row.id, status=st.SENDING, at=now),
+            StatusUpdate(
+                id=row.id, status=st.SENDING, at=now, provider="p", provider_reference="r1"
+            ),
+            StatusUpdate(id=row.id, status=st.DELIVERED, at=now + dt.timedelta(seconds=1)),
+        ]
+    )
+    assert [(c.previous_status, c.status) for c in changes] == [
+        (st.CREATED, st.SENDING),
+        (st.SENDING, st.SENDING),
+        (st.SENDING, st.DELIVERED),
+    ]
+    final = await store.fetchrow(
+        "SELECT status, provider_reference, sent_at FROM notifications WHERE id = $1", row.id
+    )
+    assert final["status"] == st.DELIVERED
+    assert final["provider_reference"] == "r1"
+    assert final["sent_at"] == now
+
+
+async def test_pending_then_permanent_failure_becomes_temporary(store: Store) -> None:
+    row = make_row(notification_type="sms", recipient="+16135550123")
+    await store.insert_notifications([row])
+    now = utcnow()
+    await store.update_statuses(
+        [
+            StatusUpdate(id=row.id, status=st.SENT, at=now),
+            StatusUpdate(id=row.id, status=st.PENDING, at=now),
+        ]
+    )
+    changes = await store.update_statuses(
+        [StatusUpdate(id=row.id, status=st.PERMANENT_FAILURE, at=now)]
+    )
+    assert [c.status for c in changes] == [st.TEMPORARY_FAILURE]
+
+
+async def test_receipts_match_by_provider_reference(store: Store) -> None:
+    row = make_row()
+    await store.insert_notifications([row])
+    await store.update_statuses(
+        [StatusUpdate(id=row.id, status=st.SENDING, at=utcnow(), provider_reference="ref-1")]
+    )
+    receipts = [
+        Receipt(reference="ref-1", status=st.DELIVERED, at=utcnow(), provider="p"),
+        Receipt(reference="unknown", status=st.DELIVERED, at=utcnow(), provider="p"),
+    ]
+    matched, changes = await store.apply_receipts(receipts)
+    assert matched == [True, False]
+    assert [(c.id, c.status) for c in changes] == [(row.id, st.DELIVERED)]
+    # The same receipt again matches but changes nothing.
+    matched, changes = await store.apply_receipts(receipts[:1])
+    assert matched == [True]
+    assert changes == []

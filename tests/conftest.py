@@ -1,0 +1,182 @@
+"""Shared fixtures.
+
+Rules for every test here:
+- A real PostgreSQL: DATABASE_URL if set, else an embedded one started once per session in
+  a temporary folder. Each session gets its own fresh database; tables are emptied before
+  every test that uses them.
+- Real sockets bind 127.0.0.1 with port 0; tests that touch them use the real clock and an
+  absolute ``trio.fail_after``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from functools import partial
+from typing import Any
+
+import asyncpg
+import httpx2
+import pytest
+import trio
+import trio_asyncio
+
+from engine.actors.store import Store
+from engine.config import Settings, load_settings
+
+TABLES = (
+    "complaints, notifications, jobs, team_members, service_callbacks, sms_senders,"
+    " reply_to_addresses, template_versions, templates, api_keys, services, workers"
+)
+ADMIN_TOKEN = "test-admin-token-0123456789"
+SECRET_KEY = "test-secret-key-0123456789abcdef"
+
+
+def _server_dsn() -> str:
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        return url
+    from engine.db.embedded import start_embedded
+
+    folder = os.path.join(tempfile.gettempdir(), "notify-engine-test-pg")
+    return start_embedded(folder)
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    base = _server_dsn()
+    name = f"notify_test_{uuid.uuid4().hex[:10]}"
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(base)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(admin(f"CREATE DATABASE {name}"))
+    dsn = _with_database(base, name)
+    yield dsn
+    asyncio.run(admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+
+
+def _with_database(dsn: str, name: str) -> str:
+    if "/notify?" in dsn:
+        return dsn.replace("/notify?", f"/{name}?", 1)
+    head, _, tail = dsn.rpartition("/")
+    query = ""
+    if "?" in tail:
+        tail, _, query = tail.partition("?")
+        query = "?" + query
+    return f"{head}/{name}{query}"
+
+
+@pytest.fixture
+async def aio_loop() -> AsyncIterator[None]:
+    async with trio_asyncio.open_loop():
+        yield
+
+
+@pytest.fixture
+async def store(aio_loop: None, database_url: str) -> AsyncIterator[Store]:
+    async with Store.open(database_url, linger_ms=1.0) as s:
+        await s.migrate()
+        await s.execute(f"TRUNCATE {TABLES} CASCADE")
+        async with trio.open_nursery() as nursery:
+            await nursery.start(s.run)
+            yield s
+            await s.close()
+
+
+def test_settings(database_url: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "secret_key": SECRET_KEY,
+        "admin_token": ADMIN_TOKEN,
+        "port": 0,
+        "simulated_receipt_delay_ms": 10.0,
+        "drain_seconds": 2.0,
+    }
+    values.update(overrides)
+    return load_settings({}, **values)
+
+
+test_settings.__test__ = False  # type: ignore[attr-defined]
+
+
+class RunningEngine:
+    """A real engine serving on a loopback port, plus an admin client for set-up."""
+
+    def __init__(self, engine: Any, port: int) -> None:
+        self.engine = engine
+        self.port = port
+        self.base_url = f"http://127.0.0.1:{port}"
+
+    def client(self, **kwargs: Any) -> httpx2.AsyncClient:
+        return httpx2.AsyncClient(base_url=self.base_url, timeout=10, **kwargs)
+
+    def admin(self) -> httpx2.AsyncClient:
+        return self.client(headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+
+    async def create_service(self, **fields: Any) -> dict[str, Any]:
+        """A live service with an email and an SMS template and a key of each type."""
+        async with self.admin() as a:
+            body = {"name": "Test service", "email_from": "test.service", **fields}
+            service = (await a.post("/admin/services", json=body)).json()
+            sid = service["id"]
+            email = (
+                await a.post(
+                    f"/admin/services/{sid}/templates",
+                    json={
+                        "name": "email",
+                        "type": "email",
+                        "subject": "Hello ((name))",
+                        "content": "Dear ((name)),\n\nYour code is ((code)).",
+                    },
+                )
+            ).json()
+            sms = (
+                await a.post(
+                    f"/admin/services/{sid}/templates",
+                    json={
+                        "name": "sms",
+                        "type": "sms",
+                        "content": "Code: ((code))",
+                    },
+                )
+            ).json()
+            keys = {}
+            for key_type in ("normal", "team", "test"):
+                r = await a.post(
+                    f"/admin/services/{sid}/api-keys",
+                    json={"name": f"{key_type} key", "key_type": key_type},
+                )
+                keys[key_type] = r.json()["key"]
+        return {
+            "service": service,
+            "email_template": email["id"],
+            "sms_template": sms["id"],
+            "keys": keys,
+        }
+
+
+@pytest.fixture
+async def running_engine(aio_loop: None, database_url: str) -> AsyncIterator[RunningEngine]:
+    from engine.api.app import EngineApp
+    from engine.api.server import serve
+    from engine.crypto import SecretBox
+    from engine.runtime import open_engine
+
+    settings = test_settings(database_url)
+    async with open_engine(settings, SecretBox(settings.secret_key)) as engine:
+        await engine.store.execute(f"TRUNCATE {TABLES} CASCADE")
+        async with trio.open_nursery() as nursery:
+            shutdown = trio.Event()
+            port = await nursery.start(
+                partial(serve, EngineApp(engine), host="127.0.0.1", port=0, shutdown=shutdown)
+            )
+            yield RunningEngine(engine, port)
+            shutdown.set()
