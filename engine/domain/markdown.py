@@ -113,7 +113,8 @@ class _PlainText(HTMLRenderer):
         return f"{text}\n\n"
 
     def heading(self, text: str, level: int, **attrs: Any) -> str:
-        return f"{text}\n{'-' * min(len(text), 60)}\n\n" if level <= 2 else f"{text}\n\n"
+        # A fixed-width rule: its length must not depend on personalisation.
+        return f"{text}\n{'-' * 60}\n\n" if level <= 2 else f"{text}\n\n"
 
     def blank_line(self) -> str:
         return ""

@@ -44,6 +44,9 @@ _WHITESPACE = re.compile(r"\s+")
 _PLAIN_VALUE = re.compile(r"[\w .,'’@:;!?&%$€£=+/-]*")
 _LIST_START = re.compile(r"^(\d+[.)]\s|[-+]\s?)")
 _SENTINEL = re.compile(r"NTFYPLACEHOLDER(\d+)X")
+_SENTINEL_IN_URL = re.compile(r'href="[^"]*?NTFYPLACEHOLDER(\d+)X')
+# In a URL a value is percent-encoded by the markdown renderer; these need no encoding.
+_URL_SAFE_VALUE = re.compile(r"[A-Za-z0-9._~-]*")
 
 
 class RenderedEmail(msgspec.Struct, frozen=True):
@@ -71,7 +74,7 @@ def _plain_value(value: object) -> bool:
 
 
 class CompiledEmailTemplate:
-    __slots__ = ("_fast_html", "_fast_text", "_found", "_keys", "content", "subject")
+    __slots__ = ("_fast_html", "_fast_text", "_found", "_keys", "_url_keys", "content", "subject")
 
     def __init__(self, subject: str, content: str) -> None:
         self.subject = subject
@@ -80,6 +83,7 @@ class CompiledEmailTemplate:
         self._fast_html: list[str | int] | None = None
         self._fast_text: list[str | int] | None = None
         self._keys: list[str] = []
+        self._url_keys: list[str] = []
         if not any(p.conditional is not None for p in self._found):
             self._compile_fast()
 
@@ -93,7 +97,10 @@ class CompiledEmailTemplate:
 
         tokenised = ph.PLACEHOLDER.sub(token, self.content)
         self._keys = list(index)
-        self._fast_html = _split(markdown_to_html(tokenised))
+        rendered_html = markdown_to_html(tokenised)
+        in_urls = {int(m[1]) for m in _SENTINEL_IN_URL.finditer(rendered_html)}
+        self._url_keys = [key for key, number in index.items() if number in in_urls]
+        self._fast_html = _split(rendered_html)
         self._fast_text = _split(markdown_to_text(tokenised))
 
     def render(self, personalisation: dict[str, object]) -> RenderedEmail:
@@ -104,6 +111,7 @@ class CompiledEmailTemplate:
             self._fast_html is not None
             and self._fast_text is not None
             and all(_plain_value(values[k]) for k in self._keys)
+            and all(_URL_SAFE_VALUE.fullmatch(ph.as_text(values[k])) for k in self._url_keys)
         ):
             texts = [ph.as_text(values[k]) for k in self._keys]
             body_html = _join(self._fast_html, [html.escape(t, quote=True) for t in texts])

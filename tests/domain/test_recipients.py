@@ -1,0 +1,70 @@
+"""Recipient validation with Notify's messages."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.domain.recipients import (
+    InvalidRecipient,
+    is_simulated_email,
+    is_simulated_phone,
+    validate_email_address,
+    validate_phone_number,
+)
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["someone@example.gc.ca", "first.last+tag@sub.example.com", "o'brien@example.ie",
+     " spaced@example.com ", "zero\u200bwidth@example.com", "x@xn--bcher-kva.example"],
+)  # fmt: skip
+def test_valid_email_addresses_are_accepted_and_cleaned(address: str) -> None:
+    cleaned = validate_email_address(address)
+    assert cleaned == cleaned.strip()
+    assert "\u200b" not in cleaned
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["", "plainaddress", "two@@example.com", "a@b@example.com", "dots..here@example.com",
+     "no-tld@example", "bad-tld@example.c0m", "space in@example.com", "x@-leading.example.com",
+     "x@" + "a" * 64 + ".com", "a" * 65 + "@example.com", "x@.example.com"],
+)  # fmt: skip
+def test_invalid_email_addresses_get_notifys_message(address: str) -> None:
+    with pytest.raises(InvalidRecipient) as exc:
+        validate_email_address(address)
+    assert exc.value.message == "Not a valid email address"
+
+
+@pytest.mark.parametrize(
+    ("number", "e164", "international"),
+    [("613-555-0123", "+16135550123", False), ("(613) 555 0123", "+16135550123", False),
+     ("+1 613 555 0123", "+16135550123", False), ("16135550123", "+16135550123", False),
+     ("+33 6 12 34 56 78", "+33612345678", True), ("0033612345678", "+33612345678", True),
+     ("+447700900000", "+447700900000", True)],
+)  # fmt: skip
+def test_phone_numbers_are_stored_in_e164(number: str, e164: str, international: bool) -> None:
+    parsed = validate_phone_number(number)
+    assert parsed.e164 == e164
+    assert parsed.is_international is international
+
+
+@pytest.mark.parametrize(
+    ("number", "message"),
+    [("613555012a", "Must not contain letters or symbols"),
+     ("613#5550123", "Must not contain letters or symbols"),
+     ("61355", "Not enough digits"),
+     ("+1613555012345678", "Too many digits"),
+     ("+999 1234567", "Not a valid country prefix")],
+)  # fmt: skip
+def test_invalid_phone_numbers_say_what_is_wrong(number: str, message: str) -> None:
+    with pytest.raises(InvalidRecipient) as exc:
+        validate_phone_number(number)
+    assert exc.value.message == message
+
+
+def test_simulated_recipients_are_recognised() -> None:
+    assert is_simulated_email("Simulate-Delivered-2@notification.canada.ca")
+    assert not is_simulated_email("someone@notification.canada.ca")
+    assert is_simulated_phone(validate_phone_number("613 253 2222").e164)
+    assert not is_simulated_phone("+16135550123")
