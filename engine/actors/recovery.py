@@ -55,6 +55,25 @@ RETURNING n.id, n.service_id, n.template_id, n.template_version, n.key_type,
 """
 
 
+# Messages the simulated provider accepted for a process that then died: their receipts
+# lived in that process's memory, so they are scheduled again (see SimulatedProvider.replay).
+_CLAIM_SIMULATED_SQL = """
+WITH live AS (
+    SELECT id FROM workers WHERE heartbeat_at > now() - make_interval(secs => $2)
+), c AS (
+    SELECT n.id FROM notifications n
+    WHERE n.status IN ('sending', 'sent', 'pending') AND n.provider LIKE 'simulated-%'
+      AND n.provider_reference IS NOT NULL AND n.owner IS NOT NULL
+      AND n.owner NOT IN (SELECT id FROM live)
+    LIMIT $3
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE notifications n SET owner = $1 FROM c WHERE n.id = c.id
+RETURNING n.provider, n.provider_reference, n.notification_type, n.recipient
+"""
+ReplayReceipts = Callable[[Sequence[Any]], Awaitable[None]]
+
+
 class Recovery:
     def __init__(
         self,
@@ -69,6 +88,7 @@ class Recovery:
         timeout_every: float = 600.0,
         timeout_age: dt.timedelta = dt.timedelta(days=3),
         batch: int = 2000,
+        replay_receipts: ReplayReceipts | None = None,
     ) -> None:
         self.store = store
         self.worker_id = worker_id or uuid.uuid4()
@@ -80,6 +100,7 @@ class Recovery:
         self._timeout_every = timeout_every
         self._timeout_age = timeout_age
         self._batch = batch
+        self._replay_receipts = replay_receipts
         self._release_send, self._release_recv = trio.open_memory_channel[uuid.UUID](100_000)
         self._sweep_now = trio.Event()
 
@@ -122,7 +143,17 @@ class Recovery:
             queued = await self._requeue(rows)
             total += queued
             if queued < len(rows) or len(rows) < self._batch:
-                return total
+                break
+        if self._replay_receipts is not None:
+            for _ in range(100):  # bounded: at most 100 batches a sweep
+                rows = await self.store.fetch(
+                    _CLAIM_SIMULATED_SQL, self.worker_id, self._dead_after, self._batch
+                )
+                if rows:
+                    await self._replay_receipts(rows)
+                if len(rows) < self._batch:
+                    break
+        return total
 
     async def apply_timeouts(self) -> None:
         cutoff = utcnow() - self._timeout_age

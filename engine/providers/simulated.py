@@ -36,8 +36,12 @@ SES_SIMULATOR = "@simulator.amazonses.com"
 
 def simulated_outcome(message: Outbound) -> tuple[str, bool, str | None]:
     """(final status, complaint?, provider_response) for a recipient. Pure."""
-    to = message.to.lower()
-    if isinstance(message, EmailMessage):
+    return outcome_for("email" if isinstance(message, EmailMessage) else "sms", message.to)
+
+
+def outcome_for(channel: str, recipient: str) -> tuple[str, bool, str | None]:
+    to = recipient.lower()
+    if channel == "email":
         if to == "temp-fail@simulator.notify":
             return st.TEMPORARY_FAILURE, False, None
         if to == "perm-fail@simulator.notify" or to == "bounce" + SES_SIMULATOR:
@@ -117,29 +121,7 @@ class SimulatedProvider:
                 )
                 continue
             reference = f"sim-{uuid.uuid4()}"
-            status, complaint, response = simulated_outcome(message)
-            receipt = Receipt(
-                reference=reference,
-                status=status,
-                at=now,
-                provider=self.name,
-                provider_response=response,
-            )
-            await self._due_send.send((due, receipt))
-            if complaint:
-                await self._due_send.send(
-                    (
-                        due,
-                        Receipt(
-                            reference=reference,
-                            status=status,
-                            at=now,
-                            provider=self.name,
-                            feedback_type="abuse",
-                            complaint=True,
-                        ),
-                    )
-                )
+            await self._schedule(reference, simulated_outcome(message), now, due)
             results.append(
                 SendResult(
                     notification_id=message.notification_id,
@@ -149,6 +131,40 @@ class SimulatedProvider:
                 )
             )
         return results
+
+    async def replay(self, sent: Sequence[tuple[str, str, str]]) -> None:
+        """Schedule receipts again for (reference, channel, recipient) of messages this
+        provider accepted in an engine process that died before their receipts were due.
+
+        A real provider keeps its receipts through our crash (SNS retries delivery); the
+        simulated one keeps them in memory, so recovery hands them back here."""
+        now = dt.datetime.now(dt.UTC)
+        due = trio.current_time() + self.receipt_delay
+        for reference, channel, recipient in sent:
+            await self._schedule(reference, outcome_for(channel, recipient), now, due)
+
+    async def _schedule(
+        self,
+        reference: str,
+        outcome: tuple[str, bool, str | None],
+        now: dt.datetime,
+        due: float,
+    ) -> None:
+        status, complaint, response = outcome
+        receipt = Receipt(
+            reference=reference,
+            status=status,
+            at=now,
+            provider=self.name,
+            provider_response=response,
+        )
+        await self._due_send.send((due, receipt))
+        if complaint:
+            complained = Receipt(
+                reference=reference, status=status, at=now, provider=self.name,
+                feedback_type="abuse", complaint=True,
+            )  # fmt: skip
+            await self._due_send.send((due, complained))
 
     async def aclose(self) -> None:
         await self._due_send.aclose()

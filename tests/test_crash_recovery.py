@@ -1,0 +1,165 @@
+"""SIGKILL while thousands of notifications are in flight loses none of them.
+
+The engine runs as a real process (``python -m engine serve``) against the test database.
+Clients send emails over many connections; the engine is killed with SIGKILL mid-stream;
+a new engine process starts on the same database. Every notification that got a 201 must
+reach ``delivered``; notifications resent because the crash hit them during the provider
+call are counted by the engine and bounded by what can be in flight at once.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx2
+import pytest
+import trio
+from prometheus_client.parser import text_string_to_metric_families
+
+from engine.actors.store import Store
+from tests.conftest import ADMIN_TOKEN, SECRET_KEY
+
+pytestmark = pytest.mark.slow
+
+# The provider actor's bounds: at most this many messages can be inside provider calls.
+IN_FLIGHT_BOUND = 8 * 50
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@asynccontextmanager
+async def engine_process(database_url: str, folder: str) -> AsyncIterator[tuple[Any, str]]:
+    port = _free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "NOTIFY_DATA_DIR": folder,
+        "NOTIFY_SECRET_KEY": SECRET_KEY,
+        "NOTIFY_ADMIN_TOKEN": ADMIN_TOKEN,
+        "NOTIFY_PORT": str(port),
+        "NOTIFY_LOG_LEVEL": "WARNING",
+        "NOTIFY_SIMULATED_LATENCY_MS": "5",
+        "NOTIFY_SIMULATED_RECEIPT_DELAY_MS": "300",
+        "NOTIFY_RECOVERY_SWEEP_SECONDS": "0.5",
+        "NOTIFY_RECOVERY_DEAD_AFTER_SECONDS": "2",
+    }
+    log = os.open(os.path.join(folder, f"engine-{port}.log"), os.O_WRONLY | os.O_CREAT)
+    process = await trio.lowlevel.open_process(
+        [sys.executable, "-m", "engine", "serve"], env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx2.AsyncClient(base_url=url, timeout=2) as client:
+            for _ in range(300):
+                try:
+                    if (await client.get("/_status/ready")).status_code == 200:
+                        break
+                except httpx2.TransportError:
+                    pass
+                assert process.returncode is None, "engine exited at start"
+                await trio.sleep(0.1)
+        yield process, url
+    finally:
+        if process.returncode is None:
+            process.send_signal(signal.SIGTERM)
+            with trio.move_on_after(15):
+                await process.wait()
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+        os.close(log)
+
+
+async def _setup(url: str) -> tuple[str, str]:
+    async with httpx2.AsyncClient(
+        base_url=url, timeout=5, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    ) as admin:
+        service = (await admin.post("/admin/services", json={
+            "name": "Crash test", "email_from": "crash", "restricted": False,
+            "rate_limit": 100_000, "email_daily_limit": 1_000_000,
+        })).json()  # fmt: skip
+        sid = service["id"]
+        template = (await admin.post(f"/admin/services/{sid}/templates", json={
+            "name": "t", "type": "email", "subject": "Hi ((name))", "content": "Code ((code))",
+        })).json()  # fmt: skip
+        new_key = {"name": "k", "key_type": "normal"}
+        key = (await admin.post(f"/admin/services/{sid}/api-keys", json=new_key)).json()["key"]
+    return template["id"], key
+
+
+async def _send_until_killed(
+    url: str, template_id: str, key: str, process: Any, kill_after: int
+) -> set[str]:
+    acknowledged: set[str] = set()
+    headers = {"Authorization": f"ApiKey-v1 {key}"}
+
+    async def sender(worker: int) -> None:
+        async with httpx2.AsyncClient(base_url=url, headers=headers, timeout=5) as client:
+            for i in range(1000):  # bounded; the kill ends it much sooner
+                try:
+                    r = await client.post("/v2/notifications/email", json={
+                        "email_address": f"user{worker}.{i}@example.com",
+                        "template_id": template_id, "personalisation": {"name": "A", "code": i},
+                    })  # fmt: skip
+                except httpx2.TransportError:
+                    return  # the engine is gone; this request was never acknowledged
+                assert r.status_code == 201, r.text
+                acknowledged.add(r.json()["id"])
+                if len(acknowledged) >= kill_after and process.returncode is None:
+                    process.kill()  # SIGKILL: no drain, no shutdown code runs
+
+    async with trio.open_nursery() as nursery:
+        for worker in range(16):
+            nursery.start_soon(sender, worker)
+    return acknowledged
+
+
+async def test_sigkill_loses_no_acknowledged_notification(store: Store, database_url: str) -> None:
+    with tempfile.TemporaryDirectory() as folder, trio.fail_after(150):
+        async with engine_process(database_url, folder) as (process, url):
+            template_id, key = await _setup(url)
+            acknowledged = await _send_until_killed(url, template_id, key, process, 3000)
+            await process.wait()
+        assert process.returncode == -signal.SIGKILL
+        assert len(acknowledged) >= 3000
+        unfinished = await store.fetchrow(
+            "SELECT count(*) FILTER (WHERE status <> 'delivered') AS n FROM notifications"
+        )
+        assert unfinished["n"] > 0, "the kill should catch notifications mid-flight"
+
+        async with engine_process(database_url, folder) as (_, url):
+            rows: list[Any] = []
+            for _ in range(600):
+                rows = await store.fetch(
+                    "SELECT id::text, status FROM notifications WHERE id = ANY($1::uuid[])",
+                    list(acknowledged),
+                )
+                if len(rows) == len(acknowledged) and all(r["status"] == "delivered" for r in rows):
+                    break
+                await trio.sleep(0.1)
+            async with httpx2.AsyncClient(base_url=url) as client:
+                metrics = (await client.get("/metrics")).text
+
+    assert {r["id"] for r in rows} == acknowledged, "an acknowledged notification was lost"
+    stuck = [r for r in rows if r["status"] != "delivered"]
+    assert not stuck, f"{len(stuck)} notifications never reached delivered: {stuck[:3]}"
+    resent = sum(
+        sample.value
+        for family in text_string_to_metric_families(metrics)
+        if family.name == "notify_recovery_requeued"
+        for sample in family.samples
+        if sample.name.endswith("_total") and sample.labels.get("status") == "sending"
+    )
+    assert resent <= IN_FLIGHT_BOUND, f"{resent} resent: more than could have been in flight"
