@@ -21,7 +21,7 @@ import trio_asyncio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from engine.actors.store import NotificationRow, Store, utcnow  # noqa: E402
+from engine.actors.store import NotificationRow, Store, utcnow
 
 
 def _rows(n: int) -> list[NotificationRow]:
@@ -48,7 +48,9 @@ def server_dsn() -> str:
     return start_embedded(".notify-data/bench-pg")
 
 
-async def measure_store_inserts(dsn: str, rows: int = 200_000, batch: int = 1000) -> dict[str, float]:
+async def measure_store_inserts(
+    dsn: str, rows: int = 200_000, batch: int = 1000
+) -> dict[str, float]:
     """Insert ``rows`` rows as ``batch``-row calls, 4 callers in parallel; return rows/s."""
     async with trio_asyncio.open_loop(), Store.open(dsn, batch_rows=batch) as store:
         await store.migrate()

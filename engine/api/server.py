@@ -3,15 +3,20 @@
 Rules:
 - One task per connection handles its requests strictly in order, so pipelined requests
   are answered in the order they were sent. At most ``MAX_PIPELINE`` parsed requests wait
-  per connection; beyond that the connection stops reading (backpressure).
+  per connection; beyond that the connection stops reading (backpressure): received bytes
+  are parsed in ``FEED_SLICE`` pieces and the rest waits until the queue is answered.
 - Bodies are read fully before the app runs (they are bounded by ``max_body_bytes``: 413
   above it, checked on Content-Length up front and while reading chunked bodies).
 - 400 on malformed requests, 431 on oversized heads, 408 when a head or body arrives too
   slowly; then the connection closes. An idle keep-alive connection closes silently.
 - Beyond ``max_connections`` a new connection gets 503 and is closed.
+- After an error response the server half-closes and discards what the client still sends
+  for up to ``LINGER_SECONDS``: closing with unread bytes would send a TCP reset, which can
+  destroy the error response before the client reads it (e.g. a 413 mid-upload).
+- An unexpected failure in one connection is logged and closes only that connection.
 - Graceful drain when ``shutdown`` is set: the listener closes, idle connections close,
-  requests already received are answered, all within ``drain_seconds`` (a deadline on the
-  connections' nursery). Then ``serve`` returns.
+  requests already received are answered (the last one with ``connection: close``), all
+  within ``drain_seconds`` (a deadline on the connections' nursery). Then ``serve`` returns.
 - Error bodies use the Notify JSON envelope. An app exception before the response starts
   becomes a 500 envelope; the traceback is logged, never sent.
 """
@@ -41,6 +46,8 @@ ASGIApp = Callable[
 ]
 MAX_PIPELINE = 32
 READ_SIZE = 65_536
+FEED_SLICE = 8192
+LINGER_SECONDS = 1.0
 
 
 class ServerLimits(msgspec.Struct, frozen=True, kw_only=True):
@@ -92,10 +99,8 @@ _date = _Date()
 
 
 def error_response(status: int, message: str, *, close: bool = True) -> bytes:
-    body = msgspec.json.encode(
-        {"status_code": status, "errors": [{"error": _ERROR_NAMES.get(status, "Error"),
-                                            "message": message}]}  # fmt: skip
-    )
+    error = {"error": _ERROR_NAMES.get(status, "Error"), "message": message}
+    body = msgspec.json.encode({"status_code": status, "errors": [error]})
     head = [
         b"HTTP/1.1 %d %s" % (status, _REASONS.get(status, b"")),
         b"content-type: application/json",
@@ -144,7 +149,7 @@ class _Parser:
     def on_message_begin(self) -> None:
         self.current = _Request()
         self.head_bytes = self.body_bytes = 0
-        self.headers_done = False
+        self.headers_done = self.expect_continue = False
         self.started_at = trio.current_time()
 
     def on_url(self, url: bytes) -> None:
@@ -192,10 +197,31 @@ class _Parser:
         assert self.current is not None
         self.ready.append(self.current)
         self.current = None
+        self.expect_continue = False  # the body is here: no interim response is due
 
     # -----------------------------------------------------------------------------
     def in_progress(self) -> bool:
         return self.current is not None
+
+    def feed(self, data: bytes) -> tuple[bytes, _HttpError | None]:
+        """Parse ``data`` until ``MAX_PIPELINE`` requests are queued; return the unparsed
+        rest and the error that ends the connection, if any."""
+        for start in range(0, len(data), FEED_SLICE):
+            try:
+                self.parser.feed_data(data[start : start + FEED_SLICE])
+            except _HttpError as exc:
+                return b"", exc
+            except httptools.HttpParserUpgrade:
+                return b"", _HttpError(400, "Protocol upgrade is not supported")
+            except httptools.HttpParserError as exc:
+                # httptools re-raises a callback's exception as the context of its own.
+                cause = exc.__context__
+                if isinstance(cause, _HttpError):
+                    return b"", cause
+                return b"", _HttpError(400, "Malformed request")
+            if len(self.ready) >= MAX_PIPELINE:
+                return data[start + FEED_SLICE :], None
+        return b"", None
 
 
 class _Server:
@@ -223,11 +249,13 @@ class _Server:
         try:
             if self.stats.open_connections > self.limits.max_connections:
                 self.stats.rejected_connections_total += 1
-                await stream.send_all(error_response(503, "Too many connections"))
+                await _send_error(stream, _HttpError(503, "Too many connections"))
                 return
             await self._serve_connection(stream)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             pass
+        except Exception:
+            log.exception("connection failed")
         finally:
             self.stats.open_connections -= 1
             with trio.move_on_after(1) as cs:
@@ -241,14 +269,25 @@ class _Server:
         except OSError:
             client = ("", 0)
         p = _Parser(self.limits)
+        unparsed = b""
         while True:
             while p.ready:
                 request = p.ready.popleft()
-                keep = await self._respond(stream, request, client)
+                keep = await self._respond(stream, request, client, p.ready)
                 if not keep:
                     return
             if self.draining and not p.in_progress():
                 return
+            if unparsed:
+                unparsed, error = p.feed(unparsed)
+                if error is not None:
+                    await _send_error(stream, error)
+                    return
+                continue
+            if p.expect_continue:
+                # Only once earlier responses are out, so it cannot overtake them.
+                p.expect_continue = False
+                await stream.send_all(b"HTTP/1.1 100 Continue\r\n\r\n")
             timeout = self._timeout(p)
             scope = trio.CancelScope(deadline=trio.current_time() + timeout)
             idle = not p.in_progress()
@@ -261,31 +300,14 @@ class _Server:
                 self.idle_scopes.discard(scope)
             if scope.cancelled_caught:
                 if p.in_progress():
-                    await stream.send_all(error_response(408, "Request timed out"))
+                    await _send_error(stream, _HttpError(408, "Request timed out"))
                 return
             if not data:
                 return
-            try:
-                p.parser.feed_data(data)
-            except _HttpError as exc:
-                await stream.send_all(error_response(exc.status, exc.message))
+            unparsed, error = p.feed(data)
+            if error is not None:
+                await _send_error(stream, error)
                 return
-            except httptools.HttpParserUpgrade:
-                await stream.send_all(error_response(400, "Protocol upgrade is not supported"))
-                return
-            except httptools.HttpParserError as exc:
-                cause = exc.__context__
-                if isinstance(cause, _HttpError):
-                    await stream.send_all(error_response(cause.status, cause.message))
-                else:
-                    await stream.send_all(error_response(400, "Malformed request"))
-                return
-            if p.expect_continue:
-                p.expect_continue = False
-                await stream.send_all(b"HTTP/1.1 100 Continue\r\n\r\n")
-            if len(p.ready) > MAX_PIPELINE:
-                # Answer what is queued before reading more from this client.
-                continue
 
     def _timeout(self, p: _Parser) -> float:
         if not p.in_progress():
@@ -295,7 +317,11 @@ class _Server:
         return max(budget - elapsed, 0.0)
 
     async def _respond(
-        self, stream: trio.SocketStream, req: _Request, client: tuple[str, int]
+        self,
+        stream: trio.SocketStream,
+        req: _Request,
+        client: tuple[str, int],
+        queued: deque[_Request],
     ) -> bool:
         self.stats.requests_total += 1
         raw_path, _, query = req.url.partition(b"?")
@@ -314,8 +340,7 @@ class _Server:
             "server": self.server_addr,
         }
         body = b"".join(req.body)
-        keep_alive = req.keep_alive and not self.draining
-        state = {"received": False, "started": False, "done": False}
+        state = {"received": False, "started": False, "done": False, "keep": req.keep_alive}
         pending_start: list[bytes] = []
         chunked = [False]
 
@@ -342,7 +367,11 @@ class _Server:
                         continue
                     lines.append(bytes(name) + b": " + bytes(value))
                 lines.append(b"date: " + _date.get())
-                if not keep_alive:
+                # Decided now, not when the request arrived: a drain may have begun since.
+                # While draining, requests already parsed are still answered.
+                if self.draining and not queued:
+                    state["keep"] = False
+                if not state["keep"]:
                     lines.append(b"connection: close")
                 pending_start.append(b"\r\n".join(lines))
                 chunked[0] = not has_length
@@ -377,13 +406,23 @@ class _Server:
         except Exception:
             log.exception("unhandled error in the application")
             if not state["started"]:
-                await stream.send_all(error_response(500, "Internal server error"))
+                await _send_error(stream, _HttpError(500, "Internal server error"))
             return False
         if not state["done"]:
             if not state["started"]:
-                await stream.send_all(error_response(500, "Internal server error"))
+                await _send_error(stream, _HttpError(500, "Internal server error"))
             return False  # an incomplete response cannot be followed by another one
-        return keep_alive
+        return state["keep"]
+
+
+async def _send_error(stream: trio.SocketStream, error: _HttpError) -> None:
+    """Send an error response, then close gracefully (see the lingering rule)."""
+    await stream.send_all(error_response(error.status, error.message))
+    await stream.send_eof()
+    with trio.move_on_after(LINGER_SECONDS):
+        for _ in range(100_000):  # bounded in time above, and in count here
+            if not await stream.receive_some(READ_SIZE):
+                break
 
 
 def _listening_socket(host: str, port: int, reuse_port: bool) -> trio.socket.SocketType:
