@@ -1,0 +1,162 @@
+"""What the AWS providers (SES, SNS) share: the aiobotocore client factory and the mapping of
+AWS errors to the engine's three failure categories.
+
+Rules:
+- Clients use ``AioConfig(http_session_cls=HttpxSession)``: httpx2 runs natively on trio, so
+  AWS calls need no asyncio bridge.
+- botocore's own retries are off (one attempt per call): the ProviderActor owns retries,
+  backoff and failover, and a hidden retry loop would blur its latency and rate figures.
+- Error mapping is pure and total: throttling -> ``throttled``; 5xx, timeouts, connection
+  and credential problems -> ``retryable`` (an operator can fix them, the message is fine);
+  any other 4xx (bad address, unverified sender, suspended account) -> ``rejected``.
+- A client lives as long as the engine: ``serve`` opens it inside an actor nursery task and
+  closes it, shielded, when that nursery is cancelled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any, TypeVar
+
+import trio
+from aiobotocore.config import AioConfig
+from aiobotocore.httpxsession import HttpxSession
+from aiobotocore.session import get_session
+from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
+
+from engine.config import Settings
+from engine.providers.base import Outcome
+
+THROTTLE_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "Throttled",
+        "ThrottledException",
+        "TooManyRequests",
+        "TooManyRequestsException",
+        "MaxSendingRateExceeded",
+        "RequestLimitExceeded",
+        "LimitExceededException",  # SES v2: daily sending quota; later is fine
+        "KMSThrottling",
+        "KMSThrottlingException",
+    }
+)
+RETRYABLE_CODES = frozenset(
+    {
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "InternalFailure",
+        "InternalError",
+        "InternalErrorException",
+        "InternalServiceError",
+        "RequestTimeout",
+        "RequestTimeoutException",
+        # Credentials and permissions are configuration: the message itself is sendable.
+        "AccessDenied",
+        "AccessDeniedException",
+        "AuthorizationError",
+        "ExpiredToken",
+        "ExpiredTokenException",
+        "InvalidClientTokenId",
+        "UnrecognizedClientException",
+        "SignatureDoesNotMatch",
+        "IncompleteSignature",
+    }
+)
+
+
+def classify(code: str, http_status: int) -> Outcome:
+    """The category of an AWS error response. Pure."""
+    if code in THROTTLE_CODES or http_status == 429:
+        return "throttled"
+    if code in RETRYABLE_CODES or http_status >= 500 or http_status == 0:
+        return "retryable"
+    return "rejected"
+
+
+def describe(exc: Exception) -> tuple[Outcome, str, float | None]:
+    """(category, detail, retry_after seconds) for an exception raised by a client call."""
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        meta = exc.response.get("ResponseMetadata", {})
+        code = str(error.get("Code") or "")
+        status = int(meta.get("HTTPStatusCode") or 0)
+        message = str(error.get("Message") or "")
+        detail = f"{code}: {message}" if message else code or f"HTTP {status}"
+        return classify(code, status), detail, retry_after(meta.get("HTTPHeaders") or {})
+    if isinstance(exc, ParamValidationError):
+        # botocore refused to build the request: sending it again cannot help.
+        return "rejected", f"{type(exc).__name__}: {exc}", None
+    # EndpointConnectionError, Connect/ReadTimeoutError, ConnectionClosedError,
+    # HTTPClientError, NoCredentialsError: the message is fine, the path to AWS is not.
+    return "retryable", f"{type(exc).__name__}: {exc}", None
+
+
+def retry_after(headers: dict[str, Any]) -> float | None:
+    """Seconds from a ``Retry-After`` header (delta form only). Pure."""
+    value = headers.get("retry-after") or headers.get("Retry-After")
+    try:
+        seconds = float(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+    return seconds if seconds is not None and seconds >= 0 else None
+
+
+CLIENT_ERRORS = (ClientError, BotoCoreError)
+
+
+def client_config(
+    *, max_connections: int = 16, connect_timeout: float = 5.0, read_timeout: float = 15.0
+) -> AioConfig:
+    return AioConfig(
+        http_session_cls=HttpxSession,
+        max_pool_connections=max_connections,
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        retries={"mode": "standard", "total_max_attempts": 1},
+    )
+
+
+@asynccontextmanager
+async def open_client(
+    service: str,
+    settings: Settings,
+    *,
+    config: AioConfig | None = None,
+    credentials: tuple[str, str] | None = None,
+) -> AsyncIterator[Any]:
+    """An aiobotocore client for ``service`` ("sesv2", "sns"), closed on exit.
+
+    Without ``credentials`` the default AWS chain applies (environment, profile, role)."""
+    kwargs: dict[str, Any] = {
+        "region_name": settings.aws_region,
+        "config": config or client_config(),
+    }
+    if settings.aws_endpoint_url:
+        kwargs["endpoint_url"] = settings.aws_endpoint_url
+    if credentials is not None:
+        kwargs["aws_access_key_id"], kwargs["aws_secret_access_key"] = credentials
+    async with get_session().create_client(service, **kwargs) as client:
+        yield client
+
+
+P = TypeVar("P")
+
+
+async def serve(
+    opener: Callable[[], AbstractAsyncContextManager[P]],
+    *,
+    task_status: trio.TaskStatus[P] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Hold a provider open for the life of the surrounding nursery (``nursery.start``
+    returns the provider); close it, shielded, when the nursery is cancelled."""
+    manager = opener()
+    provider = await manager.__aenter__()
+    try:
+        task_status.started(provider)
+        await trio.sleep_forever()
+    finally:
+        with trio.CancelScope(shield=True, relative_deadline=10.0):
+            await manager.__aexit__(None, None, None)
