@@ -15,6 +15,7 @@ import os
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from functools import partial
 from typing import Any
 
@@ -163,20 +164,41 @@ class RunningEngine:
         }
 
 
-@pytest.fixture
-async def running_engine(aio_loop: None, database_url: str) -> AsyncIterator[RunningEngine]:
+async def reset_database(database_url: str) -> None:
+    """Migrate, then empty every table: before an engine starts, so that no actor of it
+    races the TRUNCATE (recovery sweeps at once)."""
+    async with Store.open(database_url) as plain:
+        await plain.migrate()
+        names = await plain.fetch(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+            " AND tablename <> 'schema_migrations'"
+        )
+        await plain.execute(f"TRUNCATE {', '.join(r['tablename'] for r in names)} CASCADE")
+
+
+@asynccontextmanager
+async def serving_engine(database_url: str, **overrides: Any) -> AsyncIterator[RunningEngine]:
+    """An engine on a fresh database, served on a loopback port (inside ``aio_loop``)."""
     from engine.api.app import EngineApp
     from engine.api.server import serve
     from engine.crypto import SecretBox
     from engine.runtime import open_engine
 
-    settings = test_settings(database_url)
-    async with open_engine(settings, SecretBox(settings.secret_key)) as engine:
-        await engine.store.execute(f"TRUNCATE {TABLES} CASCADE")
-        async with trio.open_nursery() as nursery:
-            shutdown = trio.Event()
-            port = await nursery.start(
-                partial(serve, EngineApp(engine), host="127.0.0.1", port=0, shutdown=shutdown)
-            )
-            yield RunningEngine(engine, port)
-            shutdown.set()
+    await reset_database(database_url)
+    settings = test_settings(database_url, **overrides)
+    async with (
+        open_engine(settings, SecretBox(settings.secret_key)) as engine,
+        trio.open_nursery() as nursery,
+    ):
+        shutdown = trio.Event()
+        port = await nursery.start(
+            partial(serve, EngineApp(engine), host="127.0.0.1", port=0, shutdown=shutdown)
+        )
+        yield RunningEngine(engine, port)
+        shutdown.set()
+
+
+@pytest.fixture
+async def running_engine(aio_loop: None, database_url: str) -> AsyncIterator[RunningEngine]:
+    async with serving_engine(database_url) as running:
+        yield running

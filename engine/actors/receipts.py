@@ -60,6 +60,12 @@ class ReceiptsActor:
                     await self._apply(batch, attempt=0)
             await self._retry_send.aclose()
 
+    async def submit(self, receipts: Sequence[Receipt]) -> None:
+        """Apply receipts now and return once they are committed (durable sources such as
+        SQS acknowledge only after this). Unmatched ones join the usual retry schedule."""
+        if receipts:
+            await self._apply(list(receipts), attempt=0)
+
     async def _apply(self, batch: list[Receipt], *, attempt: int) -> None:
         complaints = [r for r in batch if r.complaint]
         statuses = [r for r in batch if not r.complaint]
