@@ -1,165 +1,381 @@
-"""ProviderActor: one per configured provider. Batches, sends, records the outcome.
+"""ProviderActor: one per configured provider. Batches, paces, sends, records the outcome.
 
 Rules:
 - Messages arrive in a bounded mailbox; a full mailbox blocks the sender (backpressure).
 - A batch is up to ``provider.max_batch`` messages or whatever arrived within ``linger``.
-- Before the call the batch is marked ``sending`` in one store update; after it, accepted
-  messages get the provider reference (email stays ``sending``, SMS becomes ``sent``).
+- Pacing: a token bucket at the provider's send rate (``send_rate`` messages/s, None =
+  unpaced; the math is ``engine.domain.limits.SendRate``). The actor waits for a batch's
+  tokens before sending it, so a burst drains at the rate, not faster.
 - At most ``concurrency`` calls are in flight.
-- Throttled / retryable results are retried with jittered exponential backoff up to
-  ``max_attempts``, then marked ``technical-failure``; rejected ones become
-  ``technical-failure`` at once (the address or content will never be accepted).
+- Before the call a batch's first-try messages are marked ``sending`` in one store update;
+  after it, accepted messages get the provider reference (email stays ``sending``, SMS
+  becomes ``sent``).
+- Throttled / retryable results are retried with jittered exponential backoff. Attempts
+  are counted per notification; after ``max_attempts`` the message is marked
+  ``technical-failure`` (contract 3.2: max retries exhausted). Rejected messages become
+  ``permanent-failure`` at once (the issue's rule: the address or content will never be
+  accepted).
+- Retries wait in the actor's own delay queue, not in the mailbox: a full mailbox can never
+  block a retry, so the actor cannot deadlock on itself. The delay queue is bounded: while
+  it holds ``retry_capacity`` messages the actor takes nothing new from the mailbox (the
+  backpressure reaches the senders), only the retries as they fall due.
+- A circuit breaker (``engine.actors.breaker``) watches retryable errors. While it refuses
+  traffic, batches go to ``fallback`` (the next provider of the channel) and count in
+  ``notify_provider_failovers_total``; without a fallback they wait for the half-open probe.
+  Test-key messages never fail over (test keys never reach a real provider). Fallback
+  chains must not loop.
+- Mailbox, delay queue and the batch in hand belong to the object, not to ``run``: after a
+  crash the supervisor's restart finds them intact, and a batch interrupted mid-call is put
+  back on the delay queue (at-least-once, as recovery does for a crashed process).
+- Throttles are retried, and do not count against the breaker: pacing (``send_rate``) is
+  the cure for them, not failover.
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
+import logging
+import math
 import random
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol
 
 import trio
 
-from engine.actors.store import StatusChange, StatusUpdate, Store, utcnow
+from engine.actors.breaker import CircuitBreaker
+from engine.actors.store import StatusChange, StatusUpdate, utcnow
 from engine.domain import statuses as st
+from engine.domain.limits import SendRate
 from engine.metrics import (
     PROVIDER_BATCH,
+    PROVIDER_BREAKER_OPEN,
     PROVIDER_CALLS,
+    PROVIDER_FAILOVERS,
     PROVIDER_LATENCY,
     PROVIDER_RETRIES,
     observe_mailbox,
 )
-from engine.providers.base import Outbound, Provider, ProviderError, SendResult
+from engine.providers.base import (
+    Outbound,
+    Outcome,
+    Provider,
+    ProviderError,
+    ProviderRejected,
+    ProviderThrottled,
+    SendResult,
+)
+
+log = logging.getLogger("engine.provider")
 
 OnChanges = Callable[[Sequence[StatusChange]], Awaitable[None]]
+Item = tuple[Outbound, int]  # a message and the attempts it has used so far
+
+# While half-open with every probe slot taken and no fallback, how often to look again.
+_PROBE_POLL = 0.05
+
+
+class StatusStore(Protocol):
+    async def update_statuses(self, updates: Sequence[StatusUpdate]) -> list[StatusChange]: ...
+
+
+def backoff_delay(attempts: int, base: float, cap: float, jitter: float) -> float:
+    """Delay before retry number ``attempts`` (1-based): exponential, capped, with "equal
+    jitter" (``jitter`` in [0, 1) picks a point in the upper half) so the batches that a
+    throttle hit together come back spread out instead of all at once."""
+    delay = min(cap, base * (2.0 ** (attempts - 1)))
+    return delay / 2 + jitter * delay / 2
+
+
+def parse_send_rates(text: str) -> dict[str, float]:
+    """``"ses=14, sns=20"`` -> ``{"ses": 14.0, "sns": 20.0}`` (messages per second)."""
+    rates: dict[str, float] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        kind, sep, value = part.partition("=")
+        try:
+            rate = float(value)
+        except ValueError:
+            rate = -1.0
+        if not sep or rate <= 0:
+            raise ValueError(f"NOTIFY_PROVIDER_SEND_RATES: {part!r} is not provider=rate")
+        rates[kind.strip()] = rate
+    return rates
 
 
 class ProviderActor:
     def __init__(
         self,
         provider: Provider,
-        store: Store,
+        store: StatusStore,
         on_changes: OnChanges,
         *,
         mailbox: int = 10_000,
         linger: float = 0.002,
         concurrency: int = 8,
+        send_rate: float | None = None,
+        burst: float | None = None,
         max_attempts: int = 5,
         base_backoff: float = 0.5,
+        max_backoff: float = 60.0,
+        retry_capacity: int = 10_000,
+        breaker: CircuitBreaker | None = None,
+        fallback: ProviderActor | None = None,
+        rng: random.Random | None = None,
     ) -> None:
         self.provider = provider
         self.name = provider.name
+        self.breaker = breaker or CircuitBreaker()
+        self.fallback = fallback
         self._store = store
         self._on_changes = on_changes
         self._linger = linger
-        self._limiter = trio.CapacityLimiter(concurrency)
+        self._slots = trio.Semaphore(concurrency)
+        self._send_rate = send_rate
+        self._burst = burst
+        self._rate: SendRate | None = None
         self._max_attempts = max_attempts
         self._base_backoff = base_backoff
-        self._attempts: dict[object, int] = {}
+        self._max_backoff = max_backoff
+        self._retry_capacity = retry_capacity
+        self._rng = rng or random.Random()
+        self._delayed: list[tuple[float, int, Outbound, int]] = []  # heap: due, seq, msg, n
+        self._seq = itertools.count()
+        self._waiting: trio.CancelScope | None = None
+        self._hand: list[Item] = []
         self.send_channel, self._recv = trio.open_memory_channel[Outbound](mailbox)
+        PROVIDER_BREAKER_OPEN.labels(self.name).set(0)
 
     def depth(self) -> int:
-        return self._recv.statistics().current_buffer_used
+        return self._recv.statistics().current_buffer_used + len(self._delayed) + len(self._hand)
+
+    async def submit(self, message: Outbound) -> None:
+        """Queue ``message``; wait while the mailbox is full (FIFO among waiting senders).
+        With room, no task switch: a service dispatcher moves a burst in one go."""
+        try:
+            self.send_channel.send_nowait(message)
+        except trio.WouldBlock:
+            await self.send_channel.send(message)
+
+    def available(self) -> bool:
+        """Does the breaker take traffic now? (``Engine.route`` skips providers that don't.)"""
+        return self.breaker.admits(trio.current_time())
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        if self._rate is None and self._send_rate:
+            self._rate = SendRate(self._send_rate, trio.current_time(), burst=self._burst)
         async with trio.open_nursery() as nursery:
             task_status.started()
-            async with self._recv:
-                async for first in self._recv:
-                    batch = await self._collect(first)
-                    observe_mailbox("provider", self._recv.statistics())
-                    await self._limiter.acquire()
-                    nursery.start_soon(self._send_and_release, batch, nursery)
-
-    async def _collect(self, first: Outbound) -> list[Outbound]:
-        batch = [first]
-        with trio.move_on_after(self._linger):
-            while len(batch) < self.provider.max_batch:
+            while True:
+                # The batch in hand is ``self._hand`` (the object's, not this call's): if
+                # ``run`` is cancelled or crashes before handing it over, the restart has it.
+                if not self._hand and not await self._fill():
+                    return  # mailbox closed and no retry waiting
+                observe_mailbox("provider", self._recv.statistics())
+                if not self._hand:
+                    continue
+                epoch = await self._admit()
+                if not self._hand:
+                    continue
                 try:
-                    batch.append(self._recv.receive_nowait())
+                    if self._rate is not None:
+                        await trio.sleep(self._rate.reserve(len(self._hand), trio.current_time()))
+                    await self._slots.acquire()
+                except BaseException:
+                    self.breaker.release(epoch)
+                    raise
+                batch, self._hand = self._hand, []
+                nursery.start_soon(self._send_and_release, batch, epoch)
+
+    # -- batching ---------------------------------------------------------------------
+    async def _fill(self) -> bool:
+        """Put the next batch in hand: due retries first, then the mailbox. False once the
+        mailbox is closed and nothing waits; an empty hand means a retry fell due."""
+        batch = self._hand
+        limit = self.provider.max_batch
+        batch.extend(self._due(trio.current_time(), limit))
+        next_due = self._delayed[0][0] if self._delayed else math.inf
+        if len(self._delayed) >= self._retry_capacity:
+            if not batch:
+                with trio.move_on_at(next_due) as self._waiting:
+                    await trio.sleep_forever()
+                self._waiting = None
+            return True
+        if not batch:
+            # ``_delay`` pulls this deadline in when a sooner retry is queued meanwhile.
+            with trio.move_on_at(next_due) as self._waiting:
+                try:
+                    batch.append((await self._recv.receive(), 0))
+                except trio.EndOfChannel:
+                    if not self._delayed:
+                        return False
+                    await trio.sleep_forever()
+            self._waiting = None
+            if not batch:
+                return True
+        with trio.move_on_after(self._linger):
+            while len(batch) < limit:
+                try:
+                    message = self._recv.receive_nowait()
                 except trio.WouldBlock:
                     try:
-                        batch.append(await self._recv.receive())
+                        message = await self._recv.receive()
                     except trio.EndOfChannel:
                         break
                 except trio.EndOfChannel:
                     break
+                batch.append((message, 0))
+        return True
+
+    def _due(self, now: float, limit: int) -> list[Item]:
+        batch: list[Item] = []
+        while self._delayed and self._delayed[0][0] <= now and len(batch) < limit:
+            _, _, message, attempts = heapq.heappop(self._delayed)
+            batch.append((message, attempts))
         return batch
 
-    async def _send_and_release(self, batch: list[Outbound], nursery: trio.Nursery) -> None:
+    def _delay(self, message: Outbound, attempts: int, due: float) -> None:
+        heapq.heappush(self._delayed, (due, next(self._seq), message, attempts))
+        if self._waiting is not None and due < self._waiting.deadline:
+            self._waiting.deadline = due
+
+    # -- breaker and failover ---------------------------------------------------------
+    async def _admit(self) -> int:
+        """Wait until the breaker lets the batch in hand through (its epoch); meanwhile fail
+        over what may move. Forwarded messages leave the hand one by one, so a cancellation
+        half-way neither loses nor duplicates any."""
+        while True:
+            now = trio.current_time()
+            epoch = self.breaker.acquire(now)
+            self._export_breaker()
+            if epoch is not None:
+                return epoch
+            if self.fallback is not None:
+                moving = [item for item in self._hand if item[0].key_type != "test"]
+                if moving:
+                    PROVIDER_FAILOVERS.labels(self.name).inc()
+                for item in moving:
+                    await self.fallback.submit(item[0])
+                    self._hand.remove(item)
+                if not self._hand:
+                    return -1
+            await trio.sleep(max(self.breaker.retry_after(now), _PROBE_POLL))
+
+    def _export_breaker(self) -> None:
+        PROVIDER_BREAKER_OPEN.labels(self.name).set(0 if self.breaker.state == "closed" else 1)
+
+    # -- sending ----------------------------------------------------------------------
+    async def _send_and_release(self, batch: list[Item], epoch: int) -> None:
         try:
-            await self._send(batch, nursery)
+            await self._send(batch, epoch)
         finally:
-            self._limiter.release()
+            self._slots.release()
 
-    async def _send(self, batch: list[Outbound], nursery: trio.Nursery) -> None:
-        now = utcnow()
-        first_try = [m for m in batch if m.notification_id not in self._attempts]
-        if first_try:
-            await self._store.update_statuses(
-                [StatusUpdate(id=m.notification_id, status=st.SENDING, at=now) for m in first_try]
-            )
-        start = trio.current_time()
+    async def _send(self, batch: list[Item], epoch: int) -> None:
+        unsettled, recorded = batch, False
         try:
-            results = await self.provider.send_batch(batch)
-        except ProviderError as exc:
-            results = [
-                SendResult(notification_id=m.notification_id, outcome="retryable", detail=str(exc))
-                for m in batch
-            ]
-        PROVIDER_LATENCY.labels(self.name).observe(trio.current_time() - start)
-        PROVIDER_BATCH.labels(self.name).observe(len(batch))
-        updates: list[StatusUpdate] = []
-        retry: list[Outbound] = []
-        done = utcnow()
-        for message, result in zip(batch, results, strict=True):
-            PROVIDER_CALLS.labels(self.name, result.outcome).inc()
-            if result.outcome == "accepted":
-                self._attempts.pop(message.notification_id, None)
-                updates.append(
-                    StatusUpdate(
-                        id=message.notification_id,
-                        status=result.status or st.SENDING,
-                        at=done,
-                        provider=self.name,
-                        provider_reference=result.reference,
-                    )
+            first_try = [m for m, attempts in batch if attempts == 0]
+            if first_try:
+                now = utcnow()
+                await self._store.update_statuses(
+                    [
+                        StatusUpdate(id=m.notification_id, status=st.SENDING, at=now)
+                        for m in first_try
+                    ]
                 )
-            elif result.outcome == "rejected":
-                self._attempts.pop(message.notification_id, None)
-                updates.append(
-                    StatusUpdate(
-                        id=message.notification_id,
-                        status=st.TECHNICAL_FAILURE,
-                        at=done,
-                        provider=self.name,
-                        provider_response=result.detail,
-                    )
-                )
-            else:
-                attempts = self._attempts.get(message.notification_id, 0) + 1
-                if attempts >= self._max_attempts:
-                    self._attempts.pop(message.notification_id, None)
-                    updates.append(
-                        StatusUpdate(
-                            id=message.notification_id,
-                            status=st.TECHNICAL_FAILURE,
-                            at=done,
-                            provider=self.name,
-                            provider_response=result.detail,
-                        )
-                    )
-                else:
-                    self._attempts[message.notification_id] = attempts
-                    PROVIDER_RETRIES.labels(self.name, result.outcome).inc()
-                    retry.append(message)
-        if updates:
-            changes = await self._store.update_statuses(updates)
-            await self._on_changes(changes)
-        if retry:
-            nursery.start_soon(self._retry_later, retry)
+            results = await self._call([m for m, _ in batch])
+            failures = sum(1 for r in results if r.outcome == "retryable")
+            self.breaker.record(epoch, trio.current_time(), len(results), failures)
+            recorded = True
+            self._export_breaker()
+            updates, retries = self._settle(batch, results)
+            now_t = trio.current_time()
+            for message, attempts, delay in retries:
+                self._delay(message, attempts, now_t + delay)
+            retried = {id(m) for m, _, _ in retries}
+            unsettled = [item for item in batch if id(item[0]) not in retried]
+            if updates:
+                changes = await self._store.update_statuses(updates)
+                unsettled = []
+                await self._on_changes(changes)
+            unsettled = []
+        finally:
+            if not recorded:
+                self.breaker.release(epoch)  # an interrupted probe must not hold its slot
+            if unsettled:
+                # Interrupted (crash or shutdown) before the outcome was stored: keep the
+                # messages for the next run; a resend is safer than a row stuck in `sending`.
+                due = trio.current_time()
+                for message, attempts in unsettled:
+                    self._delay(message, attempts, due)
 
-    async def _retry_later(self, messages: list[Outbound]) -> None:
-        attempts = max(self._attempts.get(m.notification_id, 1) for m in messages)
-        delay = self._base_backoff * (2 ** (attempts - 1))
-        await trio.sleep(delay * (0.5 + random.random()))
-        for message in messages:
-            await self.send_channel.send(message)
+    async def _call(self, messages: list[Outbound]) -> list[SendResult]:
+        start = trio.current_time()
+        outcome: Outcome = "retryable"
+        retry_after: float | None = None
+        try:
+            results = await self.provider.send_batch(messages)
+        except ProviderThrottled as exc:
+            outcome, detail, retry_after = "throttled", str(exc), exc.retry_after
+        except ProviderRejected as exc:
+            outcome, detail = "rejected", str(exc)
+        except ProviderError as exc:
+            detail = str(exc)
+        except Exception as exc:
+            # A provider bug must not lose the batch: treat it as a retryable error.
+            log.exception("provider call failed", extra={"provider": self.name})
+            detail = f"{type(exc).__name__}: {exc}"
+        else:
+            if len(results) == len(messages):
+                PROVIDER_LATENCY.labels(self.name).observe(trio.current_time() - start)
+                PROVIDER_BATCH.labels(self.name).observe(len(messages))
+                return results
+            log.error("provider returned %d results for %d messages", len(results), len(messages))
+            detail = "provider returned a wrong number of results"
+        PROVIDER_LATENCY.labels(self.name).observe(trio.current_time() - start)
+        PROVIDER_BATCH.labels(self.name).observe(len(messages))
+        return [
+            SendResult(
+                notification_id=m.notification_id,
+                outcome=outcome,
+                detail=detail,
+                retry_after=retry_after,
+            )
+            for m in messages
+        ]
+
+    def _settle(
+        self, batch: list[Item], results: list[SendResult]
+    ) -> tuple[list[StatusUpdate], list[tuple[Outbound, int, float]]]:
+        """Status updates to write, and (message, attempts, delay) to retry."""
+        updates: list[StatusUpdate] = []
+        retries: list[tuple[Outbound, int, float]] = []
+        done = utcnow()
+        jitter = self._rng.random()  # one draw per batch: its retries stay together
+        outcomes: dict[str, int] = {}
+        for (message, attempts), result in zip(batch, results, strict=True):
+            outcomes[result.outcome] = outcomes.get(result.outcome, 0) + 1
+            if result.outcome == "accepted":
+                status = result.status or st.SENDING
+                reference, response = result.reference, None
+            elif result.outcome == "rejected":
+                status, reference, response = st.PERMANENT_FAILURE, None, result.detail
+            elif attempts + 1 >= self._max_attempts:
+                status, reference, response = st.TECHNICAL_FAILURE, None, result.detail
+            else:
+                PROVIDER_RETRIES.labels(self.name, result.outcome).inc()  # rare: per message
+                delay = backoff_delay(attempts + 1, self._base_backoff, self._max_backoff, jitter)
+                retries.append((message, attempts + 1, max(delay, result.retry_after or 0.0)))
+                continue
+            updates.append(
+                StatusUpdate(
+                    id=message.notification_id,
+                    status=status,
+                    at=done,
+                    provider=self.name,
+                    provider_reference=reference,
+                    provider_response=response,
+                )
+            )
+        for outcome, n in outcomes.items():
+            PROVIDER_CALLS.labels(self.name, outcome).inc(n)
+        return updates, retries

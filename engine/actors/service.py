@@ -52,7 +52,8 @@ class ServiceActor:
     # -- admission (synchronous, atomic under trio) -----------------------------------
     def check_rate(self, key_type: str, now: float) -> None:
         bucket = self._buckets.get(key_type)
-        if bucket is None:
+        if bucket is None or bucket.rate != self.service.rate_limit / 60.0:
+            # New, or the admin API changed the limit: a bucket for the current one.
             bucket = self._buckets[key_type] = TokenBucket(self.service.rate_limit, now)
         if not bucket.take(now):
             ADMISSION_REJECTIONS.labels("rate_limit").inc()
@@ -146,6 +147,9 @@ class ServiceActor:
                 continue
             turn += 1
             await self._route(message)
+            if turn % 64 == 0:
+                # A route with room returns without a task switch; let others run.
+                await trio.lowlevel.checkpoint()
             if turn % 256 == 0:
                 observe_mailbox("service", normal.statistics())
 

@@ -106,7 +106,8 @@ WITH u AS (
              feedback_type, feedback_subtype, from_statuses)
 ), old AS (
     SELECT n.id, n.status AS previous_status FROM notifications n JOIN u ON n.id = u.id
-    WHERE n.status = ANY(string_to_array(u.from_statuses, ','))
+    WHERE n.id = ANY($1::uuid[])  -- lets the planner use the primary key, not a table scan
+      AND n.status = ANY(string_to_array(u.from_statuses, ','))
     FOR UPDATE OF n
 )
 UPDATE notifications AS n SET
@@ -121,7 +122,7 @@ UPDATE notifications AS n SET
                    THEN u.at ELSE n.sent_at END,
     updated_at = u.at
 FROM u JOIN old ON old.id = u.id
-WHERE n.id = u.id
+WHERE n.id = u.id AND n.id = ANY($1::uuid[])
 RETURNING n.id, n.service_id, n.status, old.previous_status, n.notification_type, n.key_type,
           n.recipient, n.client_reference, n.template_id, n.template_version,
           n.provider_response, n.process_type, n.created_at, n.sent_at, n.updated_at

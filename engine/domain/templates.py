@@ -114,7 +114,8 @@ class CompiledEmailTemplate:
             and all(_URL_SAFE_VALUE.fullmatch(ph.as_text(values[k])) for k in self._url_keys)
         ):
             texts = [ph.as_text(values[k]) for k in self._keys]
-            body_html = _join(self._fast_html, [html.escape(t, quote=True) for t in texts])
+            # Values land only in text nodes (or URL-safe in an href), as mistune escapes them.
+            body_html = _join(self._fast_html, [html.escape(t, quote=False) for t in texts])
             text = _join(self._fast_text, texts)
         else:
             filled = ph.fill(self.content, values, lists=ph.markdown_list)

@@ -1,0 +1,139 @@
+"""Seams for actor tests: an in-memory status store and a scripted provider.
+
+Both are passed to the actors as objects (the ``store`` and ``provider`` arguments); nothing
+in ``engine`` is patched.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+
+import trio
+from prometheus_client import REGISTRY
+
+from engine.actors.store import StatusChange, StatusUpdate
+from engine.providers.base import EmailMessage, Outbound, Outcome, SendResult
+
+
+def email(
+    i: int = 0, *, key_type: str = "normal", lane: str = "normal", service: int = 0
+) -> EmailMessage:
+    return EmailMessage(
+        notification_id=uuid.uuid4(),
+        service_id=uuid.UUID(int=service + 1),
+        to=f"user{i}@example.com",
+        from_address="Service <service@notification.example>",
+        reply_to=None,
+        subject=f"Hello {i}",
+        html="<p>Hello</p>",
+        text="Hello",
+        key_type=key_type,
+        lane=lane,
+    )
+
+
+class FakeStore:
+    """Records every status update in order. ``fail``: the next N writes raise;
+    ``fail_outcomes``: the next N writes of provider outcomes raise."""
+
+    def __init__(self) -> None:
+        self.updates: list[StatusUpdate] = []
+        self.fail = 0
+        self.fail_outcomes = 0
+
+    async def update_statuses(self, updates: Sequence[StatusUpdate]) -> list[StatusChange]:
+        await trio.lowlevel.checkpoint()
+        if self.fail:
+            self.fail -= 1
+            raise OSError("database went away")
+        if self.fail_outcomes and any(u.provider is not None for u in updates):
+            self.fail_outcomes -= 1
+            raise OSError("database went away")
+        self.updates.extend(updates)
+        return []
+
+    def final(self) -> dict[uuid.UUID, str]:
+        """The last status written per notification, for those past ``sending``-before."""
+        out: dict[uuid.UUID, str] = {}
+        for u in self.updates:
+            if u.provider is not None:
+                out[u.id] = u.status
+        return out
+
+
+async def no_changes(changes: Sequence[StatusChange]) -> None:
+    return None
+
+
+Script = Callable[[Outbound, float], Outcome]
+
+
+class FakeProvider:
+    """Answers each message with ``script(message, now)``; records every call."""
+
+    channel = "email"
+
+    def __init__(
+        self,
+        name: str = "fake",
+        *,
+        max_batch: int = 50,
+        latency: float = 0.0,
+        script: Script | None = None,
+        raises: Callable[[float], Exception | None] | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        self.name = name
+        self.max_batch = max_batch
+        self.latency = latency
+        self.script = script or (lambda m, now: "accepted")
+        self.raises = raises
+        self.retry_after = retry_after
+        self.calls: list[tuple[float, list[Outbound]]] = []
+        self.in_flight = 0
+        self.peak_in_flight = 0
+
+    async def send_batch(self, messages: Sequence[Outbound]) -> list[SendResult]:
+        now = trio.current_time()
+        self.calls.append((now, list(messages)))
+        self.in_flight += 1
+        self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        try:
+            await trio.sleep(self.latency)
+        finally:
+            self.in_flight -= 1
+        if self.raises is not None:
+            exc = self.raises(now)
+            if exc is not None:
+                raise exc
+        results = []
+        for m in messages:
+            outcome = self.script(m, now)
+            results.append(
+                SendResult(
+                    notification_id=m.notification_id,
+                    outcome=outcome,
+                    reference=f"ref-{m.notification_id}" if outcome == "accepted" else None,
+                    status="sending" if outcome == "accepted" else None,
+                    detail=None if outcome == "accepted" else f"{outcome} by {self.name}",
+                    retry_after=self.retry_after if outcome == "throttled" else None,
+                )
+            )
+        return results
+
+    def sent(self) -> list[Outbound]:
+        return [m for _, batch in self.calls for m in batch]
+
+    async def aclose(self) -> None:
+        return None
+
+
+def sample(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+async def wait_until(predicate: Callable[[], bool], step: float = 0.01) -> None:
+    """Poll on the (mock) clock; callers bound it with ``trio.fail_after``."""
+    while not predicate():  # noqa: ASYNC110 - the conditions live in the actors under test
+        await trio.sleep(step)
