@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 import httpx2
 
@@ -72,9 +73,26 @@ def run_admin(args: argparse.Namespace, settings: Settings) -> int:
         except json.JSONDecodeError as exc:
             print(f"invalid JSON body: {exc}", file=sys.stderr)
             return 2
+    token = settings.admin_token or _saved_token(settings.data_dir)
+    if not token:
+        print("no admin token: set NOTIFY_ADMIN_TOKEN (or NOTIFY_DATA_DIR)", file=sys.stderr)
+        return 2
     base = args.url or f"http://127.0.0.1:{settings.port}"
-    headers = {"Authorization": f"Bearer {settings.admin_token}"}
-    with httpx2.Client(base_url=base, timeout=30) as client:
-        response = client.request(method, path, json=body, headers=headers)
-    print(json.dumps(response.json(), indent=2))
+    headers = {"Authorization": f"Bearer {token}"}
+    try:
+        with httpx2.Client(base_url=base, timeout=30) as client:
+            response = client.request(method, path, json=body, headers=headers)
+    except httpx2.HTTPError as exc:
+        print(f"cannot reach the engine at {base}: {exc!r}", file=sys.stderr)
+        return 1
+    try:
+        print(json.dumps(response.json(), indent=2))
+    except ValueError:
+        print(f"HTTP {response.status_code}: {response.text}", file=sys.stderr)
     return 0 if response.status_code < 400 else 1
+
+
+def _saved_token(data_dir: str) -> str:
+    """The token ``serve`` generated into the data folder, if this machine runs the engine."""
+    path = Path(data_dir) / "admin_token"
+    return path.read_text().strip() if path.exists() else ""
