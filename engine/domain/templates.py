@@ -103,7 +103,11 @@ class CompiledEmailTemplate:
         self._fast_html = _split(rendered_html)
         self._fast_text = _split(markdown_to_text(tokenised))
 
-    def render(self, personalisation: dict[str, object]) -> RenderedEmail:
+    def render(
+        self, personalisation: dict[str, object], *, with_html: bool = True
+    ) -> RenderedEmail:
+        """Subject, HTML document and text. ``with_html=False`` leaves ``html`` empty:
+        for rows stored now and sent later, whose HTML is rendered at send time."""
         values = ph.normalise_values(personalisation)
         ph.check_missing(self._found, values)
         subject = _WHITESPACE.sub(" ", ph.fill(self.subject, values)).strip()
@@ -114,13 +118,17 @@ class CompiledEmailTemplate:
             and all(_URL_SAFE_VALUE.fullmatch(ph.as_text(values[k])) for k in self._url_keys)
         ):
             texts = [ph.as_text(values[k]) for k in self._keys]
+            text = _join(self._fast_text, texts)
+            if not with_html:
+                return RenderedEmail(subject, "", text)
             # Values land only in text nodes (or URL-safe in an href), as mistune escapes them.
             body_html = _join(self._fast_html, [html.escape(t, quote=False) for t in texts])
-            text = _join(self._fast_text, texts)
         else:
             filled = ph.fill(self.content, values, lists=ph.markdown_list)
-            body_html = markdown_to_html(filled)
             text = markdown_to_text(filled)
+            if not with_html:
+                return RenderedEmail(subject, "", text)
+            body_html = markdown_to_html(filled)
         return RenderedEmail(subject, html_layout(body_html, subject), text)
 
 

@@ -181,3 +181,12 @@ def test_sms_prefix_counts_and_typography_is_downgraded() -> None:
     french = CompiledSmsTemplate("((x))").render({"x": "Votre reçu " * 8})
     assert "ç" in french.body
     assert french.fragment_count == 2
+
+
+def test_text_only_render_matches_the_full_render_without_html() -> None:
+    for values in ({"name": "Ada"}, {"name": "**Ada** https://example.gc.ca"}):
+        t = CompiledEmailTemplate("Hi ((name))", "# Hello\n\nDear ((name))")
+        full, text_only = t.render(values), t.render(values, with_html=False)
+        assert (text_only.subject, text_only.text) == (full.subject, full.text)
+        assert text_only.html == ""
+        assert full.html.startswith("<!DOCTYPE html>")

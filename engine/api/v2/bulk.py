@@ -1,0 +1,407 @@
+"""POST /v2/notifications/bulk (GC): one request, up to 50,000 notifications, one job.
+
+Order of checks (GC ``post_bulk`` / ``check_for_csv_errors``): body schema -> exactly one of
+``rows`` / ``csv`` -> rate limit (one token per request) -> template -> headers ->
+remaining daily messages -> row count -> team / trial recipients -> row errors -> render
+(SMS length per row) -> limits counted -> job and rows committed -> 201 ``{"data": job}``.
+
+Sending (the row writing and feeding live in ``engine.jobs``):
+- Every row is written as a ``created`` notification with ``job_id`` and
+  ``job_row_number`` through the store's COPY path, in large chunks.
+- Jobs of ``BULK_THRESHOLD`` rows or more use the service's bulk lane; smaller jobs use the
+  template's lane (a ``bulk`` template is promoted to ``normal``), as GC does.
+- Small jobs go to the lane at once from memory (an overflow is released to recovery, like
+  a single send); large jobs are fed to the lane from the database at the lane's pace.
+- A scheduled job reports ``scheduled``; its rows carry ``scheduled_for`` and are fed to
+  the lane when due (recovery sends them if this process is gone by then).
+- Rows all to simulated recipients give a job and nothing persisted; mixing simulated and
+  real recipients is refused.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+import trio
+
+from engine import jobs
+from engine.actors.store import utcnow
+from engine.api.auth import AuthContext
+from engine.api.errors import ApiError, BadRequestError, ValidationError
+from engine.api.http import Request, Response
+from engine.api.v2.formats import parse_scheduled_for
+from engine.api.v2.schema import decode_or_explain, parse_uuid
+from engine.domain import csv_rows
+from engine.domain.limits import TRIAL_DAILY_LIMIT
+from engine.domain.recipients import (
+    InvalidRecipient,
+    is_simulated_email,
+    is_simulated_phone,
+    validate_email_address,
+    validate_phone_number,
+)
+from engine.domain.templates import SMS_CHAR_COUNT_LIMIT, placeholders
+from engine.metrics import NOTIFICATIONS_CREATED
+
+if TYPE_CHECKING:
+    from engine.actors.service import ServiceActor
+    from engine.runtime import Engine
+    from engine.services import ApiKey, ServiceBundle, Template
+
+BULK_THRESHOLD = 200
+_SLICE = 1_000  # rows checked between scheduler checkpoints (~10 ms of work)
+
+
+class PostBulkRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    name: str
+    template_id: str
+    rows: list[list[Any]] | None = None
+    csv: str | None = None
+    scheduled_for: str | None = None
+    reply_to_id: str | None = None
+    reference: str | None = None
+
+
+BULK_SPEC = {
+    "name": (("string",), True),
+    "template_id": (("string",), True),
+    "rows": (("array", "null"), False),
+    "csv": (("string", "null"), False),
+    "scheduled_for": (("string", "null"), False),
+    "reply_to_id": (("string", "null"), False),
+    "reference": (("string", "null"), False),
+}
+_decoder = msgspec.json.Decoder(PostBulkRequest)
+
+
+class JobApiKey(msgspec.Struct, frozen=True):
+    id: str
+    key_type: str
+    name: str
+
+
+class NamedRef(msgspec.Struct, frozen=True):
+    id: str
+    name: str
+
+
+class ServiceName(msgspec.Struct, frozen=True):
+    name: str
+
+
+class Job(msgspec.Struct, frozen=True, kw_only=True):
+    api_key: JobApiKey
+    archived: bool
+    created_at: str
+    created_by: NamedRef
+    id: str
+    job_status: str
+    notification_count: int
+    original_file_name: str
+    processing_finished: str | None
+    processing_started: str | None
+    scheduled_for: str | None
+    sender_id: str | None
+    service: str
+    service_name: ServiceName
+    template: str
+    template_version: int
+    updated_at: str | None
+
+
+class JobResponse(msgspec.Struct, frozen=True):
+    data: Job
+
+
+_encode = msgspec.json.Encoder().encode
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    # GC dumps jobs with marshmallow: ISO 8601 with the UTC offset.
+    return None if value is None else value.astimezone(dt.UTC).isoformat()
+
+
+async def post_bulk(engine: Engine, request: Request, ctx: AuthContext) -> Response:
+    body: PostBulkRequest = decode_or_explain(request.body, _decoder, BULK_SPEC)
+    bundle, key = ctx.bundle, ctx.key
+    errors: list[str] = []
+    template_id = parse_uuid(body.template_id, "template_id", errors)
+    if errors:
+        raise ValidationError(errors)
+    assert template_id is not None
+    if (body.rows is None) == (body.csv is None):
+        raise BadRequestError("You should specify either rows or csv")
+    if body.rows is not None and len(body.rows) < 2:
+        raise ValidationError([f"rows {msgspec.json.encode(body.rows).decode()} is too short"])
+    now = utcnow()
+    scheduled = parse_scheduled_for(body.scheduled_for, now) if body.scheduled_for else None
+
+    actor = await engine.service_actor(bundle)
+    actor.check_rate(key.key_type, trio.current_time())
+    if bundle.service.suspended:
+        raise ApiError("Service is suspended", status_code=403, wire_name="BadRequestError")
+    template = _template(bundle, template_id)
+    channel = template.template_type
+    sender, sender_id = _sender(bundle, channel, body.reply_to_id)
+    sheet, columns = _check_sheet(body, actor, template, key.key_type)
+    checked = await _check_rows(sheet, columns, _recipient_check(bundle, channel))
+    count = len(checked.recipients)
+    valid = [r for r in checked.recipients if r]
+    simulated_check = is_simulated_email if channel == "email" else is_simulated_phone
+    simulated = sum(1 for r in valid if simulated_check(r))
+    if simulated and simulated != len(valid):
+        raise BadRequestError("Bulk sending to testing and non-testing numbers is not supported")
+    if not simulated:
+        _check_allowed(bundle, key.key_type, channel, valid)
+    if checked.errors:
+        raise BadRequestError(csv_rows.row_errors_message(checked.errors))
+
+    compiled = engine.compiled(template, bundle)
+    outs: list[Any] | None = None
+    if channel == "sms":
+        # SMS renders are cheap and each row's length must pass before anything is written.
+        outs = []
+        for index, values in enumerate(checked.personalisations):
+            if index % _SLICE == _SLICE - 1:
+                await trio.lowlevel.checkpoint()
+            out = compiled.render(values)
+            outs.append(out)
+            if out.char_count > SMS_CHAR_COUNT_LIMIT:
+                raise BadRequestError(
+                    csv_rows.sms_too_long_message(index + 1, SMS_CHAR_COUNT_LIMIT)
+                )
+        units = sum(out.fragment_count for out in outs)
+    else:
+        units = count
+
+    spec = jobs.RowSpec(
+        job_id=uuid.uuid4(),
+        service_id=bundle.service.id,
+        template_id=template.id,
+        template_version=template.version,
+        api_key_id=key.id,
+        key_type=key.key_type,
+        channel=channel,
+        lane=_lane(template, count),
+        sender=sender,
+        reference=body.reference,
+        scheduled_for=scheduled,
+        created_at=now,
+        owner=engine.worker_id if scheduled is None else None,
+    )
+    job = _job(spec, bundle, key, body.name, count, sender_id)
+    if simulated:
+        # Smoke-test recipients: the job exists, nothing is persisted or counted.
+        await jobs.insert_job(engine, spec, body.name, count, "finished", sender_id)
+        return Response(201, _encode(JobResponse(job)))
+
+    # Synchronous check and count: atomic under trio (no checkpoint in between).
+    actor.check_quota(channel, key.key_type, units, messages=count)
+    actor.count(channel, key.key_type, units, messages=count)
+
+    small = scheduled is None and count < BULK_THRESHOLD
+
+    def render(index: int) -> Any:
+        if outs is not None:
+            return outs[index]
+        # Large and scheduled jobs are sent from their stored rows: HTML is rendered then.
+        return compiled.render(checked.personalisations[index], with_html=small)
+
+    try:
+        await jobs.insert_job(engine, spec, body.name, count, job.job_status, sender_id)
+        kept = await jobs.write_rows(
+            engine, spec, checked.recipients, checked.personalisations, render, keep=small
+        )
+    except BaseException:
+        actor.uncount(channel, key.key_type, units, messages=count)
+        await jobs.discard(engine, spec.job_id)
+        raise
+    NOTIFICATIONS_CREATED.labels(channel, key.key_type, spec.lane).inc(count)
+    if scheduled is not None:
+        engine.start_soon(
+            jobs.feed_when_due, engine, bundle.service.id, template, spec.job_id, scheduled
+        )
+    else:
+        await jobs.mark_finished(engine, spec.job_id)
+        if small:
+            for row, out in kept:
+                engine.dispatch(actor, jobs.message(engine, bundle, row, out))
+        else:
+            engine.start_soon(jobs.feed, engine, actor, bundle, template, spec.job_id)
+    return Response(201, _encode(JobResponse(job)))
+
+
+def _job(
+    spec: jobs.RowSpec,
+    bundle: ServiceBundle,
+    key: ApiKey,
+    name: str,
+    count: int,
+    sender_id: uuid.UUID | None,
+) -> Job:
+    return Job(
+        api_key=JobApiKey(str(key.id), key.key_type, key.name),
+        archived=False,
+        created_at=_iso(spec.created_at) or "",
+        created_by=NamedRef(str(key.id), key.name),
+        id=str(spec.job_id),
+        job_status="scheduled" if spec.scheduled_for else "pending",
+        notification_count=count,
+        original_file_name=name,
+        processing_finished=None,
+        processing_started=None,
+        scheduled_for=_iso(spec.scheduled_for),
+        sender_id=str(sender_id) if sender_id else None,
+        service=str(bundle.service.id),
+        service_name=ServiceName(bundle.service.name),
+        template=str(spec.template_id),
+        template_version=spec.template_version,
+        updated_at=None,
+    )
+
+
+def _check_sheet(
+    body: PostBulkRequest, actor: ServiceActor, template: Template, key_type: str
+) -> tuple[csv_rows.Sheet, csv_rows.Columns]:
+    """Parse the sheet and check it as a whole, in GC's order (400 BadRequestError)."""
+    channel = template.template_type
+    try:
+        if body.rows is not None:
+            sheet = csv_rows.from_rows(body.rows)
+        else:
+            sheet = csv_rows.from_csv(body.csv or "")
+        names = placeholders((template.subject or "") + "\n" + template.content)
+        columns = csv_rows.check_headers(sheet, channel, names)
+        if not sheet.rows:
+            raise csv_rows.SheetError("No rows found in the file")
+        _check_remaining(actor, channel, key_type, len(sheet.rows))
+        csv_rows.check_row_count(sheet)
+    except csv_rows.SheetError as exc:
+        raise BadRequestError(exc.message) from None
+    return sheet, columns
+
+
+async def _check_rows(
+    sheet: csv_rows.Sheet, columns: csv_rows.Columns, check: csv_rows.RecipientCheck
+) -> csv_rows.CheckedRows:
+    """Row checks in slices, yielding between them so a 50,000-row job does not hold up
+    every other request for the whole validation."""
+    parts = []
+    for start in range(0, len(sheet.rows), _SLICE):
+        part = csv_rows.Sheet(sheet.headers, sheet.rows[start : start + _SLICE])
+        parts.append(csv_rows.check_rows(part, columns, check, first_row=start + 1))
+        await trio.lowlevel.checkpoint()
+    return csv_rows.CheckedRows(
+        [r for p in parts for r in p.recipients],
+        [v for p in parts for v in p.personalisations],
+        [e for p in parts for e in p.errors],
+    )
+
+
+def _template(bundle: ServiceBundle, template_id: uuid.UUID) -> Template:
+    template = bundle.templates.get(template_id)
+    if template is None:
+        raise BadRequestError("Template not found")
+    if template.archived:
+        raise BadRequestError(f"Template {template_id} has been deleted")
+    return template
+
+
+def _sender(
+    bundle: ServiceBundle, channel: str, reply_to_id: str | None
+) -> tuple[str | None, uuid.UUID | None]:
+    if reply_to_id is None:
+        return (bundle.default_reply_to if channel == "email" else bundle.default_sms_sender), None
+    errors: list[str] = []
+    parsed = parse_uuid(reply_to_id, "reply_to_id", errors)
+    if errors or parsed is None:
+        raise ValidationError(errors)
+    senders = bundle.reply_tos if channel == "email" else bundle.sms_senders
+    value = senders.get(parsed)
+    if value is None:
+        raise BadRequestError(
+            f"reply_to_id {reply_to_id} does not exist in database for service id "
+            f"{bundle.service.id}"
+        )
+    return value, parsed
+
+
+def _lane(template: Template, count: int) -> str:
+    if count >= BULK_THRESHOLD:
+        return "bulk"
+    return "normal" if template.process_type == "bulk" else template.process_type
+
+
+def _check_remaining(actor: ServiceActor, channel: str, key_type: str, count: int) -> None:
+    """GC's "remaining messages" check, in messages (SMS fragments are checked later)."""
+    if key_type == "test":
+        return
+    s, c = actor.service, actor.counts
+    if s.restricted:
+        remaining = TRIAL_DAILY_LIMIT - c.email_today - c.sms_today
+    elif channel == "email":
+        remaining = s.email_daily_limit - c.email_today
+    else:
+        remaining = s.sms_daily_limit - c.sms_today
+    if count > remaining:
+        raise csv_rows.SheetError(csv_rows.remaining_message(remaining, count, channel=channel))
+    year = (s.email_annual_limit - c.email_year) if channel == "email" else (
+        s.sms_annual_limit - c.sms_year)  # fmt: skip
+    if count > year:
+        raise csv_rows.SheetError(
+            csv_rows.remaining_message(year, count, channel=channel, period="annual")
+        )
+
+
+def _recipient_check(bundle: ServiceBundle, channel: str) -> csv_rows.RecipientCheck:
+    if channel == "email":
+
+        def email(value: str) -> str | None:
+            try:
+                return validate_email_address(value)
+            except InvalidRecipient:
+                return None
+
+        return email
+    international_ok = bundle.service.international_sms
+    cache: dict[str, str | None] = {}
+
+    def phone(value: str) -> str | None:
+        if value in cache:
+            return cache[value]
+        try:
+            number = validate_phone_number(value)
+        except InvalidRecipient:
+            result = None
+        else:
+            allowed = international_ok or not number.is_international
+            result = number.e164 if allowed or is_simulated_phone(number.e164) else None
+        cache[value] = result
+        return result
+
+    return phone
+
+
+def _check_allowed(
+    bundle: ServiceBundle, key_type: str, channel: str, recipients: list[str]
+) -> None:
+    if key_type == "test" or (key_type == "normal" and not bundle.service.restricted):
+        return
+    team = bundle.team_emails if channel == "email" else bundle.team_phones
+    if channel == "email":
+        outside = any(r.lower() not in team for r in recipients)
+    else:
+        outside = any(r not in team for r in recipients)
+    if not outside:
+        return
+    if key_type == "team":
+        why = "because you used a team and safelist API key."
+    else:
+        why = (
+            "because your service is in trial mode. You can only send to members of your "
+            "team and your safelist."
+        )
+    raise BadRequestError(f"You cannot send to these recipients {why}")

@@ -1,0 +1,91 @@
+"""DELETE /v2/notifications/{id}: cancel a scheduled notification before it is sent.
+
+GC Notify added this (cds-snc/notification-api PR #3034) and deletes the row; we keep it
+with status ``cancelled`` so GET and the list still show what happened.
+
+Rules:
+- Only a notification of the caller's service, still ``created``, with a ``scheduled_for``
+  and not yet claimed by any engine process (``owner IS NULL``) can be cancelled. The check
+  and the change are one UPDATE, so a recovery sweep claiming the row at the same moment
+  either wins (the cancel is refused) or loses (the row is never sent).
+- 200 with the notification (as GET shows it) on success.
+- Unknown id -> 404 NoResultFound; bad id -> 400 ``notification_id is not a valid UUID``;
+  otherwise 400 with GC's wording: not scheduled / already sent / already cancelled.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING
+
+import msgspec
+
+from engine.actors.store import StatusChange
+from engine.api.auth import AuthContext
+from engine.api.errors import BadRequestError, NotFoundError, ValidationError
+from engine.api.http import Request, Response
+from engine.api.v2.get_notifications import serialize
+from engine.domain import statuses as st
+
+if TYPE_CHECKING:
+    from engine.runtime import Engine
+
+NOT_SCHEDULED = "Notification is not scheduled and cannot be deleted"
+ALREADY_SENT = "Notification has already been sent and cannot be deleted"
+ALREADY_CANCELLED = "Notification has already been cancelled"
+
+_CANCEL_SQL = """
+UPDATE notifications SET status = 'cancelled', updated_at = now()
+WHERE id = $1 AND service_id = $2 AND status = 'created'
+  AND scheduled_for IS NOT NULL AND owner IS NULL
+RETURNING id, service_id, client_reference, recipient, notification_type, status,
+          template_id, template_version, body, subject, created_at, sent_at, updated_at,
+          scheduled_for, provider_response, key_type, process_type
+"""
+
+_encode = msgspec.json.Encoder().encode
+
+
+async def cancel_notification(engine: Engine, request: Request, ctx: AuthContext) -> Response:
+    try:
+        notification_id = uuid.UUID(request.path_params["notification_id"])
+    except ValueError:
+        raise ValidationError(["notification_id is not a valid UUID"]) from None
+    service_id = ctx.bundle.service.id
+    row = await engine.store.fetchrow(_CANCEL_SQL, notification_id, service_id)
+    if row is None:
+        current = await engine.store.fetchrow(
+            "SELECT status, scheduled_for FROM notifications WHERE id = $1 AND service_id = $2",
+            notification_id,
+            service_id,
+        )
+        if current is None:
+            raise NotFoundError()
+        if current["status"] == st.CANCELLED:
+            raise BadRequestError(ALREADY_CANCELLED)
+        if current["scheduled_for"] is None:
+            raise BadRequestError(NOT_SCHEDULED)
+        raise BadRequestError(ALREADY_SENT)
+    await engine.on_changes(
+        [
+            StatusChange(
+                id=row["id"],
+                service_id=row["service_id"],
+                status=st.CANCELLED,
+                previous_status=st.CREATED,
+                notification_type=row["notification_type"],
+                key_type=row["key_type"],
+                recipient=row["recipient"],
+                client_reference=row["client_reference"],
+                template_id=row["template_id"],
+                template_version=row["template_version"],
+                provider_response=row["provider_response"],
+                process_type=row["process_type"],
+                created_at=row["created_at"],
+                sent_at=row["sent_at"],
+                updated_at=row["updated_at"],
+            )
+        ]
+    )
+    base = request.base_url(engine.settings.public_url)
+    return Response(200, _encode(serialize(row, base)))

@@ -1,0 +1,222 @@
+"""Files in personalisation (GC, contract section 1.10) and ``GET /d/{document_id}``.
+
+Rules:
+- A personalisation value that is an object is a file: ``{"file": <base64>, "filename":
+  3..255 characters (required to attach), "sending_method": "attach" | "link"}``. Email
+  only. At most ``ATTACHMENT_NUM_LIMIT`` files, each at most ``ATTACHMENT_SIZE_LIMIT``
+  bytes once decoded. GC's messages, as ``ValidationError``.
+- ``link``: the file is stored in ``documents`` and the placeholder becomes its download
+  URL, served without authentication (the random document id is the secret) for
+  ``LINK_DAYS`` days. ``attach``: stored the same way and attached to the email at send
+  time; the placeholder shows the file name. The notification's stored personalisation
+  holds the URL / file name, never the file.
+- Simulated recipients get the fake URL ``<base>d/test-document`` and nothing is stored.
+- Expired files are refused at once and removed by ``delete_expired`` (periodic).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import mimetypes
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from engine.api.errors import BadRequestError, NotFoundError, ValidationError
+from engine.api.http import Request, Response
+from engine.providers.base import Attachment
+
+if TYPE_CHECKING:
+    from engine.actors.store import Store
+    from engine.runtime import Engine
+
+ATTACHMENT_NUM_LIMIT = 10
+ATTACHMENT_SIZE_LIMIT = 10 * 1024 * 1024
+LINK_DAYS = 7
+METHODS = ("attach", "link")
+
+
+class FileUpload(msgspec.Struct, frozen=True, kw_only=True):
+    key: str
+    filename: str | None
+    sending_method: str
+    content: bytes
+    mime_type: str
+    document_id: uuid.UUID
+
+
+def has_files(personalisation: Mapping[str, Any]) -> bool:
+    return any(isinstance(v, dict) for v in personalisation.values())
+
+
+def extract_files(personalisation: Mapping[str, Any], channel: str) -> list[FileUpload]:
+    """Validate and decode every file value; raise GC's errors."""
+    found = [(k, v) for k, v in personalisation.items() if isinstance(v, dict)]
+    if not found:
+        return []
+    if channel != "email":
+        raise BadRequestError("Can only send a file by email")
+    errors: list[str] = []
+    if len(found) > ATTACHMENT_NUM_LIMIT:
+        errors.append(
+            f"File number exceed allowed limits of {ATTACHMENT_NUM_LIMIT} with number of "
+            f"{len(found)}."
+        )
+    files: list[FileUpload] = []
+    for key, value in found:
+        upload = _one_file(key, value, errors)
+        if upload is not None:
+            files.append(upload)
+    if errors:
+        raise ValidationError(errors)
+    return files
+
+
+def _one_file(key: str, value: Mapping[str, Any], errors: list[str]) -> FileUpload | None:
+    before = len(errors)
+    unexpected = [k for k in value if k not in ("file", "filename", "sending_method")]
+    if unexpected:
+        names = ", ".join(unexpected)
+        verb = "was" if len(unexpected) == 1 else "were"
+        errors.append(f"Additional properties are not allowed ({names} {verb} unexpected)")
+    data, filename, method = value.get("file"), value.get("filename"), value.get("sending_method")
+    if data is None:
+        errors.append(f"personalisation {key} file is a required property")
+    elif not isinstance(data, str):
+        errors.append(f"personalisation {key} file is not of type string")
+    if method is None:
+        errors.append(f"personalisation {key} sending_method is a required property")
+    elif method not in METHODS:
+        errors.append(f"personalisation {key} sending_method {method} is not one of [attach, link]")
+    if filename is None:
+        if method == "attach":
+            errors.append(f"personalisation {key} filename is a required property")
+    elif not isinstance(filename, str):
+        errors.append(f"personalisation {key} filename is not of type string")
+    elif len(filename) < 3:
+        errors.append(f"personalisation {key} filename {filename} is too short")
+    elif len(filename) > 255:
+        errors.append(f"personalisation {key} filename {filename} is too long")
+    if len(errors) > before or not isinstance(data, str):
+        return None
+    try:
+        content = base64.b64decode(data)
+    except (binascii.Error, ValueError) as exc:
+        errors.append(f"{key} : {exc} : Error decoding base64 field")
+        return None
+    if len(content) > ATTACHMENT_SIZE_LIMIT:
+        errors.append(
+            f"{key} : File size for {filename} is {len(content)} and greater than allowed "
+            f"limit of {ATTACHMENT_SIZE_LIMIT}."
+        )
+        return None
+    name = filename if isinstance(filename, str) else None
+    mime = (mimetypes.guess_type(name)[0] if name else None) or "application/octet-stream"
+    return FileUpload(key=key, filename=name, sending_method=str(method), content=content,
+                      mime_type=mime, document_id=uuid.uuid4())  # fmt: skip
+
+
+def apply_files(
+    personalisation: Mapping[str, Any], files: Sequence[FileUpload], base_url: str, *,
+    simulated: bool,
+) -> dict[str, Any]:  # fmt: skip
+    """Personalisation with each file replaced by its URL (link) or its name (attach)."""
+    out = dict(personalisation)
+    for f in files:
+        if f.sending_method == "link":
+            out[f.key] = f"{base_url}d/{'test-document' if simulated else f.document_id}"
+        else:
+            out[f.key] = f.filename or ""
+    return out
+
+
+def attachments(files: Sequence[FileUpload]) -> tuple[Attachment, ...]:
+    return tuple(
+        Attachment(filename=f.filename or "attachment", content=f.content, mime_type=f.mime_type)
+        for f in files
+        if f.sending_method == "attach"
+    )
+
+
+async def store_documents(
+    store: Store, service_id: uuid.UUID, notification_id: uuid.UUID, files: Sequence[FileUpload]
+) -> None:
+    expires = dt.datetime.now(dt.UTC) + dt.timedelta(days=LINK_DAYS)
+    await store.transaction(
+        [
+            (
+                "INSERT INTO documents (id, service_id, notification_id, personalisation_key,"
+                " filename, mime_type, sending_method, content, expires_at)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                (
+                    f.document_id,
+                    service_id,
+                    notification_id,
+                    f.key,
+                    f.filename,
+                    f.mime_type,
+                    f.sending_method,
+                    f.content,
+                    expires,
+                ),
+            )
+            for f in files
+        ]
+    )
+
+
+async def load_attachments(
+    store: Store, notification_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, tuple[Attachment, ...]]:
+    """Attachments of these notifications (recovery rebuilds emails from rows)."""
+    if not notification_ids:
+        return {}
+    rows = await store.fetch(
+        "SELECT notification_id, filename, mime_type, content FROM documents"
+        " WHERE notification_id = ANY($1::uuid[]) AND sending_method = 'attach'"
+        " ORDER BY created_at, personalisation_key",
+        list(notification_ids),
+    )
+    found: dict[uuid.UUID, list[Attachment]] = {}
+    for r in rows:
+        found.setdefault(r["notification_id"], []).append(
+            Attachment(
+                filename=r["filename"] or "attachment",
+                content=bytes(r["content"]),
+                mime_type=r["mime_type"],
+            )
+        )
+    return {k: tuple(v) for k, v in found.items()}
+
+
+async def delete_expired(store: Store) -> int:
+    """Drop files past their time (for a periodic task; links already refuse them)."""
+    status = await store.execute("DELETE FROM documents WHERE expires_at < now()")
+    return int(status.rsplit(" ", 1)[-1])
+
+
+async def get_document(engine: Engine, request: Request) -> Response:
+    """GET /d/{document_id}: the file, to whoever has the link, until it expires."""
+    try:
+        document_id = uuid.UUID(request.path_params["document_id"])
+    except ValueError:
+        raise NotFoundError() from None
+    row = await engine.store.fetchrow(
+        "SELECT filename, mime_type, content FROM documents"
+        " WHERE id = $1 AND sending_method = 'link' AND expires_at > now()",
+        document_id,
+    )
+    if row is None:
+        raise NotFoundError()
+    name = (row["filename"] or "document").replace('"', "")
+    disposition = f'attachment; filename="{name}"'.encode("latin-1", "replace")
+    return Response(
+        200,
+        bytes(row["content"]),
+        content_type=row["mime_type"].encode(),
+        headers=[(b"content-disposition", disposition), (b"cache-control", b"no-store")],
+    )

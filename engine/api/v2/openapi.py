@@ -1,0 +1,231 @@
+"""The OpenAPI 3.1 document of the public v2 API, served at GET /v2/openapi (no auth).
+
+``/v2/openapi-en`` is an alias (GC serves its English document there). The document is a
+plain dict built once at import (schemas in ``openapi_schemas``); the ``servers`` entry is
+the request's own base URL, so "try it" tools hit the engine they read the document from.
+
+Rules:
+- Every public endpoint, its request body or query, every response body and the error
+  envelope are described. Response schemas list every field as required and forbid
+  others: the tests validate real responses against them, so the document cannot drift
+  from what the engine sends.
+- Schemas are JSON Schema 2020-12, which OpenAPI 3.1 uses as is.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from engine.api.http import Request, Response
+from engine.api.v2.openapi_schemas import SCHEMAS, STR, UUID, Schema, ref
+from engine.domain import statuses as st
+
+if TYPE_CHECKING:
+    from engine.runtime import Engine
+
+
+def _json(name: str) -> dict[str, Any]:
+    return {"application/json": {"schema": ref(name)}}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    words = {
+        400: "Validation or request error",
+        401: "No or malformed Authorization header",
+        403: "Invalid token, key or service",
+        404: "Not found",
+        405: "Method not allowed",
+        413: "Request body too large",
+        415: "Content-Type is not JSON",
+        429: "Rate limit, daily or annual limit exceeded",
+        500: "Internal server error",
+    }
+    return {str(c): {"description": words[c], "content": _json("Error")} for c in codes}
+
+
+AUTH_ERRORS = (401, 403, 429, 500)
+
+
+def op(
+    summary: str,
+    ok: tuple[int, str],
+    *,
+    body: str | None = None,
+    params: list[Schema] | None = None,
+    errors: tuple[int, ...] = (400,),
+    tag: str = "notifications",
+) -> dict[str, Any]:
+    operation: dict[str, Any] = {
+        "summary": summary,
+        "tags": [tag],
+        "responses": {
+            str(ok[0]): {"description": "Success", "content": _json(ok[1])},
+            **_errors(*errors, *AUTH_ERRORS),
+        },
+    }
+    if body is not None:
+        operation["requestBody"] = {"required": True, "content": _json(body)}
+        operation["responses"].update(_errors(415))
+    if params:
+        operation["parameters"] = params
+    return operation
+
+
+def path_param(name: str, schema: Schema) -> Schema:
+    return {"name": name, "in": "path", "required": True, "schema": schema}
+
+
+def query_param(name: str, schema: Schema, description: str = "") -> Schema:
+    param: Schema = {"name": name, "in": "query", "required": False, "schema": schema}
+    if description:
+        param["description"] = description
+    return param
+
+
+NOTIFICATION_ID = path_param("notification_id", UUID)
+TEMPLATE_ID = path_param("template_id", UUID)
+OLDER_THAN = query_param("older_than", UUID, "Return items created before this one")
+
+PATHS: dict[str, Any] = {
+    "/v2/notifications/email": {
+        "post": op("Send an email", (201, "PostEmailResponse"), body="PostEmailRequest")
+    },
+    "/v2/notifications/sms": {
+        "post": op("Send a text message", (201, "PostSmsResponse"), body="PostSmsRequest")
+    },
+    "/v2/notifications/bulk": {
+        "post": op("Send in bulk (rows or CSV)", (201, "PostBulkResponse"), body="PostBulkRequest")
+    },
+    "/v2/notifications/{notification_id}": {
+        "get": op(
+            "Get a notification's status",
+            (200, "Notification"),
+            params=[NOTIFICATION_ID],
+            errors=(400, 404),
+        ),
+        "delete": op(
+            "Cancel a scheduled notification that has not been sent",
+            (200, "Notification"),
+            params=[NOTIFICATION_ID],
+            errors=(400, 404),
+        ),
+    },
+    "/v2/notifications": {
+        "get": op(
+            "List notifications sent with this key type, newest first, 250 a page",
+            (200, "NotificationList"),
+            params=[
+                query_param("template_type", {"enum": ["email", "sms", "letter"]}),
+                query_param(
+                    "status",
+                    {"enum": list(st.ALL_STATUSES)},
+                    "Repeatable; 'failed' means every failure status",
+                ),
+                query_param("reference", STR),
+                OLDER_THAN,
+                query_param("include_jobs", {"enum": ["true", "True", "false", "False"]}),
+            ],
+        )
+    },
+    "/v2/template/{template_id}": {
+        "get": op(
+            "Get a template",
+            (200, "Template"),
+            params=[TEMPLATE_ID],
+            errors=(400, 404),
+            tag="templates",
+        )
+    },
+    "/v2/template/{template_id}/version/{version}": {
+        "get": op(
+            "Get a version of a template",
+            (200, "Template"),
+            params=[TEMPLATE_ID, path_param("version", {"type": "integer", "minimum": 1})],
+            errors=(400, 404),
+            tag="templates",
+        )
+    },
+    "/v2/templates": {
+        "get": op(
+            "List the service's templates",
+            (200, "TemplateList"),
+            params=[query_param("type", {"enum": ["email", "sms", "letter"]})],
+            tag="templates",
+        )
+    },
+    "/v2/template/{template_id}/preview": {
+        "post": op(
+            "Render a template with personalisation",
+            (200, "TemplatePreview"),
+            body="TemplatePreviewRequest",
+            params=[TEMPLATE_ID],
+            errors=(400, 404),
+            tag="templates",
+        )
+    },
+    "/v2/received-text-messages": {
+        "get": op(
+            "List received text messages (none: inbound SMS is not offered yet)",
+            (200, "ReceivedTextList"),
+            params=[OLDER_THAN],
+            tag="inbound",
+        )
+    },
+}
+for _alias in ("/v2/openapi", "/v2/openapi-en"):
+    PATHS[_alias] = {
+        "get": {
+            "summary": "This document (no authentication)",
+            "tags": ["meta"],
+            "security": [],
+            "responses": {
+                "200": {
+                    "description": "OpenAPI 3.1 document",
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                }
+            },
+        }
+    }
+
+DESCRIPTION = """\
+A GC Notify / GOV.UK Notify compatible API: the official clients work against it by
+changing only the base URL and the API key.
+
+Authentication, on every endpoint except this document:
+- `Authorization: Bearer <JWT>`: HS256 signed with the key's secret (its last 36
+  characters); claims `iss` = service id (characters -73..-37 of the key) and `iat` = now,
+  which must be within 30 seconds of the server's clock.
+- `Authorization: ApiKey-v1 <your whole API key>` (GC Notify's static header).
+
+Every error, whatever its status, has the body
+`{"status_code": N, "errors": [{"error": "<ClassName>", "message": "<text>"}]}`.
+"""
+
+DOCUMENT: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {"title": "Notify v2 API", "version": "2.0.0", "description": DESCRIPTION},
+    "paths": PATHS,
+    "components": {
+        "schemas": SCHEMAS,
+        "securitySchemes": {
+            "jwt": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+            "apiKey": {
+                "type": "apiKey",
+                "in": "header",
+                "name": "Authorization",
+                "description": "The value is `ApiKey-v1 ` followed by the whole API key.",
+            },
+        },
+    },
+    "security": [{"jwt": []}, {"apiKey": []}],
+}
+
+_encode = msgspec.json.Encoder().encode
+
+
+async def get_openapi(engine: Engine, request: Request) -> Response:
+    base = request.base_url(engine.settings.public_url).rstrip("/")
+    document = {**DOCUMENT, "servers": [{"url": base}]}
+    return Response(200, _encode(document))

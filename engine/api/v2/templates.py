@@ -1,0 +1,202 @@
+"""Template endpoints (contract section 1.8).
+
+    GET  /v2/template/{id}                  the current version
+    GET  /v2/template/{id}/version/{v}      any published version (v >= 1)
+    GET  /v2/templates[?type=sms|email]     every template of the service, archived excluded
+    POST /v2/template/{id}/preview          {"personalisation": {...}} -> rendered content
+
+Rules:
+- A template is visible only to its own service; anything else is 404 NoResultFound.
+- ``personalisation`` lists every placeholder of the subject and body (conditionals by
+  their name), each ``{"required": true}``, names as first written.
+- Preview ``body`` is the plain text; for email ``html`` is the HTML document and
+  ``subject`` the filled subject; for SMS ``html`` and ``subject`` are null and the body
+  has no service-name prefix (GOV.UK's preview shows the content only).
+- Missing values -> 400 ``Missing personalisation: a, b``.
+Reads come from the cached service bundle; versions other than the current one are
+looked up once and cached by the registry.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from engine.api.auth import AuthContext
+from engine.api.errors import BadRequestError, NotFoundError, ValidationError
+from engine.api.http import Request, Response
+from engine.api.v2.formats import fmt_ts
+from engine.api.v2.schema import decode_or_explain
+from engine.domain.templates import CompiledSmsTemplate, MissingPersonalisation, placeholders
+
+if TYPE_CHECKING:
+    from engine.runtime import Engine
+    from engine.services import Template
+
+TEMPLATE_TYPES = ("sms", "email", "letter")
+
+
+class Required(msgspec.Struct, frozen=True):
+    required: bool = True
+
+
+class TemplateBody(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    type: str
+    created_at: str | None
+    updated_at: str | None
+    created_by: str
+    version: int
+    body: str
+    subject: str | None
+    name: str
+    personalisation: dict[str, Required]
+    postage: None = None
+
+
+class TemplateList(msgspec.Struct, frozen=True):
+    templates: list[TemplateBody]
+
+
+class PreviewRequest(msgspec.Struct, kw_only=True):
+    personalisation: dict[str, Any] | None = None
+
+
+class PreviewResponse(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    type: str
+    version: int
+    body: str
+    html: str | None
+    subject: str | None
+    postage: None = None
+
+
+PREVIEW_SPEC = {"personalisation": (("object", "null"), False)}
+_preview_decoder = msgspec.json.Decoder(PreviewRequest)
+_encode = msgspec.json.Encoder().encode
+
+
+def personalisation_of(template: Template) -> dict[str, Required]:
+    """Every placeholder of subject then body, deduplicated as Notify matches them."""
+    names: dict[str, str] = {}
+    for text in (template.subject or "", template.content):
+        for name in placeholders(text):
+            names.setdefault("".join(name.split()).lower(), name)
+    return {name: Required() for name in names.values()}
+
+
+def serialize(template: Template) -> TemplateBody:
+    return TemplateBody(
+        id=str(template.id),
+        type=template.template_type,
+        created_at=fmt_ts(template.created_at),
+        updated_at=fmt_ts(template.updated_at),
+        created_by=template.created_by,
+        version=template.version,
+        body=template.content,
+        subject=template.subject if template.template_type == "email" else None,
+        name=template.name,
+        personalisation=personalisation_of(template),
+    )
+
+
+def _template_id(request: Request) -> uuid.UUID:
+    try:
+        return uuid.UUID(request.path_params["template_id"])
+    except ValueError:
+        raise ValidationError(["id is not a valid UUID"]) from None
+
+
+def _current(ctx: AuthContext, template_id: uuid.UUID) -> Template:
+    template = ctx.bundle.templates.get(template_id)
+    if template is None:
+        raise NotFoundError()
+    return template
+
+
+async def get_template(engine: Engine, request: Request, ctx: AuthContext) -> Response:
+    template = _current(ctx, _template_id(request))
+    return Response(200, _encode(serialize(template)))
+
+
+async def get_template_version(engine: Engine, request: Request, ctx: AuthContext) -> Response:
+    template_id = _template_id(request)
+    raw = request.path_params["version"]
+    try:
+        version = int(raw)
+    except ValueError:
+        raise ValidationError([f"version {raw} is not of type integer, null"]) from None
+    if version < 1:
+        raise ValidationError([f"version {version} is less than the minimum of 1"])
+    current = _current(ctx, template_id)
+    if current.version == version:
+        return Response(200, _encode(serialize(current)))
+    template = await engine.registry.template_version(template_id, version)
+    if template is None or template.service_id != ctx.bundle.service.id:
+        raise NotFoundError()
+    return Response(200, _encode(serialize(template)))
+
+
+async def list_templates(engine: Engine, request: Request, ctx: AuthContext) -> Response:
+    query = request.query()
+    errors: list[str] = []
+    unexpected = [k for k in query if k != "type"]
+    if unexpected:
+        verb = "was" if len(unexpected) == 1 else "were"
+        errors.append(
+            f"Additional properties are not allowed ({', '.join(unexpected)} {verb} unexpected)"
+        )
+    wanted = query.get("type", [None])[0]
+    if wanted is not None and wanted not in TEMPLATE_TYPES:
+        errors.append(f"type {wanted} is not one of [{', '.join(TEMPLATE_TYPES)}]")
+    if errors:
+        raise ValidationError(errors)
+    templates = sorted(
+        (
+            t
+            for t in ctx.bundle.templates.values()
+            if not t.archived and (wanted is None or t.template_type == wanted)
+        ),
+        key=lambda t: (t.name, t.template_type, str(t.id)),
+    )
+    return Response(200, _encode(TemplateList([serialize(t) for t in templates])))
+
+
+async def preview(engine: Engine, request: Request, ctx: AuthContext) -> Response:
+    template = _current(ctx, _template_id(request))
+    # GOV.UK accepts an empty body: it means no personalisation.
+    body: PreviewRequest = (
+        decode_or_explain(request.body, _preview_decoder, PREVIEW_SPEC)
+        if request.body.strip()
+        else PreviewRequest()
+    )
+    values = body.personalisation or {}
+    try:
+        if template.template_type == "email":
+            email = engine.compiled(template, ctx.bundle).render(values)
+            result = PreviewResponse(
+                id=str(template.id),
+                type=template.template_type,
+                version=template.version,
+                body=email.text,
+                html=email.html,
+                subject=email.subject,
+            )
+        else:
+            # Built per call (previews are rare): the engine's cached SMS template may
+            # carry the service-name prefix, which a preview does not show.
+            sms = CompiledSmsTemplate(template.content).render(values)
+            result = PreviewResponse(
+                id=str(template.id),
+                type=template.template_type,
+                version=template.version,
+                body=sms.body,
+                html=None,
+                subject=None,
+            )
+    except MissingPersonalisation as exc:
+        raise BadRequestError(str(exc)) from None
+    return Response(200, _encode(result))
