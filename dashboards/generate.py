@@ -94,6 +94,10 @@ PROVIDERS = [
         ("sum by (provider) (rate(notify_provider_failovers_total[5m])) or vector(0)",
          "{{provider}}"),
     ]),
+    ("Receipt messages per second by source and outcome", "ops", [
+        ("sum by (source, outcome) (rate(notify_receipt_messages_total[5m])) or vector(0)",
+         "{{source}} {{outcome}}"),
+    ]),
     ("Recovery: re-enqueued per second", "ops", [
         ("sum by (status) (rate(notify_recovery_requeued_total[5m])) or vector(0)",
          "{{status}}"),
@@ -109,6 +113,10 @@ CALLBACKS = [
     ("Callback latency", "s", [
         (p50("notify_callback_duration_seconds"), "p50"),
         (p99("notify_callback_duration_seconds"), "p99"),
+    ]),
+    ("Callback retries per second by reason", "ops", [
+        ("sum by (callback_type, reason) (rate(notify_callback_retries_total[5m])) or vector(0)",
+         "{{callback_type}} {{reason}}"),
     ]),
     ("Callbacks waiting", "none", [("sum(notify_callback_queue_depth)", "queued")]),
     ("Services with callbacks suspended", "none", [

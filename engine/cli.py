@@ -51,7 +51,9 @@ def settings_with_secrets() -> Settings:
 
 async def run_server(settings: Settings, *, on_ready: Any = None) -> None:
     from engine.api.app import EngineApp
-    from engine.api.server import ServerLimits, serve
+    from engine.api.server import ServerLimits, ServerStats, serve
+    from engine.metrics import OPEN_CONNECTIONS
+    from engine.observability import MetricsApp
     from engine.runtime import open_engine
 
     box = SecretBox(settings.secret_key)
@@ -65,6 +67,8 @@ async def run_server(settings: Settings, *, on_ready: Any = None) -> None:
     )
     async with trio_asyncio.open_loop(), open_engine(settings, box) as engine:
         shutdown = trio.Event()
+        stats = ServerStats()
+        OPEN_CONNECTIONS.set_function(lambda: stats.open_connections)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(_watch_signals, shutdown)
             port = await nursery.start(
@@ -76,8 +80,20 @@ async def run_server(settings: Settings, *, on_ready: Any = None) -> None:
                     limits=limits,
                     shutdown=shutdown,
                     reuse_port=settings.workers > 1,
+                    stats=stats,
                 )
             )
+            if settings.metrics_port:
+                # This process's own metrics, whatever process the shared API port reaches.
+                await nursery.start(
+                    partial(
+                        serve,
+                        MetricsApp(),
+                        host=settings.host,
+                        port=settings.metrics_port,
+                        shutdown=shutdown,
+                    )
+                )
             log.info("listening", extra={"host": settings.host, "port": port})
             if on_ready is not None:
                 await on_ready(engine, port)
@@ -118,12 +134,17 @@ def main(argv: list[str] | None = None) -> None:
     add_arguments(admin_parser)
     args = parser.parse_args(argv)
     try:
-        settings = settings_with_secrets()
+        # The admin CLI only reads the token; it must not generate secrets for an engine.
+        settings = load_settings() if args.command == "admin" else settings_with_secrets()
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     configure_logging(settings.log_level)
     if args.command == "serve":
+        from engine.workers import is_worker_child, run_workers
+
+        if settings.workers > 1 and not is_worker_child():
+            raise SystemExit(run_workers(settings))
         trio.run(run_server, settings)
     elif args.command == "migrate":
         applied = trio.run(run_migrate, settings)

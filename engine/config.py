@@ -49,6 +49,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Providers: comma separated, in failover order
     email_providers: str = "simulated"
     sms_providers: str = "simulated"
+    # Provider send rates in messages/s, e.g. "ses=14,sns=20"; a provider not named is unpaced
+    provider_send_rates: str = ""
     simulated_latency_ms: Annotated[float, msgspec.Meta(ge=0)] = 0.0
     simulated_receipt_delay_ms: Annotated[float, msgspec.Meta(ge=0)] = 50.0
     aws_region: str = "ca-central-1"
@@ -56,6 +58,24 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     ses_mode: Literal["bulk", "single"] = "bulk"
     ses_configuration_set: str = ""
     notify_email_domain: str = "notification.canada.ca"
+    # Provider receipts: SNS HTTP(S) endpoints and/or an SQS queue
+    receipts_verify_signature: bool = True
+    receipts_cert_hosts: str = ""  # extra allowed cert/SubscribeURL prefixes, comma separated
+    receipts_topic_arns: str = ""  # comma separated; set: only these SNS topics are accepted
+    receipts_sqs_queue_url: str = ""  # set: poll this queue for SES/SNS receipts
+    # Status callbacks (contract 3.4: 5 retries 300 s apart, 5 s timeout)
+    callback_timeout: Seconds = 5.0
+    callback_max_retries: Annotated[int, msgspec.Meta(ge=0, le=100)] = 5
+    callback_retry_seconds: Seconds = 300.0
+    callback_concurrency: Annotated[int, msgspec.Meta(ge=1, le=256)] = 8  # per endpoint
+    callback_queue_size: Positive = 1000  # in memory per endpoint; the rest waits in the DB
+    callback_poll_seconds: Seconds = 1.0  # how often due retries are looked for
+    callback_probe_seconds: Seconds = 60.0  # health-check probe of suspended endpoints
+    # Recovery: how often unowned work is swept up, when a silent process counts as dead
+    recovery_sweep_seconds: Seconds = 5.0
+    recovery_dead_after_seconds: Annotated[float, msgspec.Meta(ge=1)] = 30.0
+    # Observability: a per-process /metrics listener (0 = only /metrics on the API port)
+    metrics_port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 0
     # Logging
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 

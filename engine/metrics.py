@@ -57,6 +57,7 @@ STORE_COMMIT_SECONDS = Histogram(
 )
 STORE_ROWS_TOTAL = Counter("notify_store_rows_total", "Rows written by the store", ["kind"])
 MAILBOX_DEPTH = Gauge("notify_mailbox_depth", "Messages waiting in actor mailboxes", ["actor"])
+MAILBOX_CAPACITY = Gauge("notify_mailbox_capacity", "Size of the bounded actor mailbox", ["actor"])
 MAILBOX_PEAK = Gauge("notify_mailbox_peak_depth", "Peak mailbox depth since start", ["actor"])
 ACTOR_RESTARTS = Counter("notify_actor_restarts_total", "Actor restarts after a crash", ["actor"])
 PROVIDER_CALLS = Counter(
@@ -89,6 +90,11 @@ CALLBACK_LATENCY = Histogram(
     "notify_callback_duration_seconds", "Callback request latency", buckets=_LATENCY
 )
 CALLBACK_QUEUE = Gauge("notify_callback_queue_depth", "Callbacks waiting to be delivered")
+CALLBACK_RETRIES = Counter(
+    "notify_callback_retries_total",
+    "Callbacks put back for a retry, by reason (5xx, 429, timeout, connection)",
+    ["callback_type", "reason"],
+)
 CALLBACKS_SUSPENDED = Gauge(
     "notify_callback_suspended_services", "Services with callbacks suspended"
 )
@@ -103,8 +109,15 @@ EVENT_LOOP_LAG = Histogram(
     buckets=(0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
 )
 
+RECEIPT_MESSAGES = Counter(
+    "notify_receipt_messages_total",
+    "Provider receipt messages received (SNS HTTP or SQS) by outcome",
+    ["source", "outcome"],
+)
+
 
 def observe_mailbox(kind: str, stats: object) -> None:
     """Export a trio MemoryChannelStatistics as depth and peak-depth gauges."""
     MAILBOX_DEPTH.labels(kind).set(stats.current_buffer_used)  # type: ignore[attr-defined]
     MAILBOX_PEAK.labels(kind).set(stats.peak_buffer_used)  # type: ignore[attr-defined]
+    MAILBOX_CAPACITY.labels(kind).set(stats.max_buffer_size)  # type: ignore[attr-defined]

@@ -15,30 +15,40 @@ then the store closes its mailboxes and its writers flush what they hold before 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import logging
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from functools import partial
 from typing import Any
 
+import msgspec
 import trio
 
-from engine.actors.provider import ProviderActor
+from engine.actors.callbacks import CallbackManager
+from engine.actors.complaints import record_complaints
+from engine.actors.provider import ProviderActor, parse_send_rates
 from engine.actors.receipts import ReceiptsActor
 from engine.actors.recovery import Recovery
 from engine.actors.service import ServiceActor
+from engine.actors.sqs_poller import SqsPoller
 from engine.actors.store import StatusChange, StatusUpdate, Store, utcnow
 from engine.actors.supervisor import supervise
+from engine.api.v2.files import load_attachments
 from engine.config import Settings
 from engine.crypto import SecretBox
 from engine.domain import statuses as st
+from engine.domain.callbacks import CALLBACK_STATUSES
 from engine.domain.limits import fiscal_year_start
 from engine.domain.templates import CompiledEmailTemplate, CompiledSmsTemplate
-from engine.metrics import STATUS_TRANSITIONS
+from engine.observability import observe_changes, watch_loop_lag
 from engine.outbound import outbound_from_row
+from engine.providers import aws
 from engine.providers.base import Outbound, Receipt
+from engine.providers.ses import open_ses
 from engine.providers.simulated import SimulatedProvider
+from engine.providers.sns import open_sns
 from engine.services import Registry, ServiceBundle, Template
 
 log = logging.getLogger("engine.runtime")
@@ -58,8 +68,30 @@ class Engine:
         self._nursery: trio.Nursery | None = None
         self.receipts: ReceiptsActor | None = None
         self._stale: set[uuid.UUID] = set()
-        self.recovery = Recovery(store, self.requeue, self.on_changes)
+        self._simulated: dict[str, SimulatedProvider] = {}
+        self.recovery = Recovery(
+            store,
+            self.requeue,
+            self.on_changes,
+            sweep_every=settings.recovery_sweep_seconds,
+            dead_after=settings.recovery_dead_after_seconds,
+            heartbeat_every=min(5.0, settings.recovery_dead_after_seconds / 3),
+            replay_receipts=self.replay_simulated_receipts,
+        )
         self.worker_id = self.recovery.worker_id
+        self.callbacks = CallbackManager(
+            store,
+            self.registry,
+            self.worker_id,
+            timeout=settings.callback_timeout,
+            max_retries=settings.callback_max_retries,
+            retry_seconds=settings.callback_retry_seconds,
+            concurrency=settings.callback_concurrency,
+            queue_size=settings.callback_queue_size,
+            poll=settings.callback_poll_seconds,
+            probe_every=settings.callback_probe_seconds,
+            dead_after=settings.recovery_dead_after_seconds,
+        )
 
     # -- startup ---------------------------------------------------------------------
     async def start(self, nursery: trio.Nursery) -> None:
@@ -67,13 +99,21 @@ class Engine:
         self.receipts = ReceiptsActor(self.store, self.on_changes, self.on_complaints)
         await nursery.start(partial(supervise, "receipts", self.receipts.run))
         s = self.settings
+        if s.receipts_sqs_queue_url:
+            poller = SqsPoller(s, self.receipts.submit)
+            await nursery.start(partial(supervise, "sqs-poller", poller.run))
         for channel, names in (("email", s.email_providers), ("sms", s.sms_providers)):
             live = [await self._start_provider(channel, n.strip()) for n in names.split(",") if n]
             self._routes[(channel, True)] = live
+            for primary, secondary in itertools.pairwise(live):
+                if secondary is not primary:  # batches move on while primary's breaker is open
+                    primary.fallback = secondary
             # Test keys never reach a real provider.
             self._routes[(channel, False)] = [await self._start_provider(channel, "simulated")]
         await self.recovery.register()
         await nursery.start(partial(supervise, "recovery", self.recovery.run))
+        await nursery.start(partial(supervise, "callbacks", self.callbacks.run))
+        await nursery.start(watch_loop_lag)
 
     async def _start_provider(self, channel: str, kind: str) -> ProviderActor:
         name = f"{kind}-{channel}"
@@ -91,12 +131,28 @@ class Engine:
                 receipt_delay=s.simulated_receipt_delay_ms / 1000,
             )
             await self._nursery.start(provider.run)
+            self._simulated[name] = provider
+        elif (kind, channel) == ("ses", "email"):
+            # The AWS client lives in its own task: closed when the actor nursery is cancelled.
+            provider = await self._nursery.start(aws.serve, partial(open_ses, s, name=name))
+        elif (kind, channel) == ("sns", "sms"):
+            provider = await self._nursery.start(aws.serve, partial(open_sns, s, name=name))
         else:
             raise ValueError(f"unknown provider {kind!r} in NOTIFY_{channel.upper()}_PROVIDERS")
-        actor = ProviderActor(provider, self.store, self.on_changes)
+        rate = parse_send_rates(s.provider_send_rates).get(kind)
+        actor = ProviderActor(provider, self.store, self.on_changes, send_rate=rate)
         await self._nursery.start(partial(supervise, "provider", actor.run))
         self.providers[name] = actor
         return actor
+
+    async def replay_simulated_receipts(self, rows: Sequence[Any]) -> None:
+        """Recovery found simulated sends of a dead process: schedule their receipts."""
+        for row in rows:
+            provider = self._simulated.get(row["provider"])
+            if provider is not None:
+                await provider.replay(
+                    [(row["provider_reference"], row["notification_type"], row["recipient"])]
+                )
 
     # -- service actors --------------------------------------------------------------
     async def service_actor(self, bundle: ServiceBundle) -> ServiceActor:
@@ -151,6 +207,11 @@ class Engine:
         self.registry.invalidate(service_id)
         self._stale.add(service_id)
 
+    def start_soon(self, fn: Callable[..., Awaitable[None]], *args: Any) -> None:
+        """Run a background task (e.g. a bulk job feeder) in the actors' nursery."""
+        assert self._nursery is not None
+        self._nursery.start_soon(fn, *args)
+
     def dispatch(self, actor: ServiceActor, message: Outbound) -> None:
         """Hand a committed notification to its service's lane (never blocks the API).
 
@@ -162,6 +223,9 @@ class Engine:
         """Queue claimed rows (recovery, scheduled sends). Returns how many were queued."""
         queued = 0
         failed: list[StatusUpdate] = []
+        # Emails sent with "attach" files get them back from the documents table.
+        emails = [r["id"] for r in rows if r["notification_type"] == "email"]
+        attached = await load_attachments(self.store, emails)
         for row in rows:
             bundle = await self.registry.get(row["service_id"])
             template = await self.registry.template_version(
@@ -180,6 +244,8 @@ class Engine:
             message = outbound_from_row(
                 row, bundle, self.compiled(template, bundle), self.settings.notify_email_domain
             )
+            if row["id"] in attached:
+                message = msgspec.structs.replace(message, attachments=attached[row["id"]])
             actor = await self.service_actor(bundle)
             if actor.enqueue_nowait(message):
                 queued += 1
@@ -192,7 +258,9 @@ class Engine:
     async def route(self, message: Outbound) -> None:
         live = message.key_type != "test"
         actors = self._routes[(message.__struct_config__.tag, live)]  # type: ignore[index]
-        await actors[0].send_channel.send(message)
+        # The first provider whose breaker takes traffic; if none does, the first one holds it.
+        actor = next((a for a in actors if a.available()), actors[0])
+        await actor.submit(message)
 
     # -- templates -------------------------------------------------------------------
     def compiled(self, template: Template, bundle: ServiceBundle) -> Any:
@@ -213,15 +281,23 @@ class Engine:
 
     # -- status changes --------------------------------------------------------------
     async def on_changes(self, changes: Sequence[StatusChange]) -> None:
-        for change in changes:
-            if change.status != change.previous_status:
-                STATUS_TRANSITIONS.labels(change.notification_type, change.status).inc()
+        observe_changes(changes)
+        # The owed callbacks are already in callback_queue (same transaction): just wake.
+        if any(c.status in CALLBACK_STATUSES for c in changes):
+            self.callbacks.wake()
 
     async def on_complaints(self, receipts: Sequence[Receipt]) -> None:
-        log.info("complaints received", extra={"count": len(receipts)})
+        # ``rows``: the complaints recorded for the first time (complaint callbacks use them).
+        rows = await record_complaints(self.store, receipts)
+        log.info("complaints received", extra={"count": len(receipts), "new": len(rows)})
+        if rows:
+            self.callbacks.wake()  # their callbacks were queued with them (migration 0002)
 
     async def callback_health_check(self, service_id: uuid.UUID, callback_type: str) -> Any:
-        return None
+        """A callback was set or changed: clean breaker, then ``{"health_check": "true"}``."""
+        self.callbacks.reset((service_id, callback_type))
+        self.callbacks.wake()
+        return await self.callbacks.health_check((service_id, callback_type))
 
     def readiness_problems(self) -> list[str]:
         problems = []

@@ -9,14 +9,8 @@ call are counted by the engine and bounded by what can be in flight at once.
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
-import subprocess
-import sys
 import tempfile
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx2
@@ -25,78 +19,18 @@ import trio
 from prometheus_client.parser import text_string_to_metric_families
 
 from engine.actors.store import Store
-from tests.conftest import ADMIN_TOKEN, SECRET_KEY
+from tests.processes import engine_process, setup_email_service
 
 pytestmark = pytest.mark.slow
 
+RECOVERY_ENV = {
+    "NOTIFY_SIMULATED_LATENCY_MS": "5",
+    "NOTIFY_SIMULATED_RECEIPT_DELAY_MS": "300",
+    "NOTIFY_RECOVERY_SWEEP_SECONDS": "0.5",
+    "NOTIFY_RECOVERY_DEAD_AFTER_SECONDS": "2",
+}
 # The provider actor's bounds: at most this many messages can be inside provider calls.
 IN_FLIGHT_BOUND = 8 * 50
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@asynccontextmanager
-async def engine_process(database_url: str, folder: str) -> AsyncIterator[tuple[Any, str]]:
-    port = _free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "NOTIFY_DATA_DIR": folder,
-        "NOTIFY_SECRET_KEY": SECRET_KEY,
-        "NOTIFY_ADMIN_TOKEN": ADMIN_TOKEN,
-        "NOTIFY_PORT": str(port),
-        "NOTIFY_LOG_LEVEL": "WARNING",
-        "NOTIFY_SIMULATED_LATENCY_MS": "5",
-        "NOTIFY_SIMULATED_RECEIPT_DELAY_MS": "300",
-        "NOTIFY_RECOVERY_SWEEP_SECONDS": "0.5",
-        "NOTIFY_RECOVERY_DEAD_AFTER_SECONDS": "2",
-    }
-    log = os.open(os.path.join(folder, f"engine-{port}.log"), os.O_WRONLY | os.O_CREAT)
-    process = await trio.lowlevel.open_process(
-        [sys.executable, "-m", "engine", "serve"], env=env, stdout=log, stderr=subprocess.STDOUT
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        async with httpx2.AsyncClient(base_url=url, timeout=2) as client:
-            for _ in range(300):
-                try:
-                    if (await client.get("/_status/ready")).status_code == 200:
-                        break
-                except httpx2.TransportError:
-                    pass
-                assert process.returncode is None, "engine exited at start"
-                await trio.sleep(0.1)
-        yield process, url
-    finally:
-        if process.returncode is None:
-            process.send_signal(signal.SIGTERM)
-            with trio.move_on_after(15):
-                await process.wait()
-            if process.returncode is None:
-                process.kill()
-                await process.wait()
-        os.close(log)
-
-
-async def _setup(url: str) -> tuple[str, str]:
-    async with httpx2.AsyncClient(
-        base_url=url, timeout=5, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
-    ) as admin:
-        service = (await admin.post("/admin/services", json={
-            "name": "Crash test", "email_from": "crash", "restricted": False,
-            "rate_limit": 100_000, "email_daily_limit": 1_000_000,
-        })).json()  # fmt: skip
-        sid = service["id"]
-        template = (await admin.post(f"/admin/services/{sid}/templates", json={
-            "name": "t", "type": "email", "subject": "Hi ((name))", "content": "Code ((code))",
-        })).json()  # fmt: skip
-        new_key = {"name": "k", "key_type": "normal"}
-        key = (await admin.post(f"/admin/services/{sid}/api-keys", json=new_key)).json()["key"]
-    return template["id"], key
 
 
 async def _send_until_killed(
@@ -128,8 +62,8 @@ async def _send_until_killed(
 
 async def test_sigkill_loses_no_acknowledged_notification(store: Store, database_url: str) -> None:
     with tempfile.TemporaryDirectory() as folder, trio.fail_after(150):
-        async with engine_process(database_url, folder) as (process, url):
-            template_id, key = await _setup(url)
+        async with engine_process(database_url, folder, **RECOVERY_ENV) as (process, url):
+            template_id, key = await setup_email_service(url)
             acknowledged = await _send_until_killed(url, template_id, key, process, 3000)
             await process.wait()
         assert process.returncode == -signal.SIGKILL
@@ -139,7 +73,7 @@ async def test_sigkill_loses_no_acknowledged_notification(store: Store, database
         )
         assert unfinished["n"] > 0, "the kill should catch notifications mid-flight"
 
-        async with engine_process(database_url, folder) as (_, url):
+        async with engine_process(database_url, folder, **RECOVERY_ENV) as (_, url):
             rows: list[Any] = []
             for _ in range(600):
                 rows = await store.fetch(

@@ -33,7 +33,7 @@ RULE_FILES = sorted((DASHBOARDS / "rules").glob("*.yml"))
 # Labels that name a bounded set of things; anything else could grow without bound.
 BOUNDED_LABELS = {
     "route", "method", "status", "notification_type", "key_type", "lane", "provider",
-    "outcome", "reason", "actor", "kind", "callback_type", "le", "quantile",
+    "outcome", "reason", "actor", "kind", "callback_type", "source", "le", "quantile",
 }  # fmt: skip
 _METRIC = re.compile(r"\b((?:notify|process)_[a-z_]+)\b")
 

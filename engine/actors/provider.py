@@ -276,12 +276,13 @@ class ProviderActor:
             first_try = [m for m, attempts in batch if attempts == 0]
             if first_try:
                 now = utcnow()
-                await self._store.update_statuses(
+                marked = await self._store.update_statuses(
                     [
                         StatusUpdate(id=m.notification_id, status=st.SENDING, at=now)
                         for m in first_try
                     ]
                 )
+                await self._on_changes(marked)  # created -> sending: the hand-off latency
             results = await self._call([m for m, _ in batch])
             failures = sum(1 for r in results if r.outcome == "retryable")
             self.breaker.record(epoch, trio.current_time(), len(results), failures)

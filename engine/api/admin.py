@@ -12,7 +12,7 @@ import hashlib
 import hmac
 import re
 import uuid
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import msgspec
 
@@ -24,17 +24,22 @@ if TYPE_CHECKING:
     from engine.runtime import Engine
 
 
+# Limits are PostgreSQL integers: out of range is a 400, not a failed INSERT (500).
+Limit = Annotated[int, msgspec.Meta(ge=0, le=2**31 - 1)]
+RateLimit = Annotated[int, msgspec.Meta(ge=1, le=2**31 - 1)]
+
+
 class NewService(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     name: str
     email_from: str
     id: uuid.UUID | None = None
     sending_domain: str | None = None
     restricted: bool = False
-    rate_limit: int = 1000
-    email_daily_limit: int = 10_000
-    sms_daily_limit: int = 1500
-    email_annual_limit: int = 20_000_000
-    sms_annual_limit: int = 100_000
+    rate_limit: RateLimit = 1000
+    email_daily_limit: Limit = 10_000
+    sms_daily_limit: Limit = 1500
+    email_annual_limit: Limit = 20_000_000
+    sms_annual_limit: Limit = 100_000
     prefix_sms: bool = True
     international_sms: bool = False
 
@@ -46,11 +51,11 @@ class ServiceUpdate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     restricted: bool | None = None
     active: bool | None = None
     suspended: bool | None = None
-    rate_limit: int | None = None
-    email_daily_limit: int | None = None
-    sms_daily_limit: int | None = None
-    email_annual_limit: int | None = None
-    sms_annual_limit: int | None = None
+    rate_limit: RateLimit | None = None
+    email_daily_limit: Limit | None = None
+    sms_daily_limit: Limit | None = None
+    email_annual_limit: Limit | None = None
+    sms_annual_limit: Limit | None = None
     prefix_sms: bool | None = None
     international_sms: bool | None = None
 
@@ -85,6 +90,10 @@ class CallbackConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     bearer_token: str
     callback_type: Literal["delivery_status", "complaint"] = "delivery_status"
     signing_secret: str | None = None
+
+
+class CallbackTarget(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    callback_type: Literal["delivery_status", "complaint"] | None = None
 
 
 class NewTeamMember(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -135,6 +144,8 @@ def _row(record: Any) -> dict[str, Any]:
 async def create_service(engine: Engine, request: Request) -> Response:
     body: NewService = _decode(request, NewService)
     service_id = body.id or uuid.uuid4()
+    if await engine.store.fetchrow("SELECT 1 FROM services WHERE id = $1", service_id):
+        raise ValidationError([f"service {service_id} already exists"])
     row = await engine.store.fetchrow(
         "INSERT INTO services (id, name, email_from, sending_domain, restricted, rate_limit,"
         " email_daily_limit, sms_daily_limit, email_annual_limit, sms_annual_limit,"
@@ -177,7 +188,11 @@ async def save_template(engine: Engine, request: Request) -> Response:
     service_id = await _service_id(engine, request)
     body: NewTemplate = _decode(request, NewTemplate)
     if "template_id" in request.path_params:
-        body = msgspec.structs.replace(body, id=uuid.UUID(request.path_params["template_id"]))
+        try:
+            template_id = uuid.UUID(request.path_params["template_id"])
+        except ValueError:
+            raise ValidationError(["template_id is not a valid UUID"]) from None
+        body = msgspec.structs.replace(body, id=template_id)
     if body.type == "email" and not (body.subject or "").strip():
         raise ValidationError(["subject is required for an email template"])
     existing = None
@@ -290,9 +305,26 @@ async def add_reply_to(engine: Engine, request: Request) -> Response:
     return json_response(201, {"id": str(new_id), "email_address": address})
 
 
+_SENDER_ID = re.compile(r"^[A-Za-z0-9]{3,11}$")
+
+
+def _sms_sender(value: str) -> str:
+    """An alphanumeric sender ID or short code as given, else a phone number in E.164."""
+    text = value.strip()
+    if _SENDER_ID.match(text):
+        return text
+    try:
+        return validate_phone_number(text).e164
+    except InvalidRecipient:
+        raise ValidationError(
+            ["sms_sender must be a phone number, a short code or 3 to 11 letters and digits"]
+        ) from None
+
+
 async def add_sms_sender(engine: Engine, request: Request) -> Response:
     service_id = await _service_id(engine, request)
     body: NewSmsSender = _decode(request, NewSmsSender)
+    sender = _sms_sender(body.sms_sender)
     new_id = uuid.uuid4()
     statements: list[tuple[str, tuple[object, ...]]] = []
     if body.is_default:
@@ -303,12 +335,12 @@ async def add_sms_sender(engine: Engine, request: Request) -> Response:
         (
             "INSERT INTO sms_senders (id, service_id, sms_sender, is_default)"
             " VALUES ($1, $2, $3, $4)",
-            (new_id, service_id, body.sms_sender, body.is_default),
+            (new_id, service_id, sender, body.is_default),
         )
     )
     await engine.store.transaction(statements)
     engine.service_changed(service_id)
-    return json_response(201, {"id": str(new_id), "sms_sender": body.sms_sender})
+    return json_response(201, {"id": str(new_id), "sms_sender": sender})
 
 
 async def set_callback(engine: Engine, request: Request) -> Response:
@@ -341,6 +373,35 @@ async def set_callback(engine: Engine, request: Request) -> Response:
     if health is not None:
         result["health_check"] = health
     return json_response(200, result)
+
+
+async def resume_callback(engine: Engine, request: Request) -> Response:
+    """Lift a suspension (all callback types unless ``callback_type`` is given)."""
+    service_id = await _service_id(engine, request)
+    body: CallbackTarget = _decode(request, CallbackTarget)
+    kinds = [body.callback_type] if body.callback_type else ["delivery_status", "complaint"]
+    configured = await engine.store.fetch(
+        "SELECT callback_type FROM service_callbacks"
+        " WHERE service_id = $1 AND callback_type = ANY($2::text[])",
+        service_id,
+        kinds,
+    )
+    if not configured:
+        raise NotFoundError("No callback configured")
+    resumed = await engine.callbacks.resume(service_id, [r["callback_type"] for r in configured])
+    engine.service_changed(service_id)
+    return json_response(200, {"service_id": str(service_id), "resumed": resumed})
+
+
+async def test_callback(engine: Engine, request: Request) -> Response:
+    """Send ``{"health_check": "true"}``; report the endpoint's status and response time."""
+    service_id = await _service_id(engine, request)
+    body: CallbackTarget = _decode(request, CallbackTarget)
+    kind = body.callback_type or "delivery_status"
+    result = await engine.callbacks.health_check((service_id, kind))
+    if result is None:
+        raise NotFoundError("No callback configured")
+    return json_response(200, {"service_id": str(service_id), "callback_type": kind, **result})
 
 
 async def add_team_member(engine: Engine, request: Request) -> Response:

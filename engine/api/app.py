@@ -19,12 +19,21 @@ from typing import TYPE_CHECKING
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
-from engine.api import admin
+from engine.api import admin, receipts
 from engine.api.auth import AuthContext, authenticate
 from engine.api.errors import ApiError, error_body
 from engine.api.http import Receive, Request, Response, Scope, Send, json_response, read_body
 from engine.api.router import Router
-from engine.api.v2 import get_notifications, post_notification
+from engine.api.v2 import (
+    bulk,
+    cancel,
+    files,
+    get_notifications,
+    inbound,
+    openapi,
+    post_notification,
+    templates,
+)
 from engine.metrics import API_LATENCY, API_REQUESTS
 
 if TYPE_CHECKING:
@@ -72,10 +81,22 @@ def build_router(engine: Engine) -> Router:
     r.add("GET", "/_status", _status)
     r.add("GET", "/_status/ready", partial(_ready, engine))
     r.add("GET", "/metrics", _metrics)
+    # File links sent in emails (GC "link" files): no auth, the random id is the secret.
+    r.add("GET", "/d/{document_id}", partial(files.get_document, engine))
     r.add("POST", "/v2/notifications/email", v2(post_notification.post_email))
     r.add("POST", "/v2/notifications/sms", v2(post_notification.post_sms))
+    r.add("POST", "/v2/notifications/bulk", v2(bulk.post_bulk))
     r.add("GET", "/v2/notifications/{notification_id}", v2(get_notifications.get_notification))
     r.add("GET", "/v2/notifications", v2(get_notifications.list_notifications))
+    r.add("DELETE", "/v2/notifications/{notification_id}", v2(cancel.cancel_notification))
+    r.add("GET", "/v2/template/{template_id}", v2(templates.get_template))
+    r.add("GET", "/v2/template/{template_id}/version/{version}",
+          v2(templates.get_template_version))  # fmt: skip
+    r.add("POST", "/v2/template/{template_id}/preview", v2(templates.preview))
+    r.add("GET", "/v2/templates", v2(templates.list_templates))
+    r.add("GET", "/v2/received-text-messages", v2(inbound.list_received_texts))
+    r.add("GET", "/v2/openapi", partial(openapi.get_openapi, engine))
+    r.add("GET", "/v2/openapi-en", partial(openapi.get_openapi, engine))
     r.add("POST", "/admin/services", adm(admin.create_service))
     r.add("GET", "/admin/services/{service_id}", adm(admin.get_service))
     r.add("PATCH", "/admin/services/{service_id}", adm(admin.update_service))
@@ -86,7 +107,11 @@ def build_router(engine: Engine) -> Router:
     r.add("POST", "/admin/services/{service_id}/reply-to", adm(admin.add_reply_to))
     r.add("POST", "/admin/services/{service_id}/sms-senders", adm(admin.add_sms_sender))
     r.add("PUT", "/admin/services/{service_id}/callback", adm(admin.set_callback))
+    r.add("POST", "/admin/services/{service_id}/callback/resume", adm(admin.resume_callback))
+    r.add("POST", "/admin/services/{service_id}/callback/test", adm(admin.test_callback))
     r.add("POST", "/admin/services/{service_id}/team-members", adm(admin.add_team_member))
+    # SNS cannot send an API key: these check the SNS message signature instead.
+    receipts.add_routes(r, engine)
     return r
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import msgspec
 import trio
@@ -18,6 +19,13 @@ from engine.actors.store import NotificationRow, utcnow
 from engine.api.auth import AuthContext
 from engine.api.errors import ApiError, BadRequestError, ValidationError
 from engine.api.http import Request, Response
+from engine.api.v2.files import (
+    apply_files,
+    attachments,
+    extract_files,
+    has_files,
+    store_documents,
+)
 from engine.api.v2.formats import parse_scheduled_for
 from engine.api.v2.schema import decode_or_explain, parse_uuid
 from engine.domain import statuses as st
@@ -28,6 +36,7 @@ from engine.domain.recipients import (
     validate_email_address,
     validate_phone_number,
 )
+from engine.domain.sanitise import Sanitised, sanitise
 from engine.domain.templates import SMS_CHAR_COUNT_LIMIT, MissingPersonalisation
 from engine.metrics import NOTIFICATIONS_CREATED
 from engine.outbound import sender_address
@@ -100,13 +109,15 @@ class SmsContent(msgspec.Struct, frozen=True):
     from_number: str | None
 
 
-class PostResponse(msgspec.Struct, frozen=True):
+class PostResponse(msgspec.Struct, frozen=True, omit_defaults=True):
     id: str
     reference: str | None
     content: EmailContent | SmsContent
     uri: str
     template: TemplateRef
     scheduled_for: str | None
+    # Only when the request had sanitise_content_for (GOV.UK).
+    sanitised_content: dict[str, Sanitised] | None = None
 
 
 _encode = msgspec.json.Encoder().encode
@@ -137,6 +148,10 @@ async def _post(
     assert template_id is not None
     personalisation = body.personalisation or {}
     _check_personalisation_size(personalisation)
+    files = extract_files(personalisation, channel) if has_files(personalisation) else []
+    unsubscribe_url = None
+    if isinstance(body, PostEmailRequest) and body.one_click_unsubscribe_url is not None:
+        unsubscribe_url = _https_url(body.one_click_unsubscribe_url)
     now = utcnow()
     scheduled = parse_scheduled_for(body.scheduled_for, now) if body.scheduled_for else None
 
@@ -159,6 +174,15 @@ async def _post(
     if not simulated:
         _check_recipient_allowed(bundle, key.key_type, channel, recipient)
 
+    base = request.base_url(engine.settings.public_url)
+    if files:
+        personalisation = apply_files(personalisation, files, base, simulated=simulated)
+    subject_values: dict[str, Any] | None = None
+    sanitised: dict[str, Sanitised] | None = None
+    if isinstance(body, PostEmailRequest) and body.sanitise_content_for:
+        personalisation, subject_values, sanitised = sanitise(
+            personalisation, body.sanitise_content_for
+        )
     compiled = engine.compiled(template, bundle)
     try:
         rendered = compiled.render(personalisation)
@@ -166,7 +190,6 @@ async def _post(
         raise BadRequestError(str(exc)) from None
 
     notification_id = uuid.uuid4()
-    base = request.base_url(engine.settings.public_url)
     template_ref = TemplateRef(
         str(template.id),
         template.version,
@@ -175,6 +198,9 @@ async def _post(
     if isinstance(body, PostEmailRequest):
         sender = sender_address(bundle, engine.settings.notify_email_domain)
         subject, text = rendered.subject, rendered.text
+        if subject_values is not None:
+            # The subject is plain text: URLs broken up, but no markdown escapes.
+            subject = compiled.render(subject_values).subject
         if not text.strip():
             raise BadRequestError("Message is empty or just whitespace")
         content: EmailContent | SmsContent = EmailContent(sender, text, subject)
@@ -199,6 +225,7 @@ async def _post(
         uri=f"{base}v2/notifications/{notification_id}",
         template=template_ref,
         scheduled_for=body.scheduled_for,
+        sanitised_content=sanitised,
     )
     if simulated:
         return Response(201, _encode(response))
@@ -225,11 +252,13 @@ async def _post(
         job_id=None,
         job_row_number=None,
         scheduled_for=scheduled,
-        unsubscribe_url=getattr(body, "one_click_unsubscribe_url", None),
+        unsubscribe_url=unsubscribe_url,
         created_at=now,
         owner=engine.worker_id if scheduled is None else None,
     )
     try:
+        if files:
+            await store_documents(engine.store, bundle.service.id, notification_id, files)
         await engine.store.insert_notifications([row])
     except Exception:
         actor.uncount(channel, key.key_type, units)
@@ -248,6 +277,7 @@ async def _post(
                 html=rendered.html,
                 text=text,
                 unsubscribe_url=row.unsubscribe_url,
+                attachments=attachments(files),
                 key_type=key.key_type,
                 lane=template.process_type,
                 created_at=now,
@@ -265,6 +295,23 @@ async def _post(
             )
         engine.dispatch(actor, outbound)
     return Response(201, _encode(response))
+
+
+def _https_url(value: str) -> str:
+    """UK's ``https_url`` format, plus GC's checks on unsubscribe links (dotted host, no
+    white space or control characters)."""
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname or ""
+    except ValueError:
+        host, parts = "", urlsplit("")
+    if (
+        parts.scheme != "https"
+        or "." not in host
+        or any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in value)
+    ):
+        raise ValidationError(["one_click_unsubscribe_url is not a valid https url"])
+    return value
 
 
 def _check_personalisation_size(personalisation: dict[str, Any]) -> None:

@@ -1,0 +1,508 @@
+"""Callbacks: one CallbackActor per service endpoint, fed by a CallbackManager.
+
+Durability (a committed status never loses its callback, even to SIGKILL):
+- Migration 0002's triggers write the owed callback into ``callback_queue`` in the same
+  transaction as the status change (or the complaint row, ``engine.actors.complaints``).
+  The table *is* the queue; memory holds only what is being delivered.
+- The manager claims due rows (``owner`` = this worker, ``FOR UPDATE SKIP LOCKED``) in
+  ``seq`` order, woken by ``on_changes`` or every ``poll`` seconds, and routes them to the
+  actor of (service, callback type), created lazily. Rows of a dead worker are claimed
+  again, as recovery does for notifications. Delivered / given-up rows are deleted in
+  batches; a crash before the delete resends them (at-least-once: GC warns receivers
+  that a notification can get several callbacks).
+- Bounded memory: each actor's queue holds at most ``queue_size`` rows. A full actor is
+  left out of the next claims and rows that do not fit are released at once, so the
+  overflow simply stays in the database until the actor has room.
+Ordering per notification: a row is claimed only when every earlier row of the same
+notification (and type) is already ours, and one notification always goes to the same
+worker task of its actor, which sends in ``seq`` order. A row put back for a retry blocks
+the notification's later rows (they are put back too) until it is sent.
+Isolation: each actor has ``concurrency`` worker tasks, its own bound on requests in
+flight, so a slow endpoint (5 s timeout) only slows its own service.
+Retries: connection errors, timeouts, 5xx and 429 are retried ``max_retries`` times,
+``retry_seconds`` apart (contract: 5 x 300 s); another 4xx is given up at once.
+Breaker: 25 failed attempts within 300 s suspend the endpoint: ``suspended_at`` and
+``suspended_reason`` are stored, the gauge and a log event tell operators, and the owed
+rows wait in the table (claims skip suspended endpoints) until an admin resumes it or a
+periodic ``{"health_check": "true"}`` probe succeeds (half-open).
+Bearer tokens and signing secrets are never logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import httpx2
+import msgspec
+import trio
+
+from engine.actors.store import Store
+from engine.domain import callbacks as cb
+from engine.metrics import (
+    CALLBACK_LATENCY,
+    CALLBACK_QUEUE,
+    CALLBACK_RETRIES,
+    CALLBACKS_SENT,
+    CALLBACKS_SUSPENDED,
+)
+from engine.services import Callback, Registry
+
+log = logging.getLogger("engine.callbacks")
+
+Key = tuple[uuid.UUID, str]  # (service_id, callback_type)
+_COLUMNS = ", ".join(f"q.{f}" for f in cb.Owed.__struct_fields__)
+
+_CLAIM_SQL = f"""
+WITH live AS (
+    SELECT id FROM workers WHERE heartbeat_at > now() - make_interval(secs => $2)
+), c AS (
+    SELECT q.seq FROM callback_queue q
+    WHERE q.next_attempt_at <= now()
+      AND q.owner IS DISTINCT FROM $1
+      AND (q.owner IS NULL OR q.owner NOT IN (SELECT id FROM live))
+      AND q.service_id <> ALL($4::uuid[])
+      AND NOT EXISTS (SELECT 1 FROM callback_queue e
+                      WHERE e.notification_id = q.notification_id
+                        AND e.callback_type = q.callback_type
+                        AND e.seq < q.seq AND e.owner IS DISTINCT FROM $1)
+      AND NOT EXISTS (SELECT 1 FROM service_callbacks s
+                      WHERE s.service_id = q.service_id AND s.callback_type = q.callback_type
+                        AND s.suspended_at IS NOT NULL)
+    ORDER BY q.seq LIMIT $3
+    FOR UPDATE OF q SKIP LOCKED
+)
+UPDATE callback_queue q SET owner = $1 FROM c WHERE q.seq = c.seq
+RETURNING {_COLUMNS}
+"""
+_RELEASE_SQL = """
+UPDATE callback_queue q SET owner = NULL, attempts = u.attempts,
+    next_attempt_at = now() + make_interval(secs => u.delay)
+FROM unnest($1::bigint[], $2::int[], $3::float8[]) AS u(seq, attempts, delay)
+WHERE q.seq = u.seq
+"""
+
+
+class Answer(msgspec.Struct, frozen=True):
+    status: int | None  # None: no HTTP answer
+    error: str | None = None  # "timeout" | "connection"
+
+
+class Sender(Protocol):
+    async def post(self, url: str, body: bytes, headers: dict[str, str]) -> Answer: ...
+
+
+class HttpSender:
+    """httpx2 clients with keep-alive, one per origin (scheme, host, port), shared by every
+    endpoint there. Per origin because httpx2's pool scans all its connections on every
+    request: one pool for all origins costs CPU in proportion to the endpoints served. No
+    cap on connections (each actor bounds its own), so a slow endpoint holds no one else's.
+    """
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self._clients: dict[str, httpx2.AsyncClient] = {}
+
+    def _client(self, url: str) -> httpx2.AsyncClient:
+        scheme, _, rest = url.partition("://")
+        origin = scheme + "://" + rest.split("/", 1)[0]
+        client = self._clients.get(origin)
+        if client is None:
+            client = self._clients[origin] = httpx2.AsyncClient(
+                timeout=self.timeout,
+                limits=httpx2.Limits(max_connections=None, max_keepalive_connections=64),
+            )
+        return client
+
+    async def post(self, url: str, body: bytes, headers: dict[str, str]) -> Answer:
+        # The cancel scope backs up httpx2's own timeouts: 5 s for the whole request.
+        with trio.move_on_after(self.timeout):
+            try:
+                response = await self._client(url).post(url, content=body, headers=headers)
+            except httpx2.TimeoutException:
+                return Answer(None, "timeout")
+            except (httpx2.HTTPError, httpx2.InvalidURL):
+                return Answer(None, "connection")
+            return Answer(response.status_code)
+        return Answer(None, "timeout")
+
+    async def aclose(self) -> None:
+        for client in self._clients.values():
+            await client.aclose()
+        self._clients.clear()
+
+
+class CallbackActor:
+    """Delivers one endpoint's owed callbacks. ``concurrency`` workers, each a FIFO."""
+
+    def __init__(self, manager: CallbackManager, key: Key, concurrency: int, size: int) -> None:
+        self.manager = manager
+        self.key = key
+        self.suspended = False
+        self.suspended_since: float | None = None  # when the suspension was committed
+        self.breaker = cb.Breaker()
+        self._lanes = [
+            trio.open_memory_channel[cb.Owed](max(1, size // concurrency))
+            for _ in range(concurrency)
+        ]
+        # notification id -> (seq of the row put back for a retry, until when to hold)
+        self._blocked: dict[uuid.UUID, tuple[int, float]] = {}
+
+    def depth(self) -> int:
+        return sum(r.statistics().current_buffer_used for _, r in self._lanes)
+
+    def has_room(self) -> bool:
+        return all(
+            r.statistics().current_buffer_used < r.statistics().max_buffer_size
+            for _, r in self._lanes
+        )
+
+    def offer(self, owed: cb.Owed) -> bool:
+        send, _ = self._lanes[owed.notification_id.int % len(self._lanes)]
+        try:
+            send.send_nowait(owed)
+        except trio.WouldBlock:
+            return False
+        return True
+
+    async def run(self) -> None:
+        async with trio.open_nursery() as nursery:
+            for _, recv in self._lanes:
+                nursery.start_soon(self._worker, recv)
+
+    async def _worker(self, recv: trio.MemoryReceiveChannel[cb.Owed]) -> None:
+        async for owed in recv:
+            try:
+                await self._handle(owed)
+            except Exception:
+                log.exception("callback worker error", extra={"service_id": str(self.key[0])})
+                self.manager.release(owed, owed.attempts, 1.0)
+
+    async def _handle(self, owed: cb.Owed) -> None:
+        m = self.manager
+        if self.suspended:
+            m.release(owed, owed.attempts, 0.0)
+            return
+        held = self._blocked.get(owed.notification_id)
+        if held is not None:
+            if owed.seq != held[0] and trio.current_time() < held[1]:
+                m.release(owed, owed.attempts, 0.0)  # an earlier status waits for a retry
+                return
+            del self._blocked[owed.notification_id]
+        config = await m.config(self.key)
+        if config is None:
+            log.warning(
+                "callback dropped: no callback configured",
+                extra={"service_id": str(self.key[0]), "callback_type": self.key[1]},
+            )
+            m.done(owed)
+            return
+        body = cb.encode_body(owed)
+        headers = cb.request_headers(config.bearer_token, config.signing_secret, body, time.time())
+        started = trio.current_time()
+        answer = await m.sender.post(config.url, body, headers)
+        CALLBACK_LATENCY.observe(trio.current_time() - started)
+        verdict = cb.classify(answer.status)
+        kind = self.key[1]
+        if verdict == "ok":
+            CALLBACKS_SENT.labels(kind, "success").inc()
+            m.done(owed)
+            return
+        if self.breaker.failure(trio.current_time()):
+            await m.suspend(self, _describe(answer))
+        if verdict == "reject":
+            CALLBACKS_SENT.labels(kind, "rejected").inc()
+            m.done(owed)
+            return
+        attempts = owed.attempts + 1
+        delay = cb.retry_delay(attempts, m.max_retries, m.retry_seconds)
+        if delay is None:
+            CALLBACKS_SENT.labels(kind, "gave_up").inc()
+            log.warning(
+                "callback given up after retries",
+                extra={
+                    "service_id": str(self.key[0]),
+                    "callback_type": kind,
+                    "notification_id": str(owed.notification_id),
+                },
+            )
+            m.done(owed)
+            return
+        CALLBACKS_SENT.labels(kind, "retry").inc()
+        reason = answer.error or ("429" if answer.status == 429 else "5xx")
+        CALLBACK_RETRIES.labels(kind, reason).inc()
+        # Put back before anything later of this notification can be claimed.
+        await m.release_now(owed, attempts, delay)
+        now = trio.current_time()
+        if len(self._blocked) >= 10_000:  # holds whose row went elsewhere (another worker)
+            self._blocked = {k: v for k, v in self._blocked.items() if v[1] > now}
+        self._blocked[owed.notification_id] = (owed.seq, now + delay + 5.0)
+
+
+def _describe(answer: Answer) -> str:
+    what = answer.error or f"HTTP {answer.status}"
+    return f"{cb.BREAKER_FAILURES} failures within {cb.BREAKER_WINDOW:.0f} s (last: {what})"
+
+
+class CallbackManager:
+    def __init__(
+        self,
+        store: Store,
+        registry: Registry,
+        worker_id: uuid.UUID,
+        *,
+        sender: Sender | None = None,
+        timeout: float = 5.0,
+        max_retries: int = 5,
+        retry_seconds: float = 300.0,
+        concurrency: int = 8,
+        queue_size: int = 1000,
+        poll: float = 1.0,
+        probe_every: float = 60.0,
+        dead_after: float = 30.0,
+        claim_batch: int = 1000,
+    ) -> None:
+        self.store = store
+        self.registry = registry
+        self.worker_id = worker_id
+        self._http = HttpSender(timeout) if sender is None else None
+        self.sender: Sender = sender or self._http  # type: ignore[assignment]
+        self.max_retries = max_retries
+        self.retry_seconds = retry_seconds
+        self._concurrency = concurrency
+        self._queue_size = queue_size
+        self._poll = poll
+        self._probe_every = probe_every
+        self._dead_after = dead_after
+        self._claim_batch = claim_batch
+        self.actors: dict[Key, CallbackActor] = {}
+        self._nursery: trio.Nursery | None = None
+        self._wake = trio.Event()
+        self._ops_send, self._ops_recv = trio.open_memory_channel[tuple[int, int, float]](100_000)
+
+    # -- lifecycle -------------------------------------------------------------------
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        # After a supervisor restart the old actors' tasks are gone: their rows are still
+        # ours in the table and are released below, so start with no actors.
+        self.actors.clear()
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                nursery.start_soon(self._writer)
+                nursery.start_soon(self._claimer)
+                nursery.start_soon(self._prober)
+                task_status.started()
+        finally:
+            with trio.CancelScope(shield=True), trio.move_on_after(10):
+                await self._final_flush()
+                if self._http is not None:
+                    await self._http.aclose()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def actor(self, key: Key) -> CallbackActor:
+        actor = self.actors.get(key)
+        if actor is None:
+            assert self._nursery is not None, "CallbackManager.run has not started"
+            actor = CallbackActor(self, key, self._concurrency, self._queue_size)
+            self.actors[key] = actor
+            self._nursery.start_soon(actor.run)
+        return actor
+
+    async def config(self, key: Key) -> Callback | None:
+        bundle = await self.registry.get(key[0])
+        return None if bundle is None else bundle.callbacks.get(key[1])
+
+    # -- claiming --------------------------------------------------------------------
+    async def _claimer(self) -> None:
+        while True:
+            with trio.move_on_after(self._poll):
+                await self._wake.wait()
+            self._wake = trio.Event()
+            try:
+                claimed = await self.claim()
+            except Exception:
+                log.exception("callback claim failed")
+                continue
+            if claimed >= self._claim_batch:
+                self._wake.set()  # more is waiting: claim again at once
+            # Wakes come with every batch of status changes: one claim per 10 ms at most.
+            await trio.sleep(0.01)
+
+    async def claim(self) -> int:
+        """Claim due rows and hand them to their actors. Returns how many were claimed."""
+        full = list({k[0] for k, a in self.actors.items() if not a.has_room()})
+        started = trio.current_time()
+        rows = await self.store.fetch(
+            _CLAIM_SQL, self.worker_id, self._dead_after, self._claim_batch, full
+        )
+        owed = sorted((cb.Owed(**dict(r)) for r in rows), key=lambda o: o.seq)
+        overflow = []
+        for o in owed:
+            actor = self.actor((o.service_id, o.callback_type))
+            since = actor.suspended_since
+            if actor.suspended and since is not None and since < started:
+                # The claim skips suspended endpoints, so this one was resumed elsewhere
+                # (another process's admin call or probe): the database decides.
+                self.reset(actor.key)
+            if not actor.offer(o):
+                overflow.append(o.seq)
+        if overflow:
+            # Synchronously, so no later row of these notifications is claimed meanwhile.
+            await self.store.execute(
+                "UPDATE callback_queue SET owner = NULL WHERE seq = ANY($1::bigint[])", overflow
+            )
+        CALLBACK_QUEUE.set(sum(a.depth() for a in self.actors.values()))
+        return len(rows)
+
+    # -- queue bookkeeping -----------------------------------------------------------
+    def done(self, owed: cb.Owed) -> None:
+        self._queue_op((owed.seq, -1, 0.0))
+
+    def release(self, owed: cb.Owed, attempts: int, delay: float) -> None:
+        self._queue_op((owed.seq, attempts, delay))
+
+    def _queue_op(self, op: tuple[int, int, float]) -> None:
+        try:
+            self._ops_send.send_nowait(op)
+        except trio.WouldBlock:
+            # Safe: the row stays owned by us and is claimed again after a restart.
+            log.warning("callback bookkeeping queue full", extra={"seq": op[0]})
+
+    async def release_now(self, owed: cb.Owed, attempts: int, delay: float) -> None:
+        await self.store.execute(_RELEASE_SQL, [owed.seq], [attempts], [delay])
+
+    async def _writer(self) -> None:
+        async for first in self._ops_recv:
+            ops = [first]
+            with trio.move_on_after(0.005):
+                while len(ops) < 5000:
+                    ops.append(await self._ops_recv.receive())
+            await self._apply(ops)
+
+    async def _apply(self, ops: Sequence[tuple[int, int, float]]) -> None:
+        if not ops:
+            return
+        deleted = [seq for seq, attempts, _ in ops if attempts < 0]
+        released = [op for op in ops if op[1] >= 0]
+        statements: list[tuple[str, tuple[object, ...]]] = []
+        if deleted:
+            statements.append(
+                ("DELETE FROM callback_queue WHERE seq = ANY($1::bigint[])", (deleted,))
+            )
+        if released:
+            columns = tuple(list(c) for c in zip(*released, strict=True))
+            statements.append((_RELEASE_SQL, columns))
+        try:
+            with trio.CancelScope(shield=True):
+                await self.store.transaction(statements)
+        except Exception:
+            # The rows stay owned by us: claimed again (and resent) after a restart.
+            log.exception("callback bookkeeping failed", extra={"rows": len(ops)})
+            return
+        if released:
+            self.wake()
+
+    async def _final_flush(self) -> None:
+        ops = []
+        while True:
+            try:
+                ops.append(self._ops_recv.receive_nowait())
+            except (trio.WouldBlock, trio.EndOfChannel):
+                break
+        if ops:
+            await self._apply(ops)
+        await self.store.execute(
+            "UPDATE callback_queue SET owner = NULL WHERE owner = $1", self.worker_id
+        )
+
+    # -- suspension, health checks ---------------------------------------------------
+    async def suspend(self, actor: CallbackActor, reason: str) -> None:
+        if actor.suspended:
+            return
+        actor.suspended = True
+        actor.suspended_since = None
+        service_id, kind = actor.key
+        status = await self.store.execute(
+            "UPDATE service_callbacks SET suspended_at = now(), suspended_reason = $3"
+            " WHERE service_id = $1 AND callback_type = $2 AND suspended_at IS NULL",
+            service_id,
+            kind,
+            reason,
+        )
+        actor.suspended_since = trio.current_time()
+        if not status.endswith(" 0"):
+            CALLBACKS_SUSPENDED.inc()
+        log.warning(
+            "callbacks suspended",
+            extra={"service_id": str(service_id), "callback_type": kind, "reason": reason},
+        )
+
+    async def resume(self, service_id: uuid.UUID, kinds: Sequence[str]) -> list[str]:
+        """Lift a suspension (admin or probe). Returns the callback types resumed."""
+        rows = await self.store.fetch(
+            "UPDATE service_callbacks SET suspended_at = NULL, suspended_reason = NULL"
+            " WHERE service_id = $1 AND callback_type = ANY($2::text[])"
+            " AND suspended_at IS NOT NULL RETURNING callback_type",
+            service_id,
+            list(kinds),
+        )
+        resumed = [r["callback_type"] for r in rows]
+        for kind in kinds:
+            self.reset((service_id, kind))
+        if resumed:
+            CALLBACKS_SUSPENDED.dec(len(resumed))
+            log.info(
+                "callbacks resumed",
+                extra={"service_id": str(service_id), "callback_types": resumed},
+            )
+        self.wake()
+        return resumed
+
+    def reset(self, key: Key) -> None:
+        """The endpoint's config changed or it was resumed: start with a clean breaker."""
+        actor = self.actors.get(key)
+        if actor is not None:
+            actor.suspended = False
+            actor.suspended_since = None
+            actor.breaker.reset()
+
+    async def health_check(self, key: Key) -> dict[str, Any] | None:
+        """POST ``{"health_check": "true"}``; the endpoint's status and response time."""
+        config = await self.config(key)
+        if config is None:
+            return None
+        headers = cb.request_headers(
+            config.bearer_token, config.signing_secret, cb.HEALTH_CHECK_BODY, time.time()
+        )
+        started = trio.current_time()
+        answer = await self.sender.post(config.url, cb.HEALTH_CHECK_BODY, headers)
+        result: dict[str, Any] = {
+            "status_code": answer.status,
+            "response_time": round(trio.current_time() - started, 4),
+        }
+        if answer.error:
+            result["error"] = answer.error
+        return result
+
+    async def _prober(self) -> None:
+        while True:
+            rows = await self.store.fetch(
+                "SELECT service_id, callback_type FROM service_callbacks"
+                " WHERE suspended_at IS NOT NULL"
+            )
+            CALLBACKS_SUSPENDED.set(len(rows))
+            for r in rows:
+                key = (r["service_id"], r["callback_type"])
+                try:
+                    result = await self.health_check(key)
+                    if result is not None and cb.classify(result["status_code"]) == "ok":
+                        log.info("callback probe succeeded", extra={"service_id": str(key[0])})
+                        await self.resume(key[0], [key[1]])
+                except Exception:
+                    log.exception("callback probe failed", extra={"service_id": str(key[0])})
+            await trio.sleep(self._probe_every)

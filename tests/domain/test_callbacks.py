@@ -1,0 +1,172 @@
+"""Callback payloads, signatures, retry verdicts and the suspension breaker (pure)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+import uuid
+
+import pytest
+
+from engine.domain import callbacks as cb
+from engine.domain import statuses as st
+
+CREATED = dt.datetime(2026, 5, 14, 12, 15, 30, 123456, tzinfo=dt.UTC)
+
+
+def owed(**overrides: object) -> cb.Owed:
+    values: dict[str, object] = {
+        "seq": 1,
+        "service_id": uuid.uuid4(),
+        "callback_type": "delivery_status",
+        "notification_id": uuid.UUID("6f1c9d4e-1111-4c1e-9c33-7a8f9e0d1234"),
+        "status": st.DELIVERED,
+        "notification_type": "email",
+        "recipient": "hello@canada.ca",
+        "client_reference": "12345678",
+        "template_id": uuid.UUID("0b0c7a1e-2222-4d2e-8d44-5b6c7d8e9f00"),
+        "template_version": 3,
+        "provider_response": None,
+        "created_at": CREATED,
+        "sent_at": CREATED + dt.timedelta(seconds=1),
+        "completed_at": CREATED + dt.timedelta(seconds=2),
+        "complaint_id": None,
+    }
+    values.update(overrides)
+    return cb.Owed(**values)  # type: ignore[arg-type]
+
+
+def test_delivery_payload_has_exactly_gc_fields_plus_template() -> None:
+    body = json.loads(cb.encode_body(owed()))
+    assert body == {
+        "id": "6f1c9d4e-1111-4c1e-9c33-7a8f9e0d1234",
+        "reference": "12345678",
+        "to": "hello@canada.ca",
+        "status": "delivered",
+        "status_description": "Delivered",
+        "provider_response": None,
+        "created_at": "2026-05-14T12:15:30.123456Z",
+        "completed_at": "2026-05-14T12:15:32.123456Z",
+        "sent_at": "2026-05-14T12:15:31.123456Z",
+        "notification_type": "email",
+        "template_id": "0b0c7a1e-2222-4d2e-8d44-5b6c7d8e9f00",
+        "template_version": 3,
+    }
+
+
+def test_timestamps_are_utc_with_z_whatever_the_input_zone() -> None:
+    eastern = dt.timezone(dt.timedelta(hours=-5))
+    local = dt.datetime(2026, 5, 14, 7, 15, 30, 0, tzinfo=eastern)
+    assert cb.format_ts(local) == "2026-05-14T12:15:30.000000Z"
+    assert cb.format_ts(None) is None
+
+
+@pytest.mark.parametrize(
+    ("status", "kind", "description", "completed"),
+    [
+        (st.PENDING, "sms", "In transit", False),
+        (st.PERMANENT_FAILURE, "email", "No such address", True),
+        (st.PERMANENT_FAILURE, "sms", "Not a valid phone number", True),
+        (st.TEMPORARY_FAILURE, "sms", "Carrier issue", True),
+        (st.TECHNICAL_FAILURE, "email", "Tech issue", True),
+    ],
+)
+def test_status_description_and_completed_at(
+    status: str, kind: str, description: str, completed: bool
+) -> None:
+    body = cb.delivery_payload(owed(status=status, notification_type=kind))
+    assert body["status_description"] == description
+    assert (body["completed_at"] is not None) is completed
+
+
+def test_provider_response_and_missing_reference_are_null_or_string() -> None:
+    body = cb.delivery_payload(
+        owed(status=st.PERMANENT_FAILURE, client_reference=None, provider_response="Blocked")
+    )
+    assert body["reference"] is None
+    assert body["provider_response"] == "Blocked"
+
+
+def test_complaint_payload() -> None:
+    complaint_id = uuid.uuid4()
+    o = owed(callback_type="complaint", complaint_id=complaint_id, status=None)
+    assert json.loads(cb.encode_body(o)) == {
+        "notification_id": "6f1c9d4e-1111-4c1e-9c33-7a8f9e0d1234",
+        "complaint_id": str(complaint_id),
+        "reference": "12345678",
+        "to": "hello@canada.ca",
+        "complaint_date": "2026-05-14T12:15:32.123456Z",
+    }
+
+
+def test_headers_carry_bearer_and_optional_signature() -> None:
+    body = b'{"id":"x"}'
+    plain = cb.request_headers("token-0123456789", None, body, 1_700_000_000.7)
+    assert plain == {
+        "Content-Type": "application/json",
+        "Authorization": "Bearer token-0123456789",
+    }
+    signed = cb.request_headers("token-0123456789", "s3cret", body, 1_700_000_000.7)
+    assert signed[cb.TIMESTAMP_HEADER] == "1700000000"
+    expected = hmac.new(b"s3cret", b"1700000000." + body, hashlib.sha256).hexdigest()
+    assert signed[cb.SIGNATURE_HEADER] == f"sha256={expected}"
+    # A different body or timestamp gives a different signature.
+    assert cb.signature("s3cret", 1_700_000_001, body) != signed[cb.SIGNATURE_HEADER]
+    assert cb.signature("s3cret", 1_700_000_000, b"{}") != signed[cb.SIGNATURE_HEADER]
+
+
+@pytest.mark.parametrize(
+    ("status", "verdict"),
+    [
+        (200, "ok"),
+        (204, "ok"),
+        (None, "retry"),
+        (500, "retry"),
+        (503, "retry"),
+        (429, "retry"),
+        (400, "reject"),
+        (401, "reject"),
+        (404, "reject"),
+        (302, "reject"),
+    ],
+)
+def test_classify(status: int | None, verdict: str) -> None:
+    assert cb.classify(status) == verdict
+
+
+def test_retry_schedule_is_the_contracts_five_times_300_seconds() -> None:
+    delays = [cb.retry_delay(n, max_retries=5, delay=300.0) for n in range(1, 8)]
+    assert delays == [300.0, 300.0, 300.0, 300.0, 300.0, None, None]
+    assert cb.retry_delay(1, max_retries=0, delay=300.0) is None
+
+
+def test_breaker_trips_on_25_failures_within_5_minutes() -> None:
+    breaker = cb.Breaker()
+    trips = [breaker.failure(float(t)) for t in range(25)]
+    assert trips == [False] * 24 + [True]
+
+
+def test_breaker_ignores_failures_spread_over_more_than_5_minutes() -> None:
+    breaker = cb.Breaker()
+    # One failure every 13 s: 25 of them span 312 s > 300 s.
+    assert not any(breaker.failure(t * 13.0) for t in range(25))
+    # The window slides: the next failures fall within 300 s of the 25th-before.
+    times = [25 * 13.0 + i for i in range(30)]
+    assert any(breaker.failure(t) for t in times)
+
+
+def test_breaker_reset_starts_over() -> None:
+    breaker = cb.Breaker(threshold=3, window=10.0)
+    breaker.failure(0.0)
+    breaker.failure(1.0)
+    breaker.reset()
+    assert not breaker.failure(2.0)
+    assert not breaker.failure(3.0)
+    assert breaker.failure(4.0)
+
+
+def test_callback_statuses_exclude_hand_off_statuses() -> None:
+    assert st.DELIVERED in cb.CALLBACK_STATUSES
+    assert not {st.CREATED, st.SENDING, st.SENT} & cb.CALLBACK_STATUSES
