@@ -36,12 +36,12 @@ import uuid
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-import httpx2
 import msgspec
 import trio
 
 from engine.actors.store import Store
 from engine.domain import callbacks as cb
+from engine.http_client import Http11Client, HttpClientError
 from engine.metrics import (
     CALLBACK_LATENCY,
     CALLBACK_QUEUE,
@@ -96,43 +96,25 @@ class Sender(Protocol):
 
 
 class HttpSender:
-    """httpx2 clients with keep-alive, one per origin (scheme, host, port), shared by every
-    endpoint there. Per origin because httpx2's pool scans all its connections on every
-    request: one pool for all origins costs CPU in proportion to the endpoints served. No
-    cap on connections (each actor bounds its own), so a slow endpoint holds no one else's.
+    """Keep-alive POSTs through ``engine.http_client`` (httpx2 costs ~1 ms CPU a request,
+    too much at callback volume; see that module). Connections are kept per origin; each
+    actor bounds its own concurrency, so a slow endpoint holds no one else's connections.
     """
 
     def __init__(self, timeout: float) -> None:
         self.timeout = timeout
-        self._clients: dict[str, httpx2.AsyncClient] = {}
-
-    def _client(self, url: str) -> httpx2.AsyncClient:
-        scheme, _, rest = url.partition("://")
-        origin = scheme + "://" + rest.split("/", 1)[0]
-        client = self._clients.get(origin)
-        if client is None:
-            client = self._clients[origin] = httpx2.AsyncClient(
-                timeout=self.timeout,
-                limits=httpx2.Limits(max_connections=None, max_keepalive_connections=64),
-            )
-        return client
+        self._client = Http11Client(timeout=timeout)
 
     async def post(self, url: str, body: bytes, headers: dict[str, str]) -> Answer:
-        # The cancel scope backs up httpx2's own timeouts: 5 s for the whole request.
-        with trio.move_on_after(self.timeout):
-            try:
-                response = await self._client(url).post(url, content=body, headers=headers)
-            except httpx2.TimeoutException:
-                return Answer(None, "timeout")
-            except (httpx2.HTTPError, httpx2.InvalidURL):
-                return Answer(None, "connection")
-            return Answer(response.status_code)
-        return Answer(None, "timeout")
+        try:
+            return Answer(await self._client.post(url, body, headers))
+        except trio.TooSlowError:
+            return Answer(None, "timeout")
+        except HttpClientError:
+            return Answer(None, "connection")
 
     async def aclose(self) -> None:
-        for client in self._clients.values():
-            await client.aclose()
-        self._clients.clear()
+        await self._client.aclose()
 
 
 class CallbackActor:

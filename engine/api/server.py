@@ -364,6 +364,9 @@ class _Server:
                     if lname == b"content-length":
                         has_length = True
                     elif lname == b"connection":
+                        # The server owns this header; an app may still ask to close.
+                        if bytes(value).lower() == b"close":
+                            state["keep"] = False
                         continue
                     lines.append(bytes(name) + b": " + bytes(value))
                 lines.append(b"date: " + _date.get())

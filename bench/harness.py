@@ -1,0 +1,151 @@
+"""The end-to-end benchmark's harness: child processes, /proc figures and the database.
+
+Rules:
+- Every child runs from the repository root with its output in ``<folder>/<name>.log``;
+  ``Processes.stop_all`` (called from a ``finally``) sends SIGTERM, waits 15 s, then kills.
+- Every wait is bounded (``listening_port`` times out; so does ``stop_all``).
+- The database is a scratch database on ``DATABASE_URL``, dropped afterwards, or an
+  embedded server in the run's temporary folder, stopped afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Failed(Exception):
+    """The benchmark could not run (a process died, a step timed out)."""
+
+
+# -- processes ------------------------------------------------------------------------------
+class Processes:
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.running: list[tuple[str, subprocess.Popen[bytes]]] = []
+
+    def start(self, name: str, args: list[str], env: dict[str, str] | None = None) -> Any:
+        log = open(self.folder / f"{name}.log", "wb")  # noqa: SIM115 - the child owns it
+        proc = subprocess.Popen(
+            args, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
+        )
+        self.running.append((name, proc))
+        return proc
+
+    def listening_port(self, name: str, proc: subprocess.Popen[bytes], timeout: float = 30) -> int:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in (self.folder / f"{name}.log").read_text().splitlines():
+                if line.startswith('{"listening"'):
+                    return int(json.loads(line)["listening"])
+            if proc.poll() is not None:
+                raise Failed(f"{name} exited: {self.tail(name)}")
+            time.sleep(0.05)
+        raise Failed(f"{name} did not start within {timeout} s")
+
+    def tail(self, name: str, lines: int = 15) -> str:
+        path = self.folder / f"{name}.log"
+        return (
+            "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+            if path.exists()
+            else ""
+        )
+
+    def stop_all(self) -> None:
+        for _, proc in reversed(self.running):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for _, proc in reversed(self.running):
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def proc_cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def proc_status_mb(pid: int, field: str) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+# -- database -------------------------------------------------------------------------------
+@contextlib.contextmanager
+def database(folder: Path) -> Iterator[str]:
+    """A scratch database on DATABASE_URL (dropped after), or an embedded server (stopped)."""
+    import asyncio
+
+    import asyncpg
+
+    base = os.environ.get("DATABASE_URL")
+    if not base:
+        from engine.db.embedded import start_embedded
+
+        dsn = start_embedded(str(folder / "pg"))
+        try:
+            yield dsn
+        finally:
+            pid_file = folder / "pg" / "pg" / "postmaster.pid"
+            if pid_file.exists():
+                with contextlib.suppress(ProcessLookupError, ValueError):
+                    pid = int(pid_file.read_text().split()[0])
+                    os.kill(pid, signal.SIGINT)  # "fast" shutdown
+                    deadline = time.monotonic() + 15
+                    while time.monotonic() < deadline:
+                        os.kill(pid, 0)  # ProcessLookupError once it has exited
+                        time.sleep(0.1)
+        return
+    name = f"notify_e2e_{secrets.token_hex(5)}"
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(base)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(admin(f"CREATE DATABASE {name}"))
+    head, _, tail = base.rpartition("/")
+    query = "?" + tail.partition("?")[2] if "?" in tail else ""
+    try:
+        yield f"{head}/{name}{query}"
+    finally:
+        asyncio.run(admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+
+
+def sql(dsn: str, query: str, *args: Any) -> list[Any]:
+    import asyncio
+
+    import asyncpg
+
+    async def go() -> list[Any]:
+        conn = await asyncpg.connect(dsn)
+        try:
+            return list(await conn.fetch(query, *args))
+        finally:
+            await conn.close()
+
+    return asyncio.run(go())

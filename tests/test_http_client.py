@@ -1,0 +1,182 @@
+"""The lean HTTP/1.1 client against real loopback servers (plain and TLS)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import ssl
+import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from engine.api.server import ServerLimits, serve
+from engine.http_client import Http11Client, HttpClientError
+
+
+class Receiver:
+    """An ASGI app that records requests and answers as told."""
+
+    def __init__(self) -> None:
+        self.peers: list[Any] = []
+        self.bodies: list[bytes] = []
+        self.headers: list[dict[bytes, bytes]] = []
+        self.status = 200
+        self.delay = 0.0
+        self.close = False
+        self.chunked = False
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        self.peers.append(tuple(scope["client"]))
+        self.bodies.append(body)
+        self.headers.append(dict(scope["headers"]))
+        if self.delay:
+            await trio.sleep(self.delay)
+        headers = [(b"connection", b"close")] if self.close else []
+        if not self.chunked:
+            headers.append((b"content-length", b"2"))
+        await send({"type": "http.response.start", "status": self.status, "headers": headers})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+
+@asynccontextmanager
+async def receiving(limits: ServerLimits | None = None) -> AsyncIterator[tuple[Receiver, str]]:
+    receiver = Receiver()
+    async with trio.open_nursery() as nursery:
+        stop = trio.Event()
+        port = await nursery.start(
+            partial(serve, receiver, host="127.0.0.1", port=0, shutdown=stop, limits=limits)
+        )
+        yield receiver, f"http://127.0.0.1:{port}/callback?x=1"
+        stop.set()
+
+
+async def test_keep_alive_reuses_one_connection_and_sends_headers_and_body() -> None:
+    client = Http11Client(timeout=5)
+    with trio.fail_after(10):
+        async with receiving() as (receiver, url):
+            for i in range(20):
+                status = await client.post(
+                    url, f'{{"n": {i}}}'.encode(), {"Authorization": "Bearer t"}
+                )
+                assert status == 200
+        await client.aclose()
+    assert len(set(receiver.peers)) == 1
+    assert receiver.bodies[-1] == b'{"n": 19}'
+    assert receiver.headers[0][b"authorization"] == b"Bearer t"
+    assert receiver.headers[0][b"host"].startswith(b"127.0.0.1:")
+
+
+async def test_status_codes_come_back_and_close_and_chunked_responses_work() -> None:
+    client = Http11Client(timeout=5)
+    with trio.fail_after(10):
+        async with receiving() as (receiver, url):
+            receiver.status, receiver.close = 503, True
+            assert [await client.post(url, b"{}", {}) for _ in range(3)] == [503] * 3
+            receiver.status, receiver.close, receiver.chunked = 201, False, True
+            assert await client.post(url, b"{}", {}) == 201
+        await client.aclose()
+    assert len(set(receiver.peers)) == 4  # "connection: close" is honoured
+
+
+async def test_a_slow_endpoint_times_out() -> None:
+    client = Http11Client(timeout=0.3)
+    with trio.fail_after(10):
+        async with receiving() as (receiver, url):
+            receiver.delay = 2.0
+            with pytest.raises(trio.TooSlowError):
+                await client.post(url, b"{}", {})
+        await client.aclose()
+
+
+async def test_nothing_listening_is_a_client_error() -> None:
+    async with receiving() as (_, url):
+        pass  # the port is free again
+    with trio.fail_after(10), pytest.raises(HttpClientError):
+        await Http11Client(timeout=2).post(url, b"{}", {})
+
+
+async def test_an_idle_connection_the_server_closed_is_replaced() -> None:
+    client = Http11Client(timeout=5)
+    limits = ServerLimits(keepalive_timeout=0.2)
+    with trio.fail_after(10):
+        async with receiving(limits) as (receiver, url):
+            assert await client.post(url, b"{}", {}) == 200
+            await trio.sleep(0.6)  # the server closes the idle connection
+            assert await client.post(url, b"{}", {}) == 200
+        await client.aclose()
+    assert len(set(receiver.peers)) == 2
+
+
+def _self_signed(folder: Path) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=1))
+        .not_valid_after(now + dt.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName(
+            [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+        ), critical=False)
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+async def _tls_handler(stream: trio.SSLStream[trio.SocketStream]) -> None:
+    data = b""
+    with trio.move_on_after(5):
+        while b"\r\n\r\n" not in data:
+            data += await stream.receive_some(4096)
+        await stream.send_all(b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n")
+    await trio.aclose_forcefully(stream)
+
+
+async def test_https_verifies_the_certificate() -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        cert, key = _self_signed(Path(folder))
+        server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        server_context.load_cert_chain(cert, key)
+        trusting = ssl.create_default_context(cafile=str(cert))
+        with trio.fail_after(10):
+            async with trio.open_nursery() as nursery:
+                listeners = await nursery.start(
+                    partial(trio.serve_ssl_over_tcp, _tls_handler, 0, server_context,
+                            host="127.0.0.1")
+                )  # fmt: skip
+                port = listeners[0].transport_listener.socket.getsockname()[1]
+                url = f"https://localhost:{port}/cb"
+                client = Http11Client(ssl_context=trusting)
+                assert await client.post(url, b"{}", {}) == 202
+                await client.aclose()
+                with pytest.raises(HttpClientError):  # an unknown certificate is refused
+                    await Http11Client().post(url, b"{}", {})
+                nursery.cancel_scope.cancel()
