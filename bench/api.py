@@ -135,7 +135,7 @@ def measure(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     procs = Processes(folder)
     try:
         with database(folder) as dsn:
-            engine, base, admin_token = start_engine(procs, dsn, folder, "simulated", args)
+            engine, base, admin_token, _ = start_engine(procs, dsn, folder, "simulated", args)
             ids = provision(base, admin_token, 10**7, None)
             if args.warmup > 0:
                 run_load(procs, "warmup", base, ids, args.warmup, args)

@@ -28,10 +28,6 @@ import trio_asyncio
 from engine.actors.store import Store
 from engine.config import Settings, load_settings
 
-TABLES = (
-    "complaints, notifications, jobs, team_members, service_callbacks, sms_senders,"
-    " reply_to_addresses, template_versions, templates, api_keys, services, workers"
-)
 ADMIN_TOKEN = "test-admin-token-0123456789"
 SECRET_KEY = "test-secret-key-0123456789abcdef"
 
@@ -83,13 +79,11 @@ async def aio_loop() -> AsyncIterator[None]:
 
 @pytest.fixture
 async def store(aio_loop: None, database_url: str) -> AsyncIterator[Store]:
-    async with Store.open(database_url, linger_ms=1.0) as s:
-        await s.migrate()
-        await s.execute(f"TRUNCATE {TABLES} CASCADE")
-        async with trio.open_nursery() as nursery:
-            await nursery.start(s.run)
-            yield s
-            await s.close()
+    await reset_database(database_url)
+    async with Store.open(database_url, linger_ms=1.0) as s, trio.open_nursery() as nursery:
+        await nursery.start(s.run)
+        yield s
+        await s.close()
 
 
 def test_settings(database_url: str, **overrides: Any) -> Settings:

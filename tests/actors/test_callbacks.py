@@ -33,7 +33,7 @@ from engine.providers.base import Receipt
 from engine.services import Registry
 from tests.actors.test_store import make_row
 from tests.api.test_slice import jwt_header
-from tests.conftest import TABLES, RunningEngine, test_settings
+from tests.conftest import RunningEngine, reset_database, test_settings
 
 BOX = SecretBox("test-secret-key-0123456789abcdef")
 TOKEN = "bearer-token-0123456789"
@@ -497,8 +497,8 @@ async def test_engine_restart_delivers_what_the_last_run_owed(
 
     settings = test_settings(database_url, callback_retry_seconds=0.3, callback_poll_seconds=0.05)
     receiver.answers["/restart"] = (503, 0.0)
+    await reset_database(database_url)
     async with open_engine(settings, BOX) as engine:
-        await engine.store.execute(f"TRUNCATE {TABLES} CASCADE")
         sid = await add_service(engine.store, receiver.url("/restart"))
         ids = await notify(engine.store, sid, 5, st.DELIVERED)
         await wait_for(lambda: len(receiver.of("/restart")) >= 5)  # every one failed once

@@ -201,15 +201,13 @@ async def test_engine_starts_the_poller_when_a_queue_is_configured(
 ) -> None:
     from engine.crypto import SecretBox
     from engine.runtime import open_engine
-    from tests.conftest import TABLES, test_settings
+    from tests.conftest import reset_database, test_settings
 
     harness, url = queue
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", CREDENTIALS[0])
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", CREDENTIALS[1])
     settings = test_settings(database_url, receipts_sqs_queue_url=url, aws_endpoint_url=harness.url)
-    async with Store.open(database_url, pool_size=2) as plain:
-        await plain.migrate()
-        await plain.execute(f"TRUNCATE {TABLES} CASCADE")
+    await reset_database(database_url)
     row = make_row(status="sending")
     async with open_engine(settings, SecretBox(settings.secret_key)) as engine:
         await engine.store.insert_notifications([row])

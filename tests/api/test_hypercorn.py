@@ -16,7 +16,7 @@ from engine.api.app import EngineApp
 from engine.crypto import SecretBox
 from engine.runtime import open_engine
 from tests.api.test_slice import jwt_header
-from tests.conftest import TABLES, RunningEngine, test_settings
+from tests.conftest import RunningEngine, reset_database, test_settings
 
 # Absolute bounds, generous because the machine may be busy; nothing here sleeps a fixed time.
 STARTUP_SECONDS = 60
@@ -26,8 +26,8 @@ TEST_SECONDS = 90
 @pytest.fixture
 async def hypercorn_engine(aio_loop: None, database_url: str) -> AsyncIterator[RunningEngine]:
     settings = test_settings(database_url)
+    await reset_database(database_url)
     async with open_engine(settings, SecretBox(settings.secret_key)) as engine:
-        await engine.store.execute(f"TRUNCATE {TABLES} CASCADE")
         config = Config()
         config.bind = ["127.0.0.1:0"]
         config.accesslog = None

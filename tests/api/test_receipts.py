@@ -7,15 +7,14 @@ import datetime as dt
 import json
 import uuid
 from collections.abc import AsyncIterator
-from functools import partial
 from typing import Any
 
 import pytest
 import trio
 
-from engine.actors.store import NotificationRow, Store
+from engine.actors.store import NotificationRow
 from tests.api.test_slice import jwt_header
-from tests.conftest import TABLES, RunningEngine, test_settings
+from tests.conftest import RunningEngine, serving_engine
 from tests.sns_support import (
     TOPIC_ARN,
     LoopbackHttp,
@@ -43,29 +42,10 @@ async def sns_host() -> AsyncIterator[LoopbackHttp]:
 async def engine(
     aio_loop: None, database_url: str, sns_host: LoopbackHttp
 ) -> AsyncIterator[RunningEngine]:
-    from engine.api.app import EngineApp
-    from engine.api.server import serve
-    from engine.crypto import SecretBox
-    from engine.runtime import open_engine
-
-    settings = test_settings(
+    async with serving_engine(
         database_url, receipts_cert_hosts=f"{sns_host.base_url}/", receipts_topic_arns=TOPIC_ARN
-    )
-    # Empty the tables before the engine starts: a TRUNCATE racing the recovery actor's
-    # first sweep can deadlock.
-    async with Store.open(database_url, pool_size=2) as plain:
-        await plain.migrate()
-        await plain.execute(f"TRUNCATE {TABLES} CASCADE")
-    async with (
-        open_engine(settings, SecretBox(settings.secret_key)) as running,
-        trio.open_nursery() as nursery,
-    ):
-        shutdown = trio.Event()
-        port = await nursery.start(
-            partial(serve, EngineApp(running), host="127.0.0.1", port=0, shutdown=shutdown)
-        )
-        yield RunningEngine(running, port)
-        shutdown.set()
+    ) as running:
+        yield running
 
 
 async def insert_sent(

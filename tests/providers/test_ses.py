@@ -7,7 +7,6 @@ import email
 import json
 import uuid
 from email.policy import default as default_policy
-from functools import partial
 from typing import Any
 
 import pytest
@@ -366,65 +365,52 @@ async def test_unreachable_endpoint_is_retryable(aws: AwsHarness) -> None:
 async def test_engine_sends_through_ses_and_sns(
     aws: AwsHarness, aio_loop: None, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from engine.api.app import EngineApp
-    from engine.api.server import serve
-    from engine.crypto import SecretBox
-    from engine.runtime import open_engine
     from tests.api.test_slice import jwt_header
-    from tests.conftest import TABLES, RunningEngine, test_settings
+    from tests.conftest import serving_engine
 
     # The engine takes AWS credentials from the default chain, as in production.
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", CREDENTIALS[0])
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", CREDENTIALS[1])
-    settings = test_settings(
-        database_url,
-        email_providers="ses",
-        sms_providers="sns",
-        aws_endpoint_url=aws.url,
-        aws_region="ca-central-1",
-        notify_email_domain=SES_DOMAIN,
-    )
+    overrides = {
+        "email_providers": "ses",
+        "sms_providers": "sns",
+        "aws_endpoint_url": aws.url,
+        "aws_region": "ca-central-1",
+        "notify_email_domain": SES_DOMAIN,
+    }
     with trio.fail_after(60):
-        async with open_engine(settings, SecretBox(settings.secret_key)) as engine:
-            assert {"ses-email", "sns-sms"} <= set(engine.providers)
-            await engine.store.execute(f"TRUNCATE {TABLES} CASCADE")
-            async with trio.open_nursery() as nursery:
-                shutdown = trio.Event()
-                port = await nursery.start(
-                    partial(serve, EngineApp(engine), host="127.0.0.1", port=0, shutdown=shutdown)
+        async with serving_engine(database_url, **overrides) as running:
+            assert {"ses-email", "sns-sms"} <= set(running.engine.providers)
+            setup = await running.create_service()
+            headers = jwt_header(setup["keys"]["normal"])
+            async with running.client() as client:
+                email_post = await client.post(
+                    "/v2/notifications/email",
+                    json={
+                        "email_address": "someone@example.org",
+                        "template_id": setup["email_template"],
+                        "personalisation": {"name": "Ada", "code": "1234"},
+                    },
+                    headers=headers,
                 )
-                running = RunningEngine(engine, port)
-                setup = await running.create_service()
-                headers = jwt_header(setup["keys"]["normal"])
-                async with running.client() as client:
-                    email_post = await client.post(
-                        "/v2/notifications/email",
-                        json={
-                            "email_address": "someone@example.org",
-                            "template_id": setup["email_template"],
-                            "personalisation": {"name": "Ada", "code": "1234"},
-                        },
-                        headers=headers,
-                    )
-                    assert email_post.status_code == 201, email_post.text
-                    sms_post = await client.post(
-                        "/v2/notifications/sms",
-                        json={
-                            "phone_number": "+16135550123",
-                            "template_id": setup["sms_template"],
-                            "personalisation": {"code": "4321"},
-                        },
-                        headers=headers,
-                    )
-                    assert sms_post.status_code == 201, sms_post.text
-                    wanted = {email_post.json()["id"]: "sending", sms_post.json()["id"]: "sent"}
-                    seen: dict[str, str] = {}
-                    while seen != wanted:
-                        await trio.sleep(0.05)
-                        for nid in wanted:
-                            r = await client.get(f"/v2/notifications/{nid}", headers=headers)
-                            seen[nid] = r.json()["status"]
-                shutdown.set()
+                assert email_post.status_code == 201, email_post.text
+                sms_post = await client.post(
+                    "/v2/notifications/sms",
+                    json={
+                        "phone_number": "+16135550123",
+                        "template_id": setup["sms_template"],
+                        "personalisation": {"code": "4321"},
+                    },
+                    headers=headers,
+                )
+                assert sms_post.status_code == 201, sms_post.text
+                wanted = {email_post.json()["id"]: "sending", sms_post.json()["id"]: "sent"}
+                seen: dict[str, str] = {}
+                while seen != wanted:
+                    await trio.sleep(0.05)
+                    for nid in wanted:
+                        r = await client.get(f"/v2/notifications/{nid}", headers=headers)
+                        seen[nid] = r.json()["status"]
     data = aws.moto_data()
     [sent] = data["ses"]["Message"]
     assert sent["subject"] == "Hello Ada"
