@@ -127,11 +127,11 @@ def database(folder: Path) -> Iterator[str]:
         finally:
             await conn.close()
 
+    from engine.db.dsn import with_database
+
     asyncio.run(admin(f"CREATE DATABASE {name}"))
-    head, _, tail = base.rpartition("/")
-    query = "?" + tail.partition("?")[2] if "?" in tail else ""
     try:
-        yield f"{head}/{name}{query}"
+        yield with_database(base, name)
     finally:
         asyncio.run(admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
 

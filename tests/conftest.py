@@ -27,6 +27,7 @@ import trio_asyncio
 
 from engine.actors.store import Store
 from engine.config import Settings, load_settings
+from engine.db.dsn import with_database
 
 ADMIN_TOKEN = "test-admin-token-0123456789"
 SECRET_KEY = "test-secret-key-0123456789abcdef"
@@ -55,20 +56,9 @@ def database_url() -> Iterator[str]:
             await conn.close()
 
     asyncio.run(admin(f"CREATE DATABASE {name}"))
-    dsn = _with_database(base, name)
+    dsn = with_database(base, name)
     yield dsn
     asyncio.run(admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-
-
-def _with_database(dsn: str, name: str) -> str:
-    if "/notify?" in dsn:
-        return dsn.replace("/notify?", f"/{name}?", 1)
-    head, _, tail = dsn.rpartition("/")
-    query = ""
-    if "?" in tail:
-        tail, _, query = tail.partition("?")
-        query = "?" + query
-    return f"{head}/{name}{query}"
 
 
 @pytest.fixture

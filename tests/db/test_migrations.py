@@ -9,8 +9,8 @@ import trio
 import trio_asyncio
 
 from engine.actors.store import Store
+from engine.db.dsn import with_database
 from engine.db.migrate import MIGRATION_LOCK_ID, load_migrations
-from tests.conftest import _with_database
 
 
 def test_migration_numbers_are_contiguous_from_one() -> None:
@@ -30,7 +30,7 @@ async def test_concurrent_first_runs_apply_each_migration_once(
     """Two engine processes starting at once on an empty database: the advisory lock makes
     one apply everything while the other waits, then finds nothing left to do."""
     name = f"notify_migrate_{uuid.uuid4().hex[:10]}"
-    fresh = _with_database(database_url, name)
+    fresh = with_database(database_url, name)
     await _admin(database_url, f"CREATE DATABASE {name}")
     try:
         with trio.fail_after(60):
