@@ -140,7 +140,13 @@ class Engine:
         else:
             raise ValueError(f"unknown provider {kind!r} in NOTIFY_{channel.upper()}_PROVIDERS")
         rate = parse_send_rates(s.provider_send_rates).get(kind)
-        actor = ProviderActor(provider, self.store, self.on_changes, send_rate=rate)
+        actor = ProviderActor(
+            provider,
+            self.store,
+            self.on_changes,
+            send_rate=rate,
+            linger=s.provider_linger_ms / 1000,
+        )
         await self._nursery.start(partial(supervise, "provider", actor.run))
         self.providers[name] = actor
         return actor
@@ -318,6 +324,7 @@ async def open_engine(settings: Settings, box: SecretBox) -> AsyncIterator[Engin
         dsn,
         pool_size=settings.db_pool_size,
         batch_rows=settings.store_batch_rows,
+        status_linger_ms=settings.store_status_linger_ms,
         linger_ms=settings.store_linger_ms,
         writers=settings.store_writers,
     ) as store:

@@ -136,6 +136,10 @@ class CallbackActor:
     def depth(self) -> int:
         return sum(r.statistics().current_buffer_used for _, r in self._lanes)
 
+    @property
+    def capacity(self) -> int:
+        return sum(int(r.statistics().max_buffer_size) for _, r in self._lanes)
+
     def has_room(self) -> bool:
         return all(
             r.statistics().current_buffer_used < r.statistics().max_buffer_size
@@ -162,6 +166,11 @@ class CallbackActor:
             except Exception:
                 log.exception("callback worker error", extra={"service_id": str(self.key[0])})
                 self.manager.release(owed, owed.attempts, 1.0)
+            if self.key in self.manager.wants_room and self.depth() <= self.capacity // 2:
+                # Left out of claims while full; half empty now: ask for more at once
+                # rather than at the next poll (that wait capped a backlog's drain rate).
+                self.manager.wants_room.discard(self.key)
+                self.manager.wake()
 
     async def _handle(self, owed: cb.Owed) -> None:
         m = self.manager
@@ -261,6 +270,7 @@ class CallbackManager:
         self._dead_after = dead_after
         self._claim_batch = claim_batch
         self.actors: dict[Key, CallbackActor] = {}
+        self.wants_room: set[Key] = set()  # actors left out of a claim for being full
         self._nursery: trio.Nursery | None = None
         self._wake = trio.Event()
         self._ops_send, self._ops_recv = trio.open_memory_channel[tuple[int, int, float]](100_000)
@@ -317,7 +327,9 @@ class CallbackManager:
 
     async def claim(self) -> int:
         """Claim due rows and hand them to their actors. Returns how many were claimed."""
-        full = list({k[0] for k, a in self.actors.items() if not a.has_room()})
+        full_keys = {k for k, a in self.actors.items() if not a.has_room()}
+        self.wants_room |= full_keys
+        full = list({k[0] for k in full_keys})
         started = trio.current_time()
         rows = await self.store.fetch(
             _CLAIM_SQL, self.worker_id, self._dead_after, self._claim_batch, full

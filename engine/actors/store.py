@@ -222,18 +222,34 @@ class _GroupCommit(Generic[T, R]):
 class Store:
     """Owns the pool. Reads are plain methods; hot-path writes are group-committed."""
 
-    def __init__(self, pool: Any, *, batch_rows: int, linger_ms: float, writers: int) -> None:
+    def __init__(
+        self,
+        pool: Any,
+        *,
+        batch_rows: int,
+        linger_ms: float,
+        writers: int,
+        status_linger_ms: float | None = None,
+    ) -> None:
         self.pool = pool
         self._writers = writers
         linger = linger_ms / 1000.0
+        # Status writes (provider actors) are off every request's latency path: gathering
+        # them longer makes fewer, larger transactions (each costs a round trip, a commit).
+        status_linger = linger if status_linger_ms is None else status_linger_ms / 1000.0
         self.inserts: _GroupCommit[NotificationRow, None] = _GroupCommit(
             "insert", self._copy_notifications, max_rows=batch_rows, linger=linger, mailbox=4096
         )
         self.updates: _GroupCommit[StatusUpdate, StatusChange] = _GroupCommit(
-            "status", self._apply_updates, max_rows=batch_rows, linger=linger, mailbox=4096
+            "status", self._apply_updates, max_rows=batch_rows, linger=status_linger, mailbox=4096
         )
         self.receipts: _GroupCommit[Receipt, ReceiptOutcome] = _GroupCommit(
-            "receipt", self._apply_receipts, max_rows=batch_rows, linger=linger, mailbox=4096
+            # Receipt senders (SNS over HTTP) wait for the commit before their 200: short.
+            "receipt",
+            self._apply_receipts,
+            max_rows=batch_rows,
+            linger=linger,
+            mailbox=4096,
         )
 
     @classmethod
@@ -246,6 +262,7 @@ class Store:
         batch_rows: int = 1000,
         linger_ms: float = 2.0,
         writers: int = 2,
+        status_linger_ms: float | None = None,
     ) -> AsyncIterator[Store]:
         import asyncpg
 
@@ -253,7 +270,13 @@ class Store:
             dsn, min_size=2, max_size=pool_size, command_timeout=60
         )
         try:
-            yield cls(pool, batch_rows=batch_rows, linger_ms=linger_ms, writers=writers)
+            yield cls(
+                pool,
+                batch_rows=batch_rows,
+                linger_ms=linger_ms,
+                writers=writers,
+                status_linger_ms=status_linger_ms,
+            )
         finally:
             with trio.CancelScope(shield=True), trio.move_on_after(10):
                 await _aio(pool.close)()
