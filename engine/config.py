@@ -47,7 +47,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     store_linger_ms: Annotated[float, msgspec.Meta(ge=0, le=1000)] = 2.0
     store_writers: Annotated[int, msgspec.Meta(ge=1, le=16)] = 2
     # Provider status writes gather longer than inserts: no request waits on them.
-    store_status_linger_ms: Annotated[float, msgspec.Meta(ge=0, le=1000)] = 20.0
+    store_status_linger_ms: Annotated[float, msgspec.Meta(ge=0, le=1000)] = 10.0
     # Providers: comma separated, in failover order
     email_providers: str = "simulated"
     sms_providers: str = "simulated"
