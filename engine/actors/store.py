@@ -109,21 +109,25 @@ WITH u AS (
     WHERE n.id = ANY($1::uuid[])  -- lets the planner use the primary key, not a table scan
       AND n.status = ANY(string_to_array(u.from_statuses, ','))
     FOR UPDATE OF n
+), j AS (
+    -- One relation to join the UPDATE with: it drives primary-key lookups into
+    -- notifications (joining u and old separately made a nested loop of u per row).
+    SELECT u.*, old.previous_status FROM u JOIN old ON old.id = u.id
 )
 UPDATE notifications AS n SET
-    status = CASE WHEN n.status = 'pending' AND u.status = 'permanent-failure'
-                  THEN 'temporary-failure' ELSE u.status END,
-    provider = COALESCE(u.provider, n.provider),
-    provider_reference = COALESCE(u.provider_reference, n.provider_reference),
-    provider_response = COALESCE(u.provider_response, n.provider_response),
-    feedback_type = COALESCE(u.feedback_type, n.feedback_type),
-    feedback_subtype = COALESCE(u.feedback_subtype, n.feedback_subtype),
-    sent_at = CASE WHEN n.sent_at IS NULL AND u.status IN ('sending', 'sent', 'pending')
-                   THEN u.at ELSE n.sent_at END,
-    updated_at = u.at
-FROM u JOIN old ON old.id = u.id
-WHERE n.id = u.id AND n.id = ANY($1::uuid[])
-RETURNING n.id, n.service_id, n.status, old.previous_status, n.notification_type, n.key_type,
+    status = CASE WHEN n.status = 'pending' AND j.status = 'permanent-failure'
+                  THEN 'temporary-failure' ELSE j.status END,
+    provider = COALESCE(j.provider, n.provider),
+    provider_reference = COALESCE(j.provider_reference, n.provider_reference),
+    provider_response = COALESCE(j.provider_response, n.provider_response),
+    feedback_type = COALESCE(j.feedback_type, n.feedback_type),
+    feedback_subtype = COALESCE(j.feedback_subtype, n.feedback_subtype),
+    sent_at = CASE WHEN n.sent_at IS NULL AND j.status IN ('sending', 'sent', 'pending')
+                   THEN j.at ELSE n.sent_at END,
+    updated_at = j.at
+FROM j
+WHERE n.id = j.id
+RETURNING n.id, n.service_id, n.status, j.previous_status, n.notification_type, n.key_type,
           n.recipient, n.client_reference, n.template_id, n.template_version,
           n.provider_response, n.process_type, n.created_at, n.sent_at, n.updated_at
 """
