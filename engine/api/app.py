@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from engine.api import admin, receipts
-from engine.api.auth import AuthContext, authenticate
+from engine.api.auth import AuthContext, VerifiedTokens, authenticate
 from engine.api.errors import ApiError, error_body
 from engine.api.http import Receive, Request, Response, Scope, Send, json_response, read_body
 from engine.api.router import Router
@@ -46,9 +46,12 @@ AdminHandler = Callable[["Engine", Request], Awaitable[Response]]
 _JSON_TYPES = (b"application/json", b"application/", b"text/json")
 
 
-def _v2(engine: Engine, handler: V2Handler) -> Callable[[Request], Awaitable[Response]]:
+def _v2(
+    engine: Engine, tokens: VerifiedTokens, handler: V2Handler
+) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
-        ctx = await authenticate(request.header(b"authorization"), engine.registry.get)
+        header = request.header(b"authorization")
+        ctx = await authenticate(header, engine.registry.get, tokens)
         if request.method in ("POST", "PUT"):
             content_type = request.headers.get(b"content-type")
             if content_type is not None and not content_type.startswith(_JSON_TYPES):
@@ -76,7 +79,7 @@ async def _status(request: Request) -> Response:
 
 def build_router(engine: Engine) -> Router:
     r = Router()
-    v2 = partial(_v2, engine)
+    v2 = partial(_v2, engine, VerifiedTokens())
     adm = partial(_admin, engine)
     r.add("GET", "/_status", _status)
     r.add("GET", "/_status/ready", partial(_ready, engine))

@@ -4,6 +4,12 @@ JWT rules (notifications-python-client): HS256, claims ``iss`` = service id and 
 within ±30 s of our clock; no exp, no jti. The token is checked against every active key
 of the service; a match on a revoked key is refused. Messages follow GC where GC and
 GOV.UK differ. Everything here is synchronous CPU work on a cached service bundle.
+
+Verified tokens are remembered (``VerifiedTokens``): the official clients sign a new token
+each second, so at a few hundred requests/s nearly every token has been seen before, and
+PyJWT's parse-and-verify was the most expensive step of a POST (bench/e2e.py profile).
+A hit needs the exact same bytes, signature included, so it proves what the first check
+proved; revocation, archiving and ``iat`` are still checked on every request.
 """
 
 from __future__ import annotations
@@ -39,22 +45,73 @@ class AuthContext(msgspec.Struct, frozen=True):
 BundleLookup = Callable[[uuid.UUID], Awaitable[ServiceBundle | None]]
 
 
-async def authenticate(header: str | None, lookup: BundleLookup) -> AuthContext:
+class VerifiedTokens:
+    """Tokens whose signature matched a key: token -> (service id, key id, iat). Bounded:
+    when full, entries outside the ``iat`` window go first, then everything."""
+
+    def __init__(self, max_entries: int = 10_000) -> None:
+        self.max_entries = max_entries
+        self._entries: dict[str, tuple[uuid.UUID, uuid.UUID, object]] = {}
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, token: str) -> tuple[uuid.UUID, uuid.UUID, object] | None:
+        return self._entries.get(token)
+
+    def remember(self, token: str, service_id: uuid.UUID, key_id: uuid.UUID, iat: object) -> None:
+        if len(self._entries) >= self.max_entries:
+            oldest = time.time() - CLOCK_BOUND
+            self._entries = {
+                t: e
+                for t, e in self._entries.items()
+                if isinstance(e[2], int | float) and e[2] >= oldest
+            }
+            if len(self._entries) >= self.max_entries:
+                self._entries.clear()
+        self._entries[token] = (service_id, key_id, iat)
+
+
+async def authenticate(
+    header: str | None, lookup: BundleLookup, verified: VerifiedTokens | None = None
+) -> AuthContext:
     if not header:
         raise AuthError(NO_TOKEN, status_code=401)
     scheme, _, credential = header.strip().partition(" ")
     credential = credential.strip()
     if scheme.lower() == "bearer" and credential:
-        return await _by_jwt(credential, lookup)
+        if verified is not None and (hit := verified.get(credential)) is not None:
+            ctx = await _by_verified_token(hit, lookup)
+            if ctx is not None:
+                return ctx
+        return await _by_jwt(credential, lookup, verified)
     if scheme.lower() == "apikey-v1" and credential:
         return await _by_api_key(credential, lookup)
     raise AuthError(BAD_SCHEME, status_code=401)
 
 
-async def _by_jwt(token: str, lookup: BundleLookup) -> AuthContext:
+async def _by_verified_token(
+    hit: tuple[uuid.UUID, uuid.UUID, object], lookup: BundleLookup
+) -> AuthContext | None:
+    """The checks that can change after a token was verified. None: the key is gone from
+    the service, so the token goes through the full check (and its messages) again."""
+    service_id, key_id, iat = hit
+    bundle = await _service(service_id, lookup)
+    for key in bundle.keys:
+        if key.id == key_id:
+            if key.revoked:
+                raise AuthError("Invalid token: API key revoked")
+            _check_iat(iat)
+            return AuthContext(bundle, key)
+    return None
+
+
+async def _by_jwt(
+    token: str, lookup: BundleLookup, verified: VerifiedTokens | None = None
+) -> AuthContext:
     try:
-        header = jwt.get_unverified_header(token)
-        claims = jwt.decode(token, options={"verify_signature": False})
+        unverified = jwt.api_jwt.decode_complete(token, options={"verify_signature": False})
+        header, claims = unverified["header"], unverified["payload"]
     except jwt.PyJWTError:
         raise AuthError(
             "Invalid token: make sure your API token matches the example at "
@@ -84,6 +141,8 @@ async def _by_jwt(token: str, lookup: BundleLookup) -> AuthContext:
             continue
         except jwt.PyJWTError:
             raise AuthError("Invalid token: signature, api token is not valid") from None
+        if verified is not None:
+            verified.remember(token, service_id, key.id, claims.get("iat"))
         if key.revoked:
             raise AuthError("Invalid token: API key revoked")
         _check_iat(claims.get("iat"))

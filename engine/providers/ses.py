@@ -26,6 +26,7 @@ from email.policy import SMTP
 from email.utils import formataddr, parseaddr
 from typing import Any, Literal
 
+import msgspec
 import trio
 
 from engine.config import Settings
@@ -70,8 +71,19 @@ def sender_address(from_address: str) -> str:
     return formataddr((name, address), charset="utf-8")
 
 
+class _TemplateData(msgspec.Struct):
+    subject: str
+    html: str
+    text: str
+
+
+_encode_template_data = msgspec.json.Encoder().encode
+
+
 def template_data(message: EmailMessage) -> str:
-    return json.dumps({"subject": message.subject, "html": message.html, "text": message.text})
+    """The per-destination ``ReplacementTemplateData`` (msgspec: ~10x cheaper than json)."""
+    data = _TemplateData(message.subject, message.html, message.text)
+    return _encode_template_data(data).decode()
 
 
 def unsubscribe_headers(url: str) -> list[tuple[str, str]]:
