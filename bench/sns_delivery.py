@@ -9,7 +9,10 @@ Rules:
   those due within ``GATHER`` of each other together, and a few connection workers send each
   batch as pipelined requests on a keep-alive connection (one write, cheap enough for
   >10k receipts/s). SNS itself opens many connections to a subscriber; the engine answers
-  a connection's requests in order, each after its receipts commit, so the default is 32.
+  a connection's requests in order, each after its receipts commit, so a connection carries
+  at most one commit's worth per commit latency: with 32 connections and commits slowed
+  to ~75 ms by a busy engine, receipts capped at ~420/s and fell behind the API in the
+  1,000,000-notification run. The default is 256.
 - Bounded: the queue has a fixed size (``submit`` waits when it is full, slowing the API
   that produces receipts); a receipt answered 5xx/429 or lost with its connection is retried
   with backoff at most ``attempts`` times, then counted as failed; a 4xx is counted as
@@ -148,7 +151,7 @@ class ReceiptPoster:
     """Posts SNS notifications to one URL ``delay`` seconds after ``submit``."""
 
     def __init__(
-        self, url: str, topic: str, *, delay: float, connections: int = 32,
+        self, url: str, topic: str, *, delay: float, connections: int = 256,
         pipeline: int = 32, queue: int = 200_000, attempts: int = 8,
     ) -> None:  # fmt: skip
         parts = urlsplit(url)
