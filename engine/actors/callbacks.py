@@ -165,7 +165,7 @@ class CallbackActor:
                 await self._handle(owed)
             except Exception:
                 log.exception("callback worker error", extra={"service_id": str(self.key[0])})
-                self.manager.release(owed, owed.attempts, 1.0)
+                await self.manager.release(owed, owed.attempts, 1.0)
             if self.key in self.manager.wants_room and self.depth() <= self.capacity // 2:
                 # Left out of claims while full; half empty now: ask for more at once
                 # rather than at the next poll (that wait capped a backlog's drain rate).
@@ -175,12 +175,12 @@ class CallbackActor:
     async def _handle(self, owed: cb.Owed) -> None:
         m = self.manager
         if self.suspended:
-            m.release(owed, owed.attempts, 0.0)
+            await m.release(owed, owed.attempts, 0.0)
             return
         held = self._blocked.get(owed.notification_id)
         if held is not None:
             if owed.seq != held[0] and trio.current_time() < held[1]:
-                m.release(owed, owed.attempts, 0.0)  # an earlier status waits for a retry
+                await m.release(owed, owed.attempts, 0.0)  # an earlier status waits for a retry
                 return
             del self._blocked[owed.notification_id]
         config = await m.config(self.key)
@@ -189,7 +189,7 @@ class CallbackActor:
                 "callback dropped: no callback configured",
                 extra={"service_id": str(self.key[0]), "callback_type": self.key[1]},
             )
-            m.done(owed)
+            await m.done(owed)
             return
         body = cb.encode_body(owed)
         headers = cb.request_headers(config.bearer_token, config.signing_secret, body, time.time())
@@ -200,13 +200,13 @@ class CallbackActor:
         kind = self.key[1]
         if verdict == "ok":
             CALLBACKS_SENT.labels(kind, "success").inc()
-            m.done(owed)
+            await m.done(owed)
             return
         if self.breaker.failure(trio.current_time()):
             await m.suspend(self, _describe(answer))
         if verdict == "reject":
             CALLBACKS_SENT.labels(kind, "rejected").inc()
-            m.done(owed)
+            await m.done(owed)
             return
         attempts = owed.attempts + 1
         delay = cb.retry_delay(attempts, m.max_retries, m.retry_seconds)
@@ -220,7 +220,7 @@ class CallbackActor:
                     "notification_id": str(owed.notification_id),
                 },
             )
-            m.done(owed)
+            await m.done(owed)
             return
         CALLBACKS_SENT.labels(kind, "retry").inc()
         reason = answer.error or ("429" if answer.status == 429 else "5xx")
@@ -273,7 +273,7 @@ class CallbackManager:
         self.wants_room: set[Key] = set()  # actors left out of a claim for being full
         self._nursery: trio.Nursery | None = None
         self._wake = trio.Event()
-        self._ops_send, self._ops_recv = trio.open_memory_channel[tuple[int, int, float]](100_000)
+        self._ops_send, self._ops_recv = trio.open_memory_channel[tuple[int, int, float]](20_000)
 
     # -- lifecycle -------------------------------------------------------------------
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -354,18 +354,14 @@ class CallbackManager:
         return len(rows)
 
     # -- queue bookkeeping -----------------------------------------------------------
-    def done(self, owed: cb.Owed) -> None:
-        self._queue_op((owed.seq, -1, 0.0))
+    # A full bookkeeping queue slows the senders down (backpressure). Dropping the op
+    # instead would leave the row owned by this live worker: never claimed again until a
+    # restart, which would then resend every such callback at once.
+    async def done(self, owed: cb.Owed) -> None:
+        await self._ops_send.send((owed.seq, -1, 0.0))
 
-    def release(self, owed: cb.Owed, attempts: int, delay: float) -> None:
-        self._queue_op((owed.seq, attempts, delay))
-
-    def _queue_op(self, op: tuple[int, int, float]) -> None:
-        try:
-            self._ops_send.send_nowait(op)
-        except trio.WouldBlock:
-            # Safe: the row stays owned by us and is claimed again after a restart.
-            log.warning("callback bookkeeping queue full", extra={"seq": op[0]})
+    async def release(self, owed: cb.Owed, attempts: int, delay: float) -> None:
+        await self._ops_send.send((owed.seq, attempts, delay))
 
     async def release_now(self, owed: cb.Owed, attempts: int, delay: float) -> None:
         await self.store.execute(_RELEASE_SQL, [owed.seq], [attempts], [delay])
@@ -373,7 +369,9 @@ class CallbackManager:
     async def _writer(self) -> None:
         async for first in self._ops_recv:
             ops = [first]
-            with trio.move_on_after(0.005):
+            # Bookkeeping only (a crash before the delete resends, at-least-once): gather
+            # long enough that one transaction carries many callbacks, not a handful.
+            with trio.move_on_after(0.02):
                 while len(ops) < 5000:
                     ops.append(await self._ops_recv.receive())
             await self._apply(ops)
