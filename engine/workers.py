@@ -61,6 +61,8 @@ def run_workers(settings: Settings) -> int:
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
+    # This parent runs no trio loop (cli.py calls it before any trio.run): it only waits
+    # on its children, so plain blocking sleeps are the simplest correct poll here.
     while any(child.poll() is None for child in children):
         if any(child.returncode not in (None, 0) for child in children):
             forward(signal.SIGTERM, None)  # one died: stop the set, let the supervisor act
