@@ -9,6 +9,8 @@ Rules:
   above it, checked on Content-Length up front and while reading chunked bodies).
 - 400 on malformed requests, 431 on oversized heads, 408 when a head or body arrives too
   slowly; then the connection closes. An idle keep-alive connection closes silently.
+  Timeouts hold to within a tenth of the shortest one (a watchdog's tick; see
+  ``engine/api/connection.py``), which is plenty for timeouts of seconds.
 - Beyond ``max_connections`` a new connection gets 503 and is closed.
 - After an error response the server half-closes and discards what the client still sends
   for up to ``LINGER_SECONDS``: closing with unread bytes would send a TCP reset, which can
@@ -23,9 +25,8 @@ Rules:
 
 from __future__ import annotations
 
-import errno
 import logging
-import socket as stdsocket
+import math
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -38,6 +39,15 @@ import httptools
 import msgspec
 import trio
 
+from engine.api.connection import (
+    Clock,
+    Connection,
+    Interrupted,
+    accept_connections,
+    listening_socket,
+    watch_deadlines,
+)
+
 log = logging.getLogger("engine.api.server")
 
 ASGIApp = Callable[
@@ -45,7 +55,6 @@ ASGIApp = Callable[
     Awaitable[None],
 ]
 MAX_PIPELINE = 32
-READ_SIZE = 65_536
 FEED_SLICE = 8192
 LINGER_SECONDS = 1.0
 
@@ -134,8 +143,9 @@ class _Request:
 class _Parser:
     """httptools callbacks, collecting complete requests into ``ready``."""
 
-    def __init__(self, limits: ServerLimits) -> None:
+    def __init__(self, limits: ServerLimits, clock: Clock) -> None:
         self.limits = limits
+        self.clock = clock
         self.parser = httptools.HttpRequestParser(self)
         self.ready: deque[_Request] = deque()
         self.current: _Request | None = None
@@ -150,7 +160,7 @@ class _Parser:
         self.current = _Request()
         self.head_bytes = self.body_bytes = 0
         self.headers_done = self.expect_continue = False
-        self.started_at = trio.current_time()
+        self.started_at = self.clock.now
 
     def on_url(self, url: bytes) -> None:
         assert self.current is not None
@@ -237,40 +247,38 @@ class _Server:
         self.stats = stats
         self.server_addr = server_addr
         self.draining = False
-        self.idle_scopes: set[trio.CancelScope] = set()
+        self.connections: set[Connection] = set()
+        self.clock = Clock()
 
     def drain(self) -> None:
         self.draining = True
-        for scope in list(self.idle_scopes):
-            scope.cancel()
+        for conn in [c for c in self.connections if c.idle]:
+            conn.interrupt()
 
-    async def handle(self, stream: trio.SocketStream) -> None:
+    async def handle(self, stream: Connection) -> None:
         self.stats.open_connections += 1
+        self.connections.add(stream)
         try:
             if self.stats.open_connections > self.limits.max_connections:
                 self.stats.rejected_connections_total += 1
                 await _send_error(stream, _HttpError(503, "Too many connections"))
                 return
             await self._serve_connection(stream)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            pass
+        except OSError:
+            pass  # the peer reset or went away: nothing left to answer
         except Exception:
             log.exception("connection failed")
         finally:
             self.stats.open_connections -= 1
-            with trio.move_on_after(1) as cs:
-                cs.shield = True
-                await stream.aclose()
+            self.connections.discard(stream)
+            stream.close()
 
-    async def _serve_connection(self, stream: trio.SocketStream) -> None:
-        try:
-            peer = stream.socket.getpeername()
-            client = (str(peer[0]), int(peer[1]))
-        except OSError:
-            client = ("", 0)
-        p = _Parser(self.limits)
+    async def _serve_connection(self, stream: Connection) -> None:
+        client = stream.peer()
+        p = _Parser(self.limits, self.clock)
         unparsed = b""
         while True:
+            answered = bool(p.ready)
             while p.ready:
                 request = p.ready.popleft()
                 keep = await self._respond(stream, request, client, p.ready)
@@ -288,20 +296,17 @@ class _Server:
                 # Only once earlier responses are out, so it cannot overtake them.
                 p.expect_continue = False
                 await stream.send_all(b"HTTP/1.1 100 Continue\r\n\r\n")
-            timeout = self._timeout(p)
-            scope = trio.CancelScope(deadline=trio.current_time() + timeout)
-            idle = not p.in_progress()
-            if idle:
-                self.idle_scopes.add(scope)
+            stream.wait_deadline = self._deadline(p)
+            stream.idle = not p.in_progress()
             try:
-                with scope:
-                    data = await stream.receive_some(READ_SIZE)
-            finally:
-                self.idle_scopes.discard(scope)
-            if scope.cancelled_caught:
+                data = await stream.receive(wait_first=answered and not p.in_progress())
+            except Interrupted:
                 if p.in_progress():
                     await _send_error(stream, _HttpError(408, "Request timed out"))
                 return
+            finally:
+                stream.wait_deadline = math.inf
+                stream.idle = False
             if not data:
                 return
             unparsed, error = p.feed(data)
@@ -309,16 +314,15 @@ class _Server:
                 await _send_error(stream, error)
                 return
 
-    def _timeout(self, p: _Parser) -> float:
+    def _deadline(self, p: _Parser) -> float:
         if not p.in_progress():
-            return self.limits.keepalive_timeout
-        elapsed = trio.current_time() - p.started_at
+            return self.clock.now + self.limits.keepalive_timeout
         budget = self.limits.body_timeout if p.headers_done else self.limits.header_timeout
-        return max(budget - elapsed, 0.0)
+        return p.started_at + budget
 
     async def _respond(
         self,
-        stream: trio.SocketStream,
+        stream: Connection,
         req: _Request,
         client: tuple[str, int],
         queued: deque[_Request],
@@ -418,23 +422,14 @@ class _Server:
         return state["keep"]
 
 
-async def _send_error(stream: trio.SocketStream, error: _HttpError) -> None:
+async def _send_error(stream: Connection, error: _HttpError) -> None:
     """Send an error response, then close gracefully (see the lingering rule)."""
     await stream.send_all(error_response(error.status, error.message))
-    await stream.send_eof()
+    stream.send_eof()
     with trio.move_on_after(LINGER_SECONDS):
         for _ in range(100_000):  # bounded in time above, and in count here
-            if not await stream.receive_some(READ_SIZE):
+            if not await stream.receive():
                 break
-
-
-def _listening_socket(host: str, port: int, reuse_port: bool) -> trio.socket.SocketType:
-    family = stdsocket.AF_INET6 if ":" in host else stdsocket.AF_INET
-    sock = trio.socket.socket(family, stdsocket.SOCK_STREAM)
-    sock.setsockopt(stdsocket.SOL_SOCKET, stdsocket.SO_REUSEADDR, 1)
-    if reuse_port:
-        sock.setsockopt(stdsocket.SOL_SOCKET, stdsocket.SO_REUSEPORT, 1)
-    return sock
 
 
 async def serve(
@@ -453,37 +448,23 @@ async def serve(
     limits = ServerLimits() if limits is None else limits
     stats = ServerStats() if stats is None else stats
     shutdown = trio.Event() if shutdown is None else shutdown
-    sock = _listening_socket(host, port, reuse_port)
-    await sock.bind((host, port))
-    sock.listen(4096)
+    sock = await listening_socket(host, port, reuse_port)
     bound_port = int(sock.getsockname()[1])
-    listener = trio.SocketListener(sock)
     server = _Server(app, limits, stats, (host, bound_port))
-    async with trio.open_nursery() as connections:
-        async with trio.open_nursery() as accepting:
-            accepting.start_soon(_accept_loop, listener, server, connections)
-            task_status.started(bound_port)
-            await shutdown.wait()
-            accepting.cancel_scope.cancel()
-        await listener.aclose()
-        server.drain()
-        connections.cancel_scope.deadline = trio.current_time() + limits.drain_seconds
-
-
-async def _accept_loop(
-    listener: trio.SocketListener, server: _Server, connections: trio.Nursery
-) -> None:
-    while True:
-        try:
-            stream = await listener.accept()
-        except OSError as exc:
-            if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS):
-                log.warning("accept failed; backing off", extra={"errno": exc.errno})
-                await trio.sleep(0.1)
-                continue
-            raise
-        try:
-            stream.setsockopt(stdsocket.IPPROTO_TCP, stdsocket.TCP_NODELAY, 1)
-        except OSError:
-            pass
-        connections.start_soon(server.handle, stream)
+    shortest = min(limits.header_timeout, limits.body_timeout, limits.keepalive_timeout)
+    tick = min(max(shortest / 10, 0.01), 1.0)
+    async with trio.open_nursery() as watchdog:
+        watchdog.start_soon(watch_deadlines, server.connections, server.clock, tick)
+        async with trio.open_nursery() as connections:
+            try:
+                async with trio.open_nursery() as accepting:
+                    accepting.start_soon(accept_connections, sock, server.handle, connections)
+                    task_status.started(bound_port)
+                    await shutdown.wait()
+                    accepting.cancel_scope.cancel()
+            finally:
+                trio.lowlevel.notify_closing(sock)
+                sock.close()
+            server.drain()
+            connections.cancel_scope.deadline = trio.current_time() + limits.drain_seconds
+        watchdog.cancel_scope.cancel()
