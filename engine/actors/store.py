@@ -78,8 +78,9 @@ class StatusUpdate(msgspec.Struct, frozen=True, kw_only=True):
     feedback_subtype: str | None = None
 
 
-class StatusChange(msgspec.Struct, frozen=True, kw_only=True):
-    """A row whose status really changed: what callbacks and metrics need."""
+class StatusChange(msgspec.Struct, frozen=True):
+    """A row whose status really changed: what callbacks and metrics need. The fields are
+    in the order of ``_UPDATE_SQL``'s RETURNING list: a record unpacks into one."""
 
     id: uuid.UUID
     service_id: uuid.UUID
@@ -439,7 +440,7 @@ async def _update_in_rounds(conn: Any, updates: list[StatusUpdate]) -> list[list
         for i in indexes:
             rec = by_id.get(updates[i].id)
             if rec is not None:
-                results[i].append(StatusChange(**dict(rec)))
+                results[i].append(StatusChange(*rec))
     return results
 
 

@@ -32,8 +32,8 @@ from typing import Any, Literal
 import msgspec
 
 from engine.domain import statuses as st
+from engine.domain.timestamps import format_ts
 
-DATETIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 HEALTH_CHECK_BODY = b'{"health_check":"true"}'
 SIGNATURE_HEADER = "X-Notify-Signature"
 TIMESTAMP_HEADER = "X-Notify-Timestamp"
@@ -77,12 +77,6 @@ class Owed(msgspec.Struct, frozen=True, kw_only=True):
     completed_at: dt.datetime | None
     complaint_id: uuid.UUID | None
     attempts: int = 0
-
-
-def format_ts(value: dt.datetime | None) -> str | None:
-    if value is None:
-        return None
-    return value.astimezone(dt.UTC).strftime(DATETIME_FORMAT)
 
 
 def delivery_payload(o: Owed) -> dict[str, Any]:

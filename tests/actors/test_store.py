@@ -110,6 +110,26 @@ async def test_status_updates_follow_allowed_transitions(store: Store) -> None:
     assert final["sent_at"] == now
 
 
+async def test_a_status_change_carries_the_row_it_changed(store: Store) -> None:
+    row = make_row(client_reference="ref-7", template_version=3, process_type="priority")
+    await store.insert_notifications([row])
+    at = utcnow()
+    [change] = await store.update_statuses(
+        [StatusUpdate(id=row.id, status=st.SENDING, at=at, provider_response="queued")]
+    )
+    assert (change.id, change.service_id, change.template_id) == (
+        row.id, row.service_id, row.template_id
+    )  # fmt: skip
+    assert (change.status, change.previous_status) == (st.SENDING, st.CREATED)
+    assert (change.notification_type, change.key_type, change.recipient) == (
+        "email", "normal", "someone@example.com"
+    )  # fmt: skip
+    assert (change.client_reference, change.template_version) == ("ref-7", 3)
+    assert (change.provider_response, change.process_type) == ("queued", "priority")
+    assert change.created_at == row.created_at
+    assert change.sent_at == at
+
+
 async def test_pending_then_permanent_failure_becomes_temporary(store: Store) -> None:
     row = make_row(notification_type="sms", recipient="+16135550123")
     await store.insert_notifications([row])

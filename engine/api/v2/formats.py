@@ -9,15 +9,6 @@ from engine.api.errors import ValidationError
 MAX_SCHEDULE_HOURS = 96
 
 
-def fmt_ts(value: dt.datetime | None) -> str | None:
-    """Notify's DATETIME_FORMAT: %Y-%m-%dT%H:%M:%S.%fZ, always UTC."""
-    if value is None:
-        return None
-    if value.tzinfo is not None:
-        value = value.astimezone(dt.UTC)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def parse_scheduled_for(value: str, now: dt.datetime) -> dt.datetime:
     """GC's rules: ISO 8601, not in the past, at most 96 hours ahead."""
     try:

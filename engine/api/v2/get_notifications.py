@@ -17,8 +17,8 @@ import msgspec
 from engine.api.auth import AuthContext
 from engine.api.errors import NotFoundError, ValidationError
 from engine.api.http import Request, Response
-from engine.api.v2.formats import fmt_ts
 from engine.domain import statuses as st
+from engine.domain.timestamps import format_ts
 
 if TYPE_CHECKING:
     from engine.runtime import Engine
@@ -97,10 +97,10 @@ def serialize(row: Any, base: str) -> Notification:
         ),
         body=row["body"],
         subject=row["subject"],
-        created_at=fmt_ts(row["created_at"]),
-        sent_at=fmt_ts(row["sent_at"]),
-        completed_at=fmt_ts(row["updated_at"]) if status in st.COMPLETED else None,
-        scheduled_for=fmt_ts(row["scheduled_for"]),
+        created_at=format_ts(row["created_at"]),
+        sent_at=format_ts(row["sent_at"]),
+        completed_at=format_ts(row["updated_at"]) if status in st.COMPLETED else None,
+        scheduled_for=format_ts(row["scheduled_for"]),
     )
 
 

@@ -27,9 +27,9 @@ import msgspec
 from engine.api.auth import AuthContext
 from engine.api.errors import BadRequestError, NotFoundError, ValidationError
 from engine.api.http import Request, Response
-from engine.api.v2.formats import fmt_ts
 from engine.api.v2.schema import decode_or_explain
 from engine.domain.templates import CompiledSmsTemplate, MissingPersonalisation, placeholders
+from engine.domain.timestamps import format_ts
 
 if TYPE_CHECKING:
     from engine.runtime import Engine
@@ -92,8 +92,8 @@ def serialize(template: Template) -> TemplateBody:
     return TemplateBody(
         id=str(template.id),
         type=template.template_type,
-        created_at=fmt_ts(template.created_at),
-        updated_at=fmt_ts(template.updated_at),
+        created_at=format_ts(template.created_at),
+        updated_at=format_ts(template.updated_at),
         created_by=template.created_by,
         version=template.version,
         body=template.content,
