@@ -2,13 +2,12 @@
 
 Rules:
 - One task per connection handles its requests strictly in order, so pipelined requests
-  are answered in the order they were sent. At most ``MAX_PIPELINE`` parsed requests wait
-  per connection; beyond that the connection stops reading (backpressure): received bytes
-  are parsed in ``FEED_SLICE`` pieces and the rest waits until the queue is answered.
-- Bodies are read fully before the app runs (they are bounded by ``max_body_bytes``: 413
-  above it, checked on Content-Length up front and while reading chunked bodies).
-- 400 on malformed requests, 431 on oversized heads, 408 when a head or body arrives too
-  slowly; then the connection closes. An idle keep-alive connection closes silently.
+  are answered in the order they were sent. The parser (``request_parser.py``) queues a
+  bounded number; beyond that the connection stops reading until the queue is answered.
+- Bodies are read fully before the app runs (bounded by ``max_body_bytes``, see the
+  parser's rules).
+- 400 on malformed requests, 431 on oversized heads (the parser), 408 when a head or body
+  arrives too slowly; then the connection closes. An idle keep-alive connection closes silently.
   Timeouts hold to within a tenth of the shortest one (a watchdog's tick; see
   ``engine/api/connection.py``), which is plenty for timeouts of seconds.
 - Beyond ``max_connections`` a new connection gets 503 and is closed.
@@ -35,7 +34,6 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import unquote
 
-import httptools
 import msgspec
 import trio
 
@@ -47,6 +45,7 @@ from engine.api.connection import (
     listening_socket,
     watch_deadlines,
 )
+from engine.api.request_parser import HttpError, Request, RequestParser
 
 log = logging.getLogger("engine.api.server")
 
@@ -54,8 +53,6 @@ ASGIApp = Callable[
     [MutableMapping[str, Any], Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]],
     Awaitable[None],
 ]
-MAX_PIPELINE = 32
-FEED_SLICE = 8192
 LINGER_SECONDS = 1.0
 
 
@@ -121,119 +118,6 @@ def error_response(status: int, message: str, *, close: bool = True) -> bytes:
     return b"\r\n".join(head) + b"\r\n\r\n" + body
 
 
-class _HttpError(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
-class _Request:
-    __slots__ = ("body", "headers", "keep_alive", "method", "url", "version")
-
-    def __init__(self) -> None:
-        self.url = b""
-        self.headers: list[tuple[bytes, bytes]] = []
-        self.body: list[bytes] = []
-        self.method = b"GET"
-        self.version = "1.1"
-        self.keep_alive = True
-
-
-class _Parser:
-    """httptools callbacks, collecting complete requests into ``ready``."""
-
-    def __init__(self, limits: ServerLimits, clock: Clock) -> None:
-        self.limits = limits
-        self.clock = clock
-        self.parser = httptools.HttpRequestParser(self)
-        self.ready: deque[_Request] = deque()
-        self.current: _Request | None = None
-        self.head_bytes = 0
-        self.body_bytes = 0
-        self.headers_done = False
-        self.started_at = 0.0
-        self.expect_continue = False
-
-    # httptools callbacks ---------------------------------------------------------
-    def on_message_begin(self) -> None:
-        self.current = _Request()
-        self.head_bytes = self.body_bytes = 0
-        self.headers_done = self.expect_continue = False
-        self.started_at = self.clock.now
-
-    def on_url(self, url: bytes) -> None:
-        assert self.current is not None
-        self.current.url += url
-        self._count_head(len(url))
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        assert self.current is not None
-        self.current.headers.append((name.lower(), value))
-        self._count_head(len(name) + len(value) + 4)
-
-    def _count_head(self, n: int) -> None:
-        self.head_bytes += n
-        if self.head_bytes > self.limits.max_header_bytes:
-            raise _HttpError(431, "Request header fields too large")
-
-    def on_headers_complete(self) -> None:
-        assert self.current is not None
-        req = self.current
-        self.headers_done = True
-        req.method = self.parser.get_method()
-        req.version = self.parser.get_http_version()
-        req.keep_alive = self.parser.should_keep_alive()
-        for name, value in req.headers:
-            if name == b"content-length":
-                try:
-                    length = int(value)
-                except ValueError:
-                    raise _HttpError(400, "Invalid Content-Length") from None
-                if length > self.limits.max_body_bytes:
-                    raise _HttpError(413, f"Request body is larger than "
-                                          f"{self.limits.max_body_bytes} bytes")  # fmt: skip
-            elif name == b"expect" and value.lower() == b"100-continue":
-                self.expect_continue = True
-
-    def on_body(self, body: bytes) -> None:
-        assert self.current is not None
-        self.body_bytes += len(body)
-        if self.body_bytes > self.limits.max_body_bytes:
-            raise _HttpError(413, f"Request body is larger than {self.limits.max_body_bytes} bytes")
-        self.current.body.append(body)
-
-    def on_message_complete(self) -> None:
-        assert self.current is not None
-        self.ready.append(self.current)
-        self.current = None
-        self.expect_continue = False  # the body is here: no interim response is due
-
-    # -----------------------------------------------------------------------------
-    def in_progress(self) -> bool:
-        return self.current is not None
-
-    def feed(self, data: bytes) -> tuple[bytes, _HttpError | None]:
-        """Parse ``data`` until ``MAX_PIPELINE`` requests are queued; return the unparsed
-        rest and the error that ends the connection, if any."""
-        for start in range(0, len(data), FEED_SLICE):
-            try:
-                self.parser.feed_data(data[start : start + FEED_SLICE])
-            except _HttpError as exc:
-                return b"", exc
-            except httptools.HttpParserUpgrade:
-                return b"", _HttpError(400, "Protocol upgrade is not supported")
-            except httptools.HttpParserError as exc:
-                # httptools re-raises a callback's exception as the context of its own.
-                cause = exc.__context__
-                if isinstance(cause, _HttpError):
-                    return b"", cause
-                return b"", _HttpError(400, "Malformed request")
-            if len(self.ready) >= MAX_PIPELINE:
-                return data[start + FEED_SLICE :], None
-        return b"", None
-
-
 class _Server:
     def __init__(
         self,
@@ -261,7 +145,7 @@ class _Server:
         try:
             if self.stats.open_connections > self.limits.max_connections:
                 self.stats.rejected_connections_total += 1
-                await _send_error(stream, _HttpError(503, "Too many connections"))
+                await _send_error(stream, HttpError(503, "Too many connections"))
                 return
             await self._serve_connection(stream)
         except OSError:
@@ -275,7 +159,7 @@ class _Server:
 
     async def _serve_connection(self, stream: Connection) -> None:
         client = stream.peer()
-        p = _Parser(self.limits, self.clock)
+        p = RequestParser(self.limits.max_header_bytes, self.limits.max_body_bytes, self.clock)
         unparsed = b""
         while True:
             answered = bool(p.ready)
@@ -302,7 +186,7 @@ class _Server:
                 data = await stream.receive(wait_first=answered and not p.in_progress())
             except Interrupted:
                 if p.in_progress():
-                    await _send_error(stream, _HttpError(408, "Request timed out"))
+                    await _send_error(stream, HttpError(408, "Request timed out"))
                 return
             finally:
                 stream.wait_deadline = math.inf
@@ -314,7 +198,7 @@ class _Server:
                 await _send_error(stream, error)
                 return
 
-    def _deadline(self, p: _Parser) -> float:
+    def _deadline(self, p: RequestParser) -> float:
         if not p.in_progress():
             return self.clock.now + self.limits.keepalive_timeout
         budget = self.limits.body_timeout if p.headers_done else self.limits.header_timeout
@@ -323,9 +207,9 @@ class _Server:
     async def _respond(
         self,
         stream: Connection,
-        req: _Request,
+        req: Request,
         client: tuple[str, int],
-        queued: deque[_Request],
+        queued: deque[Request],
     ) -> bool:
         self.stats.requests_total += 1
         raw_path, _, query = req.url.partition(b"?")
@@ -413,16 +297,16 @@ class _Server:
         except Exception:
             log.exception("unhandled error in the application")
             if not state["started"]:
-                await _send_error(stream, _HttpError(500, "Internal server error"))
+                await _send_error(stream, HttpError(500, "Internal server error"))
             return False
         if not state["done"]:
             if not state["started"]:
-                await _send_error(stream, _HttpError(500, "Internal server error"))
+                await _send_error(stream, HttpError(500, "Internal server error"))
             return False  # an incomplete response cannot be followed by another one
         return state["keep"]
 
 
-async def _send_error(stream: Connection, error: _HttpError) -> None:
+async def _send_error(stream: Connection, error: HttpError) -> None:
     """Send an error response, then close gracefully (see the lingering rule)."""
     await stream.send_all(error_response(error.status, error.message))
     stream.send_eof()

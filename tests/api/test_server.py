@@ -18,7 +18,8 @@ import pytest
 import trio
 import trio.testing
 
-from engine.api.server import MAX_PIPELINE, ServerLimits, ServerStats, serve
+from engine.api.request_parser import MAX_PIPELINE
+from engine.api.server import ServerLimits, ServerStats, serve
 
 SMALL = ServerLimits(
     max_body_bytes=1000,
