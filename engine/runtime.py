@@ -35,7 +35,7 @@ from engine.actors.service import ServiceActor
 from engine.actors.sqs_poller import SqsPoller
 from engine.actors.store import StatusChange, StatusUpdate, Store, utcnow
 from engine.actors.supervisor import supervise
-from engine.api.v2.files import load_attachments
+from engine.api.v2.files import delete_expired, load_attachments
 from engine.config import Settings
 from engine.crypto import SecretBox
 from engine.domain import statuses as st
@@ -77,6 +77,7 @@ class Engine:
             dead_after=settings.recovery_dead_after_seconds,
             heartbeat_every=min(5.0, settings.recovery_dead_after_seconds / 3),
             replay_receipts=self.replay_simulated_receipts,
+            housekeeping=[partial(delete_expired, store)],
         )
         self.worker_id = self.recovery.worker_id
         self.callbacks = CallbackManager(

@@ -13,7 +13,9 @@ never claim the same row) and enqueues:
   (at-least-once) and counted in ``notify_recovery_requeued_total{status="sending"}``.
 Every ``timeout_every`` seconds the contract's timeouts apply: ``created`` older than
 3 days -> technical-failure; ``sending``/``pending``/``sent`` older than 3 days ->
-temporary-failure.
+temporary-failure. The ``housekeeping`` jobs run on the same cadence (deleting expired
+attached files, for one); a failing job is logged and tried again next time, it never
+stops recovery.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from engine.metrics import RECOVERY_REQUEUED, RECOVERY_SWEEPS
 log = logging.getLogger("engine.recovery")
 
 Requeue = Callable[[Sequence[Any]], Awaitable[int]]
+Housekeeping = Callable[[], Awaitable[object]]
 
 _CLAIM_SQL = """
 WITH live AS (
@@ -89,6 +92,7 @@ class Recovery:
         timeout_age: dt.timedelta = dt.timedelta(days=3),
         batch: int = 2000,
         replay_receipts: ReplayReceipts | None = None,
+        housekeeping: Sequence[Housekeeping] = (),
     ) -> None:
         self.store = store
         self.worker_id = worker_id or uuid.uuid4()
@@ -101,6 +105,7 @@ class Recovery:
         self._timeout_age = timeout_age
         self._batch = batch
         self._replay_receipts = replay_receipts
+        self._housekeeping = tuple(housekeeping)
         self._release_send, self._release_recv = trio.open_memory_channel[uuid.UUID](100_000)
         self._sweep_now = trio.Event()
 
@@ -122,6 +127,7 @@ class Recovery:
                 await self.sweep()
                 if trio.current_time() - last_timeout >= self._timeout_every:
                     await self.apply_timeouts()
+                    await self.run_housekeeping()
                     last_timeout = trio.current_time()
                 with trio.move_on_after(self._sweep_every):
                     await self._sweep_now.wait()
@@ -175,6 +181,13 @@ class Recovery:
                 )
                 await self._on_changes(changes)
                 log.info("timed out notifications", extra={"status": new, "count": len(changes)})
+
+    async def run_housekeeping(self) -> None:
+        for job in self._housekeeping:
+            try:
+                await job()
+            except Exception:
+                log.exception("housekeeping job failed", extra={"job": repr(job)})
 
     def release_soon(self, notification_id: uuid.UUID) -> None:
         """Give up ownership of a row this process could not queue (lane full)."""

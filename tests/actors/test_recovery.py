@@ -119,6 +119,29 @@ async def test_three_day_timeouts(store: Store) -> None:
     assert {c.id for c in rec.changes} == {stuck_created.id, stuck_sending.id}
 
 
+async def test_housekeeping_runs_with_the_timeouts_and_a_failing_job_stops_nothing(
+    store: Store,
+) -> None:
+    rec, ran = Recorder(), trio.Event()
+
+    async def broken() -> None:
+        raise RuntimeError("housekeeping bug")
+
+    async def deletes() -> None:
+        ran.set()
+
+    old = make_row(created_at=utcnow() - dt.timedelta(days=4))
+    await store.insert_notifications([old])
+    me = await _recovery(store, rec, housekeeping=[broken, deletes], sweep_every=60)
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(me.run)
+            await ran.wait()
+            nursery.cancel_scope.cancel()
+    row = await store.fetchrow("SELECT status FROM notifications WHERE id = $1", old.id)
+    assert row["status"] == st.TECHNICAL_FAILURE  # the timeouts ran in the same pass
+
+
 async def test_shutdown_releases_unsent_rows(store: Store) -> None:
     rec = Recorder()
     me = await _recovery(store, rec)

@@ -11,7 +11,8 @@ Rules:
   time; the placeholder shows the file name. The notification's stored personalisation
   holds the URL / file name, never the file.
 - Simulated recipients get the fake URL ``<base>d/test-document`` and nothing is stored.
-- Expired files are refused at once and removed by ``delete_expired`` (periodic).
+- Expired files are refused at once and removed by ``delete_expired`` (recovery runs it
+  as housekeeping every ``timeout_every``).
 """
 
 from __future__ import annotations
@@ -193,9 +194,14 @@ async def load_attachments(
     return {k: tuple(v) for k, v in found.items()}
 
 
-async def delete_expired(store: Store) -> int:
-    """Drop files past their time (for a periodic task; links already refuse them)."""
-    status = await store.execute("DELETE FROM documents WHERE expires_at < now()")
+async def delete_expired(store: Store, limit: int = 10_000) -> int:
+    """Drop up to ``limit`` files past their time (recovery's housekeeping runs this every
+    few minutes; links already refuse them). Bounded so one pass is one short statement."""
+    status = await store.execute(
+        "DELETE FROM documents WHERE id IN"
+        " (SELECT id FROM documents WHERE expires_at < now() LIMIT $1)",
+        limit,
+    )
     return int(status.rsplit(" ", 1)[-1])
 
 
