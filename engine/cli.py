@@ -52,6 +52,7 @@ def settings_with_secrets() -> Settings:
 async def run_server(settings: Settings, *, on_ready: Any = None) -> None:
     from engine.api.app import EngineApp
     from engine.api.server import ServerLimits, ServerStats, serve
+    from engine.gc_policy import tune_for_serving
     from engine.metrics import OPEN_CONNECTIONS
     from engine.observability import MetricsApp
     from engine.runtime import open_engine
@@ -94,6 +95,7 @@ async def run_server(settings: Settings, *, on_ready: Any = None) -> None:
                         shutdown=shutdown,
                     )
                 )
+            tune_for_serving(settings.gc_young_threshold)
             log.info("listening", extra={"host": settings.host, "port": port})
             if on_ready is not None:
                 await on_ready(engine, port)

@@ -42,6 +42,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     max_connections: Positive = 2048
     drain_seconds: Seconds = 10.0
     workers: Positive = 1
+    # Young-generation GC threshold once serving (0 = Python's default); see gc_policy.py
+    gc_young_threshold: Annotated[int, msgspec.Meta(ge=0)] = 50_000
     # Store group commit
     store_batch_rows: Annotated[int, msgspec.Meta(ge=1, le=20_000)] = 1000
     store_linger_ms: Annotated[float, msgspec.Meta(ge=0, le=1000)] = 2.0
