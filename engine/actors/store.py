@@ -134,6 +134,14 @@ RETURNING n.id, n.service_id, n.status, j.previous_status, n.notification_type, 
 """
 
 
+# For the transactions that run _UPDATE_SQL. asyncpg prepares every statement, and after
+# five runs PostgreSQL may switch a prepared statement to its generic plan: for this
+# unnest-driven UPDATE (the plan cannot see the arrays' length) that took 20-40 ms per
+# 200 rows instead of 11-13 ms with planning included. Only here, not pool-wide: replanning
+# every statement cost more than it saved end to end. Needs PostgreSQL 12 or newer.
+_CUSTOM_PLANS = "SET LOCAL plan_cache_mode = force_custom_plan"
+
+
 class ReceiptOutcome(msgspec.Struct, frozen=True):
     matched: bool
     change: StatusChange | None
@@ -321,6 +329,7 @@ class Store:
     async def _apply_receipts(self, receipts: list[Receipt]) -> list[list[ReceiptOutcome]]:
         async def write() -> list[list[ReceiptOutcome]]:
             async with self.pool.acquire() as conn, conn.transaction():
+                await conn.execute(_CUSTOM_PLANS)
                 found = await conn.fetch(
                     "SELECT provider_reference, id FROM notifications"
                     " WHERE provider_reference = ANY($1::text[])",
@@ -367,6 +376,7 @@ class Store:
     async def _apply_updates(self, updates: list[StatusUpdate]) -> list[list[StatusChange]]:
         async def write() -> list[list[StatusChange]]:
             async with self.pool.acquire() as conn, conn.transaction():
+                await conn.execute(_CUSTOM_PLANS)
                 return await _update_in_rounds(conn, updates)
 
         return await _aio(write)()  # type: ignore[no-any-return]
