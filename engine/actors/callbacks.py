@@ -1,4 +1,5 @@
-"""Callbacks: one CallbackActor per service endpoint, fed by a CallbackManager.
+"""Callbacks: one CallbackActor (``callback_actor.py``) per service endpoint, fed by a
+CallbackManager.
 
 Durability (a committed status never loses its callback, even to SIGKILL):
 - Migration 0002's triggers write the owed callback into ``callback_queue`` in the same
@@ -34,26 +35,21 @@ import logging
 import time
 import uuid
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any
 
-import msgspec
 import trio
 
+from engine.actors.callback_actor import CallbackActor, HttpSender, Key, Sender
 from engine.actors.store import Store
 from engine.domain import callbacks as cb
-from engine.http_client import Http11Client, HttpClientError
 from engine.metrics import (
-    CALLBACK_LATENCY,
     CALLBACK_QUEUE,
-    CALLBACK_RETRIES,
-    CALLBACKS_SENT,
     CALLBACKS_SUSPENDED,
 )
 from engine.services import Callback, Registry
 
 log = logging.getLogger("engine.callbacks")
 
-Key = tuple[uuid.UUID, str]  # (service_id, callback_type)
 _COLUMNS = ", ".join(f"q.{f}" for f in cb.Owed.__struct_fields__)
 
 _CLAIM_SQL = f"""
@@ -84,158 +80,6 @@ UPDATE callback_queue q SET owner = NULL, attempts = u.attempts,
 FROM unnest($1::bigint[], $2::int[], $3::float8[]) AS u(seq, attempts, delay)
 WHERE q.seq = u.seq
 """
-
-
-class Answer(msgspec.Struct, frozen=True):
-    status: int | None  # None: no HTTP answer
-    error: str | None = None  # "timeout" | "connection"
-
-
-class Sender(Protocol):
-    async def post(self, url: str, body: bytes, headers: dict[str, str]) -> Answer: ...
-
-
-class HttpSender:
-    """Keep-alive POSTs through ``engine.http_client`` (httpx2 costs ~1 ms CPU a request,
-    too much at callback volume; see that module). Connections are kept per origin; each
-    actor bounds its own concurrency, so a slow endpoint holds no one else's connections.
-    """
-
-    def __init__(self, timeout: float) -> None:
-        self.timeout = timeout
-        self._client = Http11Client(timeout=timeout)
-
-    async def post(self, url: str, body: bytes, headers: dict[str, str]) -> Answer:
-        try:
-            return Answer(await self._client.post(url, body, headers))
-        except trio.TooSlowError:
-            return Answer(None, "timeout")
-        except HttpClientError:
-            return Answer(None, "connection")
-
-    async def aclose(self) -> None:
-        await self._client.aclose()
-
-
-class CallbackActor:
-    """Delivers one endpoint's owed callbacks. ``concurrency`` workers, each a FIFO."""
-
-    def __init__(self, manager: CallbackManager, key: Key, concurrency: int, size: int) -> None:
-        self.manager = manager
-        self.key = key
-        self.suspended = False
-        self.suspended_since: float | None = None  # when the suspension was committed
-        self.breaker = cb.Breaker()
-        self._lanes = [
-            trio.open_memory_channel[cb.Owed](max(1, size // concurrency))
-            for _ in range(concurrency)
-        ]
-        # notification id -> (seq of the row put back for a retry, until when to hold)
-        self._blocked: dict[uuid.UUID, tuple[int, float]] = {}
-
-    def depth(self) -> int:
-        return sum(r.statistics().current_buffer_used for _, r in self._lanes)
-
-    @property
-    def capacity(self) -> int:
-        return sum(int(r.statistics().max_buffer_size) for _, r in self._lanes)
-
-    def has_room(self) -> bool:
-        return all(
-            r.statistics().current_buffer_used < r.statistics().max_buffer_size
-            for _, r in self._lanes
-        )
-
-    def offer(self, owed: cb.Owed) -> bool:
-        send, _ = self._lanes[owed.notification_id.int % len(self._lanes)]
-        try:
-            send.send_nowait(owed)
-        except trio.WouldBlock:
-            return False
-        return True
-
-    async def run(self) -> None:
-        async with trio.open_nursery() as nursery:
-            for _, recv in self._lanes:
-                nursery.start_soon(self._worker, recv)
-
-    async def _worker(self, recv: trio.MemoryReceiveChannel[cb.Owed]) -> None:
-        async for owed in recv:
-            try:
-                await self._handle(owed)
-            except Exception:
-                log.exception("callback worker error", extra={"service_id": str(self.key[0])})
-                await self.manager.release(owed, owed.attempts, 1.0)
-            if self.key in self.manager.wants_room and self.depth() <= self.capacity // 2:
-                # Left out of claims while full; half empty now: ask for more at once
-                # rather than at the next poll (that wait capped a backlog's drain rate).
-                self.manager.wants_room.discard(self.key)
-                self.manager.wake()
-
-    async def _handle(self, owed: cb.Owed) -> None:
-        m = self.manager
-        if self.suspended:
-            await m.release(owed, owed.attempts, 0.0)
-            return
-        held = self._blocked.get(owed.notification_id)
-        if held is not None:
-            if owed.seq != held[0] and trio.current_time() < held[1]:
-                await m.release(owed, owed.attempts, 0.0)  # an earlier status waits for a retry
-                return
-            del self._blocked[owed.notification_id]
-        config = await m.config(self.key)
-        if config is None:
-            log.warning(
-                "callback dropped: no callback configured",
-                extra={"service_id": str(self.key[0]), "callback_type": self.key[1]},
-            )
-            await m.done(owed)
-            return
-        body = cb.encode_body(owed)
-        headers = cb.request_headers(config.bearer_token, config.signing_secret, body, time.time())
-        started = trio.current_time()
-        answer = await m.sender.post(config.url, body, headers)
-        CALLBACK_LATENCY.observe(trio.current_time() - started)
-        verdict = cb.classify(answer.status)
-        kind = self.key[1]
-        if verdict == "ok":
-            CALLBACKS_SENT.labels(kind, "success").inc()
-            await m.done(owed)
-            return
-        if self.breaker.failure(trio.current_time()):
-            await m.suspend(self, _describe(answer))
-        if verdict == "reject":
-            CALLBACKS_SENT.labels(kind, "rejected").inc()
-            await m.done(owed)
-            return
-        attempts = owed.attempts + 1
-        delay = cb.retry_delay(attempts, m.max_retries, m.retry_seconds)
-        if delay is None:
-            CALLBACKS_SENT.labels(kind, "gave_up").inc()
-            log.warning(
-                "callback given up after retries",
-                extra={
-                    "service_id": str(self.key[0]),
-                    "callback_type": kind,
-                    "notification_id": str(owed.notification_id),
-                },
-            )
-            await m.done(owed)
-            return
-        CALLBACKS_SENT.labels(kind, "retry").inc()
-        reason = answer.error or ("429" if answer.status == 429 else "5xx")
-        CALLBACK_RETRIES.labels(kind, reason).inc()
-        # Put back before anything later of this notification can be claimed.
-        await m.release_now(owed, attempts, delay)
-        now = trio.current_time()
-        if len(self._blocked) >= 10_000:  # holds whose row went elsewhere (another worker)
-            self._blocked = {k: v for k, v in self._blocked.items() if v[1] > now}
-        self._blocked[owed.notification_id] = (owed.seq, now + delay + 5.0)
-
-
-def _describe(answer: Answer) -> str:
-    what = answer.error or f"HTTP {answer.status}"
-    return f"{cb.BREAKER_FAILURES} failures within {cb.BREAKER_WINDOW:.0f} s (last: {what})"
 
 
 class CallbackManager:

@@ -1,0 +1,202 @@
+"""One endpoint's callback delivery: a CallbackActor and the HTTP sender it posts through.
+
+The CallbackManager (``engine.actors.callbacks``) owns durability, claims, bookkeeping and
+suspension; it creates one actor per (service, callback type) and hands it owed rows.
+Rules here:
+- ``concurrency`` worker lanes per actor; a notification always goes to the same lane, so
+  its callbacks leave in ``seq`` order. ``offer`` never blocks: a full lane says no and
+  the manager leaves the row in the database.
+- Every answer is classified (``engine.domain.callbacks.classify``): delivered rows are
+  done, a 4xx other than 429 is given up at once, the rest retried ``retry_seconds`` apart
+  up to ``max_retries``. A row put back for a retry holds its notification's later rows
+  back (they are released, not sent) until it goes out.
+- Each failure feeds the endpoint's breaker; tripping it asks the manager to suspend.
+- A worker that hits an unexpected error releases the row (retry in a second) and goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from typing import Protocol
+
+import msgspec
+import trio
+
+from engine.domain import callbacks as cb
+from engine.http_client import Http11Client, HttpClientError
+from engine.metrics import CALLBACK_LATENCY, CALLBACK_RETRIES, CALLBACKS_SENT
+from engine.services import Callback
+
+log = logging.getLogger("engine.callbacks")
+
+Key = tuple[uuid.UUID, str]  # (service_id, callback_type)
+
+
+class Answer(msgspec.Struct, frozen=True):
+    status: int | None  # None: no HTTP answer
+    error: str | None = None  # "timeout" | "connection"
+
+
+class Sender(Protocol):
+    async def post(self, url: str, body: bytes, headers: dict[str, str]) -> Answer: ...
+
+
+class HttpSender:
+    """Keep-alive POSTs through ``engine.http_client`` (httpx2 costs ~1 ms CPU a request,
+    too much at callback volume; see that module). Connections are kept per origin; each
+    actor bounds its own concurrency, so a slow endpoint holds no one else's connections.
+    """
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self._client = Http11Client(timeout=timeout)
+
+    async def post(self, url: str, body: bytes, headers: dict[str, str]) -> Answer:
+        try:
+            return Answer(await self._client.post(url, body, headers))
+        except trio.TooSlowError:
+            return Answer(None, "timeout")
+        except HttpClientError:
+            return Answer(None, "connection")
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+class Manager(Protocol):
+    """What an actor needs of its CallbackManager."""
+
+    sender: Sender
+    max_retries: int
+    retry_seconds: float
+    wants_room: set[Key]
+
+    def wake(self) -> None: ...
+    async def config(self, key: Key) -> Callback | None: ...
+    async def done(self, owed: cb.Owed) -> None: ...
+    async def release(self, owed: cb.Owed, attempts: int, delay: float) -> None: ...
+    async def release_now(self, owed: cb.Owed, attempts: int, delay: float) -> None: ...
+    async def suspend(self, actor: CallbackActor, reason: str) -> None: ...
+
+
+class CallbackActor:
+    """Delivers one endpoint's owed callbacks. ``concurrency`` workers, each a FIFO."""
+
+    def __init__(self, manager: Manager, key: Key, concurrency: int, size: int) -> None:
+        self.manager = manager
+        self.key = key
+        self.suspended = False
+        self.suspended_since: float | None = None  # when the suspension was committed
+        self.breaker = cb.Breaker()
+        self._lanes = [
+            trio.open_memory_channel[cb.Owed](max(1, size // concurrency))
+            for _ in range(concurrency)
+        ]
+        # notification id -> (seq of the row put back for a retry, until when to hold)
+        self._blocked: dict[uuid.UUID, tuple[int, float]] = {}
+
+    def depth(self) -> int:
+        return sum(r.statistics().current_buffer_used for _, r in self._lanes)
+
+    @property
+    def capacity(self) -> int:
+        return sum(int(r.statistics().max_buffer_size) for _, r in self._lanes)
+
+    def has_room(self) -> bool:
+        return all(
+            r.statistics().current_buffer_used < r.statistics().max_buffer_size
+            for _, r in self._lanes
+        )
+
+    def offer(self, owed: cb.Owed) -> bool:
+        send, _ = self._lanes[owed.notification_id.int % len(self._lanes)]
+        try:
+            send.send_nowait(owed)
+        except trio.WouldBlock:
+            return False
+        return True
+
+    async def run(self) -> None:
+        async with trio.open_nursery() as nursery:
+            for _, recv in self._lanes:
+                nursery.start_soon(self._worker, recv)
+
+    async def _worker(self, recv: trio.MemoryReceiveChannel[cb.Owed]) -> None:
+        async for owed in recv:
+            try:
+                await self._handle(owed)
+            except Exception:
+                log.exception("callback worker error", extra={"service_id": str(self.key[0])})
+                await self.manager.release(owed, owed.attempts, 1.0)
+            if self.key in self.manager.wants_room and self.depth() <= self.capacity // 2:
+                # Left out of claims while full; half empty now: ask for more at once
+                # rather than at the next poll (that wait capped a backlog's drain rate).
+                self.manager.wants_room.discard(self.key)
+                self.manager.wake()
+
+    async def _handle(self, owed: cb.Owed) -> None:
+        m = self.manager
+        if self.suspended:
+            await m.release(owed, owed.attempts, 0.0)
+            return
+        held = self._blocked.get(owed.notification_id)
+        if held is not None:
+            if owed.seq != held[0] and trio.current_time() < held[1]:
+                await m.release(owed, owed.attempts, 0.0)  # an earlier status waits for a retry
+                return
+            del self._blocked[owed.notification_id]
+        config = await m.config(self.key)
+        if config is None:
+            log.warning(
+                "callback dropped: no callback configured",
+                extra={"service_id": str(self.key[0]), "callback_type": self.key[1]},
+            )
+            await m.done(owed)
+            return
+        body = cb.encode_body(owed)
+        headers = cb.request_headers(config.bearer_token, config.signing_secret, body, time.time())
+        started = trio.current_time()
+        answer = await m.sender.post(config.url, body, headers)
+        CALLBACK_LATENCY.observe(trio.current_time() - started)
+        verdict = cb.classify(answer.status)
+        kind = self.key[1]
+        if verdict == "ok":
+            CALLBACKS_SENT.labels(kind, "success").inc()
+            await m.done(owed)
+            return
+        if self.breaker.failure(trio.current_time()):
+            await m.suspend(self, _describe(answer))
+        if verdict == "reject":
+            CALLBACKS_SENT.labels(kind, "rejected").inc()
+            await m.done(owed)
+            return
+        attempts = owed.attempts + 1
+        delay = cb.retry_delay(attempts, m.max_retries, m.retry_seconds)
+        if delay is None:
+            CALLBACKS_SENT.labels(kind, "gave_up").inc()
+            log.warning(
+                "callback given up after retries",
+                extra={
+                    "service_id": str(self.key[0]),
+                    "callback_type": kind,
+                    "notification_id": str(owed.notification_id),
+                },
+            )
+            await m.done(owed)
+            return
+        CALLBACKS_SENT.labels(kind, "retry").inc()
+        reason = answer.error or ("429" if answer.status == 429 else "5xx")
+        CALLBACK_RETRIES.labels(kind, reason).inc()
+        # Put back before anything later of this notification can be claimed.
+        await m.release_now(owed, attempts, delay)
+        now = trio.current_time()
+        if len(self._blocked) >= 10_000:  # holds whose row went elsewhere (another worker)
+            self._blocked = {k: v for k, v in self._blocked.items() if v[1] > now}
+        self._blocked[owed.notification_id] = (owed.seq, now + delay + 5.0)
+
+
+def _describe(answer: Answer) -> str:
+    what = answer.error or f"HTTP {answer.status}"
+    return f"{cb.BREAKER_FAILURES} failures within {cb.BREAKER_WINDOW:.0f} s (last: {what})"
