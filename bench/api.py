@@ -33,8 +33,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run as a script: make `bench` and `engine` importable
 
-from bench.e2e import Failed, Processes, database, proc_cpu_seconds  # noqa: E402
 from bench.e2e_load import PY, percentile, provision, start_engine  # noqa: E402
+from bench.harness import Failed, Processes, database, proc_cpu_seconds  # noqa: E402
 from bench.loadgen import Load  # noqa: E402
 
 TARGETS = {"requests_per_s": 3000, "p99_ms": 50}
