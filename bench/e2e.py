@@ -130,9 +130,11 @@ def measure(args: argparse.Namespace, folder: Path, procs: Processes, dsn: str) 
     if args.profile:
         profile_path = OUT / f"e2e-profile-{time.strftime('%Y%m%d-%H%M%S')}.txt"
         OUT.mkdir(parents=True, exist_ok=True)
+        # --subprocesses: with NOTIFY_WORKERS > 1 the work is in the engine's children.
         profiler = procs.start("py-spy", [str(Path(PY).parent / "py-spy"), "record", "--pid",
                                str(engine.pid), "--rate", "49", "--format", "raw",
-                               "--nonblocking", "--output", str(profile_path)])  # fmt: skip
+                               "--nonblocking", "--subprocesses",
+                               "--output", str(profile_path)])  # fmt: skip
     cpu0, t0 = proc_cpu_seconds(engine.pid), time.time()
     load = (
         send_single(procs, base, ids, args, folder)

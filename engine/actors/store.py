@@ -11,11 +11,18 @@ Rules:
 - A failed batch fails every waiter in it with the database error; nothing is retried
   silently here (the caller decides).
 - Mailboxes are bounded: when writers fall behind, callers wait (backpressure).
+- Round trips are the cost that matters (each one is a syscall both ways and a wake-up on
+  each side), so connections keep no session state between uses (no session ``SET``, no
+  ``LISTEN``, no advisory lock or cursor held past the call) and the pool does not reset
+  them on release; status and receipt writes use their own small pool whose sessions
+  always plan custom (see ``_STATUS_SESSION``), so a status batch is one statement
+  without BEGIN/SET/COMMIT around it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -31,6 +38,7 @@ from engine.providers.base import Receipt
 
 T = TypeVar("T")
 R = TypeVar("R")
+log = logging.getLogger("engine.store")
 
 
 def _aio(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
@@ -134,12 +142,30 @@ RETURNING n.id, n.service_id, n.status, j.previous_status, n.notification_type, 
 """
 
 
-# For the transactions that run _UPDATE_SQL. asyncpg prepares every statement, and after
-# five runs PostgreSQL may switch a prepared statement to its generic plan: for this
-# unnest-driven UPDATE (the plan cannot see the arrays' length) that took 20-40 ms per
-# 200 rows instead of 11-13 ms with planning included. Only here, not pool-wide: replanning
-# every statement cost more than it saved end to end. Needs PostgreSQL 12 or newer.
-_CUSTOM_PLANS = "SET LOCAL plan_cache_mode = force_custom_plan"
+# The sessions of the status-writer pool (the statements that run _UPDATE_SQL). asyncpg
+# prepares every statement, and after five runs PostgreSQL may switch a prepared statement
+# to its generic plan: for this unnest-driven UPDATE (the plan cannot see the arrays'
+# length) that took 20-40 ms per 200 rows instead of 11-13 ms with planning included. Not
+# for the main pool: replanning every statement there cost more than it saved end to end.
+# A session setting (not SET LOCAL in a transaction) keeps a status batch to one round
+# trip. Needs PostgreSQL 12 or newer.
+_STATUS_SESSION = {"plan_cache_mode": "force_custom_plan"}
+
+
+def _log_driver_error(loop: Any, context: dict[str, Any]) -> None:
+    """asyncio's exception handler for the driver's background errors (a future nobody
+    awaits any more, e.g. a connection attempt cancelled mid-handshake at shutdown).
+    trio-asyncio's default raises them into its nursery, which would stop the engine
+    over a connection the pool simply opens again; log them instead."""
+    log.error(
+        "database driver: %s", context.get("message", "error"), exc_info=context.get("exception")
+    )
+
+
+async def _keep_session(conn: Any) -> None:
+    """Pool release hook. asyncpg's default runs ``RESET ALL; UNLISTEN *; CLOSE ALL;
+    pg_advisory_unlock_all()``, a round trip per checkout for state this engine never
+    leaves behind; asyncpg still rolls back a transaction left open before calling it."""
 
 
 class ReceiptOutcome(msgspec.Struct, frozen=True):
@@ -239,12 +265,14 @@ class Store:
         self,
         pool: Any,
         *,
+        status_pool: Any = None,
         batch_rows: int,
         linger_ms: float,
         writers: int,
         status_linger_ms: float | None = None,
     ) -> None:
         self.pool = pool
+        self.status_pool = pool if status_pool is None else status_pool
         self._writers = writers
         linger = linger_ms / 1000.0
         # Status writes (provider actors) are off every request's latency path: gathering
@@ -281,12 +309,32 @@ class Store:
     ) -> AsyncIterator[Store]:
         import asyncpg
 
-        pool = await _aio(asyncpg.create_pool)(
-            dsn, min_size=2, max_size=pool_size, command_timeout=60
+        loop = trio_asyncio.current_loop.get()
+        if loop is not None:
+            loop.set_exception_handler(_log_driver_error)
+        create_pool = _aio(asyncpg.create_pool)
+        pool = await create_pool(
+            dsn, min_size=2, max_size=pool_size, command_timeout=60, reset=_keep_session
         )
+        try:
+            # One connection per status and receipt writer task, so they never wait for
+            # one; all opened here, so none is mid-handshake when the engine stops.
+            status_pool = await create_pool(
+                dsn,
+                min_size=2 * writers,
+                max_size=2 * writers,
+                command_timeout=60,
+                reset=_keep_session,
+                server_settings=_STATUS_SESSION,
+            )
+        except BaseException:
+            with trio.CancelScope(shield=True), trio.move_on_after(10):
+                await _aio(pool.close)()
+            raise
         try:
             yield cls(
                 pool,
+                status_pool=status_pool,
                 batch_rows=batch_rows,
                 linger_ms=linger_ms,
                 writers=writers,
@@ -294,6 +342,7 @@ class Store:
             )
         finally:
             with trio.CancelScope(shield=True), trio.move_on_after(10):
+                await _aio(status_pool.close)()
                 await _aio(pool.close)()
 
     async def run(self, *, task_status: trio.TaskStatus[Store] = trio.TASK_STATUS_IGNORED) -> None:
@@ -328,8 +377,9 @@ class Store:
 
     async def _apply_receipts(self, receipts: list[Receipt]) -> list[list[ReceiptOutcome]]:
         async def write() -> list[list[ReceiptOutcome]]:
-            async with self.pool.acquire() as conn, conn.transaction():
-                await conn.execute(_CUSTOM_PLANS)
+            # No transaction: the lookup only reads, and each UPDATE re-checks the status
+            # it may move from, so a row that changed in between is simply not updated.
+            async with self.status_pool.acquire() as conn:
                 found = await conn.fetch(
                     "SELECT provider_reference, id FROM notifications"
                     " WHERE provider_reference = ANY($1::text[])",
@@ -375,8 +425,7 @@ class Store:
 
     async def _apply_updates(self, updates: list[StatusUpdate]) -> list[list[StatusChange]]:
         async def write() -> list[list[StatusChange]]:
-            async with self.pool.acquire() as conn, conn.transaction():
-                await conn.execute(_CUSTOM_PLANS)
+            async with self.status_pool.acquire() as conn:
                 return await _update_in_rounds(conn, updates)
 
         return await _aio(write)()  # type: ignore[no-any-return]
@@ -404,12 +453,16 @@ class Store:
         return await _aio(go)()  # type: ignore[no-any-return]
 
     async def transaction(self, statements: Sequence[tuple[str, tuple[object, ...]]]) -> None:
-        """Run several statements atomically (admin writes)."""
+        """Run several statements atomically (admin writes, callback bookkeeping)."""
 
         async def go() -> None:
-            async with self.pool.acquire() as conn, conn.transaction():
-                for sql, args in statements:
-                    await conn.execute(sql, *args)
+            async with self.pool.acquire() as conn:
+                if len(statements) == 1:  # atomic on its own: no BEGIN/COMMIT round trips
+                    await conn.execute(statements[0][0], *statements[0][1])
+                    return
+                async with conn.transaction():
+                    for sql, args in statements:
+                        await conn.execute(sql, *args)
 
         await _aio(go)()
 
@@ -433,7 +486,8 @@ class Store:
 
 async def _update_in_rounds(conn: Any, updates: list[StatusUpdate]) -> list[list[StatusChange]]:
     """Apply updates in order. One UPDATE cannot change a row twice, so the k-th update
-    of an id goes in round k; rounds run in order inside the caller's transaction."""
+    of an id goes in round k. One round is one statement (atomic on its own, with the
+    callback trigger inside it); several rounds run in order in one transaction."""
     rounds: list[list[int]] = []
     seen: dict[uuid.UUID, int] = {}
     for index, u in enumerate(updates):
@@ -442,15 +496,26 @@ async def _update_in_rounds(conn: Any, updates: list[StatusUpdate]) -> list[list
         if k == len(rounds):
             rounds.append([])
         rounds[k].append(index)
-    results: list[list[StatusChange]] = [[] for _ in updates]
-    for indexes in rounds:
-        batch = [updates[i] for i in indexes]
-        records = await conn.fetch(_UPDATE_SQL, *_update_columns(batch))
-        by_id = {r["id"]: r for r in records}
-        for i in indexes:
-            rec = by_id.get(updates[i].id)
-            if rec is not None:
-                results[i].append(StatusChange(*rec))
+    if len(rounds) == 1:
+        return await _update_round(conn, updates, rounds[0], [[] for _ in updates])
+    async with conn.transaction():
+        results: list[list[StatusChange]] = [[] for _ in updates]
+        for indexes in rounds:
+            await _update_round(conn, updates, indexes, results)
+        return results
+
+
+async def _update_round(
+    conn: Any, updates: list[StatusUpdate], indexes: list[int], results: list[list[StatusChange]]
+) -> list[list[StatusChange]]:
+    """One UPDATE for ``updates[i] for i in indexes`` (distinct ids); appends to results."""
+    batch = [updates[i] for i in indexes]
+    records = await conn.fetch(_UPDATE_SQL, *_update_columns(batch))
+    by_id = {r["id"]: r for r in records}
+    for i in indexes:
+        rec = by_id.get(updates[i].id)
+        if rec is not None:
+            results[i].append(StatusChange(*rec))
     return results
 
 

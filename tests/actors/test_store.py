@@ -7,6 +7,7 @@ import uuid
 
 import pytest
 import trio
+import trio_asyncio
 
 from engine.actors.store import NotificationRow, StatusUpdate, Store, utcnow
 from engine.domain import statuses as st
@@ -163,3 +164,24 @@ async def test_receipts_match_by_provider_reference(store: Store) -> None:
     matched, changes = await store.apply_receipts(receipts[:1])
     assert matched == [True]
     assert changes == []
+
+
+async def test_a_background_driver_error_is_logged_and_the_store_keeps_working(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    # What asyncio reports when a connection attempt is abandoned mid-handshake: by
+    # default trio-asyncio raises it into its nursery, which would stop the engine.
+    loop = trio_asyncio.current_loop.get()
+    loop.call_exception_handler(
+        {
+            "message": "Future exception was never retrieved",
+            "exception": ConnectionError("unexpected connection_lost() call"),
+        }
+    )
+    await trio.sleep(0.05)
+    row = make_row()
+    await store.insert_notifications([row])
+    assert await store.fetchrow("SELECT id FROM notifications WHERE id = $1", row.id)
+    [record] = [r for r in caplog.records if r.name == "engine.store"]
+    assert record.levelname == "ERROR"
+    assert "Future exception was never retrieved" in record.getMessage()
