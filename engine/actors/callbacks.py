@@ -176,7 +176,7 @@ class CallbackManager:
         full = list({k[0] for k in full_keys})
         started = trio.current_time()
         rows = await self.store.fetch(
-            _CLAIM_SQL, self.worker_id, self._dead_after, self._claim_batch, full
+            _CLAIM_SQL, self.worker_id, self._dead_after, self._claim_batch, full, keyed=True
         )
         owed = sorted((cb.Owed(**dict(r)) for r in rows), key=lambda o: o.seq)
         overflow = []
@@ -192,7 +192,9 @@ class CallbackManager:
         if overflow:
             # Synchronously, so no later row of these notifications is claimed meanwhile.
             await self.store.execute(
-                "UPDATE callback_queue SET owner = NULL WHERE seq = ANY($1::bigint[])", overflow
+                "UPDATE callback_queue SET owner = NULL WHERE seq = ANY($1::bigint[])",
+                overflow,
+                keyed=True,
             )
         CALLBACK_QUEUE.set(sum(a.depth() for a in self.actors.values()))
         return len(rows)
@@ -208,7 +210,7 @@ class CallbackManager:
         await self._ops_send.send((owed.seq, attempts, delay))
 
     async def release_now(self, owed: cb.Owed, attempts: int, delay: float) -> None:
-        await self.store.execute(_RELEASE_SQL, [owed.seq], [attempts], [delay])
+        await self.store.execute(_RELEASE_SQL, [owed.seq], [attempts], [delay], keyed=True)
 
     async def _writer(self) -> None:
         async for first in self._ops_recv:
@@ -235,7 +237,7 @@ class CallbackManager:
             statements.append((_RELEASE_SQL, columns))
         try:
             with trio.CancelScope(shield=True):
-                await self.store.transaction(statements)
+                await self.store.transaction(statements, keyed=True)
         except Exception:
             # The rows stay owned by us: claimed again (and resent) after a restart.
             log.exception("callback bookkeeping failed", extra={"rows": len(ops)})

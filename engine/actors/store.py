@@ -14,9 +14,11 @@ Rules:
 - Round trips are the cost that matters (each one is a syscall both ways and a wake-up on
   each side), so connections keep no session state between uses (no session ``SET``, no
   ``LISTEN``, no advisory lock or cursor held past the call) and the pool does not reset
-  them on release; status and receipt writes use their own small pool whose sessions
-  always plan custom (see ``_STATUS_SESSION``), so a status batch is one statement
-  without BEGIN/SET/COMMIT around it.
+  them on release.
+- Statements that find their rows by key on the hot path (status and receipt writes, the
+  callback queue's claim and bookkeeping: ``keyed=True``) run on their own small pool
+  whose sessions always plan custom and shun table scans (see ``_KEYED_SESSION``), so a
+  status batch is one statement without BEGIN/SET/COMMIT around it.
 """
 
 from __future__ import annotations
@@ -142,14 +144,21 @@ RETURNING n.id, n.service_id, n.status, j.previous_status, n.notification_type, 
 """
 
 
-# The sessions of the status-writer pool (the statements that run _UPDATE_SQL). asyncpg
+# The sessions of the keyed pool (the statements that run _UPDATE_SQL and the like). asyncpg
 # prepares every statement, and after five runs PostgreSQL may switch a prepared statement
 # to its generic plan: for this unnest-driven UPDATE (the plan cannot see the arrays'
 # length) that took 20-40 ms per 200 rows instead of 11-13 ms with planning included. Not
 # for the main pool: replanning every statement there cost more than it saved end to end.
 # A session setting (not SET LOCAL in a transaction) keeps a status batch to one round
 # trip. Needs PostgreSQL 12 or newer.
-_STATUS_SESSION = {"plan_cache_mode": "force_custom_plan"}
+# These sessions only ever look rows up by key (id, provider reference, queue seq), and a
+# table scan is never the right plan for that; but until (auto)analyze has seen a fresh or
+# fast growing table the planner believes it is small and scans it: measured on a new
+# database (autovacuum off), the receipt lookup scanned `notifications` in ~20 ms a batch,
+# a quarter of PostgreSQL's CPU. Hence enable_seqscan = off (a cost penalty, not a ban),
+# and jit = off: the penalty inflates plan costs past jit_above_cost, and compiling the
+# callback claim took ~0.7 s a run. These statements are far too small for JIT anyway.
+_KEYED_SESSION = {"plan_cache_mode": "force_custom_plan", "enable_seqscan": "off", "jit": "off"}
 
 
 def _log_driver_error(loop: Any, context: dict[str, Any]) -> None:
@@ -265,14 +274,14 @@ class Store:
         self,
         pool: Any,
         *,
-        status_pool: Any = None,
+        keyed_pool: Any = None,
         batch_rows: int,
         linger_ms: float,
         writers: int,
         status_linger_ms: float | None = None,
     ) -> None:
         self.pool = pool
-        self.status_pool = pool if status_pool is None else status_pool
+        self.keyed_pool = pool if keyed_pool is None else keyed_pool
         self._writers = writers
         linger = linger_ms / 1000.0
         # Status writes (provider actors) are off every request's latency path: gathering
@@ -318,14 +327,15 @@ class Store:
         )
         try:
             # One connection per status and receipt writer task, so they never wait for
-            # one; all opened here, so none is mid-handshake when the engine stops.
-            status_pool = await create_pool(
+            # one, and two for the callback queue; all opened here, so none is
+            # mid-handshake when the engine stops.
+            keyed_pool = await create_pool(
                 dsn,
-                min_size=2 * writers,
-                max_size=2 * writers,
+                min_size=2 * writers + 2,
+                max_size=2 * writers + 2,
                 command_timeout=60,
                 reset=_keep_session,
-                server_settings=_STATUS_SESSION,
+                server_settings=_KEYED_SESSION,
             )
         except BaseException:
             with trio.CancelScope(shield=True), trio.move_on_after(10):
@@ -334,7 +344,7 @@ class Store:
         try:
             yield cls(
                 pool,
-                status_pool=status_pool,
+                keyed_pool=keyed_pool,
                 batch_rows=batch_rows,
                 linger_ms=linger_ms,
                 writers=writers,
@@ -342,7 +352,7 @@ class Store:
             )
         finally:
             with trio.CancelScope(shield=True), trio.move_on_after(10):
-                await _aio(status_pool.close)()
+                await _aio(keyed_pool.close)()
                 await _aio(pool.close)()
 
     async def run(self, *, task_status: trio.TaskStatus[Store] = trio.TASK_STATUS_IGNORED) -> None:
@@ -379,7 +389,7 @@ class Store:
         async def write() -> list[list[ReceiptOutcome]]:
             # No transaction: the lookup only reads, and each UPDATE re-checks the status
             # it may move from, so a row that changed in between is simply not updated.
-            async with self.status_pool.acquire() as conn:
+            async with self.keyed_pool.acquire() as conn:
                 found = await conn.fetch(
                     "SELECT provider_reference, id FROM notifications"
                     " WHERE provider_reference = ANY($1::text[])",
@@ -425,15 +435,17 @@ class Store:
 
     async def _apply_updates(self, updates: list[StatusUpdate]) -> list[list[StatusChange]]:
         async def write() -> list[list[StatusChange]]:
-            async with self.status_pool.acquire() as conn:
+            async with self.keyed_pool.acquire() as conn:
                 return await _update_in_rounds(conn, updates)
 
         return await _aio(write)()  # type: ignore[no-any-return]
 
     # -- reads and admin writes (not on the per-notification hot path) -----------------
-    async def fetch(self, sql: str, *args: object) -> list[Any]:
+    async def fetch(self, sql: str, *args: object, keyed: bool = False) -> list[Any]:
+        pool = self.keyed_pool if keyed else self.pool
+
         async def go() -> list[Any]:
-            async with self.pool.acquire() as conn:
+            async with pool.acquire() as conn:
                 return list(await conn.fetch(sql, *args))
 
         return await _aio(go)()  # type: ignore[no-any-return]
@@ -445,18 +457,23 @@ class Store:
 
         return await _aio(go)()
 
-    async def execute(self, sql: str, *args: object) -> str:
+    async def execute(self, sql: str, *args: object, keyed: bool = False) -> str:
+        pool = self.keyed_pool if keyed else self.pool
+
         async def go() -> str:
-            async with self.pool.acquire() as conn:
+            async with pool.acquire() as conn:
                 return str(await conn.execute(sql, *args))
 
         return await _aio(go)()  # type: ignore[no-any-return]
 
-    async def transaction(self, statements: Sequence[tuple[str, tuple[object, ...]]]) -> None:
+    async def transaction(
+        self, statements: Sequence[tuple[str, tuple[object, ...]]], *, keyed: bool = False
+    ) -> None:
         """Run several statements atomically (admin writes, callback bookkeeping)."""
+        pool = self.keyed_pool if keyed else self.pool
 
         async def go() -> None:
-            async with self.pool.acquire() as conn:
+            async with pool.acquire() as conn:
                 if len(statements) == 1:  # atomic on its own: no BEGIN/COMMIT round trips
                     await conn.execute(statements[0][0], *statements[0][1])
                     return
