@@ -28,18 +28,16 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 import msgspec
 import trio
 import trio_asyncio
 
+from engine.actors.group_commit import GroupCommit
 from engine.domain import statuses as st
-from engine.metrics import STORE_BATCH_ROWS, STORE_COMMIT_SECONDS, STORE_ROWS_TOTAL
 from engine.providers.base import Receipt
 
-T = TypeVar("T")
-R = TypeVar("R")
 log = logging.getLogger("engine.store")
 
 
@@ -182,91 +180,6 @@ class ReceiptOutcome(msgspec.Struct, frozen=True):
     change: StatusChange | None
 
 
-class _Pending(Generic[T, R]):
-    __slots__ = ("done", "error", "items", "result")
-
-    def __init__(self, items: Sequence[T]) -> None:
-        self.items = items
-        self.done = trio.Event()
-        self.result: list[R] = []
-        self.error: BaseException | None = None
-
-
-class _GroupCommit(Generic[T, R]):
-    """Collects requests for a short linger, then writes them in one transaction."""
-
-    def __init__(
-        self,
-        name: str,
-        write: Callable[[list[T]], Awaitable[list[list[R]] | None]],
-        *,
-        max_rows: int,
-        linger: float,
-        mailbox: int,
-    ) -> None:
-        self.name = name
-        self._write = write
-        self._max_rows = max_rows
-        self._linger = linger
-        self._send, self._recv = trio.open_memory_channel[_Pending[T, R]](mailbox)
-
-    async def submit(self, items: Sequence[T]) -> list[R]:
-        pending: _Pending[T, R] = _Pending(items)
-        await self._send.send(pending)
-        await pending.done.wait()
-        if pending.error is not None:
-            raise pending.error
-        return pending.result
-
-    def depth(self) -> int:
-        return self._recv.statistics().current_buffer_used
-
-    async def close(self) -> None:
-        await self._send.aclose()
-
-    async def run_writer(self) -> None:
-        async for first in self._recv:
-            batch = [first]
-            rows = len(first.items)
-            with trio.move_on_after(self._linger):
-                while rows < self._max_rows:
-                    try:
-                        nxt = self._recv.receive_nowait()
-                    except trio.WouldBlock:
-                        try:
-                            nxt = await self._recv.receive()
-                        except trio.EndOfChannel:
-                            break
-                    except trio.EndOfChannel:
-                        break
-                    batch.append(nxt)
-                    rows += len(nxt.items)
-            await self._flush(batch, rows)
-
-    async def _flush(self, batch: list[_Pending[T, R]], rows: int) -> None:
-        items: list[T] = [item for p in batch for item in p.items]
-        start = trio.current_time()
-        # Shielded: once rows are handed to the database, the waiters must learn the outcome
-        # even while the engine shuts down.
-        with trio.CancelScope(shield=True):
-            try:
-                per_item = await self._write(items)
-            except Exception as exc:
-                for p in batch:
-                    p.error = exc
-                    p.done.set()
-                return
-        STORE_COMMIT_SECONDS.labels(self.name).observe(trio.current_time() - start)
-        STORE_BATCH_ROWS.labels(self.name).observe(rows)
-        STORE_ROWS_TOTAL.labels(self.name).inc(rows)
-        offset = 0
-        for p in batch:
-            if per_item is not None:
-                p.result = [r for chunk in per_item[offset : offset + len(p.items)] for r in chunk]
-            offset += len(p.items)
-            p.done.set()
-
-
 class Store:
     """Owns the pool. Reads are plain methods; hot-path writes are group-committed."""
 
@@ -287,13 +200,13 @@ class Store:
         # Status writes (provider actors) are off every request's latency path: gathering
         # them longer makes fewer, larger transactions (each costs a round trip, a commit).
         status_linger = linger if status_linger_ms is None else status_linger_ms / 1000.0
-        self.inserts: _GroupCommit[NotificationRow, None] = _GroupCommit(
+        self.inserts: GroupCommit[NotificationRow, None] = GroupCommit(
             "insert", self._copy_notifications, max_rows=batch_rows, linger=linger, mailbox=4096
         )
-        self.updates: _GroupCommit[StatusUpdate, StatusChange] = _GroupCommit(
+        self.updates: GroupCommit[StatusUpdate, StatusChange] = GroupCommit(
             "status", self._apply_updates, max_rows=batch_rows, linger=status_linger, mailbox=4096
         )
-        self.receipts: _GroupCommit[Receipt, ReceiptOutcome] = _GroupCommit(
+        self.receipts: GroupCommit[Receipt, ReceiptOutcome] = GroupCommit(
             # Receipt senders (SNS over HTTP) wait for the commit before their 200, but no
             # person does, and SNS uses many connections: the status linger. With the API's
             # 2 ms, a receipt transaction (4 round trips) held ~2 receipts at 1,000/s.
