@@ -67,6 +67,9 @@ def _plain_value(value: object) -> bool:
     text = ph.as_text(value)
     return (
         _PLAIN_VALUE.fullmatch(text) is not None
+        # Markdown strips whitespace at the edges of a block (a heading's end, a
+        # paragraph's start), which a value spliced into the pre-rendered text would keep.
+        and text == text.strip()
         and "://" not in text
         and "www." not in text
         and _LIST_START.match(text) is None

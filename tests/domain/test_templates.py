@@ -6,7 +6,7 @@ import math
 import re
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as hs
 
 from engine.domain import sms
@@ -119,6 +119,7 @@ _markdown_lines = hs.lists(
 
 @settings(max_examples=150, deadline=None)
 @given(lines=_markdown_lines, a=_plain_words, b=_plain_words)
+@example(lines=["# Heading ((a))"], a="0 ", b="0")  # markdown strips a heading's end
 def test_precompiled_render_equals_full_render(lines: list[str], a: str, b: str) -> None:
     """The sentinel fast path must give exactly what rendering the filled text gives."""
     content = "\n\n".join(lines)
