@@ -39,6 +39,7 @@ from typing import Any
 
 import trio
 
+from engine.actors.batching import gather
 from engine.actors.callback_actor import CallbackActor, HttpSender, Key, Sender
 from engine.actors.store import Store
 from engine.domain import callbacks as cb
@@ -217,9 +218,7 @@ class CallbackManager:
             ops = [first]
             # Bookkeeping only (a crash before the delete resends, at-least-once): gather
             # long enough that one transaction carries many callbacks, not a handful.
-            with trio.move_on_after(0.02):
-                while len(ops) < 5000:
-                    ops.append(await self._ops_recv.receive())
+            await gather(self._ops_recv, ops, linger=0.02, limit=5000)
             await self._apply(ops)
 
     async def _apply(self, ops: Sequence[tuple[int, int, float]]) -> None:

@@ -15,6 +15,7 @@ from typing import Generic, TypeVar
 
 import trio
 
+from engine.actors.batching import gather
 from engine.metrics import STORE_BATCH_ROWS, STORE_COMMIT_SECONDS, STORE_ROWS_TOTAL
 
 T = TypeVar("T")
@@ -66,20 +67,9 @@ class GroupCommit(Generic[T, R]):
     async def run_writer(self) -> None:
         async for first in self._recv:
             batch = [first]
-            rows = len(first.items)
-            with trio.move_on_after(self._linger):
-                while rows < self._max_rows:
-                    try:
-                        nxt = self._recv.receive_nowait()
-                    except trio.WouldBlock:
-                        try:
-                            nxt = await self._recv.receive()
-                        except trio.EndOfChannel:
-                            break
-                    except trio.EndOfChannel:
-                        break
-                    batch.append(nxt)
-                    rows += len(nxt.items)
+            rows = await gather(
+                self._recv, batch, linger=self._linger, limit=self._max_rows, size=_rows
+            )
             await self._flush(batch, rows)
 
     async def _flush(self, batch: list[Pending[T, R]], rows: int) -> None:
@@ -104,3 +94,7 @@ class GroupCommit(Generic[T, R]):
                 p.result = [r for chunk in per_item[offset : offset + len(p.items)] for r in chunk]
             offset += len(p.items)
             p.done.set()
+
+
+def _rows(pending: Pending[T, R]) -> int:
+    return len(pending.items)

@@ -43,6 +43,7 @@ from typing import Protocol
 
 import trio
 
+from engine.actors.batching import gather
 from engine.actors.breaker import CircuitBreaker
 from engine.actors.store import StatusChange, StatusUpdate, utcnow
 from engine.domain import statuses as st
@@ -212,18 +213,9 @@ class ProviderActor:
             self._waiting = None
             if not batch:
                 return True
-        with trio.move_on_after(self._linger):
-            while len(batch) < limit:
-                try:
-                    message = self._recv.receive_nowait()
-                except trio.WouldBlock:
-                    try:
-                        message = await self._recv.receive()
-                    except trio.EndOfChannel:
-                        break
-                except trio.EndOfChannel:
-                    break
-                batch.append((message, 0))
+        fresh: list[Outbound] = []
+        await gather(self._recv, fresh, linger=self._linger, limit=limit - len(batch))
+        batch.extend((message, 0) for message in fresh)
         return True
 
     def _due(self, now: float, limit: int) -> list[Item]:

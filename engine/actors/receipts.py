@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 import trio
 
+from engine.actors.batching import gather
 from engine.actors.store import StatusChange, Store
 from engine.metrics import observe_mailbox
 from engine.providers.base import Receipt
@@ -50,12 +51,7 @@ class ReceiptsActor:
             async with self._recv:
                 async for first in self._recv:
                     batch = [first]
-                    with trio.move_on_after(self._linger):
-                        while len(batch) < self._max_batch:
-                            try:
-                                batch.append(await self._recv.receive())
-                            except trio.EndOfChannel:
-                                break
+                    await gather(self._recv, batch, linger=self._linger, limit=self._max_batch)
                     observe_mailbox("receipts", self._recv.statistics())
                     await self._apply(batch, attempt=0)
             await self._retry_send.aclose()
