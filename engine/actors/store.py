@@ -74,6 +74,26 @@ class NotificationRow(msgspec.Struct, kw_only=True):
 
 NOTIFICATION_COLUMNS = list(NotificationRow.__struct_fields__)
 
+# Inserts: an API request waits for its row's commit, so the common small batch (a few
+# rows at a time, gathered over 2 ms) is one statement, one round trip: COPY takes two
+# (COPY, then the data), and on a busy engine each round trip waits for the event loop
+# (bench/e2e.py --rate 1000: ~9 ms a commit of 7 rows). From COPY_FROM_ROWS rows on
+# (bulk jobs), COPY's cheaper per-row encoding wins.
+COPY_FROM_ROWS = 100
+_COLUMN_TYPES = {
+    "id": "uuid", "service_id": "uuid", "template_id": "uuid", "template_version": "int",
+    "api_key_id": "uuid", "key_type": "text", "notification_type": "text",
+    "recipient": "text", "status": "text", "client_reference": "text",
+    "personalisation": "jsonb", "subject": "text", "body": "text", "reply_to_text": "text",
+    "process_type": "text", "billable_units": "int", "job_id": "uuid",
+    "job_row_number": "int", "scheduled_for": "timestamptz", "unsubscribe_url": "text",
+    "created_at": "timestamptz", "owner": "uuid",
+}  # fmt: skip
+_INSERT_SQL = "INSERT INTO notifications ({}) SELECT * FROM unnest({})".format(
+    ", ".join(NOTIFICATION_COLUMNS),
+    ", ".join(f"${i}::{_COLUMN_TYPES[c]}[]" for i, c in enumerate(NOTIFICATION_COLUMNS, 1)),
+)
+
 
 class StatusUpdate(msgspec.Struct, frozen=True, kw_only=True):
     id: uuid.UUID
@@ -158,6 +178,19 @@ RETURNING n.id, n.service_id, n.status, j.previous_status, n.notification_type, 
 # callback claim took ~0.7 s a run. These statements are far too small for JIT anyway.
 _KEYED_SESSION = {"plan_cache_mode": "force_custom_plan", "enable_seqscan": "off", "jit": "off"}
 
+# No asyncio timer per statement or per connection use: trio-asyncio keeps a cancelled
+# timer in its heap until it would have fired, so asyncpg's command_timeout (a timer per
+# statement, 60 s) and the pool's idle-connection check (a timer per release, 300 s) left
+# tens of thousands of dead timers behind at thousands of statements a second: heap work
+# on every statement and pauses of the cyclic collector in the API's p99. So a statement
+# that runs this long is cancelled by PostgreSQL itself (statement_timeout), and pools
+# never close idle connections (they are few and fixed: see ``open``).
+STATEMENT_TIMEOUT_S = 60.0
+
+
+def _session(timeout_s: float, **settings: str) -> dict[str, str]:
+    return {"statement_timeout": f"{round(timeout_s * 1000)}ms", **settings}
+
 
 def _log_driver_error(loop: Any, context: dict[str, Any]) -> None:
     """asyncio's exception handler for the driver's background errors (a future nobody
@@ -228,6 +261,7 @@ class Store:
         linger_ms: float = 2.0,
         writers: int = 2,
         status_linger_ms: float | None = None,
+        statement_timeout_s: float = STATEMENT_TIMEOUT_S,
     ) -> AsyncIterator[Store]:
         import asyncpg
 
@@ -236,7 +270,12 @@ class Store:
             loop.set_exception_handler(_log_driver_error)
         create_pool = _aio(asyncpg.create_pool)
         pool = await create_pool(
-            dsn, min_size=2, max_size=pool_size, command_timeout=60, reset=_keep_session
+            dsn,
+            min_size=2,
+            max_size=pool_size,
+            reset=_keep_session,
+            max_inactive_connection_lifetime=0,
+            server_settings=_session(statement_timeout_s),
         )
         try:
             # One connection per status and receipt writer task, so they never wait for
@@ -246,9 +285,9 @@ class Store:
                 dsn,
                 min_size=2 * writers + 2,
                 max_size=2 * writers + 2,
-                command_timeout=60,
                 reset=_keep_session,
-                server_settings=_KEYED_SESSION,
+                max_inactive_connection_lifetime=0,
+                server_settings=_session(statement_timeout_s, **_KEYED_SESSION),
             )
         except BaseException:
             with trio.CancelScope(shield=True), trio.move_on_after(10):
@@ -337,14 +376,23 @@ class Store:
 
     async def _copy_notifications(self, rows: list[NotificationRow]) -> None:
         records = [msgspec.structs.astuple(r) for r in rows]
+        if len(records) < COPY_FROM_ROWS:
+            columns = list(zip(*records, strict=True))
 
-        async def write() -> None:
+            async def insert() -> None:
+                async with self.pool.acquire() as conn:
+                    await conn.execute(_INSERT_SQL, *columns)
+
+            await _aio(insert)()
+            return
+
+        async def copy() -> None:
             async with self.pool.acquire() as conn:
                 await conn.copy_records_to_table(
                     "notifications", records=records, columns=NOTIFICATION_COLUMNS
                 )
 
-        await _aio(write)()
+        await _aio(copy)()
 
     async def _apply_updates(self, updates: list[StatusUpdate]) -> list[list[StatusChange]]:
         async def write() -> list[list[StatusChange]]:

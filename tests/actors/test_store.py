@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 
+import msgspec
 import pytest
 import trio
 import trio_asyncio
@@ -199,3 +201,49 @@ async def test_keyed_lookups_use_their_index_before_the_table_has_statistics(
     assert "Seq Scan" not in keyed
     [settings] = await store.fetch("SELECT current_setting('jit') AS jit", keyed=True)
     assert settings["jit"] == "off"  # the scan penalty must not buy a JIT compilation
+
+
+async def test_a_runaway_statement_is_cancelled_by_the_server(
+    aio_loop: None, database_url: str
+) -> None:
+    import asyncpg
+
+    async with Store.open(database_url, pool_size=2, writers=1, statement_timeout_s=0.2) as s:
+        with trio.fail_after(10):
+            for keyed in (False, True):
+                with pytest.raises(asyncpg.exceptions.QueryCanceledError):
+                    await s.fetch("SELECT pg_sleep(5)", keyed=keyed)
+                [row] = await s.fetch("SELECT 41 + 1 AS answer", keyed=keyed)
+                assert row["answer"] == 42  # the session is usable afterwards
+
+
+@pytest.mark.parametrize("count", [3, 150], ids=["one-statement", "copy"])
+async def test_both_insert_paths_store_every_column(store: Store, count: int) -> None:
+    job = uuid.uuid4()
+    rows = [
+        make_row(
+            api_key_id=uuid.uuid4(),
+            client_reference=f"ref-{i}",
+            personalisation='{"name": "Zoë", "n": ' + str(i) + "}",
+            reply_to_text="help@example.org",
+            process_type="bulk",
+            billable_units=2,
+            job_id=job,
+            job_row_number=i + 1,
+            scheduled_for=utcnow() + dt.timedelta(hours=1),
+            unsubscribe_url="https://example.org/u",
+            owner=uuid.uuid4(),
+        )
+        for i in range(count)
+    ]
+    await store.insert_notifications(rows)
+    stored = await store.fetch(
+        "SELECT * FROM notifications WHERE job_id = $1 ORDER BY job_row_number", job
+    )
+    assert len(stored) == count
+    for row, found in zip(rows, stored, strict=True):
+        for column, value in msgspec.structs.asdict(row).items():
+            if column == "personalisation":
+                assert json.loads(found[column]) == json.loads(value)
+            else:
+                assert found[column] == value, column
