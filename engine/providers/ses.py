@@ -7,9 +7,11 @@ Rules:
   ReplacementTemplateData carries its own already-rendered subject, HTML and text. Triple
   braces because the body is rendered HTML and must not be escaped a second time.
 - The bulk API sets sender and Reply-To per call, so a batch is split into one call per
-  (from, reply-to) pair. ``List-Unsubscribe`` (+ ``List-Unsubscribe-Post``, RFC 8058) goes in
-  each entry's ReplacementHeaders. Messages with attachments, or too large for the template
-  data limit, go through the single path instead.
+  (from, reply-to) pair. A batch holds up to ``MAX_BATCH`` (four calls' worth): with
+  several services sending at once, each sender's share of a batch still fills its calls,
+  and the calls of one batch go out concurrently. ``List-Unsubscribe`` (+
+  ``List-Unsubscribe-Post``, RFC 8058) goes in each entry's ReplacementHeaders. Messages
+  with attachments, or too large for the template data limit, go through the single path.
 - Single mode: ``SendEmail`` with the raw MIME message (stdlib ``email``), one call each.
 - Results come back one per message, in order: accepted -> reference = SES MessageId,
   status ``sending``; failures are mapped per entry (``BULK_STATUS``) or per call
@@ -35,6 +37,9 @@ from engine.providers import aws
 from engine.providers.base import Channel, EmailMessage, Outbound, Outcome, SendResult
 
 MAX_BULK_ENTRIES = 50
+# What the ProviderActor gathers per batch. One sender's 50 would split into calls of ~12
+# with four services sending (bench/engine.py --services 4: 13.8 entries per call).
+MAX_BATCH = 4 * MAX_BULK_ENTRIES
 # SES caps EmailTemplateData at 262,144 characters per entry.
 TEMPLATE_DATA_LIMIT = 262_144
 PASS_THROUGH_TEMPLATE = {
@@ -248,7 +253,7 @@ class SesProvider:
         name: str = "ses-email",
         mode: Mode = "bulk",
         configuration_set: str = "",
-        max_batch: int = MAX_BULK_ENTRIES,
+        max_batch: int = MAX_BATCH,
         concurrency: int = 10,
     ) -> None:
         self.name = name

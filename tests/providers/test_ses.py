@@ -231,6 +231,22 @@ async def test_bulk_send_of_120_takes_three_calls(aws: AwsHarness) -> None:
         assert sent["source"] == FROM
 
 
+async def test_a_full_batch_from_four_services_fills_four_calls(aws: AwsHarness) -> None:
+    # Four services sending at once interleave in the ProviderActor's batch; each sender's
+    # share must still fill whole SendBulkEmail calls, not a call of ~12 per sender.
+    senders = [f"Service {n} <service{n}@{SES_DOMAIN}>" for n in range(4)]
+    async with open_ses(aws.settings(), credentials=CREDENTIALS) as provider:
+        messages = [make_email(i, from_address=senders[i % 4]) for i in range(provider.max_batch)]
+        with trio.fail_after(60):
+            results = await provider.send_batch(messages)
+    assert [r.outcome for r in results] == ["accepted"] * len(messages)
+    calls = [json.loads(c.body) for c in aws.proxy.requests(BULK_PATH)]
+    assert sorted(len(c["BulkEmailEntries"]) for c in calls) == [50, 50, 50, 50]
+    assert sorted(sender_address(s) for s in senders) == sorted(
+        c["FromEmailAddress"] for c in calls
+    )
+
+
 async def test_reply_to_splits_calls_and_unsubscribe_rides_in_headers(aws: AwsHarness) -> None:
     messages = [
         make_email(0, reply_to="a@example.org"),
