@@ -202,7 +202,7 @@ def measure(args: argparse.Namespace, folder: Path, procs: Processes, dsn: str) 
             job_id,
         )[0]
         result["bulk_delivered_s"] = round(float(row["last"] or 0) - started, 2)
-    result["targets_missed"] = missed(result, full=n >= 1_000_000)
+    result["targets_missed"] = missed(result, full=n >= 1_000_000, rate=args.rate)
     series = timeline(dsn, sid, t0, cb_stats)
     save(result, series, args)
     return result
@@ -225,9 +225,13 @@ def profile_summary(path: Path, top: int = 12) -> list[str]:
     return [f"{n / max(total, 1):.1%} {key}" for key, n in ranked]
 
 
-def missed(result: dict[str, Any], *, full: bool) -> dict[str, str]:
+def missed(result: dict[str, Any], *, full: bool, rate: float = 0.0) -> dict[str, str]:
     out = {}
-    checks = [("peak_rss_mb", False), ("api_p99_ms", False)]
+    checks = [("peak_rss_mb", False)]
+    # The latency target is "p99 < 50 ms at 1,000 requests/s": a closed loop saturates the
+    # machine on purpose, so its p99 measures queueing for the CPU, not that target.
+    if 0 < rate <= 1000:
+        checks.append(("api_p99_ms", False))
     if result["mode"] == "single":
         checks.append(("notifications_per_s", True))
     else:

@@ -22,10 +22,20 @@ def test_a_run_meeting_every_target_reports_nothing_missed() -> None:
 
 
 def test_missed_targets_say_by_how_much() -> None:
-    report = missed(_result(notifications_per_s=555.5, api_p99_ms=75.0, lost=3), full=True)
+    report = missed(
+        _result(notifications_per_s=555.5, api_p99_ms=75.0, lost=3), full=True, rate=1000
+    )
     assert report["notifications_per_s"] == "555.5 vs target 1111 (50% short)"
     assert report["api_p99_ms"] == "75.0 vs target 50 (50% over)"
     assert report["lost"].startswith("3 notifications")
+
+
+def test_the_latency_target_applies_at_1000_requests_per_s_not_to_a_closed_loop() -> None:
+    saturated = _result(api_p99_ms=105.0)
+    assert missed(saturated, full=True) == {}  # closed loop: p99 is CPU queueing
+    assert missed(saturated, full=True, rate=5000) == {}
+    assert set(missed(saturated, full=True, rate=1000)) == {"api_p99_ms"}
+    assert missed(_result(api_p99_ms=30.0), full=True, rate=1000) == {}
 
 
 def test_bulk_runs_are_judged_on_the_bulk_targets() -> None:
