@@ -66,6 +66,9 @@ OVERVIEW = [
         (p99("notify_store_commit_duration_seconds", "kind"), "{{kind}}"),
     ]),
     ("Event-loop lag (p99)", "s", [(p99("notify_event_loop_lag_seconds"), "lag")]),
+    ("Garbage-collector pauses (p99)", "s", [
+        (p99("notify_gc_pause_seconds", "generation"), "gen {{generation}} p99"),
+    ]),
     ("Process CPU (cores)", "none", [("rate(process_cpu_seconds_total[5m])", "{{instance}}")]),
     ("Process memory (RSS)", "bytes", [("process_resident_memory_bytes", "{{instance}}")]),
     ("Open HTTP connections", "none", [("notify_http_open_connections", "{{instance}}")]),

@@ -108,6 +108,12 @@ EVENT_LOOP_LAG = Histogram(
     "Scheduling delay of a periodic trio task",
     buckets=(0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
 )
+GC_PAUSE = Histogram(
+    "notify_gc_pause_seconds",
+    "Cyclic garbage collections (the event loop is stopped meanwhile) by generation",
+    ["generation"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+)
 
 RECEIPT_MESSAGES = Counter(
     "notify_receipt_messages_total",

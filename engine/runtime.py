@@ -26,6 +26,7 @@ from typing import Any
 import msgspec
 import trio
 
+from engine import gc_policy
 from engine.actors.callbacks import CallbackManager
 from engine.actors.complaints import record_complaints
 from engine.actors.provider import ProviderActor, parse_send_rates
@@ -115,6 +116,7 @@ class Engine:
         await nursery.start(partial(supervise, "recovery", self.recovery.run))
         await nursery.start(partial(supervise, "callbacks", self.callbacks.run))
         await nursery.start(watch_loop_lag)
+        await nursery.start(gc_policy.watch_pauses)
 
     async def _start_provider(self, channel: str, kind: str) -> ProviderActor:
         name = f"{kind}-{channel}"

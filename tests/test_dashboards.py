@@ -34,6 +34,7 @@ RULE_FILES = sorted((DASHBOARDS / "rules").glob("*.yml"))
 BOUNDED_LABELS = {
     "route", "method", "status", "notification_type", "key_type", "lane", "provider",
     "outcome", "reason", "actor", "kind", "callback_type", "source", "le", "quantile",
+    "generation",
 }  # fmt: skip
 _METRIC = re.compile(r"\b((?:notify|process)_[a-z_]+)\b")
 

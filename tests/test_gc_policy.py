@@ -7,6 +7,7 @@ import gc
 from collections.abc import Iterator
 
 import pytest
+import trio
 
 from engine.gc_policy import tune_for_serving
 
@@ -43,3 +44,24 @@ def test_zero_keeps_pythons_defaults() -> None:
     tune_for_serving(0)
     assert gc.get_threshold() == before
     assert gc.get_freeze_count() == frozen
+
+
+async def test_every_collection_pause_is_measured_by_generation() -> None:
+    from prometheus_client import REGISTRY
+
+    from engine.gc_policy import watch_pauses
+
+    def count(generation: str) -> float:
+        value = REGISTRY.get_sample_value(
+            "notify_gc_pause_seconds_count", {"generation": generation}
+        )
+        return value or 0.0
+
+    callbacks = list(gc.callbacks)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(watch_pauses)
+        before = count("2")
+        gc.collect()
+        assert count("2") == before + 1
+        nursery.cancel_scope.cancel()
+    assert gc.callbacks == callbacks  # nothing measured once the engine stops
