@@ -17,14 +17,13 @@ Rules:
   them on release.
 - Statements that find their rows by key on the hot path (status and receipt writes, the
   callback queue's claim and bookkeeping: ``keyed=True``) run on their own small pool
-  whose sessions always plan custom and shun table scans (see ``_KEYED_SESSION``), so a
+  whose sessions always plan custom and shun table scans (``engine.actors.pools``), so a
   status batch is one statement without BEGIN/SET/COMMIT around it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -35,10 +34,9 @@ import trio
 import trio_asyncio
 
 from engine.actors.group_commit import GroupCommit
+from engine.actors.pools import STATEMENT_TIMEOUT_S, open_pools
 from engine.domain import statuses as st
 from engine.providers.base import Receipt
-
-log = logging.getLogger("engine.store")
 
 
 def _aio(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
@@ -162,52 +160,6 @@ RETURNING n.id, n.service_id, n.status, j.previous_status, n.notification_type, 
 """
 
 
-# The sessions of the keyed pool (the statements that run _UPDATE_SQL and the like). asyncpg
-# prepares every statement, and after five runs PostgreSQL may switch a prepared statement
-# to its generic plan: for this unnest-driven UPDATE (the plan cannot see the arrays'
-# length) that took 20-40 ms per 200 rows instead of 11-13 ms with planning included. Not
-# for the main pool: replanning every statement there cost more than it saved end to end.
-# A session setting (not SET LOCAL in a transaction) keeps a status batch to one round
-# trip. Needs PostgreSQL 12 or newer.
-# These sessions only ever look rows up by key (id, provider reference, queue seq), and a
-# table scan is never the right plan for that; but until (auto)analyze has seen a fresh or
-# fast growing table the planner believes it is small and scans it: measured on a new
-# database (autovacuum off), the receipt lookup scanned `notifications` in ~20 ms a batch,
-# a quarter of PostgreSQL's CPU. Hence enable_seqscan = off (a cost penalty, not a ban),
-# and jit = off: the penalty inflates plan costs past jit_above_cost, and compiling the
-# callback claim took ~0.7 s a run. These statements are far too small for JIT anyway.
-_KEYED_SESSION = {"plan_cache_mode": "force_custom_plan", "enable_seqscan": "off", "jit": "off"}
-
-# No asyncio timer per statement or per connection use: trio-asyncio keeps a cancelled
-# timer in its heap until it would have fired, so asyncpg's command_timeout (a timer per
-# statement, 60 s) and the pool's idle-connection check (a timer per release, 300 s) left
-# tens of thousands of dead timers behind at thousands of statements a second: heap work
-# on every statement and pauses of the cyclic collector in the API's p99. So a statement
-# that runs this long is cancelled by PostgreSQL itself (statement_timeout), and pools
-# never close idle connections (they are few and fixed: see ``open``).
-STATEMENT_TIMEOUT_S = 60.0
-
-
-def _session(timeout_s: float, **settings: str) -> dict[str, str]:
-    return {"statement_timeout": f"{round(timeout_s * 1000)}ms", **settings}
-
-
-def _log_driver_error(loop: Any, context: dict[str, Any]) -> None:
-    """asyncio's exception handler for the driver's background errors (a future nobody
-    awaits any more, e.g. a connection attempt cancelled mid-handshake at shutdown).
-    trio-asyncio's default raises them into its nursery, which would stop the engine
-    over a connection the pool simply opens again; log them instead."""
-    log.error(
-        "database driver: %s", context.get("message", "error"), exc_info=context.get("exception")
-    )
-
-
-async def _keep_session(conn: Any) -> None:
-    """Pool release hook. asyncpg's default runs ``RESET ALL; UNLISTEN *; CLOSE ALL;
-    pg_advisory_unlock_all()``, a round trip per checkout for state this engine never
-    leaves behind; asyncpg still rolls back a transaction left open before calling it."""
-
-
 class ReceiptOutcome(msgspec.Struct, frozen=True):
     matched: bool
     change: StatusChange | None
@@ -263,37 +215,13 @@ class Store:
         status_linger_ms: float | None = None,
         statement_timeout_s: float = STATEMENT_TIMEOUT_S,
     ) -> AsyncIterator[Store]:
-        import asyncpg
-
-        loop = trio_asyncio.current_loop.get()
-        if loop is not None:
-            loop.set_exception_handler(_log_driver_error)
-        create_pool = _aio(asyncpg.create_pool)
-        pool = await create_pool(
+        # The keyed pool: one connection per status and receipt writer, two for callbacks.
+        async with open_pools(
             dsn,
-            min_size=2,
-            max_size=pool_size,
-            reset=_keep_session,
-            max_inactive_connection_lifetime=0,
-            server_settings=_session(statement_timeout_s),
-        )
-        try:
-            # One connection per status and receipt writer task, so they never wait for
-            # one, and two for the callback queue; all opened here, so none is
-            # mid-handshake when the engine stops.
-            keyed_pool = await create_pool(
-                dsn,
-                min_size=2 * writers + 2,
-                max_size=2 * writers + 2,
-                reset=_keep_session,
-                max_inactive_connection_lifetime=0,
-                server_settings=_session(statement_timeout_s, **_KEYED_SESSION),
-            )
-        except BaseException:
-            with trio.CancelScope(shield=True), trio.move_on_after(10):
-                await _aio(pool.close)()
-            raise
-        try:
+            pool_size=pool_size,
+            keyed_size=2 * writers + 2,
+            statement_timeout_s=statement_timeout_s,
+        ) as (pool, keyed_pool):
             yield cls(
                 pool,
                 keyed_pool=keyed_pool,
@@ -302,10 +230,6 @@ class Store:
                 writers=writers,
                 status_linger_ms=status_linger_ms,
             )
-        finally:
-            with trio.CancelScope(shield=True), trio.move_on_after(10):
-                await _aio(keyed_pool.close)()
-                await _aio(pool.close)()
 
     async def run(self, *, task_status: trio.TaskStatus[Store] = trio.TASK_STATUS_IGNORED) -> None:
         """Run the writer tasks until both mailboxes are closed and drained."""
