@@ -32,17 +32,13 @@ def observe_changes(changes: Sequence[StatusChange]) -> None:
         if change.status == change.previous_status:
             continue
         STATUS_TRANSITIONS.labels(change.notification_type, change.status).inc()
-        lane = change.process_type
+        if change.age_s is None:
+            continue
+        age = max(change.age_s, 0.0)
         if change.status in _HANDED_OVER and change.previous_status == st.CREATED:
-            at = change.sent_at or change.updated_at
-            if at is not None:
-                TIME_TO_SENT.labels(change.notification_type, lane).observe(
-                    max((at - change.created_at).total_seconds(), 0.0)
-                )
-        elif change.status == st.DELIVERED and change.updated_at is not None:
-            TIME_TO_DELIVERED.labels(change.notification_type, lane).observe(
-                max((change.updated_at - change.created_at).total_seconds(), 0.0)
-            )
+            TIME_TO_SENT.labels(change.notification_type, change.process_type).observe(age)
+        elif change.status == st.DELIVERED:
+            TIME_TO_DELIVERED.labels(change.notification_type, change.process_type).observe(age)
 
 
 async def watch_loop_lag(

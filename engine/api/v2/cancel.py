@@ -70,20 +70,11 @@ async def cancel_notification(engine: Engine, request: Request, ctx: AuthContext
         [
             StatusChange(
                 id=row["id"],
-                service_id=row["service_id"],
                 status=st.CANCELLED,
                 previous_status=st.CREATED,
                 notification_type=row["notification_type"],
-                key_type=row["key_type"],
-                recipient=row["recipient"],
-                client_reference=row["client_reference"],
-                template_id=row["template_id"],
-                template_version=row["template_version"],
-                provider_response=row["provider_response"],
                 process_type=row["process_type"],
-                created_at=row["created_at"],
-                sent_at=row["sent_at"],
-                updated_at=row["updated_at"],
+                age_s=None,  # no latency metric for a cancellation
             )
         ]
     )
