@@ -15,7 +15,8 @@ process's CPU µs per notification (``time.process_time``: engine and database c
 the PostgreSQL server or the simulator), and RSS at the start, at 25% pushed (the bounded
 lanes and mailboxes are full by then), peak and end: from 25% on, RSS stays flat however
 many are pushed. ``--store null`` swaps the status writes for a no-op to show the actors'
-own ceiling. Prints one JSON line per
+own ceiling. ``--workers N`` runs the send path in N processes sharing the services, as
+``NOTIFY_WORKERS=N`` runs the engine (``bench/engine_workers.py``). Prints one JSON line per
 provider. Uses DATABASE_URL if set, else the embedded PostgreSQL; works in a scratch
 database it creates and drops.
 """
@@ -203,8 +204,10 @@ async def measure(
     services: int,
     concurrency: int,
     null_store: bool = False,
+    gate: Callable[[], Awaitable[None]] | None = None,
 ) -> dict[str, Any]:
-    await store.execute("TRUNCATE notifications")
+    """Insert ``count`` rows for ``services`` new services, then time pushing them through.
+    ``gate`` (``--workers``): awaited between the untimed insert and the timed push."""
     before = _histograms(None)
     svcs = [_service(i) for i in range(services)]
     ids = [uuid.uuid4() for _ in range(count)]
@@ -239,7 +242,9 @@ async def measure(
                 rss.append(_rss_mb())
 
         nursery.start_soon(sample_rss)
-        cpu0, t0 = time.process_time(), time.perf_counter()
+        if gate is not None:
+            await gate()
+        cpu0, t0, wall0 = time.process_time(), time.perf_counter(), time.time()
         for i, nid in enumerate(ids):
             svc = i % services
             message = _message(nid, svcs[svc], i)
@@ -252,11 +257,14 @@ async def measure(
         with trio.fail_after(max(60.0, count / 500)):
             await done.wait()
         elapsed, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+        wall1 = time.time()
         rss.append(_rss_mb())
         nursery.cancel_scope.cancel()
     sent = await store.fetchrow(
         "SELECT count(*) FILTER (WHERE provider_reference IS NOT NULL) AS sent,"
         " count(*) FILTER (WHERE status = 'sending') AS sending FROM notifications"
+        " WHERE service_id = ANY($1::uuid[])",
+        [s.id for s in svcs],
     )
     calls = _delta(before, _histograms(provider.name))
     return {
@@ -268,6 +276,7 @@ async def measure(
         "rss_mb_peak": round(max(rss), 1), "rss_mb_end": round(rss[-1], 1),
         "rows_with_reference": sent["sent"], "rows_sending": sent["sending"],
         "store": "null" if null_store else "postgresql",
+        "span": [wall0, wall1],  # wall clock, to add up --workers processes
     }  # fmt: skip
 
 
@@ -312,28 +321,51 @@ def _ses_opener(port: int, concurrency: int, validate: bool) -> OpenProvider:
     return opener
 
 
-async def run(args: argparse.Namespace, ses_port: int | None) -> list[dict[str, Any]]:
+async def run(
+    args: argparse.Namespace, ses_port: int | None, dsn: str | None = None
+) -> list[dict[str, Any]]:
+    """One process's measurement. ``dsn``: a ``--workers`` child, in the parent's scratch
+    database (already migrated and emptied), gated by a line on stdin."""
     base = server_dsn()
-    async with trio_asyncio.open_loop():
-        dsn = await _scratch(base)
+    if dsn is None:
+        async with trio_asyncio.open_loop():
+            dsn = await _scratch(base)
+        scratch = True
+    else:
+        scratch = False
     results = []
     try:
         async with trio_asyncio.open_loop(), Store.open(dsn, batch_rows=2000) as store:
-            await store.migrate()
+            if scratch:
+                await store.migrate()
             tune_for_serving(args.gc_young)  # as `python -m engine serve` does
             async with trio.open_nursery() as nursery:
                 await nursery.start(store.run)
                 sizes = (args.count, args.services, args.concurrency, args.store == "null")
+                gate = None if scratch else _stdin_gate
                 if args.provider in ("simulated", "both"):
-                    results.append(await measure(store, _simulated, *sizes))
+                    if scratch:
+                        await store.execute("TRUNCATE notifications")
+                    results.append(await measure(store, _simulated, *sizes, gate=gate))
                 if ses_port is not None:
+                    if scratch:
+                        await store.execute("TRUNCATE notifications")
                     opener = _ses_opener(ses_port, args.concurrency, args.param_validation)
-                    results.append(await measure(store, opener, *sizes))
+                    results.append(await measure(store, opener, *sizes, gate=gate))
                 await store.close()
     finally:
-        async with trio_asyncio.open_loop():
-            await _drop(base, dsn)
+        if scratch:
+            async with trio_asyncio.open_loop():
+                await _drop(base, dsn)
     return results
+
+
+async def _stdin_gate() -> None:
+    """``--workers`` child: say the rows are in, then start when the parent says go."""
+    print("ready", flush=True)
+    line = await trio.to_thread.run_sync(sys.stdin.readline)
+    if line.strip() != "go":
+        raise SystemExit("the parent did not say go")
 
 
 def main() -> None:
@@ -350,10 +382,19 @@ def main() -> None:
     )
     parser.add_argument("--gc-young", type=int, default=Settings().gc_young_threshold,
                         help="engine/gc_policy.py's young threshold; 0 = Python's")  # fmt: skip
+    parser.add_argument(
+        "--workers", type=int, default=1, help="engine processes sharing the services"
+    )
     parser.add_argument("--serve-ses", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--worker-dsn", help=argparse.SUPPRESS)  # a --workers child
+    parser.add_argument("--ses-port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_ses:
         serve_ses()
+        return
+    if args.worker_dsn:
+        for result in trio.run(run, args, args.ses_port, args.worker_dsn):
+            print(json.dumps(result), flush=True)
         return
     sim: subprocess.Popen[str] | None = None
     port = None
@@ -364,7 +405,14 @@ def main() -> None:
             )
             assert sim.stdout is not None
             port = int(sim.stdout.readline())
-        results = trio.run(run, args, port)
+        if args.workers > 1:
+            from bench.engine_workers import run_workers
+
+            results = [run_workers(args, port)]
+        else:
+            results = trio.run(run, args, port)
+            for result in results:
+                result.pop("span")
         if sim is not None:
             results[-1]["simulator_cpu_s"] = round(_cpu_seconds(sim.pid), 2)
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/stats", timeout=5) as r:
