@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import trio
-import trio_asyncio
 
 from engine.config import ConfigError, Settings, load_settings
 from engine.crypto import SecretBox, new_secret_key
@@ -66,7 +65,7 @@ async def run_server(settings: Settings, *, on_ready: Any = None) -> None:
         max_connections=settings.max_connections,
         drain_seconds=settings.drain_seconds,
     )
-    async with trio_asyncio.open_loop(), open_engine(settings, box) as engine:
+    async with open_engine(settings, box) as engine:
         shutdown = trio.Event()
         stats = ServerStats()
         OPEN_CONNECTIONS.set_function(lambda: stats.open_connections)
@@ -120,7 +119,7 @@ async def run_migrate(settings: Settings) -> list[int]:
         from engine.db.embedded import start_embedded
 
         dsn = await trio.to_thread.run_sync(start_embedded, settings.data_dir)
-    async with trio_asyncio.open_loop(), Store.open(dsn) as store:
+    async with Store.open(dsn) as store:
         return await store.migrate()
 
 

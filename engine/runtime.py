@@ -317,7 +317,7 @@ class Engine:
 
 @asynccontextmanager
 async def open_engine(settings: Settings, box: SecretBox) -> AsyncIterator[Engine]:
-    """Run inside ``trio_asyncio.open_loop()``. Yields a started engine."""
+    """Yields a started engine (its actors, providers and database thread running)."""
     dsn = settings.database_url
     if not dsn:
         from engine.db.embedded import start_embedded

@@ -19,7 +19,8 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import trio
-import trio_asyncio
+
+from engine.actors.asyncio_thread import AsyncioThread
 
 log = logging.getLogger("engine.store")
 
@@ -40,28 +41,18 @@ log = logging.getLogger("engine.store")
 # callback claim took ~0.7 s a run. These statements are far too small for JIT anyway.
 _KEYED_SESSION = {"plan_cache_mode": "force_custom_plan", "enable_seqscan": "off", "jit": "off"}
 
-# No asyncio timer per statement or per connection use: trio-asyncio keeps a cancelled
-# timer in its heap until it would have fired, so asyncpg's command_timeout (a timer per
-# statement, 60 s) and the pool's idle-connection check (a timer per release, 300 s) left
-# tens of thousands of dead timers behind at thousands of statements a second: heap work
-# on every statement and pauses of the cyclic collector in the API's p99. So a statement
-# that runs this long is cancelled by PostgreSQL itself (statement_timeout), and pools
-# never close idle connections (they are few and fixed: see ``open``).
+# No asyncio timer per statement or per connection use: asyncpg's command_timeout (a timer
+# per statement, 60 s) and the pool's idle-connection check (a timer per release, 300 s)
+# left tens of thousands of cancelled timers alive at thousands of statements a second
+# (measured under trio-asyncio, which keeps them until they would have fired: pauses of
+# the cyclic collector in the API's p99). So a statement that runs this long is cancelled
+# by PostgreSQL itself (statement_timeout), and pools never close idle connections (they
+# are few and fixed: see ``open``).
 STATEMENT_TIMEOUT_S = 60.0
 
 
 def _session(timeout_s: float, **settings: str) -> dict[str, str]:
     return {"statement_timeout": f"{round(timeout_s * 1000)}ms", **settings}
-
-
-def _log_driver_error(loop: Any, context: dict[str, Any]) -> None:
-    """asyncio's exception handler for the driver's background errors (a future nobody
-    awaits any more, e.g. a connection attempt cancelled mid-handshake at shutdown).
-    trio-asyncio's default raises them into its nursery, which would stop the engine
-    over a connection the pool simply opens again; log them instead."""
-    log.error(
-        "database driver: %s", context.get("message", "error"), exc_info=context.get("exception")
-    )
 
 
 async def _keep_session(conn: Any) -> None:
@@ -72,39 +63,38 @@ async def _keep_session(conn: Any) -> None:
 
 @asynccontextmanager
 async def open_pools(
-    dsn: str, *, pool_size: int, keyed_size: int, statement_timeout_s: float = STATEMENT_TIMEOUT_S
+    db: AsyncioThread,
+    dsn: str,
+    *,
+    pool_size: int,
+    keyed_size: int,
+    statement_timeout_s: float = STATEMENT_TIMEOUT_S,
 ) -> AsyncIterator[tuple[Any, Any]]:
-    """(main pool, keyed pool), closed on exit."""
+    """(main pool, keyed pool) on ``db``'s loop, closed on exit."""
     import asyncpg
 
-    loop = trio_asyncio.current_loop.get()
-    if loop is not None:
-        loop.set_exception_handler(_log_driver_error)
-    create_pool = trio_asyncio.aio_as_trio(asyncpg.create_pool)
-    pool = await create_pool(
-        dsn,
-        min_size=2,
-        max_size=pool_size,
-        reset=_keep_session,
-        max_inactive_connection_lifetime=0,
-        server_settings=_session(statement_timeout_s),
-    )
-    try:
-        keyed_pool = await create_pool(
+    async def create(size: tuple[int, int], settings: dict[str, str]) -> Any:
+        return await asyncpg.create_pool(
             dsn,
-            min_size=keyed_size,
-            max_size=keyed_size,
+            min_size=size[0],
+            max_size=size[1],
             reset=_keep_session,
             max_inactive_connection_lifetime=0,
-            server_settings=_session(statement_timeout_s, **_KEYED_SESSION),
+            server_settings=settings,
+        )
+
+    pool = await db.call(create, (2, pool_size), _session(statement_timeout_s))
+    try:
+        keyed_pool = await db.call(
+            create, (keyed_size, keyed_size), _session(statement_timeout_s, **_KEYED_SESSION)
         )
     except BaseException:
         with trio.CancelScope(shield=True), trio.move_on_after(10):
-            await trio_asyncio.aio_as_trio(pool.close)()
+            await db.call(pool.close)
         raise
     try:
         yield pool, keyed_pool
     finally:
         with trio.CancelScope(shield=True), trio.move_on_after(10):
-            await trio_asyncio.aio_as_trio(keyed_pool.close)()
-            await trio_asyncio.aio_as_trio(pool.close)()
+            await db.call(keyed_pool.close)
+            await db.call(pool.close)

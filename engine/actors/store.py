@@ -1,8 +1,9 @@
 """StoreActor: the only owner of the asyncpg pool, and the group-commit writer.
 
 Rules:
-- asyncpg is asyncio-only. Every call goes through ``_aio`` (trio-asyncio), so the engine
-  must run inside ``trio_asyncio.open_loop()``; nothing else in the engine touches asyncio.
+- asyncpg is asyncio-only. It runs on the store's own asyncio thread
+  (``engine.actors.asyncio_thread``) and every call goes through ``self.db.call``;
+  nothing else in the engine touches asyncio.
 - Writes on the hot path are never one round trip per notification. Callers hand rows to
   ``insert_notifications`` / ``update_statuses``; writer tasks gather everything that
   arrives within ``store_linger_ms`` (or ``store_batch_rows`` rows), write it with one COPY
@@ -25,22 +26,18 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 import msgspec
 import trio
-import trio_asyncio
 
+from engine.actors.asyncio_thread import AsyncioThread, open_asyncio_thread
 from engine.actors.group_commit import GroupCommit
 from engine.actors.pools import STATEMENT_TIMEOUT_S, open_pools
 from engine.domain import statuses as st
 from engine.providers.base import Receipt
-
-
-def _aio(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
-    return trio_asyncio.aio_as_trio(fn)  # type: ignore[no-any-return]
 
 
 class NotificationRow(msgspec.Struct, kw_only=True):
@@ -165,6 +162,7 @@ class Store:
 
     def __init__(
         self,
+        db: AsyncioThread,
         pool: Any,
         *,
         keyed_pool: Any = None,
@@ -173,6 +171,7 @@ class Store:
         writers: int,
         status_linger_ms: float | None = None,
     ) -> None:
+        self.db = db
         self.pool = pool
         self.keyed_pool = pool if keyed_pool is None else keyed_pool
         self._writers = writers
@@ -211,13 +210,18 @@ class Store:
         statement_timeout_s: float = STATEMENT_TIMEOUT_S,
     ) -> AsyncIterator[Store]:
         # The keyed pool: one connection per status and receipt writer, two for callbacks.
-        async with open_pools(
-            dsn,
-            pool_size=pool_size,
-            keyed_size=2 * writers + 2,
-            statement_timeout_s=statement_timeout_s,
-        ) as (pool, keyed_pool):
+        async with (
+            open_asyncio_thread() as db,
+            open_pools(
+                db,
+                dsn,
+                pool_size=pool_size,
+                keyed_size=2 * writers + 2,
+                statement_timeout_s=statement_timeout_s,
+            ) as (pool, keyed_pool),
+        ):
             yield cls(
+                db,
                 pool,
                 keyed_pool=keyed_pool,
                 batch_rows=batch_rows,
@@ -291,7 +295,7 @@ class Store:
                 out.append([ReceiptOutcome(True, change)])
             return out
 
-        return await _aio(write)()  # type: ignore[no-any-return]
+        return await self.db.call(write)
 
     async def _copy_notifications(self, rows: list[NotificationRow]) -> None:
         records = [msgspec.structs.astuple(r) for r in rows]
@@ -302,7 +306,7 @@ class Store:
                 async with self.pool.acquire() as conn:
                     await conn.execute(_INSERT_SQL, *columns)
 
-            await _aio(insert)()
+            await self.db.call(insert)
             return
 
         async def copy() -> None:
@@ -311,14 +315,14 @@ class Store:
                     "notifications", records=records, columns=NOTIFICATION_COLUMNS
                 )
 
-        await _aio(copy)()
+        await self.db.call(copy)
 
     async def _apply_updates(self, updates: list[StatusUpdate]) -> list[list[StatusChange]]:
         async def write() -> list[list[StatusChange]]:
             async with self.keyed_pool.acquire() as conn:
                 return await _update_in_rounds(conn, updates)
 
-        return await _aio(write)()  # type: ignore[no-any-return]
+        return await self.db.call(write)
 
     # -- reads and admin writes (not on the per-notification hot path) -----------------
     async def fetch(self, sql: str, *args: object, keyed: bool = False) -> list[Any]:
@@ -328,14 +332,14 @@ class Store:
             async with pool.acquire() as conn:
                 return list(await conn.fetch(sql, *args))
 
-        return await _aio(go)()  # type: ignore[no-any-return]
+        return await self.db.call(go)
 
     async def fetchrow(self, sql: str, *args: object) -> Any:
         async def go() -> Any:
             async with self.pool.acquire() as conn:
                 return await conn.fetchrow(sql, *args)
 
-        return await _aio(go)()
+        return await self.db.call(go)
 
     async def execute(self, sql: str, *args: object, keyed: bool = False) -> str:
         pool = self.keyed_pool if keyed else self.pool
@@ -344,7 +348,7 @@ class Store:
             async with pool.acquire() as conn:
                 return str(await conn.execute(sql, *args))
 
-        return await _aio(go)()  # type: ignore[no-any-return]
+        return await self.db.call(go)
 
     async def transaction(
         self, statements: Sequence[tuple[str, tuple[object, ...]]], *, keyed: bool = False
@@ -361,7 +365,7 @@ class Store:
                     for sql, args in statements:
                         await conn.execute(sql, *args)
 
-        await _aio(go)()
+        await self.db.call(go)
 
     async def migrate(self) -> list[int]:
         from engine.db.migrate import apply_migrations
@@ -370,7 +374,7 @@ class Store:
             async with self.pool.acquire() as conn:
                 return await apply_migrations(conn)
 
-        return await _aio(go)()  # type: ignore[no-any-return]
+        return await self.db.call(go)
 
     async def ping(self) -> bool:
         with trio.move_on_after(2):

@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import Any
 
 import trio
-import trio_asyncio
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import RunningEngine
@@ -31,13 +30,14 @@ async def _release(pool: Any, connections: list[Any]) -> None:
 async def test_status_needs_no_database_and_ready_reports_it(
     running_engine: RunningEngine,
 ) -> None:
-    pool = running_engine.engine.store.pool
+    store = running_engine.engine.store
+    pool = store.pool
     async with running_engine.client() as client:
         with trio.fail_after(30):
             ready = await client.get("/_status/ready")
             assert ready.status_code == 200, ready.text
             assert ready.json() == {"status": "ok"}
-            held = await trio_asyncio.aio_as_trio(_hold_every_connection)(pool)
+            held = await store.db.call(_hold_every_connection, pool)
             try:
                 with trio.fail_after(5):  # a DB query would wait for a connection forever
                     live = await client.get("/_status")
@@ -52,7 +52,7 @@ async def test_status_needs_no_database_and_ready_reports_it(
                 }
             finally:
                 with trio.CancelScope(shield=True):
-                    await trio_asyncio.aio_as_trio(_release)(pool, held)
+                    await store.db.call(_release, pool, held)
             again = await client.get("/_status/ready")
             assert again.status_code == 200, again.text
 
