@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import ipaddress
 import ssl
 import tempfile
 from collections.abc import AsyncIterator
@@ -14,13 +12,10 @@ from typing import Any
 
 import pytest
 import trio
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from engine.api.server import ServerLimits, serve
 from engine.http_client import Http11Client, HttpClientError
+from tests.tls_support import self_signed
 
 
 class Receiver:
@@ -125,32 +120,6 @@ async def test_an_idle_connection_the_server_closed_is_replaced() -> None:
     assert len(set(receiver.peers)) == 2
 
 
-def _self_signed(folder: Path) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name)
-        .public_key(key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=1))
-        .not_valid_after(now + dt.timedelta(hours=1))
-        .add_extension(x509.SubjectAlternativeName(
-            [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-        ), critical=False)
-        .sign(key, hashes.SHA256())
-    )  # fmt: skip
-    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
-
-
 async def _tls_handler(stream: trio.SSLStream[trio.SocketStream]) -> None:
     data = b""
     with trio.move_on_after(5):
@@ -162,7 +131,7 @@ async def _tls_handler(stream: trio.SSLStream[trio.SocketStream]) -> None:
 
 async def test_https_verifies_the_certificate() -> None:
     with tempfile.TemporaryDirectory() as folder:
-        cert, key = _self_signed(Path(folder))
+        cert, key = self_signed(Path(folder))
         server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         server_context.load_cert_chain(cert, key)
         trusting = ssl.create_default_context(cafile=str(cert))

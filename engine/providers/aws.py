@@ -2,8 +2,12 @@
 AWS errors to the engine's three failure categories.
 
 Rules:
-- Clients use ``AioConfig(http_session_cls=HttpxSession)``: httpx2 runs natively on trio, so
-  AWS calls need no asyncio bridge.
+- Clients use ``AioConfig(http_session_cls=AwsHttpSession)`` (``engine/providers/aws_http.py``):
+  trio sockets and httptools, so AWS calls need no asyncio bridge. Not aiobotocore's
+  ``HttpxSession``: py-spy of ``bench/engine.py --provider ses`` put its ``send`` (httpx2
+  client, httpcore2 pool, h11, response reading) at ~11% of the process's CPU. AwsHttpSession
+  subclasses it and hands it the requests it does not take (a proxy configured, streamed
+  responses), so ``HttpxSession`` still serves those.
 - botocore's own retries are off (one attempt per call): the ProviderActor owns retries,
   backoff and failover, and a hidden retry loop would blur its latency and rate figures.
 - botocore's client-side parameter validation is off (CPU on the hot path; see below).
@@ -22,11 +26,11 @@ from typing import Any, TypeVar
 
 import trio
 from aiobotocore.config import AioConfig
-from aiobotocore.httpxsession import HttpxSession
 from aiobotocore.session import get_session
 from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
 from engine.config import Settings
+from engine.providers.aws_http import AwsHttpSession
 from engine.providers.base import Outcome
 
 THROTTLE_CODES = frozenset(
@@ -112,7 +116,7 @@ def client_config(
     *, max_connections: int = 16, connect_timeout: float = 5.0, read_timeout: float = 15.0
 ) -> AioConfig:
     return AioConfig(
-        http_session_cls=HttpxSession,
+        http_session_cls=AwsHttpSession,
         max_pool_connections=max_connections,
         connect_timeout=connect_timeout,
         read_timeout=read_timeout,

@@ -158,7 +158,7 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length)
         headers = dict(self.headers.items())
-        # aiobotocore sends the absolute URL as the request target.
+        # HttpxSession sends the absolute URL as the request target, AwsHttpSession the path.
         parts = urlsplit(self.path)
         path = parts.path + (f"?{parts.query}" if parts.query else "")
         with state.lock:
