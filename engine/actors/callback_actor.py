@@ -104,11 +104,19 @@ class CallbackActor:
     def capacity(self) -> int:
         return sum(int(r.statistics().max_buffer_size) for _, r in self._lanes)
 
-    def has_room(self) -> bool:
-        return all(
-            r.statistics().current_buffer_used < r.statistics().max_buffer_size
+    def room(self) -> int:
+        """How many rows a claim may bring this actor without overflowing: half of what its
+        fullest lane has free, times the lanes (rows spread over lanes by notification id,
+        so a batch rarely puts more than twice its share in one lane)."""
+        free = min(
+            int(r.statistics().max_buffer_size) - r.statistics().current_buffer_used
             for _, r in self._lanes
         )
+        return free * len(self._lanes) // 2
+
+    def ready_for_more(self) -> bool:
+        """Worth a claim: every lane at most half full (a quarter of capacity as room)."""
+        return self.room() >= max(1, self.capacity // 4)
 
     def offer(self, owed: cb.Owed) -> bool:
         send, _ = self._lanes[owed.notification_id.int % len(self._lanes)]
@@ -130,7 +138,7 @@ class CallbackActor:
             except Exception:
                 log.exception("callback worker error", extra={"service_id": str(self.key[0])})
                 await self.manager.release(owed, owed.attempts, 1.0)
-            if self.key in self.manager.wants_room and self.depth() <= self.capacity // 2:
+            if self.key in self.manager.wants_room and self.ready_for_more():
                 # Left out of claims while full; half empty now: ask for more at once
                 # rather than at the next poll (that wait capped a backlog's drain rate).
                 self.manager.wants_room.discard(self.key)

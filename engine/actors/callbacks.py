@@ -114,6 +114,7 @@ class CallbackManager:
         self._probe_every = probe_every
         self._dead_after = dead_after
         self._claim_batch = claim_batch
+        self._last_limit = claim_batch  # the last claim's row limit
         self.actors: dict[Key, CallbackActor] = {}
         self.wants_room: set[Key] = set()  # actors left out of a claim for being full
         self._nursery: trio.Nursery | None = None
@@ -165,19 +166,30 @@ class CallbackManager:
             except Exception:
                 log.exception("callback claim failed")
                 continue
-            if claimed >= self._claim_batch:
-                self._wake.set()  # more is waiting: claim again at once
+            if claimed and claimed >= self._last_limit:
+                self._wake.set()  # more may be waiting: claim again at once
             # Wakes come with every batch of status changes: one claim per 10 ms at most.
             await trio.sleep(0.01)
 
     async def claim(self) -> int:
-        """Claim due rows and hand them to their actors. Returns how many were claimed."""
-        full_keys = {k for k, a in self.actors.items() if not a.has_room()}
+        """Claim due rows and hand them to their actors. Returns how many were claimed.
+
+        A claim takes no more rows than its actors have room for: rows that did not fit
+        went back with an UPDATE, and at 1,000 callbacks/s against a busy endpoint that
+        churn (claim 1,000, release most) took a quarter of PostgreSQL's time and left
+        dead row versions for every later claim to step over. An actor with a lane more
+        than half full is left out until it has drained (it wakes the claimer then)."""
+        room = {k: a.room() for k, a in self.actors.items()}
+        full_keys = {k for k, a in self.actors.items() if not a.ready_for_more()}
         self.wants_room |= full_keys
         full = list({k[0] for k in full_keys})
+        # A new actor (a service not seen yet) starts empty: half its queue is its room.
+        limit = min([self._claim_batch, self._queue_size // 2 or 1]
+                    + [r for k, r in room.items() if k[0] not in full])  # fmt: skip
+        self._last_limit = limit
         started = trio.current_time()
         rows = await self.store.fetch(
-            _CLAIM_SQL, self.worker_id, self._dead_after, self._claim_batch, full, keyed=True
+            _CLAIM_SQL, self.worker_id, self._dead_after, limit, full, keyed=True
         )
         owed = sorted((cb.Owed(**dict(r)) for r in rows), key=lambda o: o.seq)
         overflow = []

@@ -383,6 +383,28 @@ async def test_bounded_memory_overflow_waits_in_the_database(
     assert [b["id"] for b in receiver.ok("/b")] == sorted(str(i) for i in ids)
 
 
+async def test_a_claim_takes_only_what_the_actors_have_room_for(
+    store: Store, receiver: Receiver, manager_factory: Any
+) -> None:
+    # A busy endpoint and a backlog: claiming more than fits and putting the rest back
+    # made PostgreSQL churn through the queue. Every row claimed must stay claimed.
+    receiver.answers["/busy"] = (200, 5.0)  # holds every request past the test
+    sid = await add_service(store, receiver.url("/busy"))
+    manager = await manager_factory(concurrency=2, queue_size=40, poll=60.0)
+    await notify(store, sid, 200, st.DELIVERED)
+    claimed = 0
+    for _ in range(5):
+        claimed += await manager.claim()
+        owned = await store.fetchrow(
+            "SELECT count(*) AS n FROM callback_queue WHERE owner = $1", manager.worker_id
+        )
+        assert owned["n"] == claimed  # none put back
+        await trio.sleep(0.05)  # the two workers take a row each and wait on the endpoint
+    actor = manager.actors[(sid, "delivery_status")]
+    assert 0 < claimed <= actor.capacity + 2
+    assert actor.depth() == claimed - 2
+
+
 async def test_complaint_is_stored_and_called_back(
     store: Store, receiver: Receiver, manager_factory: Any
 ) -> None:
