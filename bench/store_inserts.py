@@ -15,6 +15,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import trio
 import trio_asyncio
@@ -22,6 +23,7 @@ import trio_asyncio
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from engine.actors.store import NotificationRow, Store, utcnow
+from engine.db.dsn import with_database
 
 
 def _rows(n: int) -> list[NotificationRow]:
@@ -85,16 +87,15 @@ async def _scratch(base: str) -> str:
     conn = await trio_asyncio.aio_as_trio(asyncpg.connect)(base)
     await trio_asyncio.aio_as_trio(conn.execute)(f"CREATE DATABASE {name}")
     await trio_asyncio.aio_as_trio(conn.close)()
-    if "/notify?" in base:
-        return base.replace("/notify?", f"/{name}?", 1)
-    head, _, tail = base.rpartition("/")
-    return f"{head}/{name}" + ("?" + tail.partition("?")[2] if "?" in tail else "")
+    # Not by string surgery: an embedded server's URL has its socket folder, slashes
+    # included, in the query string.
+    return with_database(base, name)
 
 
 async def _drop(base: str, dsn: str) -> None:
     import asyncpg
 
-    name = dsn.rsplit("/", 1)[1].split("?")[0]
+    name = urlsplit(dsn).path.lstrip("/")
     conn = await trio_asyncio.aio_as_trio(asyncpg.connect)(base)
     await trio_asyncio.aio_as_trio(conn.execute)(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
     await trio_asyncio.aio_as_trio(conn.close)()
