@@ -9,11 +9,11 @@ Rules:
   (``_keep_session``); session settings are fixed when a connection opens.
 - No asyncio timer per statement or per release (see ``STATEMENT_TIMEOUT_S``).
 - Closing is shielded and bounded (10 s): a stopping engine never leaves them open.
+- Pools are created, used and closed on the store's database thread (``AsyncioThread``).
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -21,9 +21,6 @@ from typing import Any
 import trio
 
 from engine.actors.asyncio_thread import AsyncioThread
-
-log = logging.getLogger("engine.store")
-
 
 # The sessions of the keyed pool (the statements that run _UPDATE_SQL and the like). asyncpg
 # prepares every statement, and after five runs PostgreSQL may switch a prepared statement
