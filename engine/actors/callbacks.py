@@ -117,6 +117,7 @@ class CallbackManager:
         self._last_limit = claim_batch  # the last claim's row limit
         self.actors: dict[Key, CallbackActor] = {}
         self.wants_room: set[Key] = set()  # actors left out of a claim for being full
+        self._all_full_claim_at = -float("inf")  # the last claim made with every actor full
         self._nursery: trio.Nursery | None = None
         self._wake = trio.Event()
         self._ops_send, self._ops_recv = trio.open_memory_channel[tuple[int, int, float]](20_000)
@@ -183,11 +184,20 @@ class CallbackManager:
         full_keys = {k for k, a in self.actors.items() if not a.ready_for_more()}
         self.wants_room |= full_keys
         full = list({k[0] for k in full_keys})
+        now = trio.current_time()
+        if self.actors and all(k[0] in full or a.suspended for k, a in self.actors.items()):
+            # Every actor is full or suspended, so a claim can only find a service not
+            # seen yet (or a resume made by another process), and to get there PostgreSQL
+            # steps over the whole backlog of the others. Run on every wake (up to 100 a
+            # second), that scan grew with the backlog. Look once per poll instead: a
+            # draining actor and a resume here wake the claimer themselves.
+            if now - self._all_full_claim_at < self._poll:
+                return 0
+            self._all_full_claim_at = now
         # A new actor (a service not seen yet) starts empty: half its queue is its room.
         limit = min([self._claim_batch, self._queue_size // 2 or 1]
                     + [r for k, r in room.items() if k[0] not in full])  # fmt: skip
         self._last_limit = limit
-        started = trio.current_time()
         rows = await self.store.fetch(
             _CLAIM_SQL, self.worker_id, self._dead_after, limit, full, keyed=True
         )
@@ -196,7 +206,7 @@ class CallbackManager:
         for o in owed:
             actor = self.actor((o.service_id, o.callback_type))
             since = actor.suspended_since
-            if actor.suspended and since is not None and since < started:
+            if actor.suspended and since is not None and since < now:
                 # The claim skips suspended endpoints, so this one was resumed elsewhere
                 # (another process's admin call or probe): the database decides.
                 self.reset(actor.key)

@@ -16,7 +16,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator, Callable
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 import pytest
@@ -403,6 +403,58 @@ async def test_a_claim_takes_only_what_the_actors_have_room_for(
     actor = manager.actors[(sid, "delivery_status")]
     assert 0 < claimed <= actor.capacity + 2
     assert actor.depth() == claimed - 2
+
+
+class ClaimCountingStore:
+    """The real store, counting the claim queries a manager sends through it."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self.claims = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    async def fetch(self, sql: str, *args: object, keyed: bool = False) -> list[Any]:
+        if "SKIP LOCKED" in sql:
+            self.claims += 1
+        return await self._store.fetch(sql, *args, keyed=keyed)
+
+
+async def test_a_full_actor_is_not_rescanned_on_every_wake_yet_new_services_are_found(
+    store: Store, receiver: Receiver
+) -> None:
+    # With every actor full a claim can only find a service not seen yet, and PostgreSQL
+    # steps over the whole backlog to look: run on every wake, that scan grew with the
+    # backlog and took PostgreSQL's CPU from the rest of the pipeline.
+    receiver.answers["/busy"] = (200, 5.0)  # holds every request past the test
+    busy = await add_service(store, receiver.url("/busy"))
+    counting = ClaimCountingStore(store)
+    manager = CallbackManager(
+        cast(Store, counting), Registry(store, BOX), uuid.uuid4(),
+        concurrency=1, queue_size=8, poll=2.0, probe_every=60.0,
+    )  # fmt: skip
+    async with trio.open_nursery() as nursery:
+        await nursery.start(manager.run)
+        await notify(store, busy, 100, st.DELIVERED)
+        manager.wake()
+
+        def busy_is_full() -> bool:
+            actor = manager.actors.get((busy, "delivery_status"))
+            return actor is not None and not actor.ready_for_more()
+
+        await wait_for(busy_is_full, 5)
+        await trio.sleep(0.05)  # let the claim that filled it finish
+        before = counting.claims
+        for _ in range(20):
+            manager.wake()
+            await trio.sleep(0.01)
+        assert counting.claims - before <= 1
+        # A service seen for the first time is still found, within a poll.
+        fresh = await add_service(store, receiver.url("/fresh"))
+        await notify(store, fresh, 5, st.DELIVERED)
+        await wait_for(lambda: len(receiver.ok("/fresh")) == 5, seconds=5)
+        nursery.cancel_scope.cancel()
 
 
 async def test_complaint_is_stored_and_called_back(
