@@ -117,7 +117,7 @@ class CallbackManager:
         self._last_limit = claim_batch  # the last claim's row limit
         self.actors: dict[Key, CallbackActor] = {}
         self.wants_room: set[Key] = set()  # actors left out of a claim for being full
-        self._all_full_claim_at = -float("inf")  # the last claim made with every actor full
+        self._all_blocked_claim_at = -float("inf")  # last claim with every actor full/suspended
         self._nursery: trio.Nursery | None = None
         self._wake = trio.Event()
         self._ops_send, self._ops_recv = trio.open_memory_channel[tuple[int, int, float]](20_000)
@@ -191,9 +191,9 @@ class CallbackManager:
             # steps over the whole backlog of the others. Run on every wake (up to 100 a
             # second), that scan grew with the backlog. Look once per poll instead: a
             # draining actor and a resume here wake the claimer themselves.
-            if now - self._all_full_claim_at < self._poll:
+            if now - self._all_blocked_claim_at < self._poll:
                 return 0
-            self._all_full_claim_at = now
+            self._all_blocked_claim_at = now
         # A new actor (a service not seen yet) starts empty: half its queue is its room.
         limit = min([self._claim_batch, self._queue_size // 2 or 1]
                     + [r for k, r in room.items() if k[0] not in full])  # fmt: skip
