@@ -19,11 +19,11 @@ Rules:
   block a retry, so the actor cannot deadlock on itself. The delay queue is bounded: while
   it holds ``retry_capacity`` messages the actor takes nothing new from the mailbox (the
   backpressure reaches the senders), only the retries as they fall due.
-- A circuit breaker (``engine.actors.breaker``) watches retryable errors. While it refuses
-  traffic, batches go to ``fallback`` (the next provider of the channel) and count in
-  ``notify_provider_failovers_total``; without a fallback they wait for the half-open probe.
-  Test-key messages never fail over (test keys never reach a real provider). Fallback
-  chains must not loop.
+- A circuit breaker (``engine.domain.breaker``, a failure-share rule) watches retryable
+  results. While it refuses traffic, batches go to ``fallback`` (the next provider of the
+  channel) and count in ``notify_provider_failovers_total``; without a fallback they wait
+  for the half-open probe. Test-key messages never fail over (test keys never reach a real
+  provider). Fallback chains must not loop.
 - Mailbox, delay queue and the batch in hand belong to the object, not to ``run``: after a
   crash the supervisor's restart finds them intact, and a batch interrupted mid-call is put
   back on the delay queue (at-least-once, as recovery does for a crashed process).
@@ -44,9 +44,9 @@ from typing import Protocol
 import trio
 
 from engine.actors.batching import gather
-from engine.actors.breaker import CircuitBreaker
 from engine.actors.store import StatusChange, StatusUpdate, utcnow
 from engine.domain import statuses as st
+from engine.domain.breaker import CircuitBreaker
 from engine.domain.limits import SendRate
 from engine.metrics import (
     PROVIDER_BATCH,

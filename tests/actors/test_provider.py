@@ -11,15 +11,15 @@ from contextlib import asynccontextmanager
 import pytest
 import trio
 
-from engine.actors.breaker import CircuitBreaker
 from engine.actors.provider import _PROBE_POLL, ProviderActor, backoff_delay, parse_send_rates
 from engine.domain import statuses as st
+from engine.domain.breaker import CircuitBreaker, FailureShare
 from engine.providers.base import Outbound, ProviderRetryable, ProviderThrottled
 from tests.actors.fakes import FakeProvider, FakeStore, email, no_changes, sample, wait_until
 
 
 def actor(provider: FakeProvider, store: FakeStore, **kw: object) -> ProviderActor:
-    kw.setdefault("breaker", CircuitBreaker(min_volume=10**9))
+    kw.setdefault("breaker", CircuitBreaker(FailureShare(min_volume=10**9)))
     return ProviderActor(provider, store, no_changes, rng=random.Random(7), **kw)  # type: ignore[arg-type]
 
 
@@ -216,7 +216,7 @@ async def test_failover_while_breaker_open_then_back_to_primary(autojump_clock: 
     secondary = FakeProvider("secondary", max_batch=5)
     store = FakeStore()
     b = actor(secondary, store)
-    breaker = CircuitBreaker(threshold=0.5, window=10, min_volume=10, cooldown=30, probes=1)
+    breaker = CircuitBreaker(FailureShare(0.5, min_volume=10), window=10, cooldown=30, probes=1)
     a = actor(primary, store, breaker=breaker, fallback=b, base_backoff=0.5)
     gauge = {"provider": "primary"}
     failovers_before = sample("notify_provider_failovers_total", **gauge)
@@ -262,7 +262,7 @@ async def test_failover_while_breaker_open_then_back_to_primary(autojump_clock: 
 
 
 async def test_queued_batches_fail_over_but_test_keys_stay(autojump_clock: object) -> None:
-    breaker = CircuitBreaker(min_volume=1, cooldown=10)
+    breaker = CircuitBreaker(FailureShare(min_volume=1), cooldown=10)
     start = trio.current_time()
     epoch = breaker.acquire(start)
     assert epoch is not None
@@ -283,7 +283,7 @@ async def test_queued_batches_fail_over_but_test_keys_stay(autojump_clock: objec
 
 
 async def test_without_fallback_batches_wait_for_the_probe(autojump_clock: object) -> None:
-    breaker = CircuitBreaker(min_volume=1, cooldown=20)
+    breaker = CircuitBreaker(FailureShare(min_volume=1), cooldown=20)
     start = trio.current_time()
     epoch = breaker.acquire(start)
     assert epoch is not None
