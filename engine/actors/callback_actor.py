@@ -10,7 +10,9 @@ Rules here:
   done, a 4xx other than 429 is given up at once, the rest retried ``retry_seconds`` apart
   up to ``max_retries``. A row put back for a retry holds its notification's later rows
   back (they are released, not sent) until it goes out.
-- Each failure feeds the endpoint's breaker; tripping it asks the manager to suspend.
+- Each failure feeds the endpoint's breaker (``engine.domain.breaker``, configured by
+  ``cb.suspension_breaker``); tripping it asks the manager to suspend. While it is open no
+  request leaves: the row is released as for a suspended endpoint.
 - A worker that hits an unexpected error releases the row (retry in a second) and goes on.
 """
 
@@ -89,7 +91,7 @@ class CallbackActor:
         self.key = key
         self.suspended = False
         self.suspended_since: float | None = None  # when the suspension was committed
-        self.breaker = cb.Breaker()
+        self.breaker = cb.suspension_breaker()
         self._lanes = [
             trio.open_memory_channel[cb.Owed](max(1, size // concurrency))
             for _ in range(concurrency)
@@ -163,6 +165,10 @@ class CallbackActor:
             )
             await m.done(owed)
             return
+        epoch = self.breaker.acquire(trio.current_time())
+        if epoch is None:  # open: the manager is suspending this endpoint
+            await m.release(owed, owed.attempts, 0.0)
+            return
         body = cb.encode_body(owed)
         headers = cb.request_headers(config.bearer_token, config.signing_secret, body, time.time())
         started = trio.current_time()
@@ -174,7 +180,7 @@ class CallbackActor:
             CALLBACKS_SENT.labels(kind, "success").inc()
             await m.done(owed)
             return
-        if self.breaker.failure(trio.current_time()):
+        if self.breaker.record(epoch, trio.current_time(), 1, 1):
             await m.suspend(self, _describe(answer))
         if verdict == "reject":
             CALLBACKS_SENT.labels(kind, "rejected").inc()

@@ -15,15 +15,19 @@ Rules:
   ``technical-failure`` (contract 3.2: max retries exhausted). Rejected messages become
   ``permanent-failure`` at once (the issue's rule: the address or content will never be
   accepted).
+- One failure channel: providers report every outcome as results (``engine.providers.base``),
+  and ``_settle`` is the one place they are classified (status, retry, breaker failure). An
+  exception from ``send_batch``, or a wrong number of results, is a provider bug: every
+  message of the batch becomes a retryable result.
 - Retries wait in the actor's own delay queue, not in the mailbox: a full mailbox can never
   block a retry, so the actor cannot deadlock on itself. The delay queue is bounded: while
   it holds ``retry_capacity`` messages the actor takes nothing new from the mailbox (the
   backpressure reaches the senders), only the retries as they fall due.
-- A circuit breaker (``engine.actors.breaker``) watches retryable errors. While it refuses
-  traffic, batches go to ``fallback`` (the next provider of the channel) and count in
-  ``notify_provider_failovers_total``; without a fallback they wait for the half-open probe.
-  Test-key messages never fail over (test keys never reach a real provider). Fallback
-  chains must not loop.
+- A circuit breaker (``engine.domain.breaker``, a failure-share rule) watches retryable
+  results. While it refuses traffic, batches go to ``fallback`` (the next provider of the
+  channel) and count in ``notify_provider_failovers_total``; without a fallback they wait
+  for the half-open probe. Test-key messages never fail over (test keys never reach a real
+  provider). Fallback chains must not loop.
 - Mailbox, delay queue and the batch in hand belong to the object, not to ``run``: after a
   crash the supervisor's restart finds them intact, and a batch interrupted mid-call is put
   back on the delay queue (at-least-once, as recovery does for a crashed process).
@@ -44,9 +48,9 @@ from typing import Protocol
 import trio
 
 from engine.actors.batching import gather
-from engine.actors.breaker import CircuitBreaker
 from engine.actors.store import StatusChange, StatusUpdate, utcnow
 from engine.domain import statuses as st
+from engine.domain.breaker import CircuitBreaker
 from engine.domain.limits import SendRate
 from engine.metrics import (
     PROVIDER_BATCH,
@@ -57,15 +61,7 @@ from engine.metrics import (
     PROVIDER_RETRIES,
     observe_mailbox,
 )
-from engine.providers.base import (
-    Outbound,
-    Outcome,
-    Provider,
-    ProviderError,
-    ProviderRejected,
-    ProviderThrottled,
-    SendResult,
-)
+from engine.providers.base import Outbound, Provider, SendResult, failed_batch
 
 log = logging.getLogger("engine.provider")
 
@@ -276,11 +272,10 @@ class ProviderActor:
                 )
                 await self._on_changes(marked)  # created -> sending: the hand-off latency
             results = await self._call([m for m, _ in batch])
-            failures = sum(1 for r in results if r.outcome == "retryable")
+            updates, retries, failures = self._settle(batch, results)
             self.breaker.record(epoch, trio.current_time(), len(results), failures)
             recorded = True
             self._export_breaker()
-            updates, retries = self._settle(batch, results)
             now_t = trio.current_time()
             for message, attempts, delay in retries:
                 self._delay(message, attempts, now_t + delay)
@@ -302,44 +297,32 @@ class ProviderActor:
                     self._delay(message, attempts, due)
 
     async def _call(self, messages: list[Outbound]) -> list[SendResult]:
+        """The provider's results, one per message. Providers report every failure as results
+        (``engine.providers.base``); an exception or a wrong count is a provider bug, and
+        must not lose the batch: every message becomes a retryable result."""
         start = trio.current_time()
-        outcome: Outcome = "retryable"
-        retry_after: float | None = None
         try:
             results = await self.provider.send_batch(messages)
-        except ProviderThrottled as exc:
-            outcome, detail, retry_after = "throttled", str(exc), exc.retry_after
-        except ProviderRejected as exc:
-            outcome, detail = "rejected", str(exc)
-        except ProviderError as exc:
-            detail = str(exc)
         except Exception as exc:
-            # A provider bug must not lose the batch: treat it as a retryable error.
             log.exception("provider call failed", extra={"provider": self.name})
-            detail = f"{type(exc).__name__}: {exc}"
+            results = failed_batch(messages, "retryable", f"{type(exc).__name__}: {exc}")
         else:
-            if len(results) == len(messages):
-                PROVIDER_LATENCY.labels(self.name).observe(trio.current_time() - start)
-                PROVIDER_BATCH.labels(self.name).observe(len(messages))
-                return results
-            log.error("provider returned %d results for %d messages", len(results), len(messages))
-            detail = "provider returned a wrong number of results"
+            if len(results) != len(messages):
+                log.error(
+                    "provider returned %d results for %d messages", len(results), len(messages)
+                )
+                results = failed_batch(
+                    messages, "retryable", "provider returned a wrong number of results"
+                )
         PROVIDER_LATENCY.labels(self.name).observe(trio.current_time() - start)
         PROVIDER_BATCH.labels(self.name).observe(len(messages))
-        return [
-            SendResult(
-                notification_id=m.notification_id,
-                outcome=outcome,
-                detail=detail,
-                retry_after=retry_after,
-            )
-            for m in messages
-        ]
+        return results
 
     def _settle(
         self, batch: list[Item], results: list[SendResult]
-    ) -> tuple[list[StatusUpdate], list[tuple[Outbound, int, float]]]:
-        """Status updates to write, and (message, attempts, delay) to retry."""
+    ) -> tuple[list[StatusUpdate], list[tuple[Outbound, int, float]], int]:
+        """The one place outcomes are classified: status updates to write, (message,
+        attempts, delay) to retry, and the failures the breaker counts (retryable only)."""
         updates: list[StatusUpdate] = []
         retries: list[tuple[Outbound, int, float]] = []
         done = utcnow()
@@ -371,4 +354,4 @@ class ProviderActor:
             )
         for outcome, n in outcomes.items():
             PROVIDER_CALLS.labels(self.name, outcome).inc(n)
-        return updates, retries
+        return updates, retries, outcomes.get("retryable", 0)

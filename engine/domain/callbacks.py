@@ -13,7 +13,8 @@ Rules (contract 3.4, GC "Fonctions de rappel"):
   both Notifys. The list is mirrored in migration 0002's trigger.
 - Retry on connection errors, timeouts, any 5xx and 429; never on another 4xx. The
   contract's schedule is 5 retries 300 s apart, no exponential backoff (configurable).
-- Breaker: 25 failed attempts within 300 s suspends the endpoint (GC-docs).
+- Breaker: 25 failed attempts within 300 s suspends the endpoint (GC-docs):
+  ``suspension_breaker``, the shared ``engine.domain.breaker`` with a failure-count rule.
 - Optional signature (beyond GC / GOV.UK): ``X-Notify-Signature: sha256=<hex>`` where
   hex = HMAC-SHA256(secret, f"{timestamp}.".encode() + body), timestamp in
   ``X-Notify-Timestamp`` (Unix seconds), so receivers can verify the sender and reject
@@ -25,13 +26,14 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import math
 import uuid
-from collections import deque
 from typing import Any, Literal
 
 import msgspec
 
 from engine.domain import statuses as st
+from engine.domain.breaker import CircuitBreaker, FailureCount
 from engine.domain.timestamps import format_ts
 
 HEALTH_CHECK_BODY = b'{"health_check":"true"}'
@@ -147,19 +149,8 @@ def retry_delay(attempts_made: int, max_retries: int, delay: float) -> float | N
     return delay
 
 
-class Breaker:
-    """Trips when ``threshold`` failures fall within ``window`` seconds. Pure: the caller
-    passes the time, so tests need no clock."""
-
-    def __init__(self, threshold: int = BREAKER_FAILURES, window: float = BREAKER_WINDOW) -> None:
-        self.threshold = threshold
-        self.window = window
-        self._failures: deque[float] = deque(maxlen=threshold)
-
-    def failure(self, now: float) -> bool:
-        """Record a failure; True when this one trips the breaker."""
-        self._failures.append(now)
-        return len(self._failures) == self.threshold and now - self._failures[0] <= self.window
-
-    def reset(self) -> None:
-        self._failures.clear()
+def suspension_breaker() -> CircuitBreaker:
+    """An endpoint's breaker: ``BREAKER_FAILURES`` failed attempts within
+    ``BREAKER_WINDOW`` seconds open it, and it stays open (the endpoint is suspended) until
+    the manager resets it on a resume or a config change."""
+    return CircuitBreaker(FailureCount(BREAKER_FAILURES), window=BREAKER_WINDOW, cooldown=math.inf)

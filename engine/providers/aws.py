@@ -1,5 +1,6 @@
 """What the AWS providers (SES, SNS) share: the aiobotocore client factory and the mapping of
-AWS errors to the engine's three failure categories.
+AWS errors to the three failure outcomes of a ``SendResult`` (the one failure channel,
+``engine.providers.base``): a client error becomes results, never an exception of ours.
 
 Rules:
 - Clients use ``AioConfig(http_session_cls=AwsHttpSession)`` (``engine/providers/aws_http.py``):
@@ -82,7 +83,8 @@ def classify(code: str, http_status: int) -> Outcome:
 
 
 def describe(exc: Exception) -> tuple[Outcome, str, float | None]:
-    """(category, detail, retry_after seconds) for an exception raised by a client call."""
+    """(outcome, detail, retry_after seconds) for an exception raised by a client call: what
+    the providers put in the failed calls' results (``base.failed``)."""
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
         meta = exc.response.get("ResponseMetadata", {})

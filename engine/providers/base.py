@@ -1,13 +1,27 @@
-"""What every provider shares: the messages it sends, the results and receipts it returns,
-and the error categories provider-specific failures are mapped to at the boundary.
+"""What every provider shares: the messages it sends, the results and receipts it returns.
 
-    ProviderError
-    ├── ProviderThrottled   slow down and retry (429, SES Throttling, SNS Throttled)
-    ├── ProviderRetryable   retry later (5xx, timeouts, connection errors)
-    └── ProviderRejected    never retry this message (bad address, content rejected)
+One failure channel: results. ``send_batch`` returns one ``SendResult`` per message, in
+order, and nothing but cancellation escapes it; a failure of the whole call (a throttle,
+a 5xx, a timeout) is a result per message too (``failed_batch``). Outcomes:
 
-A provider sends a batch and returns one ``SendResult`` per message, in order. Receipts
-(delivery, bounce, complaint) arrive later and are keyed by the provider's reference.
+    accepted    handed off; ``reference`` keys the receipts
+    throttled   slow down and retry (429, SES Throttling, SNS Throttled)
+    retryable   retry later (5xx, timeouts, connection errors)
+    rejected    never retry this message (bad address, content rejected)
+
+Why results and not an exception tree: SES answers a bulk call entry by entry
+(``BulkEmailEntryResults``: one entry throttled, the next rejected) and SNS publishes each
+SMS on its own, so per-message outcomes are needed anyway; a whole-call failure is only the
+case where every entry has the same one. Both AWS providers already caught their client
+errors and returned results, so the former exception tree (ProviderThrottled /
+ProviderRetryable / ProviderRejected) was a second path into the ProviderActor that no
+provider took (only a test fake raised it). Now the actor classifies outcomes in one place
+(``ProviderActor._settle``: status, retry, breaker failure); an exception from
+``send_batch`` is a provider bug, which the actor turns into retryable results so the
+batch is not lost.
+
+Receipts (delivery, bounce, complaint) arrive later and are keyed by the provider's
+reference.
 """
 
 from __future__ import annotations
@@ -82,22 +96,26 @@ class Receipt(msgspec.Struct, frozen=True, kw_only=True):
     complaint: bool = False
 
 
-class ProviderError(Exception):
-    pass
+def failed(
+    message: Outbound, outcome: Outcome, detail: str | None = None, retry_after: float | None = None
+) -> SendResult:
+    """A message that was not accepted."""
+    return SendResult(
+        notification_id=message.notification_id,
+        outcome=outcome,
+        detail=detail,
+        retry_after=retry_after,
+    )
 
 
-class ProviderThrottled(ProviderError):
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-class ProviderRetryable(ProviderError):
-    pass
-
-
-class ProviderRejected(ProviderError):
-    pass
+def failed_batch(
+    messages: Sequence[Outbound],
+    outcome: Outcome,
+    detail: str,
+    retry_after: float | None = None,
+) -> list[SendResult]:
+    """A call that failed as a whole: the same outcome for every message, in order."""
+    return [failed(m, outcome, detail, retry_after) for m in messages]
 
 
 class Provider(Protocol):

@@ -34,7 +34,15 @@ import trio
 from engine.config import Settings
 from engine.domain import statuses as st
 from engine.providers import aws
-from engine.providers.base import Channel, EmailMessage, Outbound, Outcome, SendResult
+from engine.providers.base import (
+    Channel,
+    EmailMessage,
+    Outbound,
+    Outcome,
+    SendResult,
+    failed,
+    failed_batch,
+)
 
 MAX_BULK_ENTRIES = 50
 # What the ProviderActor gathers per batch. One sender's 50 would split into calls of ~12
@@ -203,17 +211,6 @@ def accepted(message: Outbound, reference: str) -> SendResult:
     )
 
 
-def failed(
-    message: Outbound, outcome: Outcome, detail: str, retry_after: float | None = None
-) -> SendResult:
-    return SendResult(
-        notification_id=message.notification_id,
-        outcome=outcome,
-        detail=detail,
-        retry_after=retry_after,
-    )
-
-
 def parse_bulk_response(
     messages: Sequence[EmailMessage], response: dict[str, Any]
 ) -> list[SendResult]:
@@ -297,7 +294,7 @@ class SesProvider:
                 )
             except aws.CLIENT_ERRORS as exc:
                 outcome, detail, after = aws.describe(exc)
-                parsed = [failed(m, outcome, detail, after) for m in group]
+                parsed = failed_batch(group, outcome, detail, after)
             else:
                 parsed = parse_bulk_response(group, response)
         for i, result in zip(indexes, parsed, strict=True):

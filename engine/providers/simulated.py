@@ -9,6 +9,9 @@ Outcomes by recipient (contract sections 5.1 and 5.2, DESIGN.md "Providers"):
 - ``complaint@simulator.amazonses.com`` -> delivered, then a complaint
 - anything else -> delivered
 
+Errors and throttles are results (``engine.providers.base``: one failure channel), drawn
+per message at ``error_rate`` / ``throttle_rate``.
+
 Receipts are emitted ``receipt_delay`` seconds after the send, in send order, through a
 bounded channel (a slow consumer slows the provider down; nothing piles up unbounded).
 """
@@ -29,6 +32,7 @@ from engine.providers.base import (
     Outbound,
     Receipt,
     SendResult,
+    failed,
 )
 
 SES_SIMULATOR = "@simulator.amazonses.com"
@@ -107,18 +111,10 @@ class SimulatedProvider:
         for message in messages:
             roll = self._rng.random() if (self.error_rate or self.throttle_rate) else 1.0
             if roll < self.throttle_rate:
-                results.append(
-                    SendResult(notification_id=message.notification_id, outcome="throttled")
-                )
+                results.append(failed(message, "throttled"))
                 continue
             if roll < self.throttle_rate + self.error_rate:
-                results.append(
-                    SendResult(
-                        notification_id=message.notification_id,
-                        outcome="retryable",
-                        detail="simulated provider error",
-                    )
-                )
+                results.append(failed(message, "retryable", "simulated provider error"))
                 continue
             reference = f"sim-{uuid.uuid4()}"
             await self._schedule(reference, simulated_outcome(message), now, due)

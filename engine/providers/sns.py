@@ -23,7 +23,7 @@ import trio
 from engine.config import Settings
 from engine.domain import statuses as st
 from engine.providers import aws
-from engine.providers.base import Channel, Outbound, SendResult, SmsMessage
+from engine.providers.base import Channel, Outbound, SendResult, SmsMessage, failed
 
 NUMERIC_SENDER = re.compile(r"^\+?[0-9]{3,15}$")
 
@@ -46,11 +46,7 @@ def build_publish_request(message: SmsMessage) -> dict[str, Any]:
 def parse_publish_response(message: SmsMessage, response: dict[str, Any]) -> SendResult:
     reference = response.get("MessageId")
     if not reference:
-        return SendResult(
-            notification_id=message.notification_id,
-            outcome="retryable",
-            detail="SNS returned no MessageId",
-        )
+        return failed(message, "retryable", "SNS returned no MessageId")
     return SendResult(
         notification_id=message.notification_id,
         outcome="accepted",
@@ -78,11 +74,7 @@ class SnsProvider:
                 if isinstance(message, SmsMessage):
                     nursery.start_soon(self._publish, message, i, results)
                 else:
-                    results[i] = SendResult(
-                        notification_id=message.notification_id,
-                        outcome="rejected",
-                        detail="SNS sends SMS only",
-                    )
+                    results[i] = failed(message, "rejected", "SNS sends SMS only")
         return [r for r in results if r is not None]
 
     async def _publish(
@@ -93,12 +85,7 @@ class SnsProvider:
                 response = await self._client.publish(**build_publish_request(message))
             except aws.CLIENT_ERRORS as exc:
                 outcome, detail, after = aws.describe(exc)
-                results[index] = SendResult(
-                    notification_id=message.notification_id,
-                    outcome=outcome,
-                    detail=detail,
-                    retry_after=after,
-                )
+                results[index] = failed(message, outcome, detail, after)
             else:
                 results[index] = parse_publish_response(message, response)
 

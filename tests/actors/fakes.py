@@ -13,7 +13,7 @@ import trio
 from prometheus_client import REGISTRY
 
 from engine.actors.store import StatusChange, StatusUpdate
-from engine.providers.base import EmailMessage, Outbound, Outcome, SendResult
+from engine.providers.base import EmailMessage, Outbound, Outcome, SendResult, failed_batch
 
 
 def email(
@@ -70,7 +70,9 @@ Script = Callable[[Outbound, float], Outcome]
 
 
 class FakeProvider:
-    """Answers each message with ``script(message, now)``; records every call."""
+    """Answers each message with ``script(message, now)``; records every call. ``fails``
+    fails a whole call (one outcome and detail for every message, as real providers report
+    a failed call); ``raises`` makes ``send_batch`` raise, as only a provider bug would."""
 
     channel = "email"
 
@@ -81,6 +83,7 @@ class FakeProvider:
         max_batch: int = 50,
         latency: float = 0.0,
         script: Script | None = None,
+        fails: Callable[[float], tuple[Outcome, str] | None] | None = None,
         raises: Callable[[float], Exception | None] | None = None,
         retry_after: float | None = None,
     ) -> None:
@@ -88,6 +91,7 @@ class FakeProvider:
         self.max_batch = max_batch
         self.latency = latency
         self.script = script or (lambda m, now: "accepted")
+        self.fails = fails
         self.raises = raises
         self.retry_after = retry_after
         self.calls: list[tuple[float, list[Outbound]]] = []
@@ -107,6 +111,12 @@ class FakeProvider:
             exc = self.raises(now)
             if exc is not None:
                 raise exc
+        if self.fails is not None:
+            failure = self.fails(now)
+            if failure is not None:
+                outcome, detail = failure
+                after = self.retry_after if outcome == "throttled" else None
+                return failed_batch(messages, outcome, detail, after)
         results = []
         for m in messages:
             outcome = self.script(m, now)

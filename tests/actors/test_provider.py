@@ -11,15 +11,15 @@ from contextlib import asynccontextmanager
 import pytest
 import trio
 
-from engine.actors.breaker import CircuitBreaker
 from engine.actors.provider import _PROBE_POLL, ProviderActor, backoff_delay, parse_send_rates
 from engine.domain import statuses as st
-from engine.providers.base import Outbound, ProviderRetryable, ProviderThrottled
+from engine.domain.breaker import CircuitBreaker, FailureShare
+from engine.providers.base import Outbound, Outcome, SendResult
 from tests.actors.fakes import FakeProvider, FakeStore, email, no_changes, sample, wait_until
 
 
 def actor(provider: FakeProvider, store: FakeStore, **kw: object) -> ProviderActor:
-    kw.setdefault("breaker", CircuitBreaker(min_volume=10**9))
+    kw.setdefault("breaker", CircuitBreaker(FailureShare(min_volume=10**9)))
     return ProviderActor(provider, store, no_changes, rng=random.Random(7), **kw)  # type: ignore[arg-type]
 
 
@@ -86,7 +86,7 @@ async def test_at_most_concurrency_calls_in_flight(autojump_clock: object) -> No
 
 
 async def test_retryable_errors_back_off_then_technical_failure(autojump_clock: object) -> None:
-    provider = FakeProvider(raises=lambda now: ProviderRetryable("503 from provider"))
+    provider = FakeProvider(fails=lambda now: ("retryable", "503 from provider"))
     store = FakeStore()
     a = actor(provider, store, max_attempts=4, base_backoff=1.0)
     m = email()
@@ -128,21 +128,54 @@ async def test_throttled_messages_wait_for_retry_after_then_succeed(autojump_clo
     assert sample("notify_provider_retries_total", provider="fake", reason="throttled") >= 10
 
 
-async def test_throttle_exception_for_whole_batch_is_retried(autojump_clock: object) -> None:
+async def test_throttle_for_whole_batch_is_retried(autojump_clock: object) -> None:
     calls = 0
 
-    def first_call_throttled(now: float) -> Exception | None:
+    def first_call_throttled(now: float) -> tuple[Outcome, str] | None:
         nonlocal calls
         calls += 1
-        return ProviderThrottled("Maximum sending rate exceeded") if calls == 1 else None
+        return ("throttled", "Maximum sending rate exceeded") if calls == 1 else None
 
-    provider, store = FakeProvider(raises=first_call_throttled), FakeStore()
+    provider, store = FakeProvider(fails=first_call_throttled), FakeStore()
     a = actor(provider, store)
     await feed(a, [email(i) for i in range(3)])
     async with running(a):
         with trio.fail_after(30):
             await wait_until(lambda: len(store.final()) == 3)
     assert len(provider.calls) == 2
+    assert set(store.final().values()) == {st.SENDING}
+
+
+async def test_a_provider_that_raises_loses_no_message(autojump_clock: object) -> None:
+    """An exception from ``send_batch`` is a provider bug: the batch is retried, and after
+    ``max_attempts`` its messages are technical failures carrying the error."""
+    provider = FakeProvider(raises=lambda now: RuntimeError("bug"))
+    store = FakeStore()
+    a = actor(provider, store, max_attempts=3, base_backoff=0.1)
+    messages = [email(i) for i in range(3)]
+    await feed(a, messages)
+    async with running(a):
+        with trio.fail_after(30):
+            await wait_until(lambda: len(store.final()) == 3)
+    assert len(provider.calls) == 3
+    assert set(store.final().values()) == {st.TECHNICAL_FAILURE}
+    final = [u for u in store.updates if u.provider is not None]
+    assert {u.provider_response for u in final} == {"RuntimeError: bug"}
+
+
+async def test_a_wrong_number_of_results_is_retried(autojump_clock: object) -> None:
+    class ShortProvider(FakeProvider):
+        async def send_batch(self, messages: Sequence[Outbound]) -> list[SendResult]:
+            results = await super().send_batch(messages)
+            return results[:-1] if len(self.calls) == 1 else results
+
+    provider, store = ShortProvider(), FakeStore()
+    a = actor(provider, store, base_backoff=0.1)
+    await feed(a, [email(i) for i in range(3)])
+    async with running(a):
+        with trio.fail_after(30):
+            await wait_until(lambda: len(store.final()) == 3)
+    assert [len(batch) for _, batch in provider.calls] == [3, 3]
     assert set(store.final().values()) == {st.SENDING}
 
 
@@ -209,14 +242,14 @@ async def test_failover_while_breaker_open_then_back_to_primary(autojump_clock: 
     a probe after the cool-down finds it still down, the next probe finds it healthy."""
     t0 = trio.current_time()
 
-    def down_until_40(now: float) -> Exception | None:
-        return ProviderRetryable("502 Bad Gateway") if now - t0 < 40 else None
+    def down_until_40(now: float) -> tuple[Outcome, str] | None:
+        return ("retryable", "502 Bad Gateway") if now - t0 < 40 else None
 
-    primary = FakeProvider("primary", max_batch=5, raises=down_until_40)
+    primary = FakeProvider("primary", max_batch=5, fails=down_until_40)
     secondary = FakeProvider("secondary", max_batch=5)
     store = FakeStore()
     b = actor(secondary, store)
-    breaker = CircuitBreaker(threshold=0.5, window=10, min_volume=10, cooldown=30, probes=1)
+    breaker = CircuitBreaker(FailureShare(0.5, min_volume=10), window=10, cooldown=30, probes=1)
     a = actor(primary, store, breaker=breaker, fallback=b, base_backoff=0.5)
     gauge = {"provider": "primary"}
     failovers_before = sample("notify_provider_failovers_total", **gauge)
@@ -262,7 +295,7 @@ async def test_failover_while_breaker_open_then_back_to_primary(autojump_clock: 
 
 
 async def test_queued_batches_fail_over_but_test_keys_stay(autojump_clock: object) -> None:
-    breaker = CircuitBreaker(min_volume=1, cooldown=10)
+    breaker = CircuitBreaker(FailureShare(min_volume=1), cooldown=10)
     start = trio.current_time()
     epoch = breaker.acquire(start)
     assert epoch is not None
@@ -283,7 +316,7 @@ async def test_queued_batches_fail_over_but_test_keys_stay(autojump_clock: objec
 
 
 async def test_without_fallback_batches_wait_for_the_probe(autojump_clock: object) -> None:
-    breaker = CircuitBreaker(min_volume=1, cooldown=20)
+    breaker = CircuitBreaker(FailureShare(min_volume=1), cooldown=20)
     start = trio.current_time()
     epoch = breaker.acquire(start)
     assert epoch is not None

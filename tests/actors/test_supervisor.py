@@ -8,10 +8,10 @@ from functools import partial
 import pytest
 import trio
 
-from engine.actors.breaker import CircuitBreaker
 from engine.actors.provider import ProviderActor
 from engine.actors.supervisor import supervise
 from engine.domain import statuses as st
+from engine.domain.breaker import CircuitBreaker, FailureShare
 from tests.actors.fakes import FakeProvider, FakeStore, email, no_changes, sample, wait_until
 
 
@@ -85,7 +85,7 @@ async def test_provider_actor_restart_loses_nothing(autojump_clock: object) -> N
     supervisor restarts it, and every message, queued or in flight, ends up sent."""
     provider, store = FakeProvider("restart-me", max_batch=10), FakeStore()
     actor = ProviderActor(
-        provider, store, no_changes, breaker=CircuitBreaker(min_volume=10**9),
+        provider, store, no_changes, breaker=CircuitBreaker(FailureShare(min_volume=10**9)),
         rng=random.Random(1), concurrency=1,
     )  # fmt: skip
     messages = [email(i) for i in range(50)]

@@ -1,4 +1,5 @@
-"""Callback payloads, signatures, retry verdicts and the suspension breaker (pure)."""
+"""Callback payloads, signatures and retry verdicts (pure). The suspension breaker's tests are
+in tests/domain/test_breaker.py."""
 
 from __future__ import annotations
 
@@ -133,31 +134,6 @@ def test_retry_schedule_is_the_contracts_five_times_300_seconds() -> None:
     delays = [cb.retry_delay(n, max_retries=5, delay=300.0) for n in range(1, 8)]
     assert delays == [300.0, 300.0, 300.0, 300.0, 300.0, None, None]
     assert cb.retry_delay(1, max_retries=0, delay=300.0) is None
-
-
-def test_breaker_trips_on_25_failures_within_5_minutes() -> None:
-    breaker = cb.Breaker()
-    trips = [breaker.failure(float(t)) for t in range(25)]
-    assert trips == [False] * 24 + [True]
-
-
-def test_breaker_ignores_failures_spread_over_more_than_5_minutes() -> None:
-    breaker = cb.Breaker()
-    # One failure every 13 s: 25 of them span 312 s > 300 s.
-    assert not any(breaker.failure(t * 13.0) for t in range(25))
-    # The window slides: the next failures fall within 300 s of the 25th-before.
-    times = [25 * 13.0 + i for i in range(30)]
-    assert any(breaker.failure(t) for t in times)
-
-
-def test_breaker_reset_starts_over() -> None:
-    breaker = cb.Breaker(threshold=3, window=10.0)
-    breaker.failure(0.0)
-    breaker.failure(1.0)
-    breaker.reset()
-    assert not breaker.failure(2.0)
-    assert not breaker.failure(3.0)
-    assert breaker.failure(4.0)
 
 
 def test_callback_statuses_exclude_hand_off_statuses() -> None:
