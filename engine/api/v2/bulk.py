@@ -303,19 +303,19 @@ async def _check_rows(
 def _sender(
     bundle: ServiceBundle, channel: str, reply_to_id: str | None
 ) -> tuple[str | None, uuid.UUID | None]:
-    if reply_to_id is None:
-        return (bundle.default_reply_to if channel == "email" else bundle.default_sms_sender), None
-    errors: list[str] = []
-    parsed = parse_uuid(reply_to_id, "reply_to_id", errors)
-    if errors or parsed is None:
-        raise ValidationError(errors)
+    parsed = None
+    if reply_to_id is not None:
+        errors: list[str] = []
+        parsed = parse_uuid(reply_to_id, "reply_to_id", errors)
+        if errors or parsed is None:
+            raise ValidationError(errors)
     email = channel == "email"
     value = admission.resolve_sender(
         bundle.reply_tos if email else bundle.sms_senders,
         bundle.default_reply_to if email else bundle.default_sms_sender,
         parsed,
         field="reply_to_id",
-        written=reply_to_id,
+        written=reply_to_id or "",
         service_id=bundle.service.id,
     )
     return value, parsed

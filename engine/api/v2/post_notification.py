@@ -3,9 +3,9 @@
 Order of checks (GC): body schema -> rate limit -> template -> recipient -> render ->
 daily/annual limits -> persist. The rules are ``engine.domain.admission``'s; the service's
 rate and budgets are held by its actor (``admit``, then ``Reservation.take`` once the units
-are known; released if the insert fails). The 201 is sent only after the row is committed (group
-commit with other requests); the notification then goes to its service's lane. Simulated
-smoke-test recipients get a 201 with a fresh id and are never persisted.
+are known; released if the insert fails). The 201 is sent only after the row is committed
+(group commit with other requests); the notification then goes to its service's lane.
+Simulated smoke-test recipients get a 201 with a fresh id and are never persisted.
 """
 
 from __future__ import annotations
@@ -164,19 +164,13 @@ async def _post(
     if isinstance(body, PostEmailRequest):
         recipient = _email_recipient(body.email_address)
         simulated = is_simulated_email(recipient)
-        reply_to = _sender(
-            bundle.reply_tos, bundle.default_reply_to, body.email_reply_to_id,
-            "email_reply_to_id", bundle,
-        )  # fmt: skip
+        reply_to = _sender(bundle, "email", body.email_reply_to_id, "email_reply_to_id")
     else:
         recipient, international = _sms_recipient(body.phone_number)
         simulated = is_simulated_phone(recipient)
         if not simulated:
             admission.check_international(bundle.service, international)
-        reply_to = _sender(
-            bundle.sms_senders, bundle.default_sms_sender, body.sms_sender_id,
-            "sms_sender_id", bundle,
-        )  # fmt: skip
+        reply_to = _sender(bundle, "sms", body.sms_sender_id, "sms_sender_id")
     if not simulated:
         team = bundle.team_emails if channel == "email" else bundle.team_phones
         admission.check_recipient(bundle.service, team, key.key_type, channel, recipient)
@@ -348,20 +342,19 @@ def _sms_recipient(value: str) -> tuple[str, bool]:
     return number.e164, number.is_international
 
 
-def _sender(
-    senders: dict[uuid.UUID, str],
-    default: str | None,
-    sender_id: str | None,
-    field: str,
-    bundle: ServiceBundle,
-) -> str | None:
+def _sender(bundle: ServiceBundle, channel: str, sender_id: str | None, field: str) -> str | None:
     parsed = None
     if sender_id is not None:
         errors: list[str] = []
         parsed = parse_uuid(sender_id, field, errors)
         if errors:
             raise ValidationError(errors)
+    email = channel == "email"
     return admission.resolve_sender(
-        senders, default, parsed, field=field, written=sender_id or "",
+        bundle.reply_tos if email else bundle.sms_senders,
+        bundle.default_reply_to if email else bundle.default_sms_sender,
+        parsed,
+        field=field,
+        written=sender_id or "",
         service_id=bundle.service.id,
-    )  # fmt: skip
+    )
