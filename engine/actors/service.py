@@ -1,9 +1,17 @@
 """ServiceActor: one per service with traffic. Admission from memory, then priority lanes.
 
 Rules:
-- ``admit`` is synchronous: under trio nothing else runs between its check and its count,
-  so it is atomic without a lock, and the API's admission costs no database round trip.
-  Counts of today's and this fiscal year's messages are loaded once when the actor starts.
+- Admission goes through one door, ``admit``, which returns a ``Reservation``; the rules
+  themselves are pure functions in ``engine.domain.admission`` and refusals are
+  ``engine.domain.errors`` (this actor knows nothing of HTTP).
+- ``admit`` and ``Reservation.take`` are synchronous: under trio nothing else runs between
+  a check and its count, so they are atomic without a lock, and the API's admission costs
+  no database round trip. Counts of today's and this fiscal year's messages are loaded
+  once when the actor starts.
+- ``admit`` takes the request's rate-limit token (GC checks it before the template);
+  ``take`` checks and counts the daily and annual budgets once the message is rendered
+  (SMS fragments are known then); ``release`` gives the counts back if the insert fails.
+  A spent token is never given back (GC counts failed requests too).
 - Test keys are not counted against daily or annual limits (GC), but are rate limited.
 - Lanes (priority / normal / bulk) are bounded channels. ``enqueue_nowait`` never blocks the
   API: if a lane is full the notification stays ``created`` in the database and the recovery
@@ -21,8 +29,10 @@ from collections.abc import Awaitable, Callable
 
 import trio
 
-from engine.api.errors import ApiError, RateLimitError, TooManyRequestsError
-from engine.domain.limits import TRIAL_DAILY_LIMIT, TokenBucket, rate_limit_message
+from engine.domain import admission
+from engine.domain import errors as de
+from engine.domain.admission import Counts
+from engine.domain.limits import TokenBucket
 from engine.metrics import ADMISSION_REJECTIONS, observe_mailbox
 from engine.providers.base import Outbound
 from engine.services import Service
@@ -30,95 +40,93 @@ from engine.services import Service
 LANES = ("priority", "normal", "bulk")
 Route = Callable[[Outbound], Awaitable[None]]
 
+# The ``reason`` label of a refusal in ``notify_admission_rejections_total``.
+_REJECTION_REASONS: tuple[tuple[type[de.DomainError], str], ...] = (
+    (de.RateLimitExceeded, "rate_limit"),
+    (de.TrialDailyLimitExceeded, "trial_daily"),
+    (de.DailyLimitExceeded, "daily_limit"),
+    (de.AnnualLimitExceeded, "annual_limit"),
+)
 
-class Counts:
-    __slots__ = ("day", "email_today", "email_year", "sms_today", "sms_year")
 
-    def __init__(self, day: dt.date) -> None:
-        self.day = day
-        self.email_today = self.sms_today = self.email_year = self.sms_year = 0
+def _observe(exc: de.DomainError) -> None:
+    for cls, reason in _REJECTION_REASONS:
+        if isinstance(exc, cls):
+            ADMISSION_REJECTIONS.labels(reason).inc()
+            return
+
+
+def _today() -> dt.date:
+    return dt.datetime.now(dt.UTC).date()
+
+
+class Reservation:
+    """One admitted request's hold on its service's budgets: ``take`` counts its messages
+    (after checking them), ``release`` gives back what ``take`` counted."""
+
+    __slots__ = ("_actor", "_taken", "key_type")
+
+    def __init__(self, actor: ServiceActor, key_type: str) -> None:
+        self._actor = actor
+        self.key_type = key_type
+        self._taken: tuple[str, int, int] | None = None
+
+    def check_remaining(self, channel: str, messages: int) -> None:
+        """Bulk: refuse a sheet of more rows than the budgets have left (nothing counted)."""
+        a = self._actor
+        admission.check_remaining(a.service, a.counts, self.key_type, channel, messages)
+
+    def take(self, channel: str, units: int, messages: int = 1) -> None:
+        """Check and count ``messages`` (``units`` SMS fragments): synchronous, so atomic."""
+        assert self._taken is None, "a reservation is taken once"
+        a = self._actor
+        a.counts = admission.rolled(a.counts, a.today())
+        try:
+            admission.check_quota(a.service, a.counts, self.key_type, channel, units, messages)
+        except de.DomainError as exc:
+            _observe(exc)
+            raise
+        admission.add(a.counts, self.key_type, channel, units, messages)
+        self._taken = (channel, units, messages)
+
+    def release(self) -> None:
+        """Give back what ``take`` counted (the insert that followed it failed)."""
+        if self._taken is not None:
+            channel, units, messages = self._taken
+            self._taken = None
+            admission.add(self._actor.counts, self.key_type, channel, -units, -messages)
 
 
 class ServiceActor:
-    def __init__(self, service: Service, route: Route, *, lane_size: int = 20_000) -> None:
+    def __init__(
+        self,
+        service: Service,
+        route: Route,
+        *,
+        lane_size: int = 20_000,
+        today: Callable[[], dt.date] = _today,
+    ) -> None:
         self.service = service
         self._route = route
         self._buckets: dict[str, TokenBucket] = {}
-        self.counts = Counts(dt.datetime.now(dt.UTC).date())
+        self.today = today  # the UTC date; a seam for tests
+        self.counts = Counts(today())
         self._lanes = {lane: trio.open_memory_channel[Outbound](lane_size) for lane in LANES}
         self.overflowed = 0
         self._ready = trio.Event()
 
     # -- admission (synchronous, atomic under trio) -----------------------------------
-    def check_rate(self, key_type: str, now: float) -> None:
-        bucket = self._buckets.get(key_type)
-        if bucket is None or bucket.rate != self.service.rate_limit / 60.0:
-            # New, or the admin API changed the limit: a bucket for the current one.
-            bucket = self._buckets[key_type] = TokenBucket(self.service.rate_limit, now)
-        if not bucket.take(now):
-            ADMISSION_REJECTIONS.labels("rate_limit").inc()
-            raise RateLimitError(rate_limit_message(key_type, self.service.rate_limit))
-
-    def check_quota(self, channel: str, key_type: str, units: int, messages: int = 1) -> None:
-        """Raise if ``messages`` more (``units`` SMS fragments) would pass a limit."""
-        if key_type == "test":
-            return
-        self._roll_day()
-        s, c = self.service, self.counts
-        if s.restricted and (c.email_today + c.sms_today + messages) > TRIAL_DAILY_LIMIT:
-            ADMISSION_REJECTIONS.labels("trial_daily").inc()
-            raise TooManyRequestsError(
-                f"Exceeded send limits ({channel}: {TRIAL_DAILY_LIMIT}) for today"
-            )
-        if channel == "email":
-            if c.email_today + messages > s.email_daily_limit:
-                ADMISSION_REJECTIONS.labels("daily_limit").inc()
-                raise _quota(
-                    "LiveServiceTooManyEmailRequestsError",
-                    f"Exceeded email daily sending limit of {s.email_daily_limit} messages",
-                )
-            if c.email_year + messages > s.email_annual_limit:
-                ADMISSION_REJECTIONS.labels("annual_limit").inc()
-                raise _quota(
-                    "LiveServiceTooManyEmailRequestsError",
-                    f"Exceeded annual email sending limit of {s.email_annual_limit} messages",
-                )
-        else:
-            if c.sms_today + units > s.sms_daily_limit:
-                ADMISSION_REJECTIONS.labels("daily_limit").inc()
-                raise _quota(
-                    "LiveServiceTooManySMSRequestsError",
-                    f"Exceeded SMS daily sending limit of {s.sms_daily_limit} fragments",
-                )
-            if c.sms_year + messages > s.sms_annual_limit:
-                ADMISSION_REJECTIONS.labels("annual_limit").inc()
-                raise _quota(
-                    "LiveServiceTooManySMSRequestsError",
-                    f"Exceeded annual SMS sending limit of {s.sms_annual_limit} messages",
-                )
-
-    def count(self, channel: str, key_type: str, units: int, messages: int = 1) -> None:
-        if key_type == "test":
-            return
-        self._roll_day()
-        if channel == "email":
-            self.counts.email_today += messages
-            self.counts.email_year += messages
-        else:
-            self.counts.sms_today += units
-            self.counts.sms_year += messages
-
-    def uncount(self, channel: str, key_type: str, units: int, messages: int = 1) -> None:
-        """Give back what ``count`` took when the insert that followed it failed."""
-        self.count(channel, key_type, -units, -messages)
-
-    def _roll_day(self) -> None:
-        today = dt.datetime.now(dt.UTC).date()
-        if today != self.counts.day:
-            year = self.counts.email_year, self.counts.sms_year
-            self.counts = Counts(today)
-            if today.month != 4 or today.day != 1:
-                self.counts.email_year, self.counts.sms_year = year
+    def admit(self, key_type: str, now: float) -> Reservation:
+        """Admit one request (``now``: trio time): its rate-limit token, then the service
+        must not be suspended. Raises the ``DomainError`` that refuses it."""
+        try:
+            admission.take_token(self._buckets, key_type, self.service.rate_limit, now)
+        except de.DomainError as exc:
+            _observe(exc)
+            raise
+        admission.check_active(self.service)
+        self.counts = admission.rolled(self.counts, self.today())
+        return Reservation(self, key_type)
 
     # -- lanes ------------------------------------------------------------------------
     def enqueue_nowait(self, message: Outbound) -> bool:
@@ -162,7 +170,3 @@ def _take(recv: trio.MemoryReceiveChannel[Outbound]) -> Outbound | None:
         return recv.receive_nowait()
     except trio.WouldBlock:
         return None
-
-
-def _quota(name: str, message: str) -> ApiError:
-    return TooManyRequestsError(message, wire_name=name)

@@ -5,8 +5,8 @@ ingress (``engine.api.server``) or any ASGI server (hypercorn ``-k trio``); it a
 ``lifespan`` protocol because hypercorn requires it (the engine's resources are started by
 ``engine.runtime`` before serving, so lifespan has nothing else to do here).
 
-Every error, including 404/405/413/415/500, is a Notify JSON envelope; a traceback is
-logged, never sent.
+Every error, including 404/405/413/415/500 and the domain's refusals (rendered by
+``engine.api.errors``), is a Notify JSON envelope; a traceback is logged, never sent.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from engine.api import admin, receipts
 from engine.api.auth import AuthContext, VerifiedTokens, authenticate
-from engine.api.errors import ApiError, error_body
+from engine.api.errors import ApiError, domain_error_body, error_body
 from engine.api.http import Receive, Request, Response, Scope, Send, json_response, read_body
 from engine.api.router import Router
 from engine.api.v2 import (
@@ -34,6 +34,7 @@ from engine.api.v2 import (
     post_notification,
     templates,
 )
+from engine.domain.errors import DomainError
 from engine.metrics import API_LATENCY, API_REQUESTS
 
 if TYPE_CHECKING:
@@ -169,6 +170,8 @@ class EngineApp:
             response = await route.handler(request)
         except ApiError as exc:
             response = Response(exc.status_code, exc.body())
+        except DomainError as exc:
+            response = Response(*domain_error_body(exc))
         except Exception:
             log.exception("unhandled error", extra={"route": label})
             response = Response(500, error_body(500, "Exception", "Internal server error"))

@@ -1,6 +1,12 @@
 """API errors, rendered in Notify's v2 envelope.
 
-    ApiError                      -> {"status_code": N, "errors": [{"error": name, "message": m}]}
+    {"status_code": N, "errors": [{"error": name, "message": m}]}
+
+Two sources, one envelope:
+- ``ApiError`` and its subclasses: errors only the API can make (auth, malformed JSON,
+  schema, routing, files, admin):
+
+    ApiError
     ├── BadRequestError (400)
     ├── ValidationError (400)     several messages in one response
     ├── AuthError (401 / 403)
@@ -8,13 +14,19 @@
     ├── RateLimitError (429)
     └── TooManyRequestsError (429)
 
-The ``error`` string on the wire is an explicit attribute, not the Python class name, so
-renaming a class never changes the contract.
+- ``engine.domain.errors.DomainError``: a rule refused the request. ``DOMAIN_ERRORS`` below
+  is the one place giving each domain error its status code and wire name; the message is
+  the error's own. The ASGI app renders both (``engine.api.app``).
+
+The ``error`` string on the wire is explicit, never the Python class name, so renaming a
+class never changes the contract.
 """
 
 from __future__ import annotations
 
 import msgspec
+
+from engine.domain import errors as de
 
 
 class ErrorItem(msgspec.Struct, frozen=True):
@@ -92,3 +104,34 @@ class TooManyRequestsError(ApiError):
 
 def error_body(status_code: int, wire_name: str, message: str) -> bytes:
     return _encode(ErrorEnvelope(status_code, [ErrorItem(wire_name, message)]))
+
+
+# Domain error class -> (status code, wire ``error`` name); the message is the error's.
+# A subclass not listed takes its nearest listed base's entry.
+DOMAIN_ERRORS: dict[type[de.DomainError], tuple[int, str]] = {
+    de.ServiceSuspended: (403, "BadRequestError"),
+    de.RateLimitExceeded: (429, "RateLimitError"),
+    de.TrialDailyLimitExceeded: (429, "TooManyRequestsError"),
+    de.EmailDailyLimitExceeded: (429, "LiveServiceTooManyEmailRequestsError"),
+    de.EmailAnnualLimitExceeded: (429, "LiveServiceTooManyEmailRequestsError"),
+    de.SmsDailyLimitExceeded: (429, "LiveServiceTooManySMSRequestsError"),
+    de.SmsAnnualLimitExceeded: (429, "LiveServiceTooManySMSRequestsError"),
+    de.RemainingLimitExceeded: (400, "BadRequestError"),  # GC: a check of the sheet
+    de.TemplateError: (400, "BadRequestError"),
+    de.SenderNotFound: (400, "BadRequestError"),
+    de.RecipientNotAllowed: (400, "BadRequestError"),
+}
+
+
+def domain_error_wire(exc: de.DomainError) -> tuple[int, str, str]:
+    """(status code, wire name, message) of a domain error."""
+    for cls in type(exc).__mro__:
+        entry = DOMAIN_ERRORS.get(cls)
+        if entry is not None:
+            return entry[0], entry[1], exc.message
+    raise LookupError(f"no wire form for {type(exc).__name__}")
+
+
+def domain_error_body(exc: de.DomainError) -> tuple[int, bytes]:
+    status, name, message = domain_error_wire(exc)
+    return status, error_body(status, name, message)

@@ -175,11 +175,3 @@ def sms_too_long_message(row: int, limit: int) -> str:
         f"Row {row} - has a character count greater than {limit} characters. "
         "Some messages may be too long due to custom content."
     )
-
-
-def remaining_message(remaining: int, tried: int, *, channel: str, period: str = "daily") -> str:
-    kind = "sms messages" if channel == "sms" else "messages"
-    return (
-        f"You only have {max(remaining, 0)} remaining {kind} before you reach your {period} "
-        f"limit. You've tried to send {tried} {kind}."
-    )

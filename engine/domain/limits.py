@@ -1,4 +1,5 @@
 """Rate-limit and quota math. Pure: time is an argument, so tests need no clock.
+The rules that use it (who is limited, which error) are in ``engine.domain.admission``.
 
 The API rate limit is a token bucket per service and key type (GOV.UK's algorithm, at GC's
 default of 1000/min): refill ``rate_limit / 60`` tokens per second, capacity
@@ -38,16 +39,6 @@ def fiscal_year_start(today: dt.date) -> dt.date:
     """GC's annual limits reset on April 1."""
     year = today.year if today.month >= 4 else today.year - 1
     return dt.date(year, 4, 1)
-
-
-KEY_TYPE_LABEL = {"normal": "LIVE", "team": "TEAM", "test": "TEST"}
-
-
-def rate_limit_message(key_type: str, limit: int) -> str:
-    return (
-        f"Exceeded rate limit for key type {KEY_TYPE_LABEL[key_type]} of {limit} requests "
-        "per 60 seconds"
-    )
 
 
 class SendRate:

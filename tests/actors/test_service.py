@@ -1,15 +1,20 @@
 """ServiceActor lanes and fairness on trio's mock clock. The "provider" is a bounded channel
-drained at a fixed rate, as a ProviderActor mailbox is; the route is passed in as a seam."""
+drained at a fixed rate, as a ProviderActor mailbox is; the route is passed in as a seam.
+Then its admission door (``admit`` -> ``Reservation``), with the day as a seam."""
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import msgspec
+import pytest
 import trio
 
 from engine.actors.service import ServiceActor
+from engine.domain import errors as de
 from engine.providers.base import Outbound
 from engine.services import Service
 from tests.actors.fakes import email, wait_until
@@ -131,3 +136,75 @@ async def test_full_lane_refuses_without_blocking() -> None:
     assert actor.enqueue_nowait(email(4, lane="priority"))  # other lanes are separate
     assert actor.overflowed == 1
     assert actor.depth() == 4
+
+
+# -- admission: one door (admit -> Reservation) ------------------------------------------
+def admitting(**changes: object) -> ServiceActor:
+    async def route(message: Outbound) -> None:
+        raise AssertionError("not sent")
+
+    return ServiceActor(msgspec.structs.replace(service(), **changes), route)
+
+
+def test_admit_takes_a_token_per_request_and_refuses_a_suspended_service() -> None:
+    actor = admitting(rate_limit=3)  # a burst of 2
+    actor.admit("normal", 0.0)
+    actor.admit("normal", 0.0)
+    with pytest.raises(de.RateLimitExceeded):
+        actor.admit("normal", 0.0)
+    actor.admit("test", 0.0)  # buckets are per key type
+    actor.service = msgspec.structs.replace(actor.service, suspended=True)
+    with pytest.raises(de.ServiceSuspended):
+        actor.admit("test", 0.0)
+
+
+def test_take_checks_and_counts_and_release_gives_back() -> None:
+    actor = admitting(email_daily_limit=2)
+    first = actor.admit("normal", 0.0)
+    first.take("email", units=1)
+    second = actor.admit("normal", 0.0)
+    second.take("email", units=1)
+    third = actor.admit("normal", 0.0)
+    with pytest.raises(de.EmailDailyLimitExceeded):
+        third.take("email", units=1)
+    third.release()  # nothing taken, nothing given back
+    assert (actor.counts.email_today, actor.counts.email_year) == (2, 2)
+    second.release()  # its insert failed
+    second.release()  # once only
+    assert (actor.counts.email_today, actor.counts.email_year) == (1, 1)
+    actor.admit("normal", 0.0).take("email", units=1)  # the place is free again
+
+
+def test_test_keys_are_rate_limited_but_not_counted() -> None:
+    actor = admitting(sms_daily_limit=1)
+    for _ in range(5):
+        actor.admit("test", 0.0).take("sms", units=3)
+    assert (actor.counts.sms_today, actor.counts.sms_year) == (0, 0)
+    actor.admit("normal", 0.0).take("sms", units=1)
+    assert (actor.counts.sms_today, actor.counts.sms_year) == (1, 1)
+
+
+def test_bulk_remaining_check_reads_the_counts_without_taking() -> None:
+    actor = admitting(email_daily_limit=5)
+    actor.counts.email_today = 3
+    reservation = actor.admit("normal", 0.0)
+    reservation.check_remaining("email", 2)
+    with pytest.raises(de.RemainingLimitExceeded):
+        reservation.check_remaining("email", 3)
+    assert actor.counts.email_today == 3
+
+
+def test_a_new_day_starts_new_daily_counts() -> None:
+    days = iter([dt.date(2026, 6, 1), dt.date(2026, 6, 1), dt.date(2026, 6, 1),
+                 dt.date(2026, 6, 2), dt.date(2026, 6, 2)])  # fmt: skip
+
+    async def route(message: Outbound) -> None:
+        raise AssertionError("not sent")
+
+    s = msgspec.structs.replace(service(), email_daily_limit=1)
+    actor = ServiceActor(s, route, today=lambda: next(days))
+    actor.admit("normal", 0.0).take("email", units=1)  # June 1 (with the constructor's read)
+    actor.admit("normal", 1.0).take("email", units=1)  # June 2: today's count starts at 0
+    assert (actor.counts.day, actor.counts.email_today, actor.counts.email_year) == (
+        dt.date(2026, 6, 2), 1, 2
+    )  # fmt: skip

@@ -123,14 +123,8 @@ def test_bad_csv_is_reported() -> None:
     assert exc.value.message.startswith("Error converting to CSV: ")
 
 
-def test_messages_for_limits_and_long_sms() -> None:
-    assert csv_rows.remaining_message(3, 10, channel="email") == (
-        "You only have 3 remaining messages before you reach your daily limit. "
-        "You've tried to send 10 messages."
-    )
-    assert csv_rows.remaining_message(-2, 10, channel="email", period="annual").startswith(
-        "You only have 0 remaining messages before you reach your annual limit."
-    )
+def test_message_for_long_sms() -> None:
+    # (The "remaining messages" wording moved with the rule: tests/domain/test_admission.py.)
     assert csv_rows.sms_too_long_message(4, 612) == (
         "Row 4 - has a character count greater than 612 characters. "
         "Some messages may be too long due to custom content."

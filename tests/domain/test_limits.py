@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 
-from engine.domain.limits import SendRate, TokenBucket, fiscal_year_start, rate_limit_message
+from engine.domain.limits import SendRate, TokenBucket, fiscal_year_start
 
 
 def test_api_bucket_allows_a_burst_then_refills_at_the_rate() -> None:
@@ -63,11 +63,3 @@ def test_send_rate_defaults_and_validation() -> None:
 )
 def test_fiscal_year_starts_april_first(today: dt.date, start: dt.date) -> None:
     assert fiscal_year_start(today) == start
-
-
-def test_rate_limit_message_names_the_key_type() -> None:
-    assert rate_limit_message("normal", 1000) == (
-        "Exceeded rate limit for key type LIVE of 1000 requests per 60 seconds"
-    )
-    assert "TEAM" in rate_limit_message("team", 10)
-    assert "TEST" in rate_limit_message("test", 10)

@@ -4,6 +4,8 @@ Order of checks (GC ``post_bulk`` / ``check_for_csv_errors``): body schema -> ex
 ``rows`` / ``csv`` -> rate limit (one token per request) -> template -> headers ->
 remaining daily messages -> row count -> team / trial recipients -> row errors -> render
 (SMS length per row) -> limits counted -> job and rows committed -> 201 ``{"data": job}``.
+The admission rules are ``engine.domain.admission``'s, the same as a single send's; the
+service's actor holds the rate and budgets (``admit``, ``Reservation``).
 
 Sending (the row writing and feeding live in ``engine.jobs``):
 - Every row is written as a ``created`` notification with ``job_id`` and
@@ -30,12 +32,11 @@ import trio
 from engine import jobs
 from engine.actors.store import utcnow
 from engine.api.auth import AuthContext
-from engine.api.errors import ApiError, BadRequestError, ValidationError
+from engine.api.errors import BadRequestError, ValidationError
 from engine.api.http import Request, Response
 from engine.api.v2.formats import parse_scheduled_for
 from engine.api.v2.schema import decode_or_explain, parse_uuid
-from engine.domain import csv_rows
-from engine.domain.limits import TRIAL_DAILY_LIMIT
+from engine.domain import admission, csv_rows
 from engine.domain.recipients import (
     InvalidRecipient,
     is_simulated_email,
@@ -47,7 +48,7 @@ from engine.domain.templates import SMS_CHAR_COUNT_LIMIT, placeholders
 from engine.metrics import NOTIFICATIONS_CREATED
 
 if TYPE_CHECKING:
-    from engine.actors.service import ServiceActor
+    from engine.actors.service import Reservation
     from engine.runtime import Engine
     from engine.services import ApiKey, ServiceBundle, Template
 
@@ -140,13 +141,11 @@ async def post_bulk(engine: Engine, request: Request, ctx: AuthContext) -> Respo
     scheduled = parse_scheduled_for(body.scheduled_for, now) if body.scheduled_for else None
 
     actor = await engine.service_actor(bundle)
-    actor.check_rate(key.key_type, trio.current_time())
-    if bundle.service.suspended:
-        raise ApiError("Service is suspended", status_code=403, wire_name="BadRequestError")
-    template = _template(bundle, template_id)
+    reservation = actor.admit(key.key_type, trio.current_time())
+    template = admission.find_template(bundle.templates, template_id)
     channel = template.template_type
     sender, sender_id = _sender(bundle, channel, body.reply_to_id)
-    sheet, columns = _check_sheet(body, actor, template, key.key_type)
+    sheet, columns = _check_sheet(body, reservation, template)
     checked = await _check_rows(sheet, columns, _recipient_check(bundle, channel))
     count = len(checked.recipients)
     valid = [r for r in checked.recipients if r]
@@ -155,7 +154,8 @@ async def post_bulk(engine: Engine, request: Request, ctx: AuthContext) -> Respo
     if simulated and simulated != len(valid):
         raise BadRequestError("Bulk sending to testing and non-testing numbers is not supported")
     if not simulated:
-        _check_allowed(bundle, key.key_type, channel, valid)
+        team = bundle.team_emails if channel == "email" else bundle.team_phones
+        admission.check_recipients(bundle.service, team, key.key_type, channel, valid)
     if checked.errors:
         raise BadRequestError(csv_rows.row_errors_message(checked.errors))
 
@@ -199,8 +199,7 @@ async def post_bulk(engine: Engine, request: Request, ctx: AuthContext) -> Respo
         return Response(201, _encode(JobResponse(job)))
 
     # Synchronous check and count: atomic under trio (no checkpoint in between).
-    actor.check_quota(channel, key.key_type, units, messages=count)
-    actor.count(channel, key.key_type, units, messages=count)
+    reservation.take(channel, units, messages=count)
 
     small = scheduled is None and count < BULK_THRESHOLD
 
@@ -216,7 +215,7 @@ async def post_bulk(engine: Engine, request: Request, ctx: AuthContext) -> Respo
             engine, spec, checked.recipients, checked.personalisations, render, keep=small
         )
     except BaseException:
-        actor.uncount(channel, key.key_type, units, messages=count)
+        reservation.release()
         await jobs.discard(engine, spec.job_id)
         raise
     NOTIFICATIONS_CREATED.labels(channel, key.key_type, spec.lane).inc(count)
@@ -264,7 +263,7 @@ def _job(
 
 
 def _check_sheet(
-    body: PostBulkRequest, actor: ServiceActor, template: Template, key_type: str
+    body: PostBulkRequest, reservation: Reservation, template: Template
 ) -> tuple[csv_rows.Sheet, csv_rows.Columns]:
     """Parse the sheet and check it as a whole, in GC's order (400 BadRequestError)."""
     channel = template.template_type
@@ -277,7 +276,7 @@ def _check_sheet(
         columns = csv_rows.check_headers(sheet, channel, names)
         if not sheet.rows:
             raise csv_rows.SheetError("No rows found in the file")
-        _check_remaining(actor, channel, key_type, len(sheet.rows))
+        reservation.check_remaining(channel, len(sheet.rows))
         csv_rows.check_row_count(sheet)
     except csv_rows.SheetError as exc:
         raise BadRequestError(exc.message) from None
@@ -301,31 +300,24 @@ async def _check_rows(
     )
 
 
-def _template(bundle: ServiceBundle, template_id: uuid.UUID) -> Template:
-    template = bundle.templates.get(template_id)
-    if template is None:
-        raise BadRequestError("Template not found")
-    if template.archived:
-        raise BadRequestError(f"Template {template_id} has been deleted")
-    return template
-
-
 def _sender(
     bundle: ServiceBundle, channel: str, reply_to_id: str | None
 ) -> tuple[str | None, uuid.UUID | None]:
-    if reply_to_id is None:
-        return (bundle.default_reply_to if channel == "email" else bundle.default_sms_sender), None
-    errors: list[str] = []
-    parsed = parse_uuid(reply_to_id, "reply_to_id", errors)
-    if errors or parsed is None:
-        raise ValidationError(errors)
-    senders = bundle.reply_tos if channel == "email" else bundle.sms_senders
-    value = senders.get(parsed)
-    if value is None:
-        raise BadRequestError(
-            f"reply_to_id {reply_to_id} does not exist in database for service id "
-            f"{bundle.service.id}"
-        )
+    parsed = None
+    if reply_to_id is not None:
+        errors: list[str] = []
+        parsed = parse_uuid(reply_to_id, "reply_to_id", errors)
+        if errors or parsed is None:
+            raise ValidationError(errors)
+    email = channel == "email"
+    value = admission.resolve_sender(
+        bundle.reply_tos if email else bundle.sms_senders,
+        bundle.default_reply_to if email else bundle.default_sms_sender,
+        parsed,
+        field="reply_to_id",
+        written=reply_to_id or "",
+        service_id=bundle.service.id,
+    )
     return value, parsed
 
 
@@ -333,27 +325,6 @@ def _lane(template: Template, count: int) -> str:
     if count >= BULK_THRESHOLD:
         return "bulk"
     return "normal" if template.process_type == "bulk" else template.process_type
-
-
-def _check_remaining(actor: ServiceActor, channel: str, key_type: str, count: int) -> None:
-    """GC's "remaining messages" check, in messages (SMS fragments are checked later)."""
-    if key_type == "test":
-        return
-    s, c = actor.service, actor.counts
-    if s.restricted:
-        remaining = TRIAL_DAILY_LIMIT - c.email_today - c.sms_today
-    elif channel == "email":
-        remaining = s.email_daily_limit - c.email_today
-    else:
-        remaining = s.sms_daily_limit - c.sms_today
-    if count > remaining:
-        raise csv_rows.SheetError(csv_rows.remaining_message(remaining, count, channel=channel))
-    year = (s.email_annual_limit - c.email_year) if channel == "email" else (
-        s.sms_annual_limit - c.sms_year)  # fmt: skip
-    if count > year:
-        raise csv_rows.SheetError(
-            csv_rows.remaining_message(year, count, channel=channel, period="annual")
-        )
 
 
 def _recipient_check(bundle: ServiceBundle, channel: str) -> csv_rows.RecipientCheck:
@@ -383,25 +354,3 @@ def _recipient_check(bundle: ServiceBundle, channel: str) -> csv_rows.RecipientC
         return result
 
     return phone
-
-
-def _check_allowed(
-    bundle: ServiceBundle, key_type: str, channel: str, recipients: list[str]
-) -> None:
-    if key_type == "test" or (key_type == "normal" and not bundle.service.restricted):
-        return
-    team = bundle.team_emails if channel == "email" else bundle.team_phones
-    if channel == "email":
-        outside = any(r.lower() not in team for r in recipients)
-    else:
-        outside = any(r not in team for r in recipients)
-    if not outside:
-        return
-    if key_type == "team":
-        why = "because you used a team and safelist API key."
-    else:
-        why = (
-            "because your service is in trial mode. You can only send to members of your "
-            "team and your safelist."
-        )
-    raise BadRequestError(f"You cannot send to these recipients {why}")

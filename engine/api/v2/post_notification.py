@@ -1,9 +1,11 @@
 """POST /v2/notifications/email and /sms: validate, admit, render, persist, enqueue.
 
 Order of checks (GC): body schema -> rate limit -> template -> recipient -> render ->
-daily/annual limits -> persist. The 201 is sent only after the row is committed (group
-commit with other requests); the notification then goes to its service's lane. Simulated
-smoke-test recipients get a 201 with a fresh id and are never persisted.
+daily/annual limits -> persist. The rules are ``engine.domain.admission``'s; the service's
+rate and budgets are held by its actor (``admit``, then ``Reservation.take`` once the units
+are known; released if the insert fails). The 201 is sent only after the row is committed
+(group commit with other requests); the notification then goes to its service's lane.
+Simulated smoke-test recipients get a 201 with a fresh id and are never persisted.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import trio
 
 from engine.actors.store import NotificationRow, utcnow
 from engine.api.auth import AuthContext
-from engine.api.errors import ApiError, BadRequestError, ValidationError
+from engine.api.errors import BadRequestError, ValidationError
 from engine.api.http import Request, Response
 from engine.api.v2.files import (
     apply_files,
@@ -28,6 +30,7 @@ from engine.api.v2.files import (
 )
 from engine.api.v2.formats import parse_scheduled_for
 from engine.api.v2.schema import decode_or_explain, parse_uuid
+from engine.domain import admission
 from engine.domain import statuses as st
 from engine.domain.recipients import (
     InvalidRecipient,
@@ -44,10 +47,9 @@ from engine.providers.base import EmailMessage, Outbound, SmsMessage
 
 if TYPE_CHECKING:
     from engine.runtime import Engine
-    from engine.services import ServiceBundle, Template
+    from engine.services import ServiceBundle
 
 PERSONALISATION_LIMIT = 51_200
-DOCS = "https://documentation.notification.canada.ca/en/keys.html"
 
 
 class PostEmailRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -156,23 +158,22 @@ async def _post(
     scheduled = parse_scheduled_for(body.scheduled_for, now) if body.scheduled_for else None
 
     actor = await engine.service_actor(bundle)
-    actor.check_rate(key.key_type, trio.current_time())
-    if bundle.service.suspended:
-        raise ApiError("Service is suspended", status_code=403, wire_name="BadRequestError")
+    reservation = actor.admit(key.key_type, trio.current_time())
 
-    template = _template(bundle, template_id, channel)
+    template = admission.find_template(bundle.templates, template_id, channel)
     if isinstance(body, PostEmailRequest):
         recipient = _email_recipient(body.email_address)
         simulated = is_simulated_email(recipient)
-        reply_to = _reply_to(bundle, body.email_reply_to_id)
+        reply_to = _sender(bundle, "email", body.email_reply_to_id, "email_reply_to_id")
     else:
         recipient, international = _sms_recipient(body.phone_number)
         simulated = is_simulated_phone(recipient)
-        if international and not bundle.service.international_sms and not simulated:
-            raise BadRequestError("Cannot send to international mobile numbers")
-        reply_to = _sms_sender(bundle, body.sms_sender_id)
+        if not simulated:
+            admission.check_international(bundle.service, international)
+        reply_to = _sender(bundle, "sms", body.sms_sender_id, "sms_sender_id")
     if not simulated:
-        _check_recipient_allowed(bundle, key.key_type, channel, recipient)
+        team = bundle.team_emails if channel == "email" else bundle.team_phones
+        admission.check_recipient(bundle.service, team, key.key_type, channel, recipient)
 
     base = request.base_url(engine.settings.public_url)
     if files:
@@ -230,8 +231,7 @@ async def _post(
     if simulated:
         return Response(201, _encode(response))
 
-    actor.check_quota(channel, key.key_type, units)
-    actor.count(channel, key.key_type, units)
+    reservation.take(channel, units)
     row = NotificationRow(
         id=notification_id,
         service_id=bundle.service.id,
@@ -261,7 +261,7 @@ async def _post(
             await store_documents(engine.store, bundle.service.id, notification_id, files)
         await engine.store.insert_notifications([row])
     except Exception:
-        actor.uncount(channel, key.key_type, units)
+        reservation.release()
         raise
     NOTIFICATIONS_CREATED.labels(channel, key.key_type, template.process_type).inc()
     if scheduled is None:
@@ -323,19 +323,6 @@ def _check_personalisation_size(personalisation: dict[str, Any]) -> None:
         )
 
 
-def _template(bundle: ServiceBundle, template_id: uuid.UUID, channel: str) -> Template:
-    template = bundle.templates.get(template_id)
-    if template is None:
-        raise BadRequestError("Template not found")
-    if template.archived:
-        raise BadRequestError(f"Template {template_id} has been deleted")
-    if template.template_type != channel:
-        raise BadRequestError(
-            f"{template.template_type} template is not suitable for {channel} notification"
-        )
-    return template
-
-
 def _email_recipient(value: str) -> str:
     if not value.strip():
         raise BadRequestError("Recipient can't be empty")
@@ -355,53 +342,19 @@ def _sms_recipient(value: str) -> tuple[str, bool]:
     return number.e164, number.is_international
 
 
-def _reply_to(bundle: ServiceBundle, reply_to_id: str | None) -> str | None:
-    if reply_to_id is None:
-        return bundle.default_reply_to
-    errors: list[str] = []
-    parsed = parse_uuid(reply_to_id, "email_reply_to_id", errors)
-    if errors:
-        raise ValidationError(errors)
-    address = bundle.reply_tos.get(parsed)  # type: ignore[arg-type]
-    if address is None:
-        raise BadRequestError(
-            f"email_reply_to_id {reply_to_id} does not exist in database for service id "
-            f"{bundle.service.id}"
-        )
-    return address
-
-
-def _sms_sender(bundle: ServiceBundle, sender_id: str | None) -> str | None:
-    if sender_id is None:
-        return bundle.default_sms_sender
-    errors: list[str] = []
-    parsed = parse_uuid(sender_id, "sms_sender_id", errors)
-    if errors:
-        raise ValidationError(errors)
-    sender = bundle.sms_senders.get(parsed)  # type: ignore[arg-type]
-    if sender is None:
-        raise BadRequestError(
-            f"sms_sender_id {sender_id} does not exist in database for service id "
-            f"{bundle.service.id}"
-        )
-    return sender
-
-
-def _check_recipient_allowed(
-    bundle: ServiceBundle, key_type: str, channel: str, recipient: str
-) -> None:
-    if key_type == "test":
-        return
-    team = bundle.team_emails if channel == "email" else bundle.team_phones
-    allowed = (recipient.lower() if channel == "email" else recipient) in team
-    if allowed:
-        return
-    if key_type == "team":
-        raise BadRequestError(
-            "Can’t send to this recipient using a team-only API key "
-            f"(service {bundle.service.id}) - see {DOCS}#team-and-safelist"
-        )
-    if bundle.service.restricted:
-        raise BadRequestError(
-            f"Can’t send to this recipient when service is in trial mode – see {DOCS}#live"
-        )
+def _sender(bundle: ServiceBundle, channel: str, sender_id: str | None, field: str) -> str | None:
+    parsed = None
+    if sender_id is not None:
+        errors: list[str] = []
+        parsed = parse_uuid(sender_id, field, errors)
+        if errors:
+            raise ValidationError(errors)
+    email = channel == "email"
+    return admission.resolve_sender(
+        bundle.reply_tos if email else bundle.sms_senders,
+        bundle.default_reply_to if email else bundle.default_sms_sender,
+        parsed,
+        field=field,
+        written=sender_id or "",
+        service_id=bundle.service.id,
+    )

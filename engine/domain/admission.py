@@ -1,0 +1,251 @@
+"""Admission: may this service send this, now? Pure rules: time, counts and buckets are
+arguments, and each rule either returns (the request passes; a resolved value if any) or
+raises the ``engine.domain.errors`` error that is its verdict.
+
+Rules, in the order the endpoints apply them (GC's; contract section 6):
+1. Rate limit (``take_token``): a token bucket per service and key type, test keys
+   included; one token per request, bulk included. Checked before the template, after the
+   body schema.
+2. A suspended service sends nothing (``check_active``).
+3. Template (``find_template``): exists, is not archived, and suits the channel.
+4. Sender (``resolve_sender``): no id means the service's default; an id must name one
+   of the service's senders for the channel.
+5. Recipients (``check_recipient`` / ``check_recipients``): test keys send anywhere; team
+   keys only to the team and safelist; live keys of a trial (``restricted``) service
+   likewise. International SMS needs the service's permission. Simulated recipients are
+   exempt (the callers skip the check).
+6. Daily and annual budgets (``check_quota``, then ``add``): test keys are never counted.
+   A trial service has 50 a day, all channels together. Email counts messages; SMS counts
+   fragments a day and messages a year (GC). Bulk jobs are checked in messages first
+   (``check_remaining``, GC's "remaining messages" wording) and in fragments at the end.
+   ``Counts`` hold today's and this fiscal year's totals; ``rolled`` starts a new day.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterable, Mapping
+from typing import Protocol, TypeVar
+
+from engine.domain.errors import (
+    EmailAnnualLimitExceeded,
+    EmailDailyLimitExceeded,
+    InternationalSmsNotAllowed,
+    RateLimitExceeded,
+    RemainingLimitExceeded,
+    SenderNotFound,
+    ServiceSuspended,
+    SmsAnnualLimitExceeded,
+    SmsDailyLimitExceeded,
+    TeamKeyRecipient,
+    TeamKeyRecipients,
+    TemplateArchived,
+    TemplateNotFound,
+    TemplateWrongType,
+    TrialDailyLimitExceeded,
+    TrialModeRecipient,
+    TrialModeRecipients,
+)
+from engine.domain.limits import TRIAL_DAILY_LIMIT, TokenBucket, fiscal_year_start
+
+
+class ServiceSettings(Protocol):
+    """What admission reads of a service (``engine.services.Service`` has it)."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def restricted(self) -> bool: ...
+    @property
+    def suspended(self) -> bool: ...
+    @property
+    def rate_limit(self) -> int: ...
+    @property
+    def international_sms(self) -> bool: ...
+    @property
+    def email_daily_limit(self) -> int: ...
+    @property
+    def sms_daily_limit(self) -> int: ...
+    @property
+    def email_annual_limit(self) -> int: ...
+    @property
+    def sms_annual_limit(self) -> int: ...
+
+
+class TemplateSettings(Protocol):
+    @property
+    def template_type(self) -> str: ...
+    @property
+    def archived(self) -> bool: ...
+
+
+T = TypeVar("T", bound=TemplateSettings)
+
+
+class Counts:
+    """A service's messages today and this fiscal year (SMS today: fragments)."""
+
+    __slots__ = ("day", "email_today", "email_year", "sms_today", "sms_year")
+
+    def __init__(self, day: dt.date) -> None:
+        self.day = day
+        self.email_today = self.sms_today = self.email_year = self.sms_year = 0
+
+
+def rolled(counts: Counts, today: dt.date) -> Counts:
+    """The counts to use on ``today``: the same ones, or a new day's (the year's totals
+    carry over unless a new fiscal year began, on April 1)."""
+    if today == counts.day:
+        return counts
+    new = Counts(today)
+    if fiscal_year_start(today) == fiscal_year_start(counts.day):
+        new.email_year, new.sms_year = counts.email_year, counts.sms_year
+    return new
+
+
+# -- 1, 2: the request ---------------------------------------------------------------
+def take_token(buckets: dict[str, TokenBucket], key_type: str, rate_limit: int, now: float) -> None:
+    """Take this request's token from the key type's bucket (``now`` in seconds)."""
+    bucket = buckets.get(key_type)
+    if bucket is None or bucket.rate != rate_limit / 60.0:
+        # New, or the admin API changed the limit: a bucket for the current one.
+        bucket = buckets[key_type] = TokenBucket(rate_limit, now)
+    if not bucket.take(now):
+        raise RateLimitExceeded(key_type, rate_limit)
+
+
+def check_active(service: ServiceSettings) -> None:
+    if service.suspended:
+        raise ServiceSuspended()
+
+
+# -- 3, 4: template and sender ---------------------------------------------------------
+def find_template(
+    templates: Mapping[uuid.UUID, T], template_id: uuid.UUID, channel: str | None = None
+) -> T:
+    """The service's template; ``channel`` None accepts either (bulk takes the template's)."""
+    template = templates.get(template_id)
+    if template is None:
+        raise TemplateNotFound()
+    if template.archived:
+        raise TemplateArchived(template_id)
+    if channel is not None and template.template_type != channel:
+        raise TemplateWrongType(template.template_type, channel)
+    return template
+
+
+def resolve_sender(
+    senders: Mapping[uuid.UUID, str],
+    default: str | None,
+    sender_id: uuid.UUID | None,
+    *,
+    field: str,
+    written: str,
+    service_id: uuid.UUID,
+) -> str | None:
+    """The reply-to address or SMS sender for ``sender_id`` (None: the default).
+    ``written`` is the id as the client sent it, which the error quotes."""
+    if sender_id is None:
+        return default
+    sender = senders.get(sender_id)
+    if sender is None:
+        raise SenderNotFound(field, written, service_id)
+    return sender
+
+
+# -- 5: recipients ---------------------------------------------------------------------
+def _in_team(team: frozenset[str], channel: str, recipient: str) -> bool:
+    return (recipient.lower() if channel == "email" else recipient) in team
+
+
+def check_recipient(
+    service: ServiceSettings, team: frozenset[str], key_type: str, channel: str, recipient: str
+) -> None:
+    """One recipient (``recipient`` already normalised; team emails are lower case)."""
+    if key_type == "test" or _in_team(team, channel, recipient):
+        return
+    if key_type == "team":
+        raise TeamKeyRecipient(service.id)
+    if service.restricted:
+        raise TrialModeRecipient()
+
+
+def check_recipients(
+    service: ServiceSettings,
+    team: frozenset[str],
+    key_type: str,
+    channel: str,
+    recipients: Iterable[str],
+) -> None:
+    """A bulk sheet's recipients: all must be allowed (GC's wording for many)."""
+    if key_type == "test" or (key_type == "normal" and not service.restricted):
+        return
+    if all(_in_team(team, channel, r) for r in recipients):
+        return
+    raise TeamKeyRecipients() if key_type == "team" else TrialModeRecipients()
+
+
+def check_international(service: ServiceSettings, international: bool) -> None:
+    if international and not service.international_sms:
+        raise InternationalSmsNotAllowed()
+
+
+# -- 6: daily and annual budgets ----------------------------------------------------------
+def check_remaining(
+    service: ServiceSettings, counts: Counts, key_type: str, channel: str, messages: int
+) -> None:
+    """GC's bulk "remaining messages" check, in messages (SMS fragments are checked later)."""
+    if key_type == "test":
+        return
+    s, c = service, counts
+    if s.restricted:
+        remaining = TRIAL_DAILY_LIMIT - c.email_today - c.sms_today
+    elif channel == "email":
+        remaining = s.email_daily_limit - c.email_today
+    else:
+        remaining = s.sms_daily_limit - c.sms_today
+    if messages > remaining:
+        raise RemainingLimitExceeded(remaining, messages, channel=channel, period="daily")
+    year = (s.email_annual_limit - c.email_year) if channel == "email" else (
+        s.sms_annual_limit - c.sms_year)  # fmt: skip
+    if messages > year:
+        raise RemainingLimitExceeded(year, messages, channel=channel, period="annual")
+
+
+def check_quota(
+    service: ServiceSettings,
+    counts: Counts,
+    key_type: str,
+    channel: str,
+    units: int,
+    messages: int = 1,
+) -> None:
+    """Raise if ``messages`` more (``units`` SMS fragments) would pass a limit."""
+    if key_type == "test":
+        return
+    s, c = service, counts
+    if s.restricted and (c.email_today + c.sms_today + messages) > TRIAL_DAILY_LIMIT:
+        raise TrialDailyLimitExceeded(channel)
+    if channel == "email":
+        if c.email_today + messages > s.email_daily_limit:
+            raise EmailDailyLimitExceeded(s.email_daily_limit)
+        if c.email_year + messages > s.email_annual_limit:
+            raise EmailAnnualLimitExceeded(s.email_annual_limit)
+    else:
+        if c.sms_today + units > s.sms_daily_limit:
+            raise SmsDailyLimitExceeded(s.sms_daily_limit)
+        if c.sms_year + messages > s.sms_annual_limit:
+            raise SmsAnnualLimitExceeded(s.sms_annual_limit)
+
+
+def add(counts: Counts, key_type: str, channel: str, units: int, messages: int = 1) -> None:
+    """Count what ``check_quota`` let through (negative values give it back)."""
+    if key_type == "test":
+        return
+    if channel == "email":
+        counts.email_today += messages
+        counts.email_year += messages
+    else:
+        counts.sms_today += units
+        counts.sms_year += messages

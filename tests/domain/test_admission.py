@@ -1,0 +1,291 @@
+"""Admission rules, one by one, on plain values: no clock, no database, no actor.
+
+Each test names the rule (engine.domain.admission's docstring) and pins GC's wording."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import uuid
+
+import pytest
+
+from engine.domain import admission
+from engine.domain import errors as de
+from engine.domain.admission import Counts
+from engine.domain.limits import TokenBucket
+
+SERVICE_ID = uuid.UUID("11111111-2222-3333-4444-555555555555")
+DOCS = "https://documentation.notification.canada.ca/en/keys.html"
+TODAY = dt.date(2026, 6, 15)
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    id: uuid.UUID = SERVICE_ID
+    restricted: bool = False
+    suspended: bool = False
+    rate_limit: int = 1000
+    international_sms: bool = False
+    email_daily_limit: int = 10
+    sms_daily_limit: int = 10
+    email_annual_limit: int = 100
+    sms_annual_limit: int = 100
+
+
+@dataclasses.dataclass(frozen=True)
+class Tpl:
+    template_type: str
+    archived: bool = False
+
+
+def counts(**values: int) -> Counts:
+    c = Counts(TODAY)
+    for name, value in values.items():
+        setattr(c, name, value)
+    return c
+
+
+# -- rate limit ------------------------------------------------------------------------
+def test_rate_limit_takes_one_token_per_request_and_refuses_with_gcs_wording() -> None:
+    buckets: dict[str, TokenBucket] = {}
+    for _ in range(2):  # 3 a minute: a burst of ceil(3 / 3) + 1 = 2
+        admission.take_token(buckets, "normal", 3, now=0.0)
+    with pytest.raises(de.RateLimitExceeded) as exc:
+        admission.take_token(buckets, "normal", 3, now=0.0)
+    assert exc.value.message == (
+        "Exceeded rate limit for key type LIVE of 3 requests per 60 seconds"
+    )
+    admission.take_token(buckets, "normal", 3, now=20.0)  # one token back after 20 s
+
+
+def test_rate_limit_is_per_key_type_and_test_keys_are_limited_too() -> None:
+    buckets: dict[str, TokenBucket] = {}
+    for _ in range(2):
+        admission.take_token(buckets, "normal", 3, now=0.0)
+    admission.take_token(buckets, "team", 3, now=0.0)  # a separate bucket
+    admission.take_token(buckets, "test", 3, now=0.0)
+    admission.take_token(buckets, "test", 3, now=0.0)
+    with pytest.raises(de.RateLimitExceeded) as exc:
+        admission.take_token(buckets, "test", 3, now=0.0)
+    assert "key type TEST of 3 requests" in exc.value.message
+    admission.take_token(buckets, "team", 3, now=0.0)
+    with pytest.raises(de.RateLimitExceeded, match="key type TEAM"):
+        admission.take_token(buckets, "team", 3, now=0.0)
+
+
+def test_a_changed_rate_limit_gets_a_new_bucket() -> None:
+    buckets: dict[str, TokenBucket] = {}
+    for _ in range(2):
+        admission.take_token(buckets, "normal", 3, now=0.0)
+    with pytest.raises(de.RateLimitExceeded):
+        admission.take_token(buckets, "normal", 3, now=0.0)
+    admission.take_token(buckets, "normal", 1000, now=0.0)  # the admin raised it: full bucket
+    assert buckets["normal"].capacity == 335
+
+
+def test_a_suspended_service_is_refused() -> None:
+    admission.check_active(Settings())
+    with pytest.raises(de.ServiceSuspended, match=r"^Service is suspended$"):
+        admission.check_active(Settings(suspended=True))
+
+
+# -- template and sender -----------------------------------------------------------------
+def test_template_must_exist_be_live_and_suit_the_channel() -> None:
+    live, old = uuid.uuid4(), uuid.uuid4()
+    templates = {live: Tpl("email"), old: Tpl("sms", archived=True)}
+    assert admission.find_template(templates, live, "email") is templates[live]
+    assert admission.find_template(templates, live) is templates[live]  # bulk: any channel
+    with pytest.raises(de.TemplateNotFound, match=r"^Template not found$"):
+        admission.find_template(templates, uuid.uuid4(), "email")
+    with pytest.raises(de.TemplateArchived) as archived:
+        admission.find_template(templates, old)
+    assert archived.value.message == f"Template {old} has been deleted"
+    with pytest.raises(de.TemplateWrongType) as wrong:
+        admission.find_template(templates, live, "sms")
+    assert wrong.value.message == "email template is not suitable for sms notification"
+
+
+@pytest.mark.parametrize("field", ["email_reply_to_id", "sms_sender_id", "reply_to_id"])
+def test_sender_is_the_default_or_one_of_the_services(field: str) -> None:
+    mine = uuid.uuid4()
+    senders = {mine: "reply@example.com"}
+
+    def resolve(
+        sender_id: uuid.UUID | None, written: str = "", default: str | None = None
+    ) -> str | None:
+        return admission.resolve_sender(
+            senders, default, sender_id, field=field, written=written, service_id=SERVICE_ID
+        )
+
+    assert resolve(None, default="default@example.com") == "default@example.com"
+    assert resolve(None) is None
+    assert resolve(mine, str(mine), "default@example.com") == "reply@example.com"
+    other = uuid.uuid4()
+    written = str(other).upper()  # quoted as the client wrote it
+    with pytest.raises(de.SenderNotFound) as exc:
+        resolve(other, written, "default@example.com")
+    assert exc.value.message == (
+        f"{field} {written} does not exist in database for service id {SERVICE_ID}"
+    )
+
+
+# -- recipients ----------------------------------------------------------------------------
+TEAM_EMAILS = frozenset({"me@example.com"})
+TEAM_PHONES = frozenset({"+16135550123"})
+
+
+def test_test_keys_send_anywhere() -> None:
+    trial = Settings(restricted=True)
+    admission.check_recipient(trial, TEAM_EMAILS, "test", "email", "stranger@example.com")
+    admission.check_recipients(trial, TEAM_EMAILS, "test", "email", ["stranger@example.com"])
+
+
+def test_team_members_are_allowed_whatever_the_key_and_email_case() -> None:
+    trial = Settings(restricted=True)
+    for key_type in ("normal", "team"):
+        admission.check_recipient(trial, TEAM_EMAILS, key_type, "email", "Me@Example.com")
+        admission.check_recipient(trial, TEAM_PHONES, key_type, "sms", "+16135550123")
+        admission.check_recipients(trial, TEAM_EMAILS, key_type, "email", ["ME@example.com"])
+
+
+def test_team_key_outside_the_team_is_refused_with_gcs_wording() -> None:
+    with pytest.raises(de.TeamKeyRecipient) as one:
+        admission.check_recipient(Settings(), TEAM_EMAILS, "team", "email", "x@example.com")
+    assert one.value.message == (
+        "Can’t send to this recipient using a team-only API key "
+        f"(service {SERVICE_ID}) - see {DOCS}#team-and-safelist"
+    )
+    with pytest.raises(de.TeamKeyRecipients) as many:
+        admission.check_recipients(
+            Settings(), TEAM_PHONES, "team", "sms", ["+16135550123", "+16135550199"]
+        )
+    assert many.value.message == (
+        "You cannot send to these recipients because you used a team and safelist API key."
+    )
+
+
+def test_trial_mode_live_key_outside_the_team_is_refused_with_gcs_wording() -> None:
+    trial = Settings(restricted=True)
+    with pytest.raises(de.TrialModeRecipient) as one:
+        admission.check_recipient(trial, TEAM_PHONES, "normal", "sms", "+16135550199")
+    assert one.value.message == (
+        f"Can’t send to this recipient when service is in trial mode – see {DOCS}#live"
+    )
+    with pytest.raises(de.TrialModeRecipients) as many:
+        admission.check_recipients(trial, TEAM_EMAILS, "normal", "email", ["x@example.com"])
+    assert many.value.message == (
+        "You cannot send to these recipients because your service is in trial mode. You can "
+        "only send to members of your team and your safelist."
+    )
+
+
+def test_live_service_live_key_sends_anywhere() -> None:
+    admission.check_recipient(Settings(), TEAM_EMAILS, "normal", "email", "x@example.com")
+    admission.check_recipients(Settings(), TEAM_EMAILS, "normal", "email", ["x@example.com"])
+
+
+def test_international_sms_needs_the_permission() -> None:
+    admission.check_international(Settings(), international=False)
+    admission.check_international(Settings(international_sms=True), international=True)
+    with pytest.raises(de.InternationalSmsNotAllowed) as exc:
+        admission.check_international(Settings(), international=True)
+    assert exc.value.message == "Cannot send to international mobile numbers"
+
+
+# -- daily and annual budgets ---------------------------------------------------------------
+def test_email_daily_limit_counts_messages() -> None:
+    s = Settings(email_daily_limit=10)
+    admission.check_quota(s, counts(email_today=9), "normal", "email", units=1)
+    with pytest.raises(de.EmailDailyLimitExceeded) as exc:
+        admission.check_quota(s, counts(email_today=10), "normal", "email", units=1)
+    assert exc.value.message == "Exceeded email daily sending limit of 10 messages"
+    with pytest.raises(de.EmailDailyLimitExceeded):
+        admission.check_quota(s, counts(email_today=5), "team", "email", units=6, messages=6)
+
+
+def test_sms_daily_limit_counts_fragments_and_annual_counts_messages() -> None:
+    s = Settings(sms_daily_limit=10, sms_annual_limit=100)
+    admission.check_quota(s, counts(sms_today=7), "normal", "sms", units=3)
+    with pytest.raises(de.SmsDailyLimitExceeded) as daily:
+        admission.check_quota(s, counts(sms_today=8), "normal", "sms", units=3)
+    assert daily.value.message == "Exceeded SMS daily sending limit of 10 fragments"
+    # 99 messages this year: one more 3-fragment message still fits the annual limit.
+    admission.check_quota(s, counts(sms_year=99), "normal", "sms", units=3)
+    with pytest.raises(de.SmsAnnualLimitExceeded) as annual:
+        admission.check_quota(s, counts(sms_year=100), "normal", "sms", units=1)
+    assert annual.value.message == "Exceeded annual SMS sending limit of 100 messages"
+
+
+def test_email_annual_limit() -> None:
+    s = Settings(email_daily_limit=10, email_annual_limit=100)
+    with pytest.raises(de.EmailAnnualLimitExceeded) as exc:
+        admission.check_quota(s, counts(email_year=100), "normal", "email", units=1)
+    assert exc.value.message == "Exceeded annual email sending limit of 100 messages"
+
+
+def test_trial_services_have_50_a_day_across_channels() -> None:
+    trial = Settings(restricted=True, email_daily_limit=1000, sms_daily_limit=1000)
+    admission.check_quota(trial, counts(email_today=30, sms_today=19), "normal", "sms", 1)
+    with pytest.raises(de.TrialDailyLimitExceeded) as exc:
+        admission.check_quota(trial, counts(email_today=30, sms_today=20), "team", "email", 1)
+    assert exc.value.message == "Exceeded send limits (email: 50) for today"
+
+
+def test_test_keys_are_never_counted_nor_refused_by_budgets() -> None:
+    full = counts(email_today=10, email_year=100, sms_today=10, sms_year=100)
+    admission.check_quota(Settings(restricted=True), full, "test", "email", units=1)
+    admission.check_remaining(Settings(), full, "test", "sms", 1000)
+    c = counts()
+    admission.add(c, "test", "email", units=1)
+    admission.add(c, "test", "sms", units=3)
+    assert (c.email_today, c.email_year, c.sms_today, c.sms_year) == (0, 0, 0, 0)
+
+
+def test_add_counts_email_messages_and_sms_fragments_per_day() -> None:
+    c = counts()
+    admission.add(c, "normal", "email", units=4, messages=4)
+    admission.add(c, "team", "sms", units=6, messages=2)
+    assert (c.email_today, c.email_year, c.sms_today, c.sms_year) == (4, 4, 6, 2)
+    admission.add(c, "team", "sms", units=-6, messages=-2)  # given back
+    assert (c.sms_today, c.sms_year) == (0, 0)
+
+
+def test_bulk_remaining_check_in_messages_with_gcs_wording() -> None:
+    s = Settings(email_daily_limit=10, email_annual_limit=12)
+    admission.check_remaining(s, counts(email_today=5), "normal", "email", 5)
+    with pytest.raises(de.RemainingLimitExceeded) as daily:
+        admission.check_remaining(s, counts(email_today=5), "normal", "email", 6)
+    assert daily.value.message == (
+        "You only have 5 remaining messages before you reach your daily limit. "
+        "You've tried to send 6 messages."
+    )
+    with pytest.raises(de.RemainingLimitExceeded) as annual:
+        admission.check_remaining(s, counts(email_year=14), "normal", "email", 1)
+    assert annual.value.message == (  # never a negative number
+        "You only have 0 remaining messages before you reach your annual limit. "
+        "You've tried to send 1 messages."
+    )
+    with pytest.raises(de.RemainingLimitExceeded, match="remaining sms messages") as sms:
+        admission.check_remaining(Settings(sms_daily_limit=2), counts(), "normal", "sms", 3)
+    assert sms.value.remaining == 2
+    trial = Settings(restricted=True, email_daily_limit=1000)
+    with pytest.raises(de.RemainingLimitExceeded, match="You only have 1 remaining"):
+        admission.check_remaining(trial, counts(email_today=40, sms_today=9), "team", "email", 2)
+
+
+# -- days and fiscal years ----------------------------------------------------------------
+def test_counts_roll_to_a_new_day_and_keep_the_fiscal_year() -> None:
+    c = counts(email_today=3, email_year=30, sms_today=4, sms_year=40)
+    assert admission.rolled(c, TODAY) is c
+    new = admission.rolled(c, TODAY + dt.timedelta(days=1))
+    assert new.day == TODAY + dt.timedelta(days=1)
+    assert (new.email_today, new.email_year, new.sms_today, new.sms_year) == (0, 30, 0, 40)
+
+
+@pytest.mark.parametrize("today", [dt.date(2026, 4, 1), dt.date(2026, 4, 3)])
+def test_counts_start_a_new_fiscal_year_on_april_first(today: dt.date) -> None:
+    c = Counts(dt.date(2026, 3, 31))
+    c.email_year = c.sms_year = 99
+    new = admission.rolled(c, today)  # even when nothing ran on April 1 itself
+    assert (new.email_year, new.sms_year) == (0, 0)
