@@ -128,7 +128,7 @@ async def run(count: int, services: int, concurrency: int) -> dict[str, float]:
 async def receive(ports: list[int]) -> None:
     """The receiver process: the trivial app on every port."""
     from bench.trivial_app import app
-    from engine.api.server import serve
+    from engine.http1.server import serve
 
     async with trio.open_nursery() as nursery:
         for port in ports:

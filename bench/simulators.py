@@ -42,7 +42,7 @@ import msgspec
 import trio
 
 from bench.sns_delivery import ReceiptPoster, new_id, ses_events, sms_delivery_log
-from engine.api.server import ServerLimits, serve
+from engine.http1.server import ServerLimits, serve
 
 Headers = list[tuple[bytes, bytes]]
 Reply = tuple[int, Headers, bytes]

@@ -49,7 +49,7 @@ def main() -> None:
 
     import trio
 
-    from engine.api.server import serve
+    from engine.http1.server import serve
 
     trio.run(partial(serve, app, host=args.host, port=args.port))
 

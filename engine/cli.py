@@ -49,9 +49,9 @@ def settings_with_secrets() -> Settings:
 
 
 async def run_server(settings: Settings, *, on_ready: Any = None) -> None:
-    from engine.api.app import EngineApp
-    from engine.api.server import ServerLimits, ServerStats, serve
+    from engine.api.app import EngineApp, server_error_body
     from engine.gc_policy import tune_for_serving
+    from engine.http1.server import ServerLimits, ServerStats, serve
     from engine.metrics import OPEN_CONNECTIONS
     from engine.observability import MetricsApp
     from engine.runtime import open_engine
@@ -81,6 +81,7 @@ async def run_server(settings: Settings, *, on_ready: Any = None) -> None:
                     shutdown=shutdown,
                     reuse_port=settings.workers > 1,
                     stats=stats,
+                    error_body=server_error_body,
                 )
             )
             if settings.metrics_port:
@@ -92,6 +93,7 @@ async def run_server(settings: Settings, *, on_ready: Any = None) -> None:
                         host=settings.host,
                         port=settings.metrics_port,
                         shutdown=shutdown,
+                        error_body=server_error_body,
                     )
                 )
             tune_for_serving(settings.gc_young_threshold)

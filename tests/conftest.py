@@ -163,9 +163,9 @@ async def reset_database(database_url: str) -> None:
 @asynccontextmanager
 async def serving_engine(database_url: str, **overrides: Any) -> AsyncIterator[RunningEngine]:
     """An engine on a fresh database, served on a loopback port (inside ``aio_loop``)."""
-    from engine.api.app import EngineApp
-    from engine.api.server import serve
+    from engine.api.app import EngineApp, server_error_body
     from engine.crypto import SecretBox
+    from engine.http1.server import serve
     from engine.runtime import open_engine
 
     await reset_database(database_url)
@@ -176,7 +176,14 @@ async def serving_engine(database_url: str, **overrides: Any) -> AsyncIterator[R
     ):
         shutdown = trio.Event()
         port = await nursery.start(
-            partial(serve, EngineApp(engine), host="127.0.0.1", port=0, shutdown=shutdown)
+            partial(
+                serve,
+                EngineApp(engine),
+                host="127.0.0.1",
+                port=0,
+                shutdown=shutdown,
+                error_body=server_error_body,
+            )
         )
         yield RunningEngine(engine, port)
         shutdown.set()

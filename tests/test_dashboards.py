@@ -25,7 +25,7 @@ import trio
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from engine.api.server import serve
+from engine.http1.server import serve
 from tests.conftest import RunningEngine
 
 DASHBOARDS = Path(__file__).parent.parent / "dashboards"

@@ -27,7 +27,7 @@ import msgspec
 import trio
 
 from engine.domain import callbacks as cb
-from engine.http_client import Http11Client, HttpClientError
+from engine.http1.client import Http11Client, HttpClientError
 from engine.metrics import CALLBACK_LATENCY, CALLBACK_RETRIES, CALLBACKS_SENT
 from engine.services import Callback
 
@@ -46,7 +46,7 @@ class Sender(Protocol):
 
 
 class HttpSender:
-    """Keep-alive POSTs through ``engine.http_client`` (httpx2 costs ~1 ms CPU a request,
+    """Keep-alive POSTs through ``engine.http1.client`` (httpx2 costs ~1 ms CPU a request,
     too much at callback volume; see that module). Connections are kept per origin; each
     actor bounds its own concurrency, so a slow endpoint holds no one else's connections.
     """

@@ -1,12 +1,14 @@
 """The engine's ASGI 3 application.
 
 Serves the Notify v2 API, the admin API, health and metrics. It runs under the built-in
-ingress (``engine.api.server``) or any ASGI server (hypercorn ``-k trio``); it answers the
+server (``engine.http1.server``) or any ASGI server (hypercorn ``-k trio``); it answers the
 ``lifespan`` protocol because hypercorn requires it (the engine's resources are started by
 ``engine.runtime`` before serving, so lifespan has nothing else to do here).
 
 Every error, including 404/405/413/415/500 and the domain's refusals (rendered by
-``engine.api.errors``), is a Notify JSON envelope; a traceback is logged, never sent.
+``engine.api.errors``), is a Notify JSON envelope; a traceback is logged, never sent. The
+built-in server's own errors (a malformed or slow request, too many connections) get the
+same envelope through ``server_error_body``, given to ``serve``.
 """
 
 from __future__ import annotations
@@ -22,7 +24,16 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from engine.api import admin, receipts
 from engine.api.auth import AuthContext, VerifiedTokens, authenticate
 from engine.api.errors import ApiError, domain_error_body, error_body
-from engine.api.http import Receive, Request, Response, Scope, Send, json_response, read_body
+from engine.api.http import (
+    JSON,
+    Receive,
+    Request,
+    Response,
+    Scope,
+    Send,
+    json_response,
+    read_body,
+)
 from engine.api.router import Router
 from engine.api.v2 import (
     bulk,
@@ -45,6 +56,20 @@ log = logging.getLogger("engine.api")
 V2Handler = Callable[["Engine", Request, AuthContext], Awaitable[Response]]
 AdminHandler = Callable[["Engine", Request], Awaitable[Response]]
 _JSON_TYPES = (b"application/json", b"application/", b"text/json")
+# The ``error`` names of the built-in server's own errors, as Notify's Flask app names them.
+_SERVER_ERROR_NAMES = {
+    400: "BadRequest",
+    408: "RequestTimeout",
+    413: "RequestEntityTooLarge",
+    431: "RequestHeaderFieldsTooLarge",
+    500: "Exception",
+    503: "ServiceUnavailable",
+}
+
+
+def server_error_body(status: int, message: str) -> tuple[bytes, bytes]:
+    """Content type and body of the built-in server's own error responses: the envelope."""
+    return JSON, error_body(status, _SERVER_ERROR_NAMES.get(status, "Error"), message)
 
 
 def _v2(

@@ -3,7 +3,7 @@ AWS errors to the three failure outcomes of a ``SendResult`` (the one failure ch
 ``engine.providers.base``): a client error becomes results, never an exception of ours.
 
 Rules:
-- Clients use ``AioConfig(http_session_cls=AwsHttpSession)`` (``engine/providers/aws_http.py``):
+- Clients use ``AioConfig(http_session_cls=AwsHttpSession)`` (``engine/http1/aws_session.py``):
   trio sockets and httptools, so AWS calls need no asyncio bridge. Not aiobotocore's
   ``HttpxSession``: py-spy of ``bench/engine.py --provider ses`` put its ``send`` (httpx2
   client, httpcore2 pool, h11, response reading) at ~11% of the process's CPU. AwsHttpSession
@@ -31,7 +31,7 @@ from aiobotocore.session import get_session
 from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
 from engine.config import Settings
-from engine.providers.aws_http import AwsHttpSession
+from engine.http1.aws_session import AwsHttpSession
 from engine.providers.base import Outcome
 
 THROTTLE_CODES = frozenset(

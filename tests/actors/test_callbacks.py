@@ -26,9 +26,9 @@ from prometheus_client import REGISTRY
 from engine.actors.callbacks import CallbackManager
 from engine.actors.complaints import record_complaints
 from engine.actors.store import StatusUpdate, Store, utcnow
-from engine.api.server import ServerLimits, serve
 from engine.crypto import SecretBox
 from engine.domain import statuses as st
+from engine.http1.server import ServerLimits, serve
 from engine.providers.base import Receipt
 from engine.services import Registry
 from tests.actors.test_store import make_row

@@ -22,7 +22,7 @@ from aiobotocore.httpxsession import HttpxSession
 from aiobotocore.session import get_session
 
 from bench.simulators import AwsSimulator, CallbackReceiver, asgi, run_aws, run_callbacks
-from engine.api.server import serve
+from engine.http1.server import serve
 from tests.conftest import RunningEngine
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,4 +1,7 @@
-"""The built-in HTTP/1.1 ingress: trio sockets + httptools parsing, serving an ASGI 3 app.
+"""The built-in HTTP/1.1 server: trio sockets + httptools parsing, serving an ASGI 3 app.
+
+A thin socket shell: requests come from ``request_parser.py``, response bytes from
+``response_writer.py``, sockets and timeouts from ``server_sockets.py``.
 
 Rules:
 - One task per connection handles its requests strictly in order, so pipelined requests
@@ -9,7 +12,7 @@ Rules:
 - 400 on malformed requests, 431 on oversized heads (the parser), 408 when a head or body
   arrives too slowly; then the connection closes. An idle keep-alive connection closes silently.
   Timeouts hold to within a tenth of the shortest one (a watchdog's tick; see
-  ``engine/api/connection.py``), which is plenty for timeouts of seconds.
+  ``server_sockets.py``), which is plenty for timeouts of seconds.
 - Beyond ``max_connections`` a new connection gets 503 and is closed.
 - After an error response the server half-closes and discards what the client still sends
   for up to ``LINGER_SECONDS``: closing with unread bytes would send a TCP reset, which can
@@ -18,26 +21,32 @@ Rules:
 - Graceful drain when ``shutdown`` is set: the listener closes, idle connections close,
   requests already received are answered (the last one with ``connection: close``), all
   within ``drain_seconds`` (a deadline on the connections' nursery). Then ``serve`` returns.
-- Error bodies use the Notify JSON envelope. An app exception before the response starts
-  becomes a 500 envelope; the traceback is logged, never sent.
+- Error bodies come from the ``error_body`` callable given to ``serve`` (the app's own error
+  format; this module knows none). An app exception before the response starts becomes a
+  500; the traceback is logged, never sent.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import time
 from collections import deque
 from collections.abc import Awaitable, Callable, MutableMapping
-from email.utils import formatdate
-from http import HTTPStatus
 from typing import Any
 from urllib.parse import unquote
 
 import msgspec
 import trio
 
-from engine.api.connection import (
+from engine.http1.request_parser import HttpError, Request, RequestParser
+from engine.http1.response_writer import (
+    CONTINUE,
+    ErrorBody,
+    ResponseWriter,
+    error_response,
+    plain_error_body,
+)
+from engine.http1.server_sockets import (
     Clock,
     Connection,
     Interrupted,
@@ -45,9 +54,8 @@ from engine.api.connection import (
     listening_socket,
     watch_deadlines,
 )
-from engine.api.request_parser import HttpError, Request, RequestParser
 
-log = logging.getLogger("engine.api.server")
+log = logging.getLogger("engine.http1.server")
 
 ASGIApp = Callable[
     [MutableMapping[str, Any], Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]],
@@ -75,49 +83,6 @@ class ServerStats:
         self.rejected_connections_total = 0
 
 
-_REASONS = {s.value: s.phrase.encode() for s in HTTPStatus}
-_ERROR_NAMES = {
-    400: "BadRequest",
-    408: "RequestTimeout",
-    413: "RequestEntityTooLarge",
-    431: "RequestHeaderFieldsTooLarge",
-    500: "Exception",
-    503: "ServiceUnavailable",
-}
-
-
-class _Date:
-    """The Date header, formatted once per second, not once per response."""
-
-    def __init__(self) -> None:
-        self._second = -1
-        self._value = b""
-
-    def get(self) -> bytes:
-        now = int(time.time())
-        if now != self._second:
-            self._second = now
-            self._value = formatdate(now, usegmt=True).encode()
-        return self._value
-
-
-_date = _Date()
-
-
-def error_response(status: int, message: str, *, close: bool = True) -> bytes:
-    error = {"error": _ERROR_NAMES.get(status, "Error"), "message": message}
-    body = msgspec.json.encode({"status_code": status, "errors": [error]})
-    head = [
-        b"HTTP/1.1 %d %s" % (status, _REASONS.get(status, b"")),
-        b"content-type: application/json",
-        b"content-length: %d" % len(body),
-        b"date: " + _date.get(),
-    ]
-    if close:
-        head.append(b"connection: close")
-    return b"\r\n".join(head) + b"\r\n\r\n" + body
-
-
 class _Server:
     def __init__(
         self,
@@ -125,8 +90,10 @@ class _Server:
         limits: ServerLimits,
         stats: ServerStats,
         server_addr: tuple[str, int],
+        error_body: ErrorBody,
     ) -> None:
         self.app = app
+        self.error_body = error_body
         self.limits = limits
         self.stats = stats
         self.server_addr = server_addr
@@ -145,7 +112,7 @@ class _Server:
         try:
             if self.stats.open_connections > self.limits.max_connections:
                 self.stats.rejected_connections_total += 1
-                await _send_error(stream, HttpError(503, "Too many connections"))
+                await self.send_error(stream, HttpError(503, "Too many connections"))
                 return
             await self._serve_connection(stream)
         except OSError:
@@ -173,20 +140,20 @@ class _Server:
             if unparsed:
                 unparsed, error = p.feed(unparsed)
                 if error is not None:
-                    await _send_error(stream, error)
+                    await self.send_error(stream, error)
                     return
                 continue
             if p.expect_continue:
                 # Only once earlier responses are out, so it cannot overtake them.
                 p.expect_continue = False
-                await stream.send_all(b"HTTP/1.1 100 Continue\r\n\r\n")
+                await stream.send_all(CONTINUE)
             stream.wait_deadline = self._deadline(p)
             stream.idle = not p.in_progress()
             try:
                 data = await stream.receive(wait_first=answered and not p.in_progress())
             except Interrupted:
                 if p.in_progress():
-                    await _send_error(stream, HttpError(408, "Request timed out"))
+                    await self.send_error(stream, HttpError(408, "Request timed out"))
                 return
             finally:
                 stream.wait_deadline = math.inf
@@ -195,7 +162,7 @@ class _Server:
                 return
             unparsed, error = p.feed(data)
             if error is not None:
-                await _send_error(stream, error)
+                await self.send_error(stream, error)
                 return
 
     def _deadline(self, p: RequestParser) -> float:
@@ -228,67 +195,25 @@ class _Server:
             "server": self.server_addr,
         }
         body = b"".join(req.body)
-        state = {"received": False, "started": False, "done": False, "keep": req.keep_alive}
-        pending_start: list[bytes] = []
-        chunked = [False]
+        received = False
+        writer = ResponseWriter(req.keep_alive)
 
         async def receive() -> dict[str, Any]:
-            if not state["received"]:
-                state["received"] = True
+            nonlocal received
+            if not received:
+                received = True
                 return {"type": "http.request", "body": body, "more_body": False}
             return {"type": "http.disconnect"}
 
         async def send(message: Any) -> None:
             kind = message["type"]
             if kind == "http.response.start":
-                if state["started"]:
-                    raise RuntimeError("response already started")
-                state["started"] = True
-                status = int(message["status"])
-                lines = [b"HTTP/1.1 %d %s" % (status, _REASONS.get(status, b""))]
-                has_length = False
-                for name, value in message.get("headers", ()):
-                    lname = bytes(name).lower()
-                    if lname == b"content-length":
-                        has_length = True
-                    elif lname == b"connection":
-                        # The server owns this header; an app may still ask to close.
-                        if bytes(value).lower() == b"close":
-                            state["keep"] = False
-                        continue
-                    lines.append(bytes(name) + b": " + bytes(value))
-                lines.append(b"date: " + _date.get())
-                # Decided now, not when the request arrived: a drain may have begun since.
                 # While draining, requests already parsed are still answered.
-                if self.draining and not queued:
-                    state["keep"] = False
-                if not state["keep"]:
-                    lines.append(b"connection: close")
-                pending_start.append(b"\r\n".join(lines))
-                chunked[0] = not has_length
+                writer.start(int(message["status"]), message.get("headers", ()),
+                             close=self.draining and not queued)  # fmt: skip
             elif kind == "http.response.body":
-                if not state["started"] or state["done"]:
-                    raise RuntimeError("body sent before start or after the end")
-                data = bytes(message.get("body", b""))
-                more = bool(message.get("more_body", False))
-                out = b""
-                if pending_start:
-                    head = pending_start.pop()
-                    if chunked[0] and not more:
-                        chunked[0] = False  # the whole body is here: send a length instead
-                        head += b"\r\ncontent-length: %d" % len(data)
-                    elif chunked[0]:
-                        head += b"\r\ntransfer-encoding: chunked"
-                    out = head + b"\r\n\r\n"
-                if chunked[0]:
-                    if data:
-                        out += b"%x\r\n%s\r\n" % (len(data), data)
-                    if not more:
-                        out += b"0\r\n\r\n"
-                else:
-                    out += data
-                if not more:
-                    state["done"] = True
+                out = writer.body(bytes(message.get("body", b"")),
+                                  bool(message.get("more_body", False)))  # fmt: skip
                 if out:
                     await stream.send_all(out)
 
@@ -296,24 +221,24 @@ class _Server:
             await self.app(scope, receive, send)
         except Exception:
             log.exception("unhandled error in the application")
-            if not state["started"]:
-                await _send_error(stream, HttpError(500, "Internal server error"))
+            if not writer.started:
+                await self.send_error(stream, HttpError(500, "Internal server error"))
             return False
-        if not state["done"]:
-            if not state["started"]:
-                await _send_error(stream, HttpError(500, "Internal server error"))
+        if not writer.done:
+            if not writer.started:
+                await self.send_error(stream, HttpError(500, "Internal server error"))
             return False  # an incomplete response cannot be followed by another one
-        return state["keep"]
+        return writer.keep_alive
 
-
-async def _send_error(stream: Connection, error: HttpError) -> None:
-    """Send an error response, then close gracefully (see the lingering rule)."""
-    await stream.send_all(error_response(error.status, error.message))
-    stream.send_eof()
-    with trio.move_on_after(LINGER_SECONDS):
-        for _ in range(100_000):  # bounded in time above, and in count here
-            if not await stream.receive():
-                break
+    async def send_error(self, stream: Connection, error: HttpError) -> None:
+        """Send an error response, then close gracefully (see the lingering rule)."""
+        content_type, body = self.error_body(error.status, error.message)
+        await stream.send_all(error_response(error.status, content_type, body))
+        stream.send_eof()
+        with trio.move_on_after(LINGER_SECONDS):
+            for _ in range(100_000):  # bounded in time above, and in count here
+                if not await stream.receive():
+                    break
 
 
 async def serve(
@@ -325,16 +250,18 @@ async def serve(
     shutdown: trio.Event | None = None,
     reuse_port: bool = False,
     stats: ServerStats | None = None,
+    error_body: ErrorBody = plain_error_body,
     task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve ``app`` until ``shutdown`` is set, then drain and return."""
+    """Serve ``app`` until ``shutdown`` is set, then drain and return. ``error_body`` gives
+    the content type and body of the server's own error responses."""
     # Explicit ``is None``: trio refuses to treat an Event as a bool.
     limits = ServerLimits() if limits is None else limits
     stats = ServerStats() if stats is None else stats
     shutdown = trio.Event() if shutdown is None else shutdown
     sock = await listening_socket(host, port, reuse_port)
     bound_port = int(sock.getsockname()[1])
-    server = _Server(app, limits, stats, (host, bound_port))
+    server = _Server(app, limits, stats, (host, bound_port), error_body)
     shortest = min(limits.header_timeout, limits.body_timeout, limits.keepalive_timeout)
     tick = min(max(shortest / 10, 0.01), 1.0)
     async with trio.open_nursery() as watchdog:

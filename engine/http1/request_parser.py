@@ -1,4 +1,7 @@
-"""Requests out of a connection's bytes: httptools callbacks with the ingress's limits.
+"""Requests out of a connection's bytes: httptools callbacks with the server's limits.
+
+Sans-IO: bytes in, ``Request`` objects (or the ``HttpError`` that ends the connection) out;
+the clock is whatever object has a ``now`` (the server's watchdog clock).
 
 Rules:
 - At most ``MAX_PIPELINE`` parsed requests wait per connection; beyond that ``feed``
@@ -12,13 +15,18 @@ Rules:
 from __future__ import annotations
 
 from collections import deque
+from typing import Protocol
 
 import httptools
 
-from engine.api.connection import Clock
-
 MAX_PIPELINE = 32
 FEED_SLICE = 8192
+
+
+class Clock(Protocol):
+    """A time reading, refreshed by someone else (``server_sockets.Clock``)."""
+
+    now: float
 
 
 class HttpError(Exception):

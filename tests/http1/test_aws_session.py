@@ -1,6 +1,6 @@
-"""AwsHttpSession, the lean aiobotocore HTTP session: the SES and SNS providers through it
-against moto (server mode, via the conftest proxy), then against tiny loopback servers for
-keep-alive, the pool bound, timeouts, TLS and response framing."""
+"""AwsHttpSession, the lean aiobotocore HTTP session, against tiny loopback servers: keep-alive,
+the pool bound, timeouts, TLS and response framing, through an aiobotocore SNS client or the
+session alone. (The providers through it against moto: tests/providers/test_aws.py.)"""
 
 from __future__ import annotations
 
@@ -29,12 +29,11 @@ from botocore.exceptions import (
 )
 
 from engine.config import Settings
+from engine.http1.aws_session import MAX_RESPONSE_BYTES, AwsHttpSession
 from engine.providers.aws import client_config, describe, open_client
-from engine.providers.aws_http import MAX_RESPONSE_BYTES, AwsHttpSession
-from engine.providers.base import EmailMessage, SmsMessage
-from engine.providers.ses import open_ses
-from engine.providers.sns import SnsProvider, open_sns
-from tests.providers.conftest import BULK_PATH, CREDENTIALS, REGION, SES_DOMAIN, AwsHarness
+from engine.providers.base import SmsMessage
+from engine.providers.sns import SnsProvider
+from tests.providers.conftest import CREDENTIALS, REGION
 from tests.tls_support import self_signed
 
 PUBLISH_OK = (
@@ -47,35 +46,6 @@ PUBLISH_OK = (
 def sms(n: int = 0) -> SmsMessage:
     return SmsMessage(notification_id=uuid.uuid4(), service_id=uuid.UUID(int=1),
                       to=f"+1613555{n:04d}", body=f"code {n}", sender=None)  # fmt: skip
-
-
-def email(n: int = 0) -> EmailMessage:
-    return EmailMessage(notification_id=uuid.uuid4(), service_id=uuid.UUID(int=1),
-                        to=f"person{n}@example.org", from_address=f"svc@{SES_DOMAIN}",
-                        reply_to=None, subject=f"Subject {n}", html=f"<p>{n}</p>",
-                        text=f"{n}")  # fmt: skip
-
-
-# -- the providers against moto --------------------------------------------------------
-async def test_ses_bulk_and_single_and_sns_publish_go_through_it(aws: AwsHarness) -> None:
-    assert client_config().http_session_cls is AwsHttpSession
-    with trio.fail_after(60):
-        async with open_ses(aws.settings(), credentials=CREDENTIALS) as ses:
-            bulk = await ses.send_batch([email(i) for i in range(30)])
-        async with open_ses(aws.settings(ses_mode="single"), credentials=CREDENTIALS) as ses:
-            single = await ses.send_batch([email(100), email(101)])
-        async with open_sns(aws.settings(), credentials=CREDENTIALS) as sns:
-            published = await sns.send_batch([sms(1), sms(2), sms(3)])
-    assert [r.outcome for r in bulk + single + published] == ["accepted"] * 35
-    data = aws.moto_data()
-    assert len(data["ses"]["Message"]) == 30
-    assert len(data["ses"]["RawMessage"]) == 2
-    assert len(data["sns"]["SMS"]) == 3
-    [call] = aws.proxy.requests(BULK_PATH)
-    assert call.headers["Content-Length"] == str(len(call.body))
-    assert "Transfer-Encoding" not in call.headers
-    assert call.headers["Accept-Encoding"] == "identity"
-    assert call.headers["Host"] == aws.url.removeprefix("http://")
 
 
 # -- a tiny loopback HTTP/1.1 server ---------------------------------------------------

@@ -1,7 +1,9 @@
-"""The built-in HTTP/1.1 ingress over a real socket on 127.0.0.1, with a trivial ASGI app.
+"""The built-in HTTP/1.1 server over a real socket on 127.0.0.1, with a trivial ASGI app.
 
 Raw trio sockets where the bytes matter (pipelining, malformed or slow requests), httpx2
 where an ordinary client is enough. Real clock; every test has an absolute deadline.
+The server's own error bodies come from ``error_body`` (here a small JSON object; the
+engine's Notify envelope is tested in tests/api/test_server_errors.py).
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ import pytest
 import trio
 import trio.testing
 
-from engine.api.request_parser import MAX_PIPELINE
-from engine.api.server import ServerLimits, ServerStats, serve
+from engine.http1.request_parser import MAX_PIPELINE
+from engine.http1.server import ServerLimits, ServerStats, serve
 
 SMALL = ServerLimits(
     max_body_bytes=1000,
@@ -30,6 +32,10 @@ SMALL = ServerLimits(
     max_connections=50,
     drain_seconds=3.0,
 )
+
+
+def error_body(status: int, message: str) -> tuple[bytes, bytes]:
+    return b"application/json", msgspec.json.encode({"status": status, "message": message})
 
 
 class App:
@@ -74,7 +80,7 @@ async def running(limits: ServerLimits = SMALL) -> AsyncIterator[Server]:
 
     async def run(*, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
         await serve(app, host="127.0.0.1", port=0, limits=limits, shutdown=shutdown,
-                    stats=stats, task_status=task_status)  # fmt: skip
+                    stats=stats, error_body=error_body, task_status=task_status)  # fmt: skip
         returned.set()
 
     async with trio.open_nursery() as nursery:
@@ -144,8 +150,8 @@ class Conn:
         await self.stream.aclose()
 
 
-def envelope(status: int, error: str, message: str) -> dict[str, Any]:
-    return {"status_code": status, "errors": [{"error": error, "message": message}]}
+def envelope(status: int, message: str) -> dict[str, Any]:
+    return {"status": status, "message": message}
 
 
 def get(path: str, extra: str = "") -> bytes:
@@ -197,9 +203,7 @@ async def test_content_length_over_the_limit_is_413_before_the_app_runs() -> Non
             async with httpx2.AsyncClient(base_url=base) as client:
                 r = await client.post("/upload", content=b"z" * 200_000)
     assert r.status_code == 413
-    assert r.json() == envelope(
-        413, "RequestEntityTooLarge", "Request body is larger than 1000 bytes"
-    )
+    assert r.json() == envelope(413, "Request body is larger than 1000 bytes")
     assert r.headers["connection"] == "close"
     assert server.app.entered == 0
 
@@ -214,7 +218,7 @@ async def test_chunked_body_over_the_limit_is_413() -> None:
             r = await conn.response()
             assert await conn.closed()
     assert r.status == 413
-    assert r.envelope()["errors"][0]["error"] == "RequestEntityTooLarge"
+    assert r.envelope()["status"] == 413
     assert server.app.entered == 0
 
 
@@ -229,7 +233,7 @@ async def test_malformed_request_line_is_400_and_closes(raw: bytes) -> None:
             r = await conn.response()
             assert await conn.closed()
     assert r.status == 400
-    assert r.envelope() == envelope(400, "BadRequest", "Malformed request")
+    assert r.envelope() == envelope(400, "Malformed request")
 
 
 async def test_oversized_head_is_431() -> None:
@@ -240,7 +244,7 @@ async def test_oversized_head_is_431() -> None:
             r = await conn.response()
             assert await conn.closed()
     assert r.status == 431
-    assert r.envelope()["errors"][0]["error"] == "RequestHeaderFieldsTooLarge"
+    assert r.envelope()["status"] == 431
     assert server.app.entered == 0
 
 
@@ -255,7 +259,7 @@ async def test_slow_request_head_is_408() -> None:
             waited = trio.current_time() - started
             assert await conn.closed()
     assert r.status == 408
-    assert r.envelope()["errors"][0]["error"] == "RequestTimeout"
+    assert r.envelope()["status"] == 408
     assert 0.25 <= waited < 3
 
 
@@ -306,7 +310,7 @@ async def test_connections_beyond_the_limit_get_503() -> None:
             await fourth.send(get("/again"))
             again = await fourth.response()
     assert rejected.status == 503
-    assert rejected.envelope()["errors"][0]["error"] == "ServiceUnavailable"
+    assert rejected.envelope()["status"] == 503
     assert server.stats.rejected_connections_total == 1
     assert again.status == 200
 
@@ -359,7 +363,7 @@ async def test_drain_gives_up_on_requests_slower_than_drain_seconds() -> None:
     assert 0.25 <= took < 2
 
 
-async def test_app_exception_is_a_500_envelope_without_the_traceback() -> None:
+async def test_app_exception_is_a_500_without_the_traceback() -> None:
     with trio.fail_after(10):
         async with running() as server:
             conn = await server.connect()
@@ -367,7 +371,7 @@ async def test_app_exception_is_a_500_envelope_without_the_traceback() -> None:
             r = await conn.response()
             assert await conn.closed()
     assert r.status == 500
-    assert r.envelope() == envelope(500, "Exception", "Internal server error")
+    assert r.envelope() == envelope(500, "Internal server error")
     assert b"secret detail" not in r.body
     assert b"Traceback" not in r.body
 

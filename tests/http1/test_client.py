@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 import trio
 
-from engine.api.server import ServerLimits, serve
-from engine.http_client import Http11Client, HttpClientError
+from engine.http1.client import Http11Client, HttpClientError
+from engine.http1.server import ServerLimits, serve
 from tests.tls_support import self_signed
 
 

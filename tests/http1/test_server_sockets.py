@@ -1,4 +1,4 @@
-"""The ingress's socket layer (engine/api/connection.py) on real socket pairs: what the
+"""The ingress's socket layer (engine/http1/server_sockets.py) on real socket pairs: what the
 server's timeouts and drain rely on. Real clock, absolute deadlines."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 import trio
 import trio.testing
 
-from engine.api.connection import Clock, Connection, Interrupted, watch_deadlines
+from engine.http1.server_sockets import Clock, Connection, Interrupted, watch_deadlines
 
 
 def _pair() -> tuple[Connection, socket.socket]:

@@ -1,4 +1,4 @@
-"""The ingress's sockets: plain non-blocking stdlib calls, trio's waits only when needed.
+"""The server's sockets: plain non-blocking stdlib calls, trio's waits only when needed.
 
 Why not ``trio.SocketStream``: its layers (conflict detectors, context-manager helpers
 around every call, a cancel scope per receive) were about a third of the built-in
@@ -35,7 +35,7 @@ from collections.abc import Awaitable, Callable, Collection
 
 import trio
 
-log = logging.getLogger("engine.api.server")
+log = logging.getLogger("engine.http1.server")
 
 READ_SIZE = 65_536
 _ACCEPT_BURST = 256
