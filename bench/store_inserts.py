@@ -22,8 +22,8 @@ import trio_asyncio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from engine.actors.store import NotificationRow, Store, utcnow
-from engine.db.dsn import with_database
+from engine.store.dsn import with_database
+from engine.store.store import NotificationRow, Store, utcnow
 
 
 def _rows(n: int) -> list[NotificationRow]:
@@ -45,7 +45,7 @@ def server_dsn() -> str:
     url = os.environ.get("DATABASE_URL")
     if url:
         return url
-    from engine.db.embedded import start_embedded
+    from engine.store.embedded import start_embedded
 
     return start_embedded(".notify-data/bench-pg")
 

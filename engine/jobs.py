@@ -25,10 +25,10 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 import trio
 
-from engine.actors.store import NotificationRow
 from engine.domain import statuses as st
 from engine.outbound import outbound_from_row, sender_address
 from engine.providers.base import EmailMessage, Outbound, SmsMessage
+from engine.store.store import NotificationRow
 
 if TYPE_CHECKING:
     from engine.actors.service import ServiceActor

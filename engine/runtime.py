@@ -28,13 +28,11 @@ import trio
 
 from engine import gc_policy
 from engine.actors.callbacks import CallbackManager
-from engine.actors.complaints import record_complaints
 from engine.actors.provider import ProviderActor, parse_send_rates
 from engine.actors.receipts import ReceiptsActor
 from engine.actors.recovery import Recovery
 from engine.actors.service import ServiceActor
 from engine.actors.sqs_poller import SqsPoller
-from engine.actors.store import StatusChange, StatusUpdate, Store, utcnow
 from engine.actors.supervisor import supervise
 from engine.api.v2.files import delete_expired, load_attachments
 from engine.config import Settings
@@ -51,6 +49,8 @@ from engine.providers.ses import open_ses
 from engine.providers.simulated import SimulatedProvider
 from engine.providers.sns import open_sns
 from engine.services import Registry, ServiceBundle, Template
+from engine.store.complaints import record_complaints
+from engine.store.store import StatusChange, StatusUpdate, Store, utcnow
 
 log = logging.getLogger("engine.runtime")
 
@@ -320,7 +320,7 @@ async def open_engine(settings: Settings, box: SecretBox) -> AsyncIterator[Engin
     """Yields a started engine (its actors, providers and database thread running)."""
     dsn = settings.database_url
     if not dsn:
-        from engine.db.embedded import start_embedded
+        from engine.store.embedded import start_embedded
 
         dsn = await trio.to_thread.run_sync(start_embedded, settings.data_dir)
     async with Store.open(

@@ -19,8 +19,8 @@ import msgspec
 import trio
 
 if TYPE_CHECKING:
-    from engine.actors.store import Store
     from engine.crypto import SecretBox
+    from engine.store.store import Store
 
 TTL = 10.0
 

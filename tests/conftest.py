@@ -25,9 +25,9 @@ import pytest
 import trio
 import trio_asyncio
 
-from engine.actors.store import Store
 from engine.config import Settings, load_settings
-from engine.db.dsn import with_database
+from engine.store.dsn import with_database
+from engine.store.store import Store
 
 ADMIN_TOKEN = "test-admin-token-0123456789"
 SECRET_KEY = "test-secret-key-0123456789abcdef"
@@ -37,7 +37,7 @@ def _server_dsn() -> str:
     url = os.environ.get("DATABASE_URL")
     if url:
         return url
-    from engine.db.embedded import start_embedded
+    from engine.store.embedded import start_embedded
 
     folder = os.path.join(tempfile.gettempdir(), "notify-engine-test-pg")
     return start_embedded(folder)

@@ -18,7 +18,7 @@ import pytest
 import trio
 from prometheus_client.parser import text_string_to_metric_families
 
-from engine.actors.store import Store
+from engine.store.store import Store
 from tests.processes import engine_process, setup_email_service
 
 pytestmark = pytest.mark.slow

@@ -10,7 +10,7 @@ import pytest
 import trio
 from prometheus_client.parser import text_string_to_metric_families
 
-from engine.actors.store import Store
+from engine.store.store import Store
 from tests.processes import engine_process, free_ports, setup_email_service, wait_ready
 
 pytestmark = pytest.mark.slow

@@ -3,7 +3,7 @@ CallbackManager.
 
 Durability (a committed status never loses its callback, even to SIGKILL):
 - Migration 0002's triggers write the owed callback into ``callback_queue`` in the same
-  transaction as the status change (or the complaint row, ``engine.actors.complaints``).
+  transaction as the status change (or the complaint row, ``engine.store.complaints``).
   The table *is* the queue; memory holds only what is being delivered.
 - The manager claims due rows (``owner`` = this worker, ``FOR UPDATE SKIP LOCKED``) in
   ``seq`` order, woken by ``on_changes`` or every ``poll`` seconds, and routes them to the
@@ -41,13 +41,13 @@ import trio
 
 from engine.actors.batching import gather
 from engine.actors.callback_actor import CallbackActor, HttpSender, Key, Sender
-from engine.actors.store import Store
 from engine.domain import callbacks as cb
 from engine.metrics import (
     CALLBACK_QUEUE,
     CALLBACKS_SUSPENDED,
 )
 from engine.services import Callback, Registry
+from engine.store.store import Store
 
 log = logging.getLogger("engine.callbacks")
 

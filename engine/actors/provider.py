@@ -45,7 +45,6 @@ import trio
 
 from engine.actors.batching import gather
 from engine.actors.breaker import CircuitBreaker
-from engine.actors.store import StatusChange, StatusUpdate, utcnow
 from engine.domain import statuses as st
 from engine.domain.limits import SendRate
 from engine.metrics import (
@@ -66,6 +65,7 @@ from engine.providers.base import (
     ProviderThrottled,
     SendResult,
 )
+from engine.store.store import StatusChange, StatusUpdate, utcnow
 
 log = logging.getLogger("engine.provider")
 

@@ -30,9 +30,9 @@ from typing import Any
 
 import trio
 
-from engine.actors.store import StatusUpdate, Store, utcnow
 from engine.domain import statuses as st
 from engine.metrics import RECOVERY_REQUEUED, RECOVERY_SWEEPS
+from engine.store.store import StatusUpdate, Store, utcnow
 
 log = logging.getLogger("engine.recovery")
 

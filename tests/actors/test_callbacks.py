@@ -24,16 +24,16 @@ import trio
 from prometheus_client import REGISTRY
 
 from engine.actors.callbacks import CallbackManager
-from engine.actors.complaints import record_complaints
-from engine.actors.store import StatusUpdate, Store, utcnow
 from engine.api.server import ServerLimits, serve
 from engine.crypto import SecretBox
 from engine.domain import statuses as st
 from engine.providers.base import Receipt
 from engine.services import Registry
-from tests.actors.test_store import make_row
+from engine.store.complaints import record_complaints
+from engine.store.store import StatusUpdate, Store, utcnow
 from tests.api.test_slice import jwt_header
 from tests.conftest import RunningEngine, reset_database, test_settings
+from tests.store.test_store import make_row
 
 BOX = SecretBox("test-secret-key-0123456789abcdef")
 TOKEN = "bearer-token-0123456789"

@@ -11,9 +11,9 @@ from typing import Any
 import trio
 
 from engine.actors.recovery import Recovery
-from engine.actors.store import StatusChange, StatusUpdate, Store, utcnow
 from engine.domain import statuses as st
-from tests.actors.test_store import make_row
+from engine.store.store import StatusChange, StatusUpdate, Store, utcnow
+from tests.store.test_store import make_row
 
 
 class Recorder:

@@ -13,12 +13,12 @@ import trio
 
 from engine.actors.receipts import ReceiptsActor
 from engine.actors.sqs_poller import SqsPoller, receipts_from_body
-from engine.actors.store import StatusChange, Store
 from engine.providers.aws import client_config, open_client
 from engine.providers.base import Receipt
 from engine.providers.ses_events import EventError
-from tests.actors.test_store import make_row
+from engine.store.store import StatusChange, Store
 from tests.providers.conftest import CREDENTIALS, AwsHarness, aws_session  # noqa: F401
+from tests.store.test_store import make_row
 
 MAIL = {"timestamp": "2026-11-23T09:00:00.000Z", "destination": ["someone@example.com"]}
 

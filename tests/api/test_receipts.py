@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import trio
 
-from engine.actors.store import NotificationRow
+from engine.store.store import NotificationRow
 from tests.api.test_slice import jwt_header
 from tests.conftest import RunningEngine, serving_engine
 from tests.sns_support import (

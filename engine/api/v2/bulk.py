@@ -28,7 +28,6 @@ import msgspec
 import trio
 
 from engine import jobs
-from engine.actors.store import utcnow
 from engine.api.auth import AuthContext
 from engine.api.errors import ApiError, BadRequestError, ValidationError
 from engine.api.http import Request, Response
@@ -45,6 +44,7 @@ from engine.domain.recipients import (
 )
 from engine.domain.templates import SMS_CHAR_COUNT_LIMIT, placeholders
 from engine.metrics import NOTIFICATIONS_CREATED
+from engine.store.store import utcnow
 
 if TYPE_CHECKING:
     from engine.actors.service import ServiceActor

@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from engine.actors.store import StatusChange
 from engine.api.auth import AuthContext
 from engine.api.errors import BadRequestError, NotFoundError, ValidationError
 from engine.api.http import Request, Response
 from engine.api.v2.get_notifications import serialize
 from engine.domain import statuses as st
+from engine.store.store import StatusChange
 
 if TYPE_CHECKING:
     from engine.runtime import Engine

@@ -32,8 +32,8 @@ from engine.api.http import Request, Response
 from engine.providers.base import Attachment
 
 if TYPE_CHECKING:
-    from engine.actors.store import Store
     from engine.runtime import Engine
+    from engine.store.store import Store
 
 ATTACHMENT_NUM_LIMIT = 10
 ATTACHMENT_SIZE_LIMIT = 10 * 1024 * 1024

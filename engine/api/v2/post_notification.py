@@ -15,7 +15,6 @@ from urllib.parse import urlsplit
 import msgspec
 import trio
 
-from engine.actors.store import NotificationRow, utcnow
 from engine.api.auth import AuthContext
 from engine.api.errors import ApiError, BadRequestError, ValidationError
 from engine.api.http import Request, Response
@@ -41,6 +40,7 @@ from engine.domain.templates import SMS_CHAR_COUNT_LIMIT, MissingPersonalisation
 from engine.metrics import NOTIFICATIONS_CREATED
 from engine.outbound import sender_address
 from engine.providers.base import EmailMessage, Outbound, SmsMessage
+from engine.store.store import NotificationRow, utcnow
 
 if TYPE_CHECKING:
     from engine.runtime import Engine

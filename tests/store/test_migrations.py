@@ -8,9 +8,9 @@ import asyncpg
 import trio
 import trio_asyncio
 
-from engine.actors.store import Store
-from engine.db.dsn import with_database
-from engine.db.migrate import MIGRATION_LOCK_ID, load_migrations
+from engine.store.dsn import with_database
+from engine.store.migrate import MIGRATION_LOCK_ID, load_migrations
+from engine.store.store import Store
 
 
 def test_migration_numbers_are_contiguous_from_one() -> None:

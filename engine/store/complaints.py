@@ -25,7 +25,7 @@ import msgspec
 from engine.providers.base import Receipt
 
 if TYPE_CHECKING:
-    from engine.actors.store import Store
+    from engine.store.store import Store
 
 # Fixed namespace: the same complaint must map to the same id on every engine.
 COMPLAINT_NAMESPACE = uuid.UUID("6f1d6c3e-3c1b-4b7e-9a55-2f0c8f4d9b21")

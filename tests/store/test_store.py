@@ -11,11 +11,11 @@ import pytest
 import trio
 from prometheus_client import REGISTRY
 
-from engine.actors.store import NotificationRow, StatusUpdate, Store, utcnow
 from engine.domain import statuses as st
 from engine.metrics import STORE_BATCH_ROWS
 from engine.observability import observe_changes
 from engine.providers.base import Receipt
+from engine.store.store import NotificationRow, StatusUpdate, Store, utcnow
 
 
 def make_row(**overrides: object) -> NotificationRow:

@@ -2,7 +2,7 @@
 
 Rules:
 - asyncpg is asyncio-only. It runs on the store's own asyncio thread
-  (``engine.actors.asyncio_thread``) and every call goes through ``self.db.call``;
+  (``engine.store.asyncio_thread``) and every call goes through ``self.db.call``;
   nothing else in the engine touches asyncio.
 - Writes on the hot path are never one round trip per notification. Callers hand rows to
   ``insert_notifications`` / ``update_statuses``; writer tasks gather everything that
@@ -18,7 +18,7 @@ Rules:
   them on release.
 - Statements that find their rows by key on the hot path (status and receipt writes, the
   callback queue's claim and bookkeeping: ``keyed=True``) run on their own small pool
-  whose sessions always plan custom and shun table scans (``engine.actors.pools``), so a
+  whose sessions always plan custom and shun table scans (``engine.store.pools``), so a
   status batch is one statement without BEGIN/SET/COMMIT around it.
 """
 
@@ -33,11 +33,11 @@ from typing import Any
 import msgspec
 import trio
 
-from engine.actors.asyncio_thread import AsyncioThread, open_asyncio_thread
-from engine.actors.group_commit import GroupCommit
-from engine.actors.pools import STATEMENT_TIMEOUT_S, open_pools
 from engine.domain import statuses as st
 from engine.providers.base import Receipt
+from engine.store.asyncio_thread import AsyncioThread, open_asyncio_thread
+from engine.store.group_commit import GroupCommit
+from engine.store.pools import STATEMENT_TIMEOUT_S, open_pools
 
 
 class NotificationRow(msgspec.Struct, kw_only=True):
@@ -368,7 +368,7 @@ class Store:
         await self.db.call(go)
 
     async def migrate(self) -> list[int]:
-        from engine.db.migrate import apply_migrations
+        from engine.store.migrate import apply_migrations
 
         async def go() -> list[int]:
             async with self.pool.acquire() as conn:
