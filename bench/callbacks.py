@@ -32,8 +32,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.store_inserts import _drop, _rows, _scratch, server_dsn
 from engine.actors.callbacks import CallbackManager
 from engine.crypto import SecretBox
+from engine.domain.timestamps import utcnow
 from engine.services import Registry
-from engine.store.store import StatusUpdate, Store, utcnow
+from engine.store.store import StatusUpdate, Store
 
 ROOT = Path(__file__).resolve().parent.parent
 BOX = SecretBox("bench-secret-key-0123456789abcdef")

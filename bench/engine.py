@@ -47,11 +47,12 @@ from bench.store_inserts import _drop, _scratch, server_dsn
 from engine.actors.provider import ProviderActor
 from engine.actors.service import ServiceActor
 from engine.config import Settings, load_settings
+from engine.domain.timestamps import utcnow
 from engine.gc_policy import tune_for_serving
 from engine.providers.base import EmailMessage, Provider, Receipt
 from engine.providers.simulated import SimulatedProvider
 from engine.services import Service
-from engine.store.store import NotificationRow, StatusChange, StatusUpdate, Store, utcnow
+from engine.store.store import NotificationRow, StatusChange, StatusUpdate, Store
 
 LANE_SIZE = 5_000
 LANES = ("normal",) * 8 + ("bulk", "priority")  # mostly normal, some bulk and priority

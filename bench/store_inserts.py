@@ -22,8 +22,9 @@ import trio_asyncio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from engine.domain.timestamps import utcnow
 from engine.store.dsn import with_database
-from engine.store.store import NotificationRow, Store, utcnow
+from engine.store.store import NotificationRow, Store
 
 
 def _rows(n: int) -> list[NotificationRow]:

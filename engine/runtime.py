@@ -41,6 +41,7 @@ from engine.domain import statuses as st
 from engine.domain.callbacks import CALLBACK_STATUSES
 from engine.domain.limits import fiscal_year_start
 from engine.domain.templates import CompiledEmailTemplate, CompiledSmsTemplate
+from engine.domain.timestamps import utcnow
 from engine.observability import observe_changes, watch_loop_lag
 from engine.outbound import outbound_from_row
 from engine.providers import aws
@@ -50,7 +51,7 @@ from engine.providers.simulated import SimulatedProvider
 from engine.providers.sns import open_sns
 from engine.services import Registry, ServiceBundle, Template
 from engine.store.complaints import record_complaints
-from engine.store.store import StatusChange, StatusUpdate, Store, utcnow
+from engine.store.store import StatusChange, StatusUpdate, Store
 
 log = logging.getLogger("engine.runtime")
 

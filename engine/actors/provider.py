@@ -47,6 +47,7 @@ from engine.actors.batching import gather
 from engine.actors.breaker import CircuitBreaker
 from engine.domain import statuses as st
 from engine.domain.limits import SendRate
+from engine.domain.timestamps import utcnow
 from engine.metrics import (
     PROVIDER_BATCH,
     PROVIDER_BREAKER_OPEN,
@@ -65,7 +66,7 @@ from engine.providers.base import (
     ProviderThrottled,
     SendResult,
 )
-from engine.store.store import StatusChange, StatusUpdate, utcnow
+from engine.store.store import StatusChange, StatusUpdate
 
 log = logging.getLogger("engine.provider")
 

@@ -31,8 +31,9 @@ from typing import Any
 import trio
 
 from engine.domain import statuses as st
+from engine.domain.timestamps import utcnow
 from engine.metrics import RECOVERY_REQUEUED, RECOVERY_SWEEPS
-from engine.store.store import StatusUpdate, Store, utcnow
+from engine.store.store import StatusUpdate, Store
 
 log = logging.getLogger("engine.recovery")
 

@@ -432,7 +432,3 @@ def _update_columns(batch: list[StatusUpdate]) -> tuple[list[Any], ...]:
         [u.feedback_subtype for u in batch],
         [",".join(st.allowed_from(u.status)) for u in batch],
     )
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)

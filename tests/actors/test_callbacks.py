@@ -27,10 +27,11 @@ from engine.actors.callbacks import CallbackManager
 from engine.api.server import ServerLimits, serve
 from engine.crypto import SecretBox
 from engine.domain import statuses as st
+from engine.domain.timestamps import utcnow
 from engine.providers.base import Receipt
 from engine.services import Registry
 from engine.store.complaints import record_complaints
-from engine.store.store import StatusUpdate, Store, utcnow
+from engine.store.store import StatusUpdate, Store
 from tests.api.test_slice import jwt_header
 from tests.conftest import RunningEngine, reset_database, test_settings
 from tests.store.test_store import make_row

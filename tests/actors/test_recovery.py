@@ -12,7 +12,8 @@ import trio
 
 from engine.actors.recovery import Recovery
 from engine.domain import statuses as st
-from engine.store.store import StatusChange, StatusUpdate, Store, utcnow
+from engine.domain.timestamps import utcnow
+from engine.store.store import StatusChange, StatusUpdate, Store
 from tests.store.test_store import make_row
 
 

@@ -12,10 +12,11 @@ import trio
 from prometheus_client import REGISTRY
 
 from engine.domain import statuses as st
+from engine.domain.timestamps import utcnow
 from engine.metrics import STORE_BATCH_ROWS
 from engine.observability import observe_changes
 from engine.providers.base import Receipt
-from engine.store.store import NotificationRow, StatusUpdate, Store, utcnow
+from engine.store.store import NotificationRow, StatusUpdate, Store
 
 
 def make_row(**overrides: object) -> NotificationRow:

@@ -43,8 +43,8 @@ from engine.domain.recipients import (
     validate_phone_number,
 )
 from engine.domain.templates import SMS_CHAR_COUNT_LIMIT, placeholders
+from engine.domain.timestamps import utcnow
 from engine.metrics import NOTIFICATIONS_CREATED
-from engine.store.store import utcnow
 
 if TYPE_CHECKING:
     from engine.actors.service import ServiceActor

@@ -37,10 +37,11 @@ from engine.domain.recipients import (
 )
 from engine.domain.sanitise import Sanitised, sanitise
 from engine.domain.templates import SMS_CHAR_COUNT_LIMIT, MissingPersonalisation
+from engine.domain.timestamps import utcnow
 from engine.metrics import NOTIFICATIONS_CREATED
 from engine.outbound import sender_address
 from engine.providers.base import EmailMessage, Outbound, SmsMessage
-from engine.store.store import NotificationRow, utcnow
+from engine.store.store import NotificationRow
 
 if TYPE_CHECKING:
     from engine.runtime import Engine
