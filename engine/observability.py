@@ -22,7 +22,7 @@ from engine.metrics import EVENT_LOOP_LAG, STATUS_TRANSITIONS, TIME_TO_DELIVERED
 
 if TYPE_CHECKING:
     from engine.api.http import Receive, Scope, Send
-    from engine.store.store import StatusChange
+    from engine.store.notifications import StatusChange
 
 _HANDED_OVER = frozenset({st.SENDING, st.SENT, st.PENDING})
 

@@ -66,7 +66,7 @@ from engine.providers.base import (
     ProviderThrottled,
     SendResult,
 )
-from engine.store.store import StatusChange, StatusUpdate
+from engine.store.notifications import StatusChange, StatusUpdate
 
 log = logging.getLogger("engine.provider")
 

@@ -15,7 +15,8 @@ import trio
 from engine.actors.batching import gather
 from engine.metrics import observe_mailbox
 from engine.providers.base import Receipt
-from engine.store.store import StatusChange, Store
+from engine.store.notifications import StatusChange
+from engine.store.store import Store
 
 OnChanges = Callable[[Sequence[StatusChange]], Awaitable[None]]
 OnComplaints = Callable[[Sequence[Receipt]], Awaitable[None]]

@@ -1,8 +1,11 @@
-"""StoreActor: the only owner of the asyncpg pool, and the group-commit writer.
+"""Store: the only owner of the asyncpg pools, the group-commit writer, and the door to
+every query (``store.notifications``, ``store.services``, ``store.callbacks``, ...).
 
 Rules:
+- The queries live by subject in this package's modules, each bound to the private pipe
+  (``engine.store._pipe``); the hot-path writes below are this class's own.
 - asyncpg is asyncio-only. It runs on the store's own asyncio thread
-  (``engine.store.asyncio_thread``) and every call goes through ``self.db.call``;
+  (``engine.store.asyncio_thread``) and every call goes through ``self._db.call``;
   nothing else in the engine touches asyncio.
 - Writes on the hot path are never one round trip per notification. Callers hand rows to
   ``insert_notifications`` / ``update_statuses``; writer tasks gather everything that
@@ -24,8 +27,6 @@ Rules:
 
 from __future__ import annotations
 
-import datetime as dt
-import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -33,132 +34,38 @@ from typing import Any
 import msgspec
 import trio
 
-from engine.domain import statuses as st
 from engine.providers.base import Receipt
+from engine.store._pipe import Pipe
 from engine.store.asyncio_thread import AsyncioThread, open_asyncio_thread
+from engine.store.callbacks import Callbacks
+from engine.store.complaints import Complaints
+from engine.store.counts import Counts
+from engine.store.documents import Documents
 from engine.store.group_commit import GroupCommit
+from engine.store.jobs import Jobs
+from engine.store.keys import Keys
+from engine.store.migrate import apply_migrations
+from engine.store.notifications import (
+    COPY_FROM_ROWS,
+    INSERT_SQL,
+    NOTIFICATION_COLUMNS,
+    RECEIPT_LOOKUP_SQL,
+    NotificationRow,
+    Notifications,
+    ReceiptOutcome,
+    StatusChange,
+    StatusUpdate,
+    update_in_rounds,
+)
 from engine.store.pools import STATEMENT_TIMEOUT_S, open_pools
-
-
-class NotificationRow(msgspec.Struct, kw_only=True):
-    """One row of ``notifications``, in COPY column order."""
-
-    id: uuid.UUID
-    service_id: uuid.UUID
-    template_id: uuid.UUID
-    template_version: int
-    api_key_id: uuid.UUID | None
-    key_type: str
-    notification_type: str
-    recipient: str
-    status: str
-    client_reference: str | None
-    personalisation: str | None  # JSON text
-    subject: str | None
-    body: str
-    reply_to_text: str | None
-    process_type: str
-    billable_units: int
-    job_id: uuid.UUID | None
-    job_row_number: int | None
-    scheduled_for: dt.datetime | None
-    unsubscribe_url: str | None
-    created_at: dt.datetime
-    owner: uuid.UUID | None = None
-
-
-NOTIFICATION_COLUMNS = list(NotificationRow.__struct_fields__)
-
-# Inserts: an API request waits for its row's commit, so the common small batch (a few
-# rows at a time, gathered over 2 ms) is one statement, one round trip: COPY takes two
-# (COPY, then the data), and on a busy engine each round trip waits for the event loop
-# (bench/e2e.py --rate 1000: ~9 ms a commit of 7 rows). From COPY_FROM_ROWS rows on
-# (bulk jobs), COPY's cheaper per-row encoding wins.
-COPY_FROM_ROWS = 100
-_COLUMN_TYPES = {
-    "id": "uuid", "service_id": "uuid", "template_id": "uuid", "template_version": "int",
-    "api_key_id": "uuid", "key_type": "text", "notification_type": "text",
-    "recipient": "text", "status": "text", "client_reference": "text",
-    "personalisation": "jsonb", "subject": "text", "body": "text", "reply_to_text": "text",
-    "process_type": "text", "billable_units": "int", "job_id": "uuid",
-    "job_row_number": "int", "scheduled_for": "timestamptz", "unsubscribe_url": "text",
-    "created_at": "timestamptz", "owner": "uuid",
-}  # fmt: skip
-_INSERT_SQL = "INSERT INTO notifications ({}) SELECT * FROM unnest({})".format(
-    ", ".join(NOTIFICATION_COLUMNS),
-    ", ".join(f"${i}::{_COLUMN_TYPES[c]}[]" for i, c in enumerate(NOTIFICATION_COLUMNS, 1)),
-)
-
-
-class StatusUpdate(msgspec.Struct, frozen=True, kw_only=True):
-    id: uuid.UUID
-    status: str
-    at: dt.datetime
-    provider: str | None = None
-    provider_reference: str | None = None
-    provider_response: str | None = None
-    feedback_type: str | None = None
-    feedback_subtype: str | None = None
-
-
-class StatusChange(msgspec.Struct, frozen=True):
-    """A row whose status really changed: what metrics need (callbacks are queued by the
-    database in the same statement). The fields are in the order of ``_UPDATE_SQL``'s
-    RETURNING list: a record unpacks into one. Deliberately narrow: decoding the whole
-    row for every status write cost ~6 us per row, three writes per notification."""
-
-    id: uuid.UUID
-    status: str
-    previous_status: str
-    notification_type: str
-    process_type: str
-    # Seconds from created_at to this change (to sent_at for a hand-over to the provider).
-    age_s: float | None
-
-
-_UPDATE_SQL = """
-WITH u AS (
-    SELECT * FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::text[], $5::text[],
-                         $6::text[], $7::text[], $8::text[], $9::text[])
-        AS u(id, status, at, provider, provider_reference, provider_response,
-             feedback_type, feedback_subtype, from_statuses)
-), old AS (
-    SELECT n.id, n.status AS previous_status FROM notifications n JOIN u ON n.id = u.id
-    WHERE n.id = ANY($1::uuid[])  -- lets the planner use the primary key, not a table scan
-      AND n.status = ANY(string_to_array(u.from_statuses, ','))
-    FOR UPDATE OF n
-), j AS (
-    -- One relation to join the UPDATE with: it drives primary-key lookups into
-    -- notifications (joining u and old separately made a nested loop of u per row).
-    SELECT u.*, old.previous_status FROM u JOIN old ON old.id = u.id
-)
-UPDATE notifications AS n SET
-    status = CASE WHEN n.status = 'pending' AND j.status = 'permanent-failure'
-                  THEN 'temporary-failure' ELSE j.status END,
-    provider = COALESCE(j.provider, n.provider),
-    provider_reference = COALESCE(j.provider_reference, n.provider_reference),
-    provider_response = COALESCE(j.provider_response, n.provider_response),
-    feedback_type = COALESCE(j.feedback_type, n.feedback_type),
-    feedback_subtype = COALESCE(j.feedback_subtype, n.feedback_subtype),
-    sent_at = CASE WHEN n.sent_at IS NULL AND j.status IN ('sending', 'sent', 'pending')
-                   THEN j.at ELSE n.sent_at END,
-    updated_at = j.at
-FROM j
-WHERE n.id = j.id
-RETURNING n.id, n.status, j.previous_status, n.notification_type, n.process_type,
-          extract(epoch FROM COALESCE(CASE WHEN n.status IN ('sending', 'sent', 'pending')
-                                           THEN n.sent_at END, n.updated_at) - n.created_at
-          )::float8
-"""
-
-
-class ReceiptOutcome(msgspec.Struct, frozen=True):
-    matched: bool
-    change: StatusChange | None
+from engine.store.recovery import Recovery
+from engine.store.services import Services
+from engine.store.templates import Templates
 
 
 class Store:
-    """Owns the pool. Reads are plain methods; hot-path writes are group-committed."""
+    """Owns the pools. Queries are the subject attributes; hot-path writes are
+    group-committed."""
 
     def __init__(
         self,
@@ -171,9 +78,21 @@ class Store:
         writers: int,
         status_linger_ms: float | None = None,
     ) -> None:
-        self.db = db
-        self.pool = pool
-        self.keyed_pool = pool if keyed_pool is None else keyed_pool
+        self._db = db
+        self._pool = pool
+        self._keyed_pool = pool if keyed_pool is None else keyed_pool
+        self._pipe = pipe = Pipe(db, self._pool, self._keyed_pool)
+        # The queries, by subject (each module's docstring states its rules).
+        self.notifications = Notifications(pipe)
+        self.services = Services(pipe)
+        self.keys = Keys(pipe)
+        self.templates = Templates(pipe)
+        self.callbacks = Callbacks(pipe)
+        self.jobs = Jobs(pipe)
+        self.documents = Documents(pipe)
+        self.recovery = Recovery(pipe)
+        self.complaints = Complaints(pipe)
+        self.counts = Counts(pipe)
         self._writers = writers
         linger = linger_ms / 1000.0
         # Status writes (provider actors) are off every request's latency path: gathering
@@ -264,12 +183,8 @@ class Store:
         async def write() -> list[list[ReceiptOutcome]]:
             # No transaction: the lookup only reads, and each UPDATE re-checks the status
             # it may move from, so a row that changed in between is simply not updated.
-            async with self.keyed_pool.acquire() as conn:
-                found = await conn.fetch(
-                    "SELECT provider_reference, id FROM notifications"
-                    " WHERE provider_reference = ANY($1::text[])",
-                    list({r.reference for r in receipts}),
-                )
+            async with self._keyed_pool.acquire() as conn:
+                found = await conn.fetch(RECEIPT_LOOKUP_SQL, list({r.reference for r in receipts}))
                 ids = {r["provider_reference"]: r["id"] for r in found}
                 updates = [
                     StatusUpdate(
@@ -283,7 +198,7 @@ class Store:
                     for r in receipts
                     if r.reference in ids
                 ]
-                changed = await _update_in_rounds(conn, updates)
+                changed = await update_in_rounds(conn, updates)
             out: list[list[ReceiptOutcome]] = []
             position = 0
             for r in receipts:
@@ -295,7 +210,7 @@ class Store:
                 out.append([ReceiptOutcome(True, change)])
             return out
 
-        return await self.db.call(write)
+        return await self._db.call(write)
 
     async def _copy_notifications(self, rows: list[NotificationRow]) -> None:
         records = [msgspec.structs.astuple(r) for r in rows]
@@ -303,132 +218,38 @@ class Store:
             columns = list(zip(*records, strict=True))
 
             async def insert() -> None:
-                async with self.pool.acquire() as conn:
-                    await conn.execute(_INSERT_SQL, *columns)
+                async with self._pool.acquire() as conn:
+                    await conn.execute(INSERT_SQL, *columns)
 
-            await self.db.call(insert)
+            await self._db.call(insert)
             return
 
         async def copy() -> None:
-            async with self.pool.acquire() as conn:
+            async with self._pool.acquire() as conn:
                 await conn.copy_records_to_table(
                     "notifications", records=records, columns=NOTIFICATION_COLUMNS
                 )
 
-        await self.db.call(copy)
+        await self._db.call(copy)
 
     async def _apply_updates(self, updates: list[StatusUpdate]) -> list[list[StatusChange]]:
         async def write() -> list[list[StatusChange]]:
-            async with self.keyed_pool.acquire() as conn:
-                return await _update_in_rounds(conn, updates)
+            async with self._keyed_pool.acquire() as conn:
+                return await update_in_rounds(conn, updates)
 
-        return await self.db.call(write)
-
-    # -- reads and admin writes (not on the per-notification hot path) -----------------
-    async def fetch(self, sql: str, *args: object, keyed: bool = False) -> list[Any]:
-        pool = self.keyed_pool if keyed else self.pool
-
-        async def go() -> list[Any]:
-            async with pool.acquire() as conn:
-                return list(await conn.fetch(sql, *args))
-
-        return await self.db.call(go)
-
-    async def fetchrow(self, sql: str, *args: object) -> Any:
-        async def go() -> Any:
-            async with self.pool.acquire() as conn:
-                return await conn.fetchrow(sql, *args)
-
-        return await self.db.call(go)
-
-    async def execute(self, sql: str, *args: object, keyed: bool = False) -> str:
-        pool = self.keyed_pool if keyed else self.pool
-
-        async def go() -> str:
-            async with pool.acquire() as conn:
-                return str(await conn.execute(sql, *args))
-
-        return await self.db.call(go)
-
-    async def transaction(
-        self, statements: Sequence[tuple[str, tuple[object, ...]]], *, keyed: bool = False
-    ) -> None:
-        """Run several statements atomically (admin writes, callback bookkeeping)."""
-        pool = self.keyed_pool if keyed else self.pool
-
-        async def go() -> None:
-            async with pool.acquire() as conn:
-                if len(statements) == 1:  # atomic on its own: no BEGIN/COMMIT round trips
-                    await conn.execute(statements[0][0], *statements[0][1])
-                    return
-                async with conn.transaction():
-                    for sql, args in statements:
-                        await conn.execute(sql, *args)
-
-        await self.db.call(go)
+        return await self._db.call(write)
 
     async def migrate(self) -> list[int]:
-        from engine.store.migrate import apply_migrations
-
         async def go() -> list[int]:
-            async with self.pool.acquire() as conn:
+            async with self._pool.acquire() as conn:
                 return await apply_migrations(conn)
 
-        return await self.db.call(go)
+        return await self._db.call(go)
 
     async def ping(self) -> bool:
         with trio.move_on_after(2):
-            return bool(await self.fetchrow("SELECT 1"))
+            return bool(await self._pipe.fetchrow("SELECT 1"))
         return False
 
     def queue_depth(self) -> int:
         return self.inserts.depth() + self.updates.depth()
-
-
-async def _update_in_rounds(conn: Any, updates: list[StatusUpdate]) -> list[list[StatusChange]]:
-    """Apply updates in order. One UPDATE cannot change a row twice, so the k-th update
-    of an id goes in round k. One round is one statement (atomic on its own, with the
-    callback trigger inside it); several rounds run in order in one transaction."""
-    rounds: list[list[int]] = []
-    seen: dict[uuid.UUID, int] = {}
-    for index, u in enumerate(updates):
-        k = seen.get(u.id, 0)
-        seen[u.id] = k + 1
-        if k == len(rounds):
-            rounds.append([])
-        rounds[k].append(index)
-    if len(rounds) == 1:
-        return await _update_round(conn, updates, rounds[0], [[] for _ in updates])
-    async with conn.transaction():
-        results: list[list[StatusChange]] = [[] for _ in updates]
-        for indexes in rounds:
-            await _update_round(conn, updates, indexes, results)
-        return results
-
-
-async def _update_round(
-    conn: Any, updates: list[StatusUpdate], indexes: list[int], results: list[list[StatusChange]]
-) -> list[list[StatusChange]]:
-    """One UPDATE for ``updates[i] for i in indexes`` (distinct ids); appends to results."""
-    batch = [updates[i] for i in indexes]
-    records = await conn.fetch(_UPDATE_SQL, *_update_columns(batch))
-    by_id = {r["id"]: r for r in records}
-    for i in indexes:
-        rec = by_id.get(updates[i].id)
-        if rec is not None:
-            results[i].append(StatusChange(*rec))
-    return results
-
-
-def _update_columns(batch: list[StatusUpdate]) -> tuple[list[Any], ...]:
-    return (
-        [u.id for u in batch],
-        [u.status for u in batch],
-        [u.at for u in batch],
-        [u.provider for u in batch],
-        [u.provider_reference for u in batch],
-        [u.provider_response for u in batch],
-        [u.feedback_type for u in batch],
-        [u.feedback_subtype for u in batch],
-        [",".join(st.allowed_from(u.status)) for u in batch],
-    )

@@ -13,7 +13,7 @@ import trio
 from prometheus_client import REGISTRY
 
 from engine.providers.base import EmailMessage, Outbound, Outcome, SendResult
-from engine.store.store import StatusChange, StatusUpdate
+from engine.store.notifications import StatusChange, StatusUpdate
 
 
 def email(

@@ -41,7 +41,7 @@ from engine.domain.timestamps import utcnow
 from engine.metrics import NOTIFICATIONS_CREATED
 from engine.outbound import sender_address
 from engine.providers.base import EmailMessage, Outbound, SmsMessage
-from engine.store.store import NotificationRow
+from engine.store.notifications import NotificationRow
 
 if TYPE_CHECKING:
     from engine.runtime import Engine
