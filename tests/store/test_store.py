@@ -1,4 +1,4 @@
-"""StoreActor: group commit, guarded status transitions, receipts by provider reference."""
+"""Store: group commit, guarded status transitions, receipts by provider reference."""
 
 from __future__ import annotations
 
