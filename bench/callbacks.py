@@ -31,9 +31,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.store_inserts import _drop, _rows, _scratch, server_dsn
 from engine.actors.callbacks import CallbackManager
-from engine.actors.store import StatusUpdate, Store, utcnow
 from engine.crypto import SecretBox
+from engine.domain.timestamps import utcnow
 from engine.services import Registry
+from engine.store.notifications import StatusUpdate
+from engine.store.store import Store
+from tests import sql
 
 ROOT = Path(__file__).resolve().parent.parent
 BOX = SecretBox("bench-secret-key-0123456789abcdef")
@@ -51,10 +54,11 @@ async def prepare(store: Store, urls: list[str], count: int) -> list[uuid.UUID]:
     for url in urls:
         sid = uuid.uuid4()
         ids.append(sid)
-        await store.execute(
-            "INSERT INTO services (id, name, email_from) VALUES ($1, 'b', 'b')", sid
+        await sql.execute(
+            store, "INSERT INTO services (id, name, email_from) VALUES ($1, 'b', 'b')", sid
         )
-        await store.execute(
+        await sql.execute(
+            store,
             "INSERT INTO service_callbacks (service_id, callback_type, url, bearer_sealed)"
             " VALUES ($1, 'delivery_status', $2, $3)",
             sid,
@@ -78,7 +82,7 @@ async def measure(dsn: str, urls: list[str], count: int, concurrency: int) -> di
         async with trio.open_nursery() as nursery:
             await nursery.start(store.run)
             await prepare(store, urls, count)
-            queued = (await store.fetchrow("SELECT count(*) AS n FROM callback_queue"))["n"]
+            queued = (await sql.fetchrow(store, "SELECT count(*) AS n FROM callback_queue"))["n"]
             assert queued == count, queued
             manager = CallbackManager(
                 store, Registry(store, BOX), uuid.uuid4(), concurrency=concurrency, poll=0.05
@@ -87,7 +91,7 @@ async def measure(dsn: str, urls: list[str], count: int, concurrency: int) -> di
             await nursery.start(manager.run)
             with trio.fail_after(600):
                 while True:
-                    left = await store.fetchrow("SELECT count(*) AS n FROM callback_queue")
+                    left = await sql.fetchrow(store, "SELECT count(*) AS n FROM callback_queue")
                     if not left["n"]:
                         break
                     await trio.sleep(0.05)

@@ -46,12 +46,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.store_inserts import _drop, _scratch, server_dsn
 from engine.actors.provider import ProviderActor
 from engine.actors.service import ServiceActor
-from engine.actors.store import NotificationRow, StatusChange, StatusUpdate, Store, utcnow
 from engine.config import Settings, load_settings
+from engine.domain.timestamps import utcnow
 from engine.gc_policy import tune_for_serving
 from engine.providers.base import EmailMessage, Provider, Receipt
 from engine.providers.simulated import SimulatedProvider
 from engine.services import Service
+from engine.store.notifications import NotificationRow, StatusChange, StatusUpdate
+from engine.store.store import Store
+from tests import sql
 
 LANE_SIZE = 5_000
 LANES = ("normal",) * 8 + ("bulk", "priority")  # mostly normal, some bulk and priority
@@ -214,7 +217,7 @@ async def measure(
     await _insert(store, svcs, ids)
     # Fresh rows, no statistics yet: without ANALYZE the planner joins the status UPDATE's
     # unnest() by sequential scan (~100x slower). Autovacuum would get there within a minute.
-    await store.execute("ANALYZE notifications")
+    await sql.execute(store, "ANALYZE notifications")
     writer: Any = NullStore() if null_store else store
     done = trio.Event()
     written = 0
@@ -260,7 +263,8 @@ async def measure(
         wall1 = time.time()
         rss.append(_rss_mb())
         nursery.cancel_scope.cancel()
-    sent = await store.fetchrow(
+    sent = await sql.fetchrow(
+        store,
         "SELECT count(*) FILTER (WHERE provider_reference IS NOT NULL) AS sent,"
         " count(*) FILTER (WHERE status = 'sending') AS sending FROM notifications"
         " WHERE service_id = ANY($1::uuid[])",
@@ -345,11 +349,11 @@ async def run(
                 gate = None if scratch else _stdin_gate
                 if args.provider in ("simulated", "both"):
                     if scratch:
-                        await store.execute("TRUNCATE notifications")
+                        await sql.execute(store, "TRUNCATE notifications")
                     results.append(await measure(store, _simulated, *sizes, gate=gate))
                 if ses_port is not None:
                     if scratch:
-                        await store.execute("TRUNCATE notifications")
+                        await sql.execute(store, "TRUNCATE notifications")
                     opener = _ses_opener(ses_port, args.concurrency, args.param_validation)
                     results.append(await measure(store, opener, *sizes, gate=gate))
                 await store.close()

@@ -25,7 +25,7 @@ import trio
 import trio_asyncio
 
 from bench.store_inserts import _drop, _scratch, server_dsn
-from engine.actors.store import Store
+from engine.store.store import Store
 
 ENGINE_BENCH = Path(__file__).resolve().parent / "engine.py"
 READY_TIMEOUT_S = 600.0

@@ -123,7 +123,7 @@ def database(folder: Path) -> Iterator[str]:
 
     base = os.environ.get("DATABASE_URL")
     if not base:
-        from engine.db.embedded import start_embedded
+        from engine.store.embedded import start_embedded
 
         dsn = start_embedded(str(folder / "pg"))
         try:
@@ -148,7 +148,7 @@ def database(folder: Path) -> Iterator[str]:
         finally:
             await conn.close()
 
-    from engine.db.dsn import with_database
+    from engine.store.dsn import with_database
 
     asyncio.run(admin(f"CREATE DATABASE {name}"))
     try:

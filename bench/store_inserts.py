@@ -22,8 +22,11 @@ import trio_asyncio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from engine.actors.store import NotificationRow, Store, utcnow
-from engine.db.dsn import with_database
+from engine.domain.timestamps import utcnow
+from engine.store.dsn import with_database
+from engine.store.notifications import NotificationRow
+from engine.store.store import Store
+from tests import sql
 
 
 def _rows(n: int) -> list[NotificationRow]:
@@ -45,7 +48,7 @@ def server_dsn() -> str:
     url = os.environ.get("DATABASE_URL")
     if url:
         return url
-    from engine.db.embedded import start_embedded
+    from engine.store.embedded import start_embedded
 
     return start_embedded(".notify-data/bench-pg")
 
@@ -56,7 +59,7 @@ async def measure_store_inserts(
     """Insert ``rows`` rows as ``batch``-row calls, 4 callers in parallel; return rows/s."""
     async with trio_asyncio.open_loop(), Store.open(dsn, batch_rows=batch) as store:
         await store.migrate()
-        await store.execute("TRUNCATE notifications")
+        await sql.execute(store, "TRUNCATE notifications")
         chunks = [_rows(batch) for _ in range(rows // batch)]
         send, recv = trio.open_memory_channel[list[NotificationRow]](len(chunks))
         for c in chunks:
@@ -75,7 +78,7 @@ async def measure_store_inserts(
                     callers.start_soon(caller)
             elapsed = time.perf_counter() - started
             await store.close()
-        await store.execute("TRUNCATE notifications")
+        await sql.execute(store, "TRUNCATE notifications")
     return {"store_rows": rows, "store_seconds": round(elapsed, 3),
             "store_rows_per_s": round(rows / elapsed)}  # fmt: skip
 

@@ -114,11 +114,11 @@ async def _watch_signals(shutdown: trio.Event) -> None:
 
 
 async def run_migrate(settings: Settings) -> list[int]:
-    from engine.actors.store import Store
+    from engine.store.store import Store
 
     dsn = settings.database_url
     if not dsn:
-        from engine.db.embedded import start_embedded
+        from engine.store.embedded import start_embedded
 
         dsn = await trio.to_thread.run_sync(start_embedded, settings.data_dir)
     async with Store.open(dsn) as store:

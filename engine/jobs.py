@@ -25,10 +25,10 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 import trio
 
-from engine.actors.store import NotificationRow
 from engine.domain import statuses as st
 from engine.outbound import outbound_from_row, sender_address
 from engine.providers.base import EmailMessage, Outbound, SmsMessage
+from engine.store.notifications import NotificationRow
 
 if TYPE_CHECKING:
     from engine.actors.service import ServiceActor
@@ -131,32 +131,22 @@ async def write_rows(
 
 async def insert_job(engine: Engine, spec: RowSpec, name: str, count: int, status: str,
                      sender_id: uuid.UUID | None) -> None:  # fmt: skip
-    await engine.store.execute(
-        "INSERT INTO jobs (id, service_id, template_id, template_version, api_key_id,"
-        " original_file_name, notification_count, job_status, scheduled_for, sender_id,"
-        " created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        spec.job_id, spec.service_id, spec.template_id, spec.template_version,
-        spec.api_key_id, name, count, status, spec.scheduled_for, sender_id, spec.created_at,
+    await engine.store.jobs.insert(
+        spec.job_id, spec.service_id, template_id=spec.template_id,
+        template_version=spec.template_version, api_key_id=spec.api_key_id, name=name,
+        count=count, status=status, scheduled_for=spec.scheduled_for, sender_id=sender_id,
+        created_at=spec.created_at,
     )  # fmt: skip
 
 
 async def mark_finished(engine: Engine, job_id: uuid.UUID) -> None:
     """Every row of the job exists (GC: ``finished`` once all notifications are created)."""
-    await engine.store.execute(
-        "UPDATE jobs SET job_status = 'finished', processing_started = created_at,"
-        " processing_finished = now(), updated_at = now() WHERE id = $1",
-        job_id,
-    )
+    await engine.store.jobs.mark_finished(job_id)
 
 
 async def discard(engine: Engine, job_id: uuid.UUID) -> None:
     with trio.CancelScope(shield=True):
-        await engine.store.transaction(
-            [
-                ("DELETE FROM notifications WHERE job_id = $1", (job_id,)),
-                ("DELETE FROM jobs WHERE id = $1", (job_id,)),
-            ]
-        )
+        await engine.store.jobs.discard(job_id)
 
 
 def message(engine: Engine, bundle: ServiceBundle, row: NotificationRow, out: Any) -> Outbound:
@@ -188,17 +178,6 @@ def message(engine: Engine, bundle: ServiceBundle, row: NotificationRow, out: An
     )
 
 
-_FEED_SQL = """
-SELECT id, service_id, template_id, template_version, key_type, notification_type, recipient,
-       status, personalisation, subject, body, reply_to_text, process_type, unsubscribe_url,
-       created_at, job_row_number
-FROM notifications
-WHERE job_id = $1 AND job_row_number > $2 AND status = 'created' AND owner = $3
-ORDER BY job_row_number
-LIMIT $4
-"""
-
-
 async def feed(
     engine: Engine,
     actor: ServiceActor,
@@ -212,7 +191,9 @@ async def feed(
     last = 0
     try:
         while True:
-            page = await engine.store.fetch(_FEED_SQL, job_id, last, engine.worker_id, FEED_PAGE)
+            page = await engine.store.jobs.page(
+                job_id, after_row=last, owner=engine.worker_id, limit=FEED_PAGE
+            )
             for index, row in enumerate(page):
                 await _enqueue_when_room(actor, outbound_from_row(row, bundle, compiled, domain))
                 last = row["job_row_number"]
@@ -223,13 +204,7 @@ async def feed(
     except Exception:
         log.exception("job feeder failed; rows go to recovery", extra={"job_id": str(job_id)})
         with trio.CancelScope(shield=True):
-            await engine.store.execute(
-                "UPDATE notifications SET owner = NULL WHERE job_id = $1 AND status = 'created'"
-                " AND owner = $2 AND job_row_number > $3",
-                job_id,
-                engine.worker_id,
-                last,
-            )
+            await engine.store.jobs.release_rows(job_id, engine.worker_id, after_row=last)
         engine.recovery.wake()
 
 
@@ -242,20 +217,12 @@ async def feed_when_due(
     other service's due rows, leaves them to this feeder. If this process stops before
     then, the rows are still unowned and recovery sends them when due."""
     await trio.sleep(max(0.0, (due - dt.datetime.now(dt.UTC)).total_seconds() - CLAIM_AHEAD))
-    await engine.store.execute(
-        "UPDATE notifications SET owner = $2 WHERE job_id = $1 AND owner IS NULL"
-        " AND status = 'created'",
-        job_id,
-        engine.worker_id,
-    )
+    await engine.store.jobs.claim_rows(job_id, engine.worker_id)
     await trio.sleep(max(0.0, (due - dt.datetime.now(dt.UTC)).total_seconds()))
     # Limits, names and senders may have changed since the job was accepted.
     bundle = await engine.registry.get(service_id)
     if bundle is None:
-        await engine.store.execute(
-            "UPDATE notifications SET owner = NULL WHERE job_id = $1 AND status = 'created'",
-            job_id,
-        )
+        await engine.store.jobs.release_unsent(job_id)
         return
     await mark_finished(engine, job_id)
     await feed(engine, await engine.service_actor(bundle), bundle, template, job_id)

@@ -28,21 +28,19 @@ import trio
 
 from engine import gc_policy
 from engine.actors.callbacks import CallbackManager
-from engine.actors.complaints import record_complaints
 from engine.actors.provider import ProviderActor, parse_send_rates
 from engine.actors.receipts import ReceiptsActor
 from engine.actors.recovery import Recovery
 from engine.actors.service import ServiceActor
 from engine.actors.sqs_poller import SqsPoller
-from engine.actors.store import StatusChange, StatusUpdate, Store, utcnow
 from engine.actors.supervisor import supervise
-from engine.api.v2.files import delete_expired, load_attachments
 from engine.config import Settings
 from engine.crypto import SecretBox
 from engine.domain import statuses as st
 from engine.domain.callbacks import CALLBACK_STATUSES
 from engine.domain.limits import fiscal_year_start
 from engine.domain.templates import CompiledEmailTemplate, CompiledSmsTemplate
+from engine.domain.timestamps import utcnow
 from engine.observability import observe_changes, watch_loop_lag
 from engine.outbound import outbound_from_row
 from engine.providers import aws
@@ -51,6 +49,8 @@ from engine.providers.ses import open_ses
 from engine.providers.simulated import SimulatedProvider
 from engine.providers.sns import open_sns
 from engine.services import Registry, ServiceBundle, Template
+from engine.store.notifications import StatusChange, StatusUpdate
+from engine.store.store import Store
 
 log = logging.getLogger("engine.runtime")
 
@@ -78,7 +78,7 @@ class Engine:
             dead_after=settings.recovery_dead_after_seconds,
             heartbeat_every=min(5.0, settings.recovery_dead_after_seconds / 3),
             replay_receipts=self.replay_simulated_receipts,
-            housekeeping=[partial(delete_expired, store)],
+            housekeeping=[store.documents.delete_expired],
         )
         self.worker_id = self.recovery.worker_id
         self.callbacks = CallbackManager(
@@ -193,24 +193,16 @@ class Engine:
         today = dt.datetime.now(dt.UTC).date()
         day_start = dt.datetime.combine(today, dt.time(), dt.UTC)
         year_start = dt.datetime.combine(fiscal_year_start(today), dt.time(), dt.UTC)
-        rows = await self.store.fetch(
-            "SELECT notification_type,"
-            " count(*) FILTER (WHERE created_at >= $2) AS today_messages,"
-            " coalesce(sum(billable_units) FILTER (WHERE created_at >= $2), 0) AS today_units,"
-            " count(*) AS year_messages"
-            " FROM notifications WHERE service_id = $1 AND key_type <> 'test'"
-            " AND created_at >= $3 GROUP BY notification_type",
-            actor.service.id,
-            day_start,
-            year_start,
+        sent = await self.store.counts.sent(
+            actor.service.id, day_start=day_start, year_start=year_start
         )
-        for r in rows:
-            if r["notification_type"] == "email":
-                actor.counts.email_today = r["today_messages"]
-                actor.counts.email_year = r["year_messages"]
-            elif r["notification_type"] == "sms":
-                actor.counts.sms_today = int(r["today_units"])
-                actor.counts.sms_year = r["year_messages"]
+        for c in sent:
+            if c.notification_type == "email":
+                actor.counts.email_today = c.today_messages
+                actor.counts.email_year = c.year_messages
+            elif c.notification_type == "sms":
+                actor.counts.sms_today = c.today_units
+                actor.counts.sms_year = c.year_messages
 
     def service_changed(self, service_id: uuid.UUID) -> None:
         self.registry.invalidate(service_id)
@@ -234,7 +226,7 @@ class Engine:
         failed: list[StatusUpdate] = []
         # Emails sent with "attach" files get them back from the documents table.
         emails = [r["id"] for r in rows if r["notification_type"] == "email"]
-        attached = await load_attachments(self.store, emails)
+        attached = await self.store.documents.load_attachments(emails)
         for row in rows:
             bundle = await self.registry.get(row["service_id"])
             template = await self.registry.template_version(
@@ -297,7 +289,7 @@ class Engine:
 
     async def on_complaints(self, receipts: Sequence[Receipt]) -> None:
         # ``rows``: the complaints recorded for the first time (complaint callbacks use them).
-        rows = await record_complaints(self.store, receipts)
+        rows = await self.store.complaints.record(receipts)
         log.info("complaints received", extra={"count": len(receipts), "new": len(rows)})
         if rows:
             self.callbacks.wake()  # their callbacks were queued with them (migration 0002)
@@ -320,7 +312,7 @@ async def open_engine(settings: Settings, box: SecretBox) -> AsyncIterator[Engin
     """Yields a started engine (its actors, providers and database thread running)."""
     dsn = settings.database_url
     if not dsn:
-        from engine.db.embedded import start_embedded
+        from engine.store.embedded import start_embedded
 
         dsn = await trio.to_thread.run_sync(start_embedded, settings.data_dir)
     async with Store.open(

@@ -13,14 +13,15 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import msgspec
 import trio
 
 if TYPE_CHECKING:
-    from engine.actors.store import Store
     from engine.crypto import SecretBox
+    from engine.store.rows import Row
+    from engine.store.store import Store
 
 TTL = 10.0
 
@@ -133,14 +134,7 @@ class Registry:
         cached = self._versions.get(key)
         if cached is not None:
             return cached
-        row = await self._store.fetchrow(
-            "SELECT v.template_id AS id, v.service_id, v.name, v.template_type, v.subject,"
-            " v.content, v.process_type, v.version, t.archived, v.created_by, v.created_at,"
-            " t.updated_at FROM template_versions v JOIN templates t ON t.id = v.template_id"
-            " WHERE v.template_id = $1 AND v.version = $2",
-            template_id,
-            version,
-        )
+        row = await self._store.templates.version(template_id, version)
         if row is None:
             return None
         template = Template(**dict(row))
@@ -149,12 +143,7 @@ class Registry:
 
     async def _load(self, service_id: uuid.UUID) -> ServiceBundle | None:
         store = self._store
-        row = await store.fetchrow(
-            "SELECT id, name, email_from, sending_domain, restricted, active, suspended,"
-            " rate_limit, email_daily_limit, sms_daily_limit, email_annual_limit,"
-            " sms_annual_limit, prefix_sms, international_sms FROM services WHERE id = $1",
-            service_id,
-        )
+        row = await store.services.settings(service_id)
         if row is None:
             return None
         keys = [
@@ -165,35 +154,14 @@ class Registry:
                 secret=self._box.open(r["secret_sealed"]),
                 revoked=r["expiry_date"] is not None,
             )
-            for r in await store.fetch(
-                "SELECT id, name, key_type, secret_sealed, expiry_date FROM api_keys"
-                " WHERE service_id = $1 ORDER BY created_at",
-                service_id,
-            )
+            for r in await store.keys.for_service(service_id)
         ]
         templates = {
-            r["id"]: Template(**dict(r))
-            for r in await store.fetch(
-                "SELECT id, service_id, name, template_type, subject, content, process_type,"
-                " version, archived, created_by, created_at, updated_at FROM templates"
-                " WHERE service_id = $1",
-                service_id,
-            )
+            r["id"]: Template(**dict(r)) for r in await store.templates.for_service(service_id)
         }
-        reply_rows = await store.fetch(
-            "SELECT id, email_address, is_default FROM reply_to_addresses"
-            " WHERE service_id = $1 ORDER BY created_at",
-            service_id,
-        )
-        sender_rows = await store.fetch(
-            "SELECT id, sms_sender, is_default FROM sms_senders"
-            " WHERE service_id = $1 ORDER BY created_at",
-            service_id,
-        )
-        team = await store.fetch(
-            "SELECT email_address, mobile_number FROM team_members WHERE service_id = $1",
-            service_id,
-        )
+        reply_rows = await store.services.reply_to_addresses(service_id)
+        sender_rows = await store.services.sms_senders(service_id)
+        team = await store.services.team_members(service_id)
         callbacks = {
             r["callback_type"]: Callback(
                 url=r["url"],
@@ -203,11 +171,7 @@ class Registry:
                 ),
                 suspended=r["suspended_at"] is not None,
             )
-            for r in await store.fetch(
-                "SELECT callback_type, url, bearer_sealed, signing_sealed, suspended_at"
-                " FROM service_callbacks WHERE service_id = $1",
-                service_id,
-            )
+            for r in await store.callbacks.for_service(service_id)
         }
         return ServiceBundle(
             service=Service(**dict(row)),
@@ -224,7 +188,7 @@ class Registry:
         )
 
 
-def _default(rows: list[Any], column: str) -> str | None:
+def _default(rows: list[Row], column: str) -> str | None:
     """The row marked default, else the oldest one, else None."""
     for r in rows:
         if r["is_default"]:

@@ -43,7 +43,7 @@ def run_workers(settings: Settings) -> int:
         raise SystemExit("NOTIFY_WORKERS > 1 needs a fixed NOTIFY_PORT to share")
     base = dict(os.environ)
     if not settings.database_url:
-        from engine.db.embedded import start_embedded
+        from engine.store.embedded import start_embedded
 
         base["DATABASE_URL"] = start_embedded(settings.data_dir)
     children = [

@@ -25,9 +25,10 @@ import pytest
 import trio
 import trio_asyncio
 
-from engine.actors.store import Store
 from engine.config import Settings, load_settings
-from engine.db.dsn import with_database
+from engine.store.dsn import with_database
+from engine.store.store import Store
+from tests import sql
 
 ADMIN_TOKEN = "test-admin-token-0123456789"
 SECRET_KEY = "test-secret-key-0123456789abcdef"
@@ -37,7 +38,7 @@ def _server_dsn() -> str:
     url = os.environ.get("DATABASE_URL")
     if url:
         return url
-    from engine.db.embedded import start_embedded
+    from engine.store.embedded import start_embedded
 
     folder = os.path.join(tempfile.gettempdir(), "notify-engine-test-pg")
     return start_embedded(folder)
@@ -153,11 +154,12 @@ async def reset_database(database_url: str) -> None:
     races the TRUNCATE (recovery sweeps at once)."""
     async with Store.open(database_url) as plain:
         await plain.migrate()
-        names = await plain.fetch(
+        names = await sql.fetch(
+            plain,
             "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
-            " AND tablename <> 'schema_migrations'"
+            " AND tablename <> 'schema_migrations'",
         )
-        await plain.execute(f"TRUNCATE {', '.join(r['tablename'] for r in names)} CASCADE")
+        await sql.execute(plain, f"TRUNCATE {', '.join(r['tablename'] for r in names)} CASCADE")
 
 
 @asynccontextmanager

@@ -21,6 +21,7 @@ from typing import Any
 
 import trio
 
+from tests import sql
 from tests.conftest import ADMIN_TOKEN, RunningEngine
 
 REPO = Path(__file__).resolve().parents[1]
@@ -104,7 +105,7 @@ async def test_bad_input_exits_non_zero_with_a_clear_message(
         "usage: python -m engine admin create-template SERVICE_ID JSON"
     )
     # No service was created by either call.
-    assert await running_engine.engine.store.fetch("SELECT id FROM services") == []
+    assert await sql.fetch(running_engine.engine.store, "SELECT id FROM services") == []
     # The engine's refusals are printed as its JSON envelope, with exit status 1.
     result = await admin_cli(
         [*url, "create-service", '{"name": "x"}'], data_dir=tmp_path, token="wrong-token-123"

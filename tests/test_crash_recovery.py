@@ -18,7 +18,8 @@ import pytest
 import trio
 from prometheus_client.parser import text_string_to_metric_families
 
-from engine.actors.store import Store
+from engine.store.store import Store
+from tests import sql
 from tests.processes import engine_process, setup_email_service
 
 pytestmark = pytest.mark.slow
@@ -68,15 +69,16 @@ async def test_sigkill_loses_no_acknowledged_notification(store: Store, database
             await process.wait()
         assert process.returncode == -signal.SIGKILL
         assert len(acknowledged) >= 3000
-        unfinished = await store.fetchrow(
-            "SELECT count(*) FILTER (WHERE status <> 'delivered') AS n FROM notifications"
+        unfinished = await sql.fetchrow(
+            store, "SELECT count(*) FILTER (WHERE status <> 'delivered') AS n FROM notifications"
         )
         assert unfinished["n"] > 0, "the kill should catch notifications mid-flight"
 
         async with engine_process(database_url, folder, **RECOVERY_ENV) as (_, url):
             rows: list[Any] = []
             for _ in range(600):
-                rows = await store.fetch(
+                rows = await sql.fetch(
+                    store,
                     "SELECT id::text, status FROM notifications WHERE id = ANY($1::uuid[])",
                     list(acknowledged),
                 )

@@ -10,7 +10,8 @@ import pytest
 import trio
 from prometheus_client.parser import text_string_to_metric_families
 
-from engine.actors.store import Store
+from engine.store.store import Store
+from tests import sql
 from tests.processes import engine_process, free_ports, setup_email_service, wait_ready
 
 pytestmark = pytest.mark.slow
@@ -53,8 +54,8 @@ async def test_two_workers_share_the_port_and_each_exposes_its_metrics(
                     m = await client.get(f"http://127.0.0.1:{metrics_port + index}/metrics")
                     per_process.append(_created(m.text))
             for _ in range(100):
-                rows = await store.fetch(
-                    "SELECT status FROM notifications WHERE id::text = ANY($1::text[])", ids
+                rows = await sql.fetch(
+                    store, "SELECT status FROM notifications WHERE id::text = ANY($1::text[])", ids
                 )
                 if len(rows) == 60 and all(r["status"] == "delivered" for r in rows):
                     break

@@ -3,7 +3,7 @@ CallbackManager.
 
 Durability (a committed status never loses its callback, even to SIGKILL):
 - Migration 0002's triggers write the owed callback into ``callback_queue`` in the same
-  transaction as the status change (or the complaint row, ``engine.actors.complaints``).
+  transaction as the status change (or the complaint row, ``engine.store.complaints``).
   The table *is* the queue; memory holds only what is being delivered.
 - The manager claims due rows (``owner`` = this worker, ``FOR UPDATE SKIP LOCKED``) in
   ``seq`` order, woken by ``on_changes`` or every ``poll`` seconds, and routes them to the
@@ -41,46 +41,15 @@ import trio
 
 from engine.actors.batching import gather
 from engine.actors.callback_actor import CallbackActor, HttpSender, Key, Sender
-from engine.actors.store import Store
 from engine.domain import callbacks as cb
 from engine.metrics import (
     CALLBACK_QUEUE,
     CALLBACKS_SUSPENDED,
 )
 from engine.services import Callback, Registry
+from engine.store.store import Store
 
 log = logging.getLogger("engine.callbacks")
-
-_COLUMNS = ", ".join(f"q.{f}" for f in cb.Owed.__struct_fields__)
-
-_CLAIM_SQL = f"""
-WITH live AS (
-    SELECT id FROM workers WHERE heartbeat_at > now() - make_interval(secs => $2)
-), c AS (
-    SELECT q.seq FROM callback_queue q
-    WHERE q.next_attempt_at <= now()
-      AND q.owner IS DISTINCT FROM $1
-      AND (q.owner IS NULL OR q.owner NOT IN (SELECT id FROM live))
-      AND q.service_id <> ALL($4::uuid[])
-      AND NOT EXISTS (SELECT 1 FROM callback_queue e
-                      WHERE e.notification_id = q.notification_id
-                        AND e.callback_type = q.callback_type
-                        AND e.seq < q.seq AND e.owner IS DISTINCT FROM $1)
-      AND NOT EXISTS (SELECT 1 FROM service_callbacks s
-                      WHERE s.service_id = q.service_id AND s.callback_type = q.callback_type
-                        AND s.suspended_at IS NOT NULL)
-    ORDER BY q.seq LIMIT $3
-    FOR UPDATE OF q SKIP LOCKED
-)
-UPDATE callback_queue q SET owner = $1 FROM c WHERE q.seq = c.seq
-RETURNING {_COLUMNS}
-"""
-_RELEASE_SQL = """
-UPDATE callback_queue q SET owner = NULL, attempts = u.attempts,
-    next_attempt_at = now() + make_interval(secs => u.delay)
-FROM unnest($1::bigint[], $2::int[], $3::float8[]) AS u(seq, attempts, delay)
-WHERE q.seq = u.seq
-"""
 
 
 class CallbackManager:
@@ -198,10 +167,10 @@ class CallbackManager:
         limit = min([self._claim_batch, self._queue_size // 2 or 1]
                     + [r for k, r in room.items() if k[0] not in full])  # fmt: skip
         self._last_limit = limit
-        rows = await self.store.fetch(
-            _CLAIM_SQL, self.worker_id, self._dead_after, limit, full, keyed=True
+        rows = await self.store.callbacks.claim(
+            self.worker_id, dead_after=self._dead_after, limit=limit, full=full
         )
-        owed = sorted((cb.Owed(**dict(r)) for r in rows), key=lambda o: o.seq)
+        owed = sorted(rows, key=lambda o: o.seq)
         overflow = []
         for o in owed:
             actor = self.actor((o.service_id, o.callback_type))
@@ -214,11 +183,7 @@ class CallbackManager:
                 overflow.append(o.seq)
         if overflow:
             # Synchronously, so no later row of these notifications is claimed meanwhile.
-            await self.store.execute(
-                "UPDATE callback_queue SET owner = NULL WHERE seq = ANY($1::bigint[])",
-                overflow,
-                keyed=True,
-            )
+            await self.store.callbacks.unclaim(overflow)
         CALLBACK_QUEUE.set(sum(a.depth() for a in self.actors.values()))
         return len(rows)
 
@@ -233,7 +198,7 @@ class CallbackManager:
         await self._ops_send.send((owed.seq, attempts, delay))
 
     async def release_now(self, owed: cb.Owed, attempts: int, delay: float) -> None:
-        await self.store.execute(_RELEASE_SQL, [owed.seq], [attempts], [delay], keyed=True)
+        await self.store.callbacks.retry_later([owed.seq], [attempts], [delay])
 
     async def _writer(self) -> None:
         async for first in self._ops_recv:
@@ -248,17 +213,9 @@ class CallbackManager:
             return
         deleted = [seq for seq, attempts, _ in ops if attempts < 0]
         released = [op for op in ops if op[1] >= 0]
-        statements: list[tuple[str, tuple[object, ...]]] = []
-        if deleted:
-            statements.append(
-                ("DELETE FROM callback_queue WHERE seq = ANY($1::bigint[])", (deleted,))
-            )
-        if released:
-            columns = tuple(list(c) for c in zip(*released, strict=True))
-            statements.append((_RELEASE_SQL, columns))
         try:
             with trio.CancelScope(shield=True):
-                await self.store.transaction(statements, keyed=True)
+                await self.store.callbacks.settle(deleted, released)
         except Exception:
             # The rows stay owned by us: claimed again (and resent) after a restart.
             log.exception("callback bookkeeping failed", extra={"rows": len(ops)})
@@ -275,9 +232,7 @@ class CallbackManager:
                 break
         if ops:
             await self._apply(ops)
-        await self.store.execute(
-            "UPDATE callback_queue SET owner = NULL WHERE owner = $1", self.worker_id
-        )
+        await self.store.callbacks.release_owned(self.worker_id)
 
     # -- suspension, health checks ---------------------------------------------------
     async def suspend(self, actor: CallbackActor, reason: str) -> None:
@@ -286,15 +241,9 @@ class CallbackManager:
         actor.suspended = True
         actor.suspended_since = None
         service_id, kind = actor.key
-        status = await self.store.execute(
-            "UPDATE service_callbacks SET suspended_at = now(), suspended_reason = $3"
-            " WHERE service_id = $1 AND callback_type = $2 AND suspended_at IS NULL",
-            service_id,
-            kind,
-            reason,
-        )
+        changed = await self.store.callbacks.suspend(service_id, kind, reason)
         actor.suspended_since = trio.current_time()
-        if not status.endswith(" 0"):
+        if changed:
             CALLBACKS_SUSPENDED.inc()
         log.warning(
             "callbacks suspended",
@@ -303,14 +252,7 @@ class CallbackManager:
 
     async def resume(self, service_id: uuid.UUID, kinds: Sequence[str]) -> list[str]:
         """Lift a suspension (admin or probe). Returns the callback types resumed."""
-        rows = await self.store.fetch(
-            "UPDATE service_callbacks SET suspended_at = NULL, suspended_reason = NULL"
-            " WHERE service_id = $1 AND callback_type = ANY($2::text[])"
-            " AND suspended_at IS NOT NULL RETURNING callback_type",
-            service_id,
-            list(kinds),
-        )
-        resumed = [r["callback_type"] for r in rows]
+        resumed = await self.store.callbacks.resume(service_id, kinds)
         for kind in kinds:
             self.reset((service_id, kind))
         if resumed:
@@ -350,13 +292,9 @@ class CallbackManager:
 
     async def _prober(self) -> None:
         while True:
-            rows = await self.store.fetch(
-                "SELECT service_id, callback_type FROM service_callbacks"
-                " WHERE suspended_at IS NOT NULL"
-            )
-            CALLBACKS_SUSPENDED.set(len(rows))
-            for r in rows:
-                key = (r["service_id"], r["callback_type"])
+            suspended = await self.store.callbacks.suspended()
+            CALLBACKS_SUSPENDED.set(len(suspended))
+            for key in suspended:
                 try:
                     result = await self.health_check(key)
                     if result is not None and cb.classify(result["status_code"]) == "ok":

@@ -48,10 +48,10 @@ from typing import Protocol
 import trio
 
 from engine.actors.batching import gather
-from engine.actors.store import StatusChange, StatusUpdate, utcnow
 from engine.domain import statuses as st
 from engine.domain.breaker import CircuitBreaker
 from engine.domain.limits import SendRate
+from engine.domain.timestamps import utcnow
 from engine.metrics import (
     PROVIDER_BATCH,
     PROVIDER_BREAKER_OPEN,
@@ -62,6 +62,7 @@ from engine.metrics import (
     observe_mailbox,
 )
 from engine.providers.base import Outbound, Provider, SendResult, failed_batch
+from engine.store.notifications import StatusChange, StatusUpdate
 
 log = logging.getLogger("engine.provider")
 

@@ -13,9 +13,10 @@ from collections.abc import Awaitable, Callable, Sequence
 import trio
 
 from engine.actors.batching import gather
-from engine.actors.store import StatusChange, Store
 from engine.metrics import observe_mailbox
 from engine.providers.base import Receipt
+from engine.store.notifications import StatusChange
+from engine.store.store import Store
 
 OnChanges = Callable[[Sequence[StatusChange]], Awaitable[None]]
 OnComplaints = Callable[[Sequence[Receipt]], Awaitable[None]]

@@ -30,50 +30,17 @@ from typing import Any
 
 import trio
 
-from engine.actors.store import StatusUpdate, Store, utcnow
 from engine.domain import statuses as st
+from engine.domain.timestamps import utcnow
 from engine.metrics import RECOVERY_REQUEUED, RECOVERY_SWEEPS
+from engine.store.notifications import StatusUpdate
+from engine.store.store import Store
 
 log = logging.getLogger("engine.recovery")
 
 Requeue = Callable[[Sequence[Any]], Awaitable[int]]
 Housekeeping = Callable[[], Awaitable[object]]
 
-_CLAIM_SQL = """
-WITH live AS (
-    SELECT id FROM workers WHERE heartbeat_at > now() - make_interval(secs => $2)
-), c AS (
-    SELECT n.id FROM notifications n
-    WHERE ((n.status = 'created' AND (n.scheduled_for IS NULL OR n.scheduled_for <= now()))
-           OR (n.status = 'sending' AND n.provider_reference IS NULL AND n.owner IS NOT NULL))
-      AND (n.owner IS NULL OR n.owner NOT IN (SELECT id FROM live))
-    ORDER BY n.created_at
-    LIMIT $3
-    FOR UPDATE SKIP LOCKED
-)
-UPDATE notifications n SET owner = $1 FROM c WHERE n.id = c.id
-RETURNING n.id, n.service_id, n.template_id, n.template_version, n.key_type,
-          n.notification_type, n.recipient, n.status, n.personalisation, n.subject, n.body,
-          n.reply_to_text, n.process_type, n.unsubscribe_url, n.created_at
-"""
-
-
-# Messages the simulated provider accepted for a process that then died: their receipts
-# lived in that process's memory, so they are scheduled again (see SimulatedProvider.replay).
-_CLAIM_SIMULATED_SQL = """
-WITH live AS (
-    SELECT id FROM workers WHERE heartbeat_at > now() - make_interval(secs => $2)
-), c AS (
-    SELECT n.id FROM notifications n
-    WHERE n.status IN ('sending', 'sent', 'pending') AND n.provider LIKE 'simulated-%'
-      AND n.provider_reference IS NOT NULL AND n.owner IS NOT NULL
-      AND n.owner NOT IN (SELECT id FROM live)
-    LIMIT $3
-    FOR UPDATE SKIP LOCKED
-)
-UPDATE notifications n SET owner = $1 FROM c WHERE n.id = c.id
-RETURNING n.provider, n.provider_reference, n.notification_type, n.recipient
-"""
 ReplayReceipts = Callable[[Sequence[Any]], Awaitable[None]]
 
 
@@ -110,11 +77,8 @@ class Recovery:
         self._sweep_now = trio.Event()
 
     async def register(self) -> None:
-        await self.store.execute(
-            "INSERT INTO workers (id, hostname, pid) VALUES ($1, $2, $3)",
-            self.worker_id,
-            socket.gethostname(),
-            os.getpid(),
+        await self.store.recovery.register(
+            self.worker_id, hostname=socket.gethostname(), pid=os.getpid()
         )
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -141,7 +105,9 @@ class Recovery:
         RECOVERY_SWEEPS.inc()
         total = 0
         while True:
-            rows = await self.store.fetch(_CLAIM_SQL, self.worker_id, self._dead_after, self._batch)
+            rows = await self.store.recovery.claim(
+                self.worker_id, dead_after=self._dead_after, limit=self._batch
+            )
             if not rows:
                 return total
             for row in rows:
@@ -152,8 +118,8 @@ class Recovery:
                 break
         if self._replay_receipts is not None:
             for _ in range(100):  # bounded: at most 100 batches a sweep
-                rows = await self.store.fetch(
-                    _CLAIM_SIMULATED_SQL, self.worker_id, self._dead_after, self._batch
+                rows = await self.store.recovery.claim_simulated(
+                    self.worker_id, dead_after=self._dead_after, limit=self._batch
                 )
                 if rows:
                     await self._replay_receipts(rows)
@@ -166,17 +132,12 @@ class Recovery:
         now = utcnow()
         for old, new in (((st.CREATED,), st.TECHNICAL_FAILURE),
                          ((st.SENDING, st.PENDING, st.SENT), st.TEMPORARY_FAILURE)):  # fmt: skip
-            rows = await self.store.fetch(
-                "SELECT id FROM notifications WHERE status = ANY($1::text[])"
-                " AND created_at < $2 LIMIT 10000",
-                list(old),
-                cutoff,
-            )
-            if rows:
+            ids = await self.store.recovery.stuck(old, created_before=cutoff)
+            if ids:
                 changes = await self.store.update_statuses(
                     [
-                        StatusUpdate(id=r["id"], status=new, at=now, provider_response="Timed out")
-                        for r in rows
+                        StatusUpdate(id=i, status=new, at=now, provider_response="Timed out")
+                        for i in ids
                     ]
                 )
                 await self._on_changes(changes)
@@ -205,26 +166,16 @@ class Recovery:
                     ids.append(self._release_recv.receive_nowait())
                 except trio.WouldBlock:
                     break
-            await self.store.execute(
-                "UPDATE notifications SET owner = NULL WHERE id = ANY($1::uuid[])"
-                " AND status = 'created' AND owner = $2",
-                ids,
-                self.worker_id,
-            )
+            await self.store.recovery.release(self.worker_id, ids)
             await trio.sleep(0.05)
 
     async def _heartbeat(self) -> None:
         while True:
             await trio.sleep(self._heartbeat_every)
-            await self.store.execute(
-                "UPDATE workers SET heartbeat_at = now() WHERE id = $1", self.worker_id
-            )
+            await self.store.recovery.heartbeat(self.worker_id)
 
     async def shutdown(self) -> None:
         """Release this process's unsent rows so the next process claims them at once."""
         with trio.CancelScope(shield=True), trio.move_on_after(10):
-            await self.store.execute(
-                "UPDATE notifications SET owner = NULL WHERE owner = $1 AND status = 'created'",
-                self.worker_id,
-            )
-            await self.store.execute("DELETE FROM workers WHERE id = $1", self.worker_id)
+            await self.store.recovery.release_owned(self.worker_id)
+            await self.store.recovery.unregister(self.worker_id)

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from engine.runtime import Engine
 
 
-# Limits are PostgreSQL integers: out of range is a 400, not a failed INSERT (500).
+# Limits are PostgreSQL integers: out of range is a 400, not a failed insert (500).
 Limit = Annotated[int, msgspec.Meta(ge=0, le=2**31 - 1)]
 RateLimit = Annotated[int, msgspec.Meta(ge=1, le=2**31 - 1)]
 
@@ -101,13 +101,6 @@ class NewTeamMember(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     mobile_number: str | None = None
 
 
-_SERVICE_COLUMNS = (
-    "id, name, email_from, sending_domain, restricted, active, suspended, rate_limit,"
-    " email_daily_limit, sms_daily_limit, email_annual_limit, sms_annual_limit, prefix_sms,"
-    " international_sms, created_at"
-)
-
-
 def check_admin(engine: Engine, request: Request) -> None:
     token = engine.settings.admin_token
     header = request.header(b"authorization") or ""
@@ -132,7 +125,7 @@ async def _service_id(engine: Engine, request: Request) -> uuid.UUID:
         service_id = uuid.UUID(request.path_params["service_id"])
     except ValueError:
         raise ValidationError(["service_id is not a valid UUID"]) from None
-    if await engine.store.fetchrow("SELECT 1 FROM services WHERE id = $1", service_id) is None:
+    if not await engine.store.services.exists(service_id):
         raise NotFoundError()
     return service_id
 
@@ -144,25 +137,22 @@ def _row(record: Any) -> dict[str, Any]:
 async def create_service(engine: Engine, request: Request) -> Response:
     body: NewService = _decode(request, NewService)
     service_id = body.id or uuid.uuid4()
-    if await engine.store.fetchrow("SELECT 1 FROM services WHERE id = $1", service_id):
+    if await engine.store.services.exists(service_id):
         raise ValidationError([f"service {service_id} already exists"])
-    row = await engine.store.fetchrow(
-        "INSERT INTO services (id, name, email_from, sending_domain, restricted, rate_limit,"
-        " email_daily_limit, sms_daily_limit, email_annual_limit, sms_annual_limit,"
-        " prefix_sms, international_sms) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)"
-        f" RETURNING {_SERVICE_COLUMNS}",
-        service_id, body.name, body.email_from, body.sending_domain, body.restricted,
-        body.rate_limit, body.email_daily_limit, body.sms_daily_limit, body.email_annual_limit,
-        body.sms_annual_limit, body.prefix_sms, body.international_sms,
+    row = await engine.store.services.create(
+        service_id, name=body.name, email_from=body.email_from,
+        sending_domain=body.sending_domain, restricted=body.restricted,
+        rate_limit=body.rate_limit, email_daily_limit=body.email_daily_limit,
+        sms_daily_limit=body.sms_daily_limit, email_annual_limit=body.email_annual_limit,
+        sms_annual_limit=body.sms_annual_limit, prefix_sms=body.prefix_sms,
+        international_sms=body.international_sms,
     )  # fmt: skip
     return json_response(201, _row(row))
 
 
 async def get_service(engine: Engine, request: Request) -> Response:
     service_id = await _service_id(engine, request)
-    row = await engine.store.fetchrow(
-        f"SELECT {_SERVICE_COLUMNS} FROM services WHERE id = $1", service_id
-    )
+    row = await engine.store.services.get(service_id)
     return json_response(200, _row(row))
 
 
@@ -170,17 +160,9 @@ async def update_service(engine: Engine, request: Request) -> Response:
     service_id = await _service_id(engine, request)
     body: ServiceUpdate = _decode(request, ServiceUpdate)
     changes = {k: v for k, v in msgspec.structs.asdict(body).items() if v is not None}
-    if changes:
-        sets = ", ".join(f"{k} = ${i}" for i, k in enumerate(changes, start=2))
-        await engine.store.execute(
-            f"UPDATE services SET {sets}, updated_at = now() WHERE id = $1",
-            service_id,
-            *changes.values(),
-        )
+    await engine.store.services.update(service_id, changes)
     engine.service_changed(service_id)
-    row = await engine.store.fetchrow(
-        f"SELECT {_SERVICE_COLUMNS} FROM services WHERE id = $1", service_id
-    )
+    row = await engine.store.services.get(service_id)
     return json_response(200, _row(row))
 
 
@@ -196,38 +178,18 @@ async def save_template(engine: Engine, request: Request) -> Response:
     if body.type == "email" and not (body.subject or "").strip():
         raise ValidationError(["subject is required for an email template"])
     existing = None
-    write: tuple[str, tuple[object, ...]]
     if body.id is not None:
-        existing = await engine.store.fetchrow(
-            "SELECT version, service_id FROM templates WHERE id = $1", body.id
-        )
+        existing = await engine.store.templates.current_version(body.id)
         if existing is not None and existing["service_id"] != service_id:
             raise NotFoundError()
     template_id = body.id or uuid.uuid4()
     subject = body.subject if body.type == "email" else None
-    if existing is None:
-        version = 1
-        write = (
-            "INSERT INTO templates (id, service_id, name, template_type, subject, content,"
-            " process_type, version, created_by) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)",
-            (template_id, service_id, body.name, body.type, subject, body.content,
-             body.process_type, version, body.created_by),
-        )  # fmt: skip
-    else:
-        version = existing["version"] + 1
-        write = (
-            "UPDATE templates SET name=$3, template_type=$4, subject=$5, content=$6,"
-            " process_type=$7, version=$8, updated_at=now() WHERE id=$1 AND service_id=$2",
-            (template_id, service_id, body.name, body.type, subject, body.content,
-             body.process_type, version),
-        )  # fmt: skip
-    history = (
-        "INSERT INTO template_versions (template_id, version, service_id, name, template_type,"
-        " subject, content, process_type, created_by) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)",
-        (template_id, version, service_id, body.name, body.type, subject, body.content,
-         body.process_type, body.created_by),
+    version = 1 if existing is None else existing["version"] + 1
+    await engine.store.templates.save(
+        template_id, service_id, version=version, name=body.name, template_type=body.type,
+        subject=subject, content=body.content, process_type=body.process_type,
+        created_by=body.created_by,
     )  # fmt: skip
-    await engine.store.transaction([write, history])
     engine.service_changed(service_id)
     return json_response(
         201 if existing is None else 200, {"id": str(template_id), "version": version}
@@ -242,15 +204,13 @@ async def create_api_key(engine: Engine, request: Request) -> Response:
     service_id = await _service_id(engine, request)
     body: NewKey = _decode(request, NewKey)
     key_id, secret = uuid.uuid4(), str(uuid.uuid4())
-    await engine.store.execute(
-        "INSERT INTO api_keys (id, service_id, name, key_type, secret_sealed, secret_digest)"
-        " VALUES ($1, $2, $3, $4, $5, $6)",
+    await engine.store.keys.create(
         key_id,
         service_id,
-        body.name,
-        body.key_type,
-        engine.box.seal(secret),
-        hashlib.sha256(secret.encode()).digest(),
+        name=body.name,
+        key_type=body.key_type,
+        secret_sealed=engine.box.seal(secret),
+        secret_digest=hashlib.sha256(secret.encode()).digest(),
     )
     engine.service_changed(service_id)
     key = f"{_key_name(body.name)}-{service_id}-{secret}"
@@ -265,13 +225,7 @@ async def revoke_api_key(engine: Engine, request: Request) -> Response:
         key_id = uuid.UUID(request.path_params["key_id"])
     except ValueError:
         raise ValidationError(["key_id is not a valid UUID"]) from None
-    status = await engine.store.execute(
-        "UPDATE api_keys SET expiry_date = now() WHERE id = $1 AND service_id = $2"
-        " AND expiry_date IS NULL",
-        key_id,
-        service_id,
-    )
-    if status.endswith(" 0"):
+    if not await engine.store.keys.revoke(service_id, key_id):
         raise NotFoundError()
     engine.service_changed(service_id)
     return json_response(200, {"id": str(key_id), "revoked": True})
@@ -285,22 +239,9 @@ async def add_reply_to(engine: Engine, request: Request) -> Response:
     except InvalidRecipient as exc:
         raise ValidationError([f"email_address {exc.message}"]) from None
     new_id = uuid.uuid4()
-    statements: list[tuple[str, tuple[object, ...]]] = []
-    if body.is_default:
-        statements.append(
-            (
-                "UPDATE reply_to_addresses SET is_default = false WHERE service_id = $1",
-                (service_id,),
-            )
-        )
-    statements.append(
-        (
-            "INSERT INTO reply_to_addresses (id, service_id, email_address, is_default)"
-            " VALUES ($1, $2, $3, $4)",
-            (new_id, service_id, address, body.is_default),
-        )
+    await engine.store.services.add_reply_to(
+        service_id, new_id, address, is_default=body.is_default
     )
-    await engine.store.transaction(statements)
     engine.service_changed(service_id)
     return json_response(201, {"id": str(new_id), "email_address": address})
 
@@ -326,19 +267,9 @@ async def add_sms_sender(engine: Engine, request: Request) -> Response:
     body: NewSmsSender = _decode(request, NewSmsSender)
     sender = _sms_sender(body.sms_sender)
     new_id = uuid.uuid4()
-    statements: list[tuple[str, tuple[object, ...]]] = []
-    if body.is_default:
-        statements.append(
-            ("UPDATE sms_senders SET is_default = false WHERE service_id = $1", (service_id,))
-        )
-    statements.append(
-        (
-            "INSERT INTO sms_senders (id, service_id, sms_sender, is_default)"
-            " VALUES ($1, $2, $3, $4)",
-            (new_id, service_id, sender, body.is_default),
-        )
+    await engine.store.services.add_sms_sender(
+        service_id, new_id, sender, is_default=body.is_default
     )
-    await engine.store.transaction(statements)
     engine.service_changed(service_id)
     return json_response(201, {"id": str(new_id), "sms_sender": sender})
 
@@ -351,17 +282,12 @@ async def set_callback(engine: Engine, request: Request) -> Response:
     if len(body.bearer_token) < 10:
         raise ValidationError(["bearer_token must be at least 10 characters"])
     signing = engine.box.seal(body.signing_secret) if body.signing_secret else None
-    await engine.store.execute(
-        "INSERT INTO service_callbacks (service_id, callback_type, url, bearer_sealed,"
-        " signing_sealed) VALUES ($1, $2, $3, $4, $5)"
-        " ON CONFLICT (service_id, callback_type) DO UPDATE SET url = EXCLUDED.url,"
-        " bearer_sealed = EXCLUDED.bearer_sealed, signing_sealed = EXCLUDED.signing_sealed,"
-        " suspended_at = NULL, suspended_reason = NULL, updated_at = now()",
+    await engine.store.callbacks.configure(
         service_id,
         body.callback_type,
-        body.url,
-        engine.box.seal(body.bearer_token),
-        signing,
+        url=body.url,
+        bearer_sealed=engine.box.seal(body.bearer_token),
+        signing_sealed=signing,
     )
     engine.service_changed(service_id)
     result: dict[str, Any] = {
@@ -380,15 +306,10 @@ async def resume_callback(engine: Engine, request: Request) -> Response:
     service_id = await _service_id(engine, request)
     body: CallbackTarget = _decode(request, CallbackTarget)
     kinds = [body.callback_type] if body.callback_type else ["delivery_status", "complaint"]
-    configured = await engine.store.fetch(
-        "SELECT callback_type FROM service_callbacks"
-        " WHERE service_id = $1 AND callback_type = ANY($2::text[])",
-        service_id,
-        kinds,
-    )
+    configured = await engine.store.callbacks.configured_types(service_id, kinds)
     if not configured:
         raise NotFoundError("No callback configured")
-    resumed = await engine.callbacks.resume(service_id, [r["callback_type"] for r in configured])
+    resumed = await engine.callbacks.resume(service_id, configured)
     engine.service_changed(service_id)
     return json_response(200, {"service_id": str(service_id), "resumed": resumed})
 
@@ -415,13 +336,8 @@ async def add_team_member(engine: Engine, request: Request) -> Response:
     except InvalidRecipient as exc:
         raise ValidationError([exc.message]) from None
     new_id = uuid.uuid4()
-    await engine.store.execute(
-        "INSERT INTO team_members (id, service_id, email_address, mobile_number)"
-        " VALUES ($1, $2, $3, $4)",
-        new_id,
-        service_id,
-        email,
-        mobile,
+    await engine.store.services.add_team_member(
+        service_id, new_id, email_address=email, mobile_number=mobile
     )
     engine.service_changed(service_id)
     return json_response(201, {"id": str(new_id), "email_address": email, "mobile_number": mobile})

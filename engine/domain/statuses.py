@@ -1,9 +1,8 @@
-"""Notification statuses and the transitions the engine allows (contract section 3).
+"""Notification statuses, their groups and descriptions (contract section 3).
 
 Rules:
-- A status change names the statuses it may move *from*; a row in any other status is left
-  alone (receipts arriving late or twice are harmless).
-- ``pending`` followed by a permanent failure becomes ``temporary-failure`` (both Notifys).
+- The transitions the engine allows live once, next to the statement that enforces them
+  (``engine.store.notifications.MAY_REPLACE``).
 - ``completed_at`` is shown only for COMPLETED statuses.
 """
 
@@ -53,25 +52,6 @@ ALL_STATUSES = (
 )
 COMPLETED = frozenset({SENT, DELIVERED, "failed", CANCELLED, "returned-letter", *FAILURE_STATUSES})
 FINAL = frozenset({DELIVERED, CANCELLED, *FAILURE_STATUSES})
-
-# What each new status may replace.
-_FROM: dict[str, tuple[str, ...]] = {
-    SENDING: (CREATED, SENDING),
-    SENT: (CREATED, SENDING),
-    PENDING: (SENDING, SENT),
-    DELIVERED: (SENDING, SENT, PENDING),
-    TEMPORARY_FAILURE: (CREATED, SENDING, SENT, PENDING),
-    PERMANENT_FAILURE: (CREATED, SENDING, SENT, PENDING),
-    # SENT: SMS are `sent` on hand-off; an SNS receipt for an opted-out number follows.
-    TECHNICAL_FAILURE: (CREATED, SENDING, SENT),
-    PROVIDER_FAILURE: (CREATED, SENDING, SENT),
-    CANCELLED: (CREATED,),
-    VIRUS_SCAN_FAILED: (CREATED, PENDING_VIRUS_CHECK),
-}
-
-
-def allowed_from(new_status: str) -> tuple[str, ...]:
-    return _FROM[new_status]
 
 
 def expand_filter(statuses: list[str]) -> list[str]:

@@ -1,4 +1,5 @@
-"""Notify's wire timestamp (its DATETIME_FORMAT, ``%Y-%m-%dT%H:%M:%S.%fZ``): always UTC,
+"""``utcnow``, the engine's one clock for stored times (aware, UTC); and Notify's wire
+timestamp (its DATETIME_FORMAT, ``%Y-%m-%dT%H:%M:%S.%fZ``): always UTC,
 always six fractional digits. Used by the v2 responses and the status callbacks alike.
 
 A naive datetime is taken to be UTC already (the store only returns aware ones).
@@ -17,3 +18,7 @@ def format_ts(value: dt.datetime | None) -> str | None:
     if value.tzinfo is not None:
         value = value.astimezone(dt.UTC).replace(tzinfo=None)
     return value.isoformat(timespec="microseconds") + "Z"
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)

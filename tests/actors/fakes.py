@@ -12,8 +12,8 @@ from collections.abc import Callable, Sequence
 import trio
 from prometheus_client import REGISTRY
 
-from engine.actors.store import StatusChange, StatusUpdate
 from engine.providers.base import EmailMessage, Outbound, Outcome, SendResult, failed_batch
+from engine.store.notifications import StatusChange, StatusUpdate
 
 
 def email(

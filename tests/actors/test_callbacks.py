@@ -24,16 +24,20 @@ import trio
 from prometheus_client import REGISTRY
 
 from engine.actors.callbacks import CallbackManager
-from engine.actors.complaints import record_complaints
-from engine.actors.store import StatusUpdate, Store, utcnow
 from engine.crypto import SecretBox
 from engine.domain import statuses as st
+from engine.domain.callbacks import Owed
+from engine.domain.timestamps import utcnow
 from engine.http1.server import ServerLimits, serve
 from engine.providers.base import Receipt
 from engine.services import Registry
-from tests.actors.test_store import make_row
+from engine.store.callbacks import Callbacks
+from engine.store.notifications import StatusUpdate
+from engine.store.store import Store
+from tests import sql
 from tests.api.test_slice import jwt_header
 from tests.conftest import RunningEngine, reset_database, test_settings
+from tests.store.test_store import make_row
 
 BOX = SecretBox("test-secret-key-0123456789abcdef")
 TOKEN = "bearer-token-0123456789"
@@ -109,10 +113,11 @@ async def add_service(
     store: Store, url: str, *, kind: str = "delivery_status", signing: str | None = None
 ) -> uuid.UUID:
     service_id = uuid.uuid4()
-    await store.execute(
-        "INSERT INTO services (id, name, email_from) VALUES ($1, 'cb', 'cb')", service_id
+    await sql.execute(
+        store, "INSERT INTO services (id, name, email_from) VALUES ($1, 'cb', 'cb')", service_id
     )
-    await store.execute(
+    await sql.execute(
+        store,
         "INSERT INTO service_callbacks (service_id, callback_type, url, bearer_sealed,"
         " signing_sealed) VALUES ($1, $2, $3, $4, $5)",
         service_id,
@@ -184,7 +189,7 @@ async def drained(store: Store) -> None:
 
 
 async def queued(store: Store) -> int:
-    return int((await store.fetchrow("SELECT count(*) AS n FROM callback_queue"))["n"])
+    return int((await sql.fetchrow(store, "SELECT count(*) AS n FROM callback_queue"))["n"])
 
 
 async def test_delivered_callback_has_gc_fields_bearer_and_signature(
@@ -218,8 +223,8 @@ async def test_hand_off_statuses_owe_no_callback(store: Store) -> None:
     await notify(store, sid, 3)  # created -> sending only
     assert await queued(store) == 0
     no_callback = uuid.uuid4()
-    await store.execute(
-        "INSERT INTO services (id, name, email_from) VALUES ($1, 'x', 'x')", no_callback
+    await sql.execute(
+        store, "INSERT INTO services (id, name, email_from) VALUES ($1, 'x', 'x')", no_callback
     )
     await notify(store, no_callback, 3, st.DELIVERED)  # no callback configured
     assert await queued(store) == 0
@@ -283,7 +288,8 @@ async def test_suspends_after_25_failures_keeps_owed_and_resumes(
     ids = await notify(store, sid, 30, st.DELIVERED)
 
     async def suspended() -> Any:
-        return await store.fetchrow(
+        return await sql.fetchrow(
+            store,
             "SELECT suspended_at, suspended_reason FROM service_callbacks WHERE service_id = $1",
             sid,
         )
@@ -312,7 +318,8 @@ async def test_probe_lifts_a_suspension_when_the_endpoint_recovers(
     store: Store, receiver: Receiver, manager_factory: Any
 ) -> None:
     sid = await add_service(store, receiver.url("/p"))
-    await store.execute(
+    await sql.execute(
+        store,
         "UPDATE service_callbacks SET suspended_at = now(), suspended_reason = 'test'"
         " WHERE service_id = $1",
         sid,
@@ -324,8 +331,8 @@ async def test_probe_lifts_a_suspension_when_the_endpoint_recovers(
     assert all(h.body == {"health_check": "true"} for h in receiver.of("/p"))
     receiver.answers["/p"] = (200, 0.0)
     await wait_for(lambda: {b.get("id") for b in receiver.ok("/p")} >= {str(i) for i in ids})
-    row = await store.fetchrow(
-        "SELECT suspended_at FROM service_callbacks WHERE service_id = $1", sid
+    row = await sql.fetchrow(
+        store, "SELECT suspended_at FROM service_callbacks WHERE service_id = $1", sid
     )
     assert row["suspended_at"] is None
 
@@ -338,11 +345,13 @@ async def test_nothing_owed_is_lost_across_a_restart(
     # Committed while no engine ran at all (a crash right after the status commit).
     before = await notify(store, sid, 5, st.DELIVERED)
     first = await manager_factory(concurrency=2)
-    await wait_for(lambda: store.fetchrow("SELECT 1 FROM callback_queue WHERE owner IS NOT NULL"))
+    await wait_for(
+        lambda: sql.fetchrow(store, "SELECT 1 FROM callback_queue WHERE owner IS NOT NULL")
+    )
     manager_factory.stop(first)
     # Rows a killed worker still owns are claimed again too.
     during = await notify(store, sid, 5, st.DELIVERED)
-    await store.execute("UPDATE callback_queue SET owner = $1", uuid.uuid4())
+    await sql.execute(store, "UPDATE callback_queue SET owner = $1", uuid.uuid4())
     receiver.answers["/k"] = (200, 0.0)
     await manager_factory()
     expected = {str(i) for i in before + during}
@@ -395,8 +404,8 @@ async def test_a_claim_takes_only_what_the_actors_have_room_for(
     claimed = 0
     for _ in range(5):
         claimed += await manager.claim()
-        owned = await store.fetchrow(
-            "SELECT count(*) AS n FROM callback_queue WHERE owner = $1", manager.worker_id
+        owned = await sql.fetchrow(
+            store, "SELECT count(*) AS n FROM callback_queue WHERE owner = $1", manager.worker_id
         )
         assert owned["n"] == claimed  # none put back
         await trio.sleep(0.05)  # the two workers take a row each and wait on the endpoint
@@ -405,20 +414,34 @@ async def test_a_claim_takes_only_what_the_actors_have_room_for(
     assert actor.depth() == claimed - 2
 
 
+class ClaimCountingCallbacks:
+    """The real callback queries, counting the claims a manager makes through them."""
+
+    def __init__(self, callbacks: Callbacks) -> None:
+        self._callbacks = callbacks
+        self.claims = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._callbacks, name)
+
+    async def claim(self, *args: Any, **kwargs: Any) -> list[Owed]:
+        self.claims += 1
+        return await self._callbacks.claim(*args, **kwargs)
+
+
 class ClaimCountingStore:
     """The real store, counting the claim queries a manager sends through it."""
 
     def __init__(self, store: Store) -> None:
         self._store = store
-        self.claims = 0
+        self.callbacks = ClaimCountingCallbacks(store.callbacks)
+
+    @property
+    def claims(self) -> int:
+        return self.callbacks.claims
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._store, name)
-
-    async def fetch(self, sql: str, *args: object, keyed: bool = False) -> list[Any]:
-        if "SKIP LOCKED" in sql:
-            self.claims += 1
-        return await self._store.fetch(sql, *args, keyed=keyed)
 
 
 async def test_a_full_actor_is_not_rescanned_on_every_wake_yet_new_services_are_found(
@@ -472,14 +495,16 @@ async def test_complaint_is_stored_and_called_back(
         Receipt(reference="ses-1", status=st.DELIVERED, at=at, provider="ses", complaint=True),
         Receipt(reference="unknown", status=st.DELIVERED, at=at, provider="ses", complaint=True),
     ]
-    await record_complaints(store, receipts)
-    await record_complaints(store, receipts)  # redelivered: recorded and called back once
+    await store.complaints.record(receipts)
+    await store.complaints.record(receipts)  # redelivered: recorded and called back once
     manager.wake()
     await wait_for(lambda: len(receiver.ok("/c")) == 1)
     await drained(store)
     assert len(receiver.of("/c")) == 1
     body = receiver.ok("/c")[0]
-    stored = await store.fetchrow("SELECT id FROM complaints WHERE notification_id = $1", row.id)
+    stored = await sql.fetchrow(
+        store, "SELECT id FROM complaints WHERE notification_id = $1", row.id
+    )
     assert body == {
         "notification_id": str(row.id),
         "complaint_id": str(stored["id"]),

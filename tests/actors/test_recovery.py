@@ -11,9 +11,12 @@ from typing import Any
 import trio
 
 from engine.actors.recovery import Recovery
-from engine.actors.store import StatusChange, StatusUpdate, Store, utcnow
 from engine.domain import statuses as st
-from tests.actors.test_store import make_row
+from engine.domain.timestamps import utcnow
+from engine.store.notifications import StatusChange, StatusUpdate
+from engine.store.store import Store
+from tests import sql
+from tests.store.test_store import make_row
 
 
 class Recorder:
@@ -37,7 +40,8 @@ async def _recovery(store: Store, rec: Recorder, **kw: Any) -> Recovery:
 
 async def _dead_worker(store: Store) -> uuid.UUID:
     wid = uuid.uuid4()
-    await store.execute(
+    await sql.execute(
+        store,
         "INSERT INTO workers (id, hostname, pid, heartbeat_at) VALUES ($1, 'gone', 1, $2)",
         wid,
         utcnow() - dt.timedelta(minutes=10),
@@ -59,7 +63,7 @@ async def test_claims_unowned_and_dead_owned_rows_only(store: Store) -> None:
 
     assert await me.sweep() == 3
     assert set(rec.requeued) == {unowned.id, dead_owned.id, due.id}
-    owners = await store.fetch("SELECT id, owner FROM notifications")
+    owners = await sql.fetch(store, "SELECT id, owner FROM notifications")
     by_id = {r["id"]: r["owner"] for r in owners}
     assert by_id[unowned.id] == me.worker_id
     assert by_id[live_owned.id] == other_live.worker_id
@@ -111,7 +115,7 @@ async def test_three_day_timeouts(store: Store) -> None:
     await store.update_statuses([StatusUpdate(id=stuck_sending.id, status=st.SENDING, at=old)])
     await me.apply_timeouts()
     statuses = {
-        r["id"]: r["status"] for r in await store.fetch("SELECT id, status FROM notifications")
+        r["id"]: r["status"] for r in await sql.fetch(store, "SELECT id, status FROM notifications")
     }
     assert statuses[stuck_created.id] == st.TECHNICAL_FAILURE
     assert statuses[stuck_sending.id] == st.TEMPORARY_FAILURE
@@ -138,7 +142,7 @@ async def test_housekeeping_runs_with_the_timeouts_and_a_failing_job_stops_nothi
             await nursery.start(me.run)
             await ran.wait()
             nursery.cancel_scope.cancel()
-    row = await store.fetchrow("SELECT status FROM notifications WHERE id = $1", old.id)
+    row = await sql.fetchrow(store, "SELECT status FROM notifications WHERE id = $1", old.id)
     assert row["status"] == st.TECHNICAL_FAILURE  # the timeouts ran in the same pass
 
 
@@ -148,6 +152,6 @@ async def test_shutdown_releases_unsent_rows(store: Store) -> None:
     row = make_row(owner=me.worker_id)
     await store.insert_notifications([row])
     await me.shutdown()
-    found = await store.fetchrow("SELECT owner FROM notifications WHERE id = $1", row.id)
+    found = await sql.fetchrow(store, "SELECT owner FROM notifications WHERE id = $1", row.id)
     assert found["owner"] is None
-    assert await store.fetchrow("SELECT 1 FROM workers WHERE id = $1", me.worker_id) is None
+    assert await sql.fetchrow(store, "SELECT 1 FROM workers WHERE id = $1", me.worker_id) is None

@@ -13,12 +13,14 @@ import trio
 
 from engine.actors.receipts import ReceiptsActor
 from engine.actors.sqs_poller import SqsPoller, receipts_from_body
-from engine.actors.store import StatusChange, Store
 from engine.providers.aws import client_config, open_client
 from engine.providers.base import Receipt
 from engine.providers.ses_events import EventError
-from tests.actors.test_store import make_row
+from engine.store.notifications import StatusChange
+from engine.store.store import Store
+from tests import sql
 from tests.providers.conftest import CREDENTIALS, AwsHarness, aws_session  # noqa: F401
+from tests.store.test_store import make_row
 
 MAIL = {"timestamp": "2026-11-23T09:00:00.000Z", "destination": ["someone@example.com"]}
 
@@ -116,8 +118,11 @@ async def test_receipts_are_committed_then_messages_deleted(
     sms = make_row(status="sent", notification_type="sms", recipient="+16135550100")
     await store.insert_notifications([delivered, bounced, sms])
     for row, reference in ((delivered, "ses-1"), (bounced, "ses-2"), (sms, "sns-ref")):
-        await store.execute(
-            "UPDATE notifications SET provider_reference = $1 WHERE id = $2", reference, row.id
+        await sql.execute(
+            store,
+            "UPDATE notifications SET provider_reference = $1 WHERE id = $2",
+            reference,
+            row.id,
         )
     bounce = {"bounceType": "Transient", "bounceSubType": "MailboxFull",
               "timestamp": "2026-11-23T09:00:02.000Z", "feedbackId": "f"}  # fmt: skip
@@ -133,8 +138,8 @@ async def test_receipts_are_committed_then_messages_deleted(
             await nursery.start(p.run)
             await wait_deleted(p, 4)
             nursery.cancel_scope.cancel()
-    rows = await store.fetch(
-        "SELECT id, status, feedback_subtype FROM notifications ORDER BY created_at"
+    rows = await sql.fetch(
+        store, "SELECT id, status, feedback_subtype FROM notifications ORDER BY created_at"
     )
     statuses = {r["id"]: (r["status"], r["feedback_subtype"]) for r in rows}
     assert statuses == {
@@ -211,14 +216,16 @@ async def test_engine_starts_the_poller_when_a_queue_is_configured(
     row = make_row(status="sending")
     async with open_engine(settings, SecretBox(settings.secret_key)) as engine:
         await engine.store.insert_notifications([row])
-        await engine.store.execute(
-            "UPDATE notifications SET provider_reference = 'ses-engine' WHERE id = $1", row.id
+        await sql.execute(
+            engine.store,
+            "UPDATE notifications SET provider_reference = 'ses-engine' WHERE id = $1",
+            row.id,
         )
         send(harness, url, [envelope(ses("Delivery", "ses-engine"))])
         with trio.fail_after(30):
             for _ in range(600):
-                found = await engine.store.fetchrow(
-                    "SELECT status FROM notifications WHERE id = $1", row.id
+                found = await sql.fetchrow(
+                    engine.store, "SELECT status FROM notifications WHERE id = $1", row.id
                 )
                 if found["status"] == "delivered":
                     break

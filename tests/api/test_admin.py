@@ -16,6 +16,7 @@ from typing import Any
 import httpx2
 import trio
 
+from tests import sql
 from tests.api.test_slice import jwt_header
 from tests.conftest import ADMIN_TOKEN, RunningEngine
 
@@ -86,10 +87,10 @@ async def test_admin_routes_need_the_admin_token(running_engine: RunningEngine) 
                     assert error_of(r, 403) == ["Invalid admin token"], (method, path, header)
     # Nothing was written by the refused calls.
     store = running_engine.engine.store
-    assert len(await store.fetch("SELECT id FROM services")) == 1
-    assert await store.fetch("SELECT id FROM templates") == []
-    assert await store.fetch("SELECT id FROM api_keys") == []
-    row = await store.fetchrow("SELECT rate_limit FROM services WHERE id = $1", uuid.UUID(sid))
+    assert len(await sql.fetch(store, "SELECT id FROM services")) == 1
+    assert await sql.fetch(store, "SELECT id FROM templates") == []
+    assert await sql.fetch(store, "SELECT id FROM api_keys") == []
+    row = await sql.fetchrow(store, "SELECT rate_limit FROM services WHERE id = $1", uuid.UUID(sid))
     assert row["rate_limit"] == 1000
 
 
@@ -145,7 +146,7 @@ async def test_create_read_and_update_a_service(running_engine: RunningEngine) -
             "/admin/services", json={"id": sid, "name": "x", "email_from": "x"}
         )
         assert error_of(again, 400) == [f"service {sid} already exists"]
-    assert len(await running_engine.engine.store.fetch("SELECT id FROM services")) == 1
+    assert len(await sql.fetch(running_engine.engine.store, "SELECT id FROM services")) == 1
 
 
 async def test_template_versions(running_engine: RunningEngine) -> None:
@@ -205,7 +206,8 @@ async def test_template_versions(running_engine: RunningEngine) -> None:
         assert old.json()["subject"] == "Hi ((name))"
         second = await client.get(f"/v2/template/{tid}/version/2", headers=jwt_header(key))
         assert second.json()["body"] == "v2"
-    rows = await running_engine.engine.store.fetch(
+    rows = await sql.fetch(
+        running_engine.engine.store,
         "SELECT version, content FROM template_versions WHERE template_id = $1 ORDER BY version",
         uuid.UUID(tid),
     )
@@ -234,8 +236,10 @@ async def test_api_key_is_shown_once_and_stored_only_sealed(
     assert str(uuid.UUID(secret)) == secret
     assert created["key_type"] == "normal"
     assert secret not in service_view
-    row = await running_engine.engine.store.fetchrow(
-        "SELECT * FROM api_keys WHERE id = $1", uuid.UUID(created["id"])
+    row = await sql.fetchrow(
+        running_engine.engine.store,
+        "SELECT * FROM api_keys WHERE id = $1",
+        uuid.UUID(created["id"]),
     )
     assert row["service_id"] == uuid.UUID(sid)
     stored = repr(dict(row)).encode() + b"".join(
@@ -327,7 +331,8 @@ async def test_sms_senders(running_engine: RunningEngine) -> None:
             assert r.json()["errors"][0]["error"] == "ValidationError"
         missing = await admin.post(f"/admin/services/{sid}/sms-senders", json={})
         assert "sms_sender" in error_of(missing, 400)[0]
-    rows = await running_engine.engine.store.fetch(
+    rows = await sql.fetch(
+        running_engine.engine.store,
         "SELECT sms_sender, is_default FROM sms_senders WHERE service_id = $1 ORDER BY created_at",
         uuid.UUID(sid),
     )
@@ -361,8 +366,10 @@ async def test_callback_is_stored_sealed_and_validated(running_engine: RunningEn
                 assert r.status_code == 200, r.text
                 assert r.json()["url"].endswith(path)
                 assert r.json()["callback_type"] == "delivery_status"
-    rows = await running_engine.engine.store.fetch(
-        "SELECT * FROM service_callbacks WHERE service_id = $1", uuid.UUID(sid)
+    rows = await sql.fetch(
+        running_engine.engine.store,
+        "SELECT * FROM service_callbacks WHERE service_id = $1",
+        uuid.UUID(sid),
     )
     assert len(rows) == 1  # PUT replaces
     assert rows[0]["url"] == url

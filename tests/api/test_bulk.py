@@ -12,6 +12,7 @@ import httpx2
 import pytest
 import trio
 
+from tests import sql
 from tests.conftest import RunningEngine
 
 JOB_FIELDS = {
@@ -32,7 +33,8 @@ async def post_bulk(running: RunningEngine, key: str, body: dict[str, Any]) -> A
 
 
 async def job_rows(running: RunningEngine, job_id: str) -> list[Any]:
-    return await running.engine.store.fetch(
+    return await sql.fetch(
+        running.engine.store,
         "SELECT status, process_type, recipient, body, subject, job_row_number, sent_at,"
         " scheduled_for, owner FROM notifications WHERE job_id = $1 ORDER BY job_row_number",
         uuid.UUID(job_id),
@@ -78,8 +80,10 @@ async def test_rows_job_is_created_and_every_row_delivered(running_engine: Runni
     assert rows[1]["subject"] == "Hello P1"
     assert "Your code is 1." in rows[1]["body"]
     assert {r["process_type"] for r in rows} == {"normal"}
-    stored = await running_engine.engine.store.fetchrow(
-        "SELECT job_status, notification_count FROM jobs WHERE id = $1", uuid.UUID(job["id"])
+    stored = await sql.fetchrow(
+        running_engine.engine.store,
+        "SELECT job_status, notification_count FROM jobs WHERE id = $1",
+        uuid.UUID(job["id"]),
     )
     assert stored["job_status"] == "finished"
     assert stored["notification_count"] == 3
@@ -132,8 +136,10 @@ async def test_scheduled_job_is_not_sent_before_it_is_due(running_engine: Runnin
     running_engine.engine.recovery.wake()
     rows = await wait_all_delivered(running_engine, job["id"], 2)
     assert all(r["sent_at"] >= due for r in rows)
-    stored = await running_engine.engine.store.fetchrow(
-        "SELECT job_status FROM jobs WHERE id = $1", uuid.UUID(job["id"])
+    stored = await sql.fetchrow(
+        running_engine.engine.store,
+        "SELECT job_status FROM jobs WHERE id = $1",
+        uuid.UUID(job["id"]),
     )
     assert stored["job_status"] == "finished"
 
@@ -161,7 +167,8 @@ async def test_fifty_thousand_rows_are_all_written(running_engine: RunningEngine
     })  # fmt: skip
     assert r.status_code == 201, r.text
     job_id = uuid.UUID(r.json()["data"]["id"])
-    count = await running_engine.engine.store.fetchrow(
+    count = await sql.fetchrow(
+        running_engine.engine.store,
         "SELECT count(*) AS n, count(DISTINCT id) AS ids, max(job_row_number) AS last"
         " FROM notifications WHERE job_id = $1",
         job_id,
@@ -212,7 +219,7 @@ async def test_bulk_error_messages(running_engine: RunningEngine) -> None:
         assert r.status_code == 400, (body, r.text)
         assert _error(r) == message
     # Nothing above created a job or a notification.
-    jobs = await running_engine.engine.store.fetch("SELECT id FROM jobs")
+    jobs = await sql.fetch(running_engine.engine.store, "SELECT id FROM jobs")
     assert jobs == []
 
 

@@ -18,6 +18,7 @@ import jwt
 import trio
 
 from engine.api.auth import BAD_SCHEME, CLOCK, NO_TOKEN
+from tests import sql
 from tests.conftest import RunningEngine
 
 Setup = dict[str, Any]
@@ -647,8 +648,10 @@ async def test_trial_daily_limit_and_deleted_template(running_engine: RunningEng
     }
 
     s = await service(running_engine)
-    await running_engine.engine.store.execute(
-        "UPDATE templates SET archived = true WHERE id = $1", uuid.UUID(s["email_template"])
+    await sql.execute(
+        running_engine.engine.store,
+        "UPDATE templates SET archived = true WHERE id = $1",
+        uuid.UUID(s["email_template"]),
     )
     running_engine.engine.service_changed(uuid.UUID(s["service"]["id"]))
     await check(

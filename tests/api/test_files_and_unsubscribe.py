@@ -16,6 +16,7 @@ import httpx2
 import trio
 
 from engine.providers.base import EmailMessage, Outbound, SendResult
+from tests import sql
 from tests.conftest import RunningEngine
 
 PDF = b"%PDF-1.4 not really a pdf \x00\x01\x02"
@@ -99,8 +100,10 @@ async def test_link_file_becomes_a_download_url(running_engine: RunningEngine) -
     assert missing.status_code == 404
     assert missing.json()["errors"][0]["error"] == "NoResultFound"
     assert garbage.status_code == 404
-    stored = await running_engine.engine.store.fetchrow(
-        "SELECT personalisation FROM notifications WHERE id = $1", uuid.UUID(r.json()["id"])
+    stored = await sql.fetchrow(
+        running_engine.engine.store,
+        "SELECT personalisation FROM notifications WHERE id = $1",
+        uuid.UUID(r.json()["id"]),
     )
     assert "file" not in stored["personalisation"]
     assert url in stored["personalisation"]
@@ -114,7 +117,8 @@ async def test_expired_link_is_gone(running_engine: RunningEngine) -> None:
     })  # fmt: skip
     assert r.status_code == 201, r.text
     store = running_engine.engine.store
-    await store.execute(
+    await sql.execute(
+        store,
         "UPDATE documents SET expires_at = now() - interval '1 second' WHERE notification_id = $1",
         uuid.UUID(r.json()["id"]),
     )
@@ -123,8 +127,8 @@ async def test_expired_link_is_gone(running_engine: RunningEngine) -> None:
         expired = await client.get(url.rstrip("."))
     assert expired.status_code == 404
     await running_engine.engine.recovery.run_housekeeping()  # what recovery runs periodically
-    left = await store.fetch(
-        "SELECT id FROM documents WHERE notification_id = $1", uuid.UUID(r.json()["id"])
+    left = await sql.fetch(
+        store, "SELECT id FROM documents WHERE notification_id = $1", uuid.UUID(r.json()["id"])
     )
     assert left == []
 
@@ -225,8 +229,10 @@ async def test_one_click_unsubscribe_url(running_engine: RunningEngine) -> None:
     assert r.status_code == 201, r.text
     sent = await recorder.wait_for(r.json()["id"])
     assert sent.unsubscribe_url == url
-    stored = await running_engine.engine.store.fetchrow(
-        "SELECT unsubscribe_url FROM notifications WHERE id = $1", uuid.UUID(r.json()["id"])
+    stored = await sql.fetchrow(
+        running_engine.engine.store,
+        "SELECT unsubscribe_url FROM notifications WHERE id = $1",
+        uuid.UUID(r.json()["id"]),
     )
     assert stored["unsubscribe_url"] == url
 

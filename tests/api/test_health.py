@@ -15,6 +15,7 @@ from typing import Any
 import trio
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests import sql
 from tests.conftest import RunningEngine
 
 
@@ -30,14 +31,14 @@ async def _release(pool: Any, connections: list[Any]) -> None:
 async def test_status_needs_no_database_and_ready_reports_it(
     running_engine: RunningEngine,
 ) -> None:
-    store = running_engine.engine.store
-    pool = store.pool
+    pipe = sql.pipe(running_engine.engine.store)
+    pool = pipe.pool
     async with running_engine.client() as client:
         with trio.fail_after(30):
             ready = await client.get("/_status/ready")
             assert ready.status_code == 200, ready.text
             assert ready.json() == {"status": "ok"}
-            held = await store.db.call(_hold_every_connection, pool)
+            held = await pipe.db.call(_hold_every_connection, pool)
             try:
                 with trio.fail_after(5):  # a DB query would wait for a connection forever
                     live = await client.get("/_status")
@@ -52,7 +53,7 @@ async def test_status_needs_no_database_and_ready_reports_it(
                 }
             finally:
                 with trio.CancelScope(shield=True):
-                    await store.db.call(_release, pool, held)
+                    await pipe.db.call(_release, pool, held)
             again = await client.get("/_status/ready")
             assert again.status_code == 200, again.text
 

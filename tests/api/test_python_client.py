@@ -22,9 +22,9 @@ import trio
 from notifications_python_client.errors import HTTPError
 from notifications_python_client.notifications import NotificationsAPIClient
 
-from engine.actors.store import NotificationRow
 from engine.api.app import build_router
 from engine.api.v2.cancel import ALREADY_CANCELLED, NOT_SCHEDULED
+from engine.store.notifications import NotificationRow
 from tests.api.contract import (
     EMAIL_CONTENT_FIELDS,
     ERROR_FIELDS,

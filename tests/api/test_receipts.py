@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 import trio
 
-from engine.actors.store import NotificationRow
+from engine.store.notifications import NotificationRow
+from tests import sql
 from tests.api.test_slice import jwt_header
 from tests.conftest import RunningEngine, serving_engine
 from tests.sns_support import (
@@ -78,7 +79,8 @@ async def insert_sent(
     )
     store = running.engine.store
     await store.insert_notifications([row])
-    await store.execute(
+    await sql.execute(
+        store,
         "UPDATE notifications SET provider_reference = $1, sent_at = now() WHERE id = $2",
         reference,
         notification_id,
@@ -155,7 +157,8 @@ async def test_bounce_and_sms_failure_carry_their_details(
     assert (r1.status_code, r2.status_code) == (200, 200)
     await wait_for(engine, key, email_id, "permanent-failure")
     await wait_for(engine, key, sms_id, "temporary-failure")
-    row = await engine.engine.store.fetchrow(
+    row = await sql.fetchrow(
+        engine.engine.store,
         "SELECT feedback_type, feedback_subtype, provider_response FROM notifications"
         " WHERE id = $1",
         uuid.UUID(email_id),
@@ -193,7 +196,9 @@ async def test_complaint_is_recorded_once_without_a_status_change(
         marker = sign(notification(ses_event("Delivery", "ses-ref-marker"), cert), KEY)
         assert (await post(engine, "/notifications/receipts/ses", marker)).status_code == 200
     await wait_for(engine, setup["keys"]["normal"], marker_id, "delivered")
-    rows = await store.fetch("SELECT notification_id, service_id, feedback_type FROM complaints")
+    rows = await sql.fetch(
+        store, "SELECT notification_id, service_id, feedback_type FROM complaints"
+    )
     assert [dict(r) for r in rows] == [{
         "notification_id": uuid.UUID(notification_id),
         "service_id": uuid.UUID(setup["service"]["id"]),
@@ -294,7 +299,9 @@ async def test_the_200_comes_after_the_status_is_committed(
     with trio.fail_after(10):
         r = await post(engine, "/notifications/receipts/ses", message)
     assert r.status_code == 200, r.text
-    row = await engine.engine.store.fetchrow(
-        "SELECT status FROM notifications WHERE id = $1", uuid.UUID(notification_id)
+    row = await sql.fetchrow(
+        engine.engine.store,
+        "SELECT status FROM notifications WHERE id = $1",
+        uuid.UUID(notification_id),
     )
     assert row["status"] == "delivered"

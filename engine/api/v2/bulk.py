@@ -30,7 +30,6 @@ import msgspec
 import trio
 
 from engine import jobs
-from engine.actors.store import utcnow
 from engine.api.auth import AuthContext
 from engine.api.errors import BadRequestError, ValidationError
 from engine.api.http import Request, Response
@@ -45,6 +44,7 @@ from engine.domain.recipients import (
     validate_phone_number,
 )
 from engine.domain.templates import SMS_CHAR_COUNT_LIMIT, placeholders
+from engine.domain.timestamps import utcnow
 from engine.metrics import NOTIFICATIONS_CREATED
 
 if TYPE_CHECKING:

@@ -6,8 +6,9 @@ with status ``cancelled`` so GET and the list still show what happened.
 Rules:
 - Only a notification of the caller's service, still ``created``, with a ``scheduled_for``
   and not yet claimed by any engine process (``owner IS NULL``) can be cancelled. The check
-  and the change are one UPDATE, so a recovery sweep claiming the row at the same moment
-  either wins (the cancel is refused) or loses (the row is never sent).
+  and the change are one statement (``store.notifications.cancel``), so a recovery sweep
+  claiming the row at the same moment either wins (the cancel is refused) or loses (the
+  row is never sent).
 - 200 with the notification (as GET shows it) on success.
 - Unknown id -> 404 NoResultFound; bad id -> 400 ``notification_id is not a valid UUID``;
   otherwise 400 with GC's wording: not scheduled / already sent / already cancelled.
@@ -20,12 +21,12 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from engine.actors.store import StatusChange
 from engine.api.auth import AuthContext
 from engine.api.errors import BadRequestError, NotFoundError, ValidationError
 from engine.api.http import Request, Response
 from engine.api.v2.get_notifications import serialize
 from engine.domain import statuses as st
+from engine.store.notifications import StatusChange
 
 if TYPE_CHECKING:
     from engine.runtime import Engine
@@ -33,15 +34,6 @@ if TYPE_CHECKING:
 NOT_SCHEDULED = "Notification is not scheduled and cannot be deleted"
 ALREADY_SENT = "Notification has already been sent and cannot be deleted"
 ALREADY_CANCELLED = "Notification has already been cancelled"
-
-_CANCEL_SQL = """
-UPDATE notifications SET status = 'cancelled', updated_at = now()
-WHERE id = $1 AND service_id = $2 AND status = 'created'
-  AND scheduled_for IS NOT NULL AND owner IS NULL
-RETURNING id, service_id, client_reference, recipient, notification_type, status,
-          template_id, template_version, body, subject, created_at, sent_at, updated_at,
-          scheduled_for, provider_response, key_type, process_type
-"""
 
 _encode = msgspec.json.Encoder().encode
 
@@ -52,13 +44,9 @@ async def cancel_notification(engine: Engine, request: Request, ctx: AuthContext
     except ValueError:
         raise ValidationError(["notification_id is not a valid UUID"]) from None
     service_id = ctx.bundle.service.id
-    row = await engine.store.fetchrow(_CANCEL_SQL, notification_id, service_id)
+    row = await engine.store.notifications.cancel(service_id, notification_id)
     if row is None:
-        current = await engine.store.fetchrow(
-            "SELECT status, scheduled_for FROM notifications WHERE id = $1 AND service_id = $2",
-            notification_id,
-            service_id,
-        )
+        current = await engine.store.notifications.schedule_of(service_id, notification_id)
         if current is None:
             raise NotFoundError()
         if current["status"] == st.CANCELLED:

@@ -11,8 +11,8 @@ Rules:
   time; the placeholder shows the file name. The notification's stored personalisation
   holds the URL / file name, never the file.
 - Simulated recipients get the fake URL ``<base>d/test-document`` and nothing is stored.
-- Expired files are refused at once and removed by ``delete_expired`` (recovery runs it
-  as housekeeping every ``timeout_every``).
+- Expired files are refused at once and removed by ``store.documents.delete_expired``
+  (recovery runs it as housekeeping every ``timeout_every``).
 """
 
 from __future__ import annotations
@@ -30,10 +30,11 @@ import msgspec
 from engine.api.errors import BadRequestError, NotFoundError, ValidationError
 from engine.api.http import Request, Response
 from engine.providers.base import Attachment
+from engine.store.documents import NewDocument
 
 if TYPE_CHECKING:
-    from engine.actors.store import Store
     from engine.runtime import Engine
+    from engine.store.store import Store
 
 ATTACHMENT_NUM_LIMIT = 10
 ATTACHMENT_SIZE_LIMIT = 10 * 1024 * 1024
@@ -147,62 +148,22 @@ async def store_documents(
     store: Store, service_id: uuid.UUID, notification_id: uuid.UUID, files: Sequence[FileUpload]
 ) -> None:
     expires = dt.datetime.now(dt.UTC) + dt.timedelta(days=LINK_DAYS)
-    await store.transaction(
+    await store.documents.insert(
+        service_id,
+        notification_id,
         [
-            (
-                "INSERT INTO documents (id, service_id, notification_id, personalisation_key,"
-                " filename, mime_type, sending_method, content, expires_at)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                (
-                    f.document_id,
-                    service_id,
-                    notification_id,
-                    f.key,
-                    f.filename,
-                    f.mime_type,
-                    f.sending_method,
-                    f.content,
-                    expires,
-                ),
+            NewDocument(
+                id=f.document_id,
+                personalisation_key=f.key,
+                filename=f.filename,
+                mime_type=f.mime_type,
+                sending_method=f.sending_method,
+                content=f.content,
             )
             for f in files
-        ]
+        ],
+        expires_at=expires,
     )
-
-
-async def load_attachments(
-    store: Store, notification_ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, tuple[Attachment, ...]]:
-    """Attachments of these notifications (recovery rebuilds emails from rows)."""
-    if not notification_ids:
-        return {}
-    rows = await store.fetch(
-        "SELECT notification_id, filename, mime_type, content FROM documents"
-        " WHERE notification_id = ANY($1::uuid[]) AND sending_method = 'attach'"
-        " ORDER BY created_at, personalisation_key",
-        list(notification_ids),
-    )
-    found: dict[uuid.UUID, list[Attachment]] = {}
-    for r in rows:
-        found.setdefault(r["notification_id"], []).append(
-            Attachment(
-                filename=r["filename"] or "attachment",
-                content=bytes(r["content"]),
-                mime_type=r["mime_type"],
-            )
-        )
-    return {k: tuple(v) for k, v in found.items()}
-
-
-async def delete_expired(store: Store, limit: int = 10_000) -> int:
-    """Drop up to ``limit`` files past their time (recovery's housekeeping runs this every
-    few minutes; links already refuse them). Bounded so one pass is one short statement."""
-    status = await store.execute(
-        "DELETE FROM documents WHERE id IN"
-        " (SELECT id FROM documents WHERE expires_at < now() LIMIT $1)",
-        limit,
-    )
-    return int(status.rsplit(" ", 1)[-1])
 
 
 async def get_document(engine: Engine, request: Request) -> Response:
@@ -211,11 +172,7 @@ async def get_document(engine: Engine, request: Request) -> Response:
         document_id = uuid.UUID(request.path_params["document_id"])
     except ValueError:
         raise NotFoundError() from None
-    row = await engine.store.fetchrow(
-        "SELECT filename, mime_type, content FROM documents"
-        " WHERE id = $1 AND sending_method = 'link' AND expires_at > now()",
-        document_id,
-    )
+    row = await engine.store.documents.get_link(document_id)
     if row is None:
         raise NotFoundError()
     name = (row["filename"] or "document").replace('"', "")

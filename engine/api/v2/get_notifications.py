@@ -24,11 +24,6 @@ if TYPE_CHECKING:
     from engine.runtime import Engine
 
 PAGE_SIZE = 250
-_COLUMNS = (
-    "id, client_reference, recipient, notification_type, status, template_id,"
-    " template_version, body, subject, created_at, sent_at, updated_at, scheduled_for,"
-    " provider_response, key_type"
-)
 _TYPES = ("sms", "email", "letter")
 
 
@@ -110,11 +105,7 @@ async def get_notification(engine: Engine, request: Request, ctx: AuthContext) -
         notification_id = uuid.UUID(raw)
     except ValueError:
         raise ValidationError(["notification_id is not a valid UUID"]) from None
-    row = await engine.store.fetchrow(
-        f"SELECT {_COLUMNS} FROM notifications WHERE id = $1 AND service_id = $2",
-        notification_id,
-        ctx.bundle.service.id,
-    )
+    row = await engine.store.notifications.get(ctx.bundle.service.id, notification_id)
     if row is None:
         raise NotFoundError()
     base = request.base_url(engine.settings.public_url)
@@ -160,30 +151,15 @@ async def list_notifications(engine: Engine, request: Request, ctx: AuthContext)
     args, errors = parse_list_args(query)
     if errors:
         raise ValidationError(errors)
-    service_id = ctx.bundle.service.id
-    where = ["service_id = $1", "key_type = $2"]
-    params: list[Any] = [service_id, ctx.key.key_type]
-    if args["template_type"]:
-        params.append(args["template_type"])
-        where.append(f"notification_type = ANY(${len(params)}::text[])")
-    if args["status"]:
-        params.append(st.expand_filter(args["status"]))
-        where.append(f"status = ANY(${len(params)}::text[])")
-    if "reference" in args:
-        params.append(args["reference"])
-        where.append(f"client_reference = ${len(params)}")
-    if not args["include_jobs"]:
-        where.append("job_id IS NULL")
-    if "older_than" in args:
-        params.append(args["older_than"])
-        where.append(
-            f"created_at < (SELECT created_at FROM notifications WHERE id = ${len(params)}"
-            " AND service_id = $1)"
-        )
-    rows = await engine.store.fetch(
-        f"SELECT {_COLUMNS} FROM notifications WHERE {' AND '.join(where)}"
-        f" ORDER BY created_at DESC, id DESC LIMIT {PAGE_SIZE}",
-        *params,
+    rows = await engine.store.notifications.page(
+        ctx.bundle.service.id,
+        ctx.key.key_type,
+        types=args["template_type"],
+        statuses=st.expand_filter(args["status"]) if args["status"] else [],
+        reference=args.get("reference"),
+        include_jobs=args["include_jobs"],
+        older_than=args.get("older_than"),
+        limit=PAGE_SIZE,
     )
     base = request.base_url(engine.settings.public_url)
     items = [serialize(r, base) for r in rows]

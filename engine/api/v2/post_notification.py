@@ -17,7 +17,6 @@ from urllib.parse import urlsplit
 import msgspec
 import trio
 
-from engine.actors.store import NotificationRow, utcnow
 from engine.api.auth import AuthContext
 from engine.api.errors import BadRequestError, ValidationError
 from engine.api.http import Request, Response
@@ -41,9 +40,11 @@ from engine.domain.recipients import (
 )
 from engine.domain.sanitise import Sanitised, sanitise
 from engine.domain.templates import SMS_CHAR_COUNT_LIMIT, MissingPersonalisation
+from engine.domain.timestamps import utcnow
 from engine.metrics import NOTIFICATIONS_CREATED
 from engine.outbound import sender_address
 from engine.providers.base import EmailMessage, Outbound, SmsMessage
+from engine.store.notifications import NotificationRow
 
 if TYPE_CHECKING:
     from engine.runtime import Engine

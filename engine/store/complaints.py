@@ -3,7 +3,7 @@
 Rules:
 - One statement per batch (``INSERT ... SELECT FROM unnest``), joined to ``notifications``
   on the provider reference. Complaints are rare, so this runs through the store's plain
-  ``fetch`` rather than a group-commit writer.
+  pipe rather than a group-commit writer.
 - The complaint id is derived from (reference, complaint time): SNS and SQS deliver at
   least once, and a redelivered complaint hits ``ON CONFLICT DO NOTHING``. Only rows really
   inserted are returned, so a complaint callback is sent once per complaint.
@@ -18,14 +18,11 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import msgspec
 
 from engine.providers.base import Receipt
-
-if TYPE_CHECKING:
-    from engine.actors.store import Store
+from engine.store._pipe import Pipe
 
 # Fixed namespace: the same complaint must map to the same id on every engine.
 COMPLAINT_NAMESPACE = uuid.UUID("6f1d6c3e-3c1b-4b7e-9a55-2f0c8f4d9b21")
@@ -64,16 +61,20 @@ def complaint_id(receipt: Receipt) -> uuid.UUID:
     return uuid.uuid5(COMPLAINT_NAMESPACE, f"{receipt.reference}|{receipt.at.isoformat()}")
 
 
-async def record_complaints(store: Store, receipts: Sequence[Receipt]) -> list[ComplaintRow]:
-    """Insert the complaints not seen before; return the rows inserted."""
-    unique = {complaint_id(r): r for r in receipts if r.complaint}
-    if not unique:
-        return []
-    rows = await store.fetch(
-        _INSERT_SQL,
-        list(unique),
-        [r.reference for r in unique.values()],
-        [r.feedback_type for r in unique.values()],
-        [r.at for r in unique.values()],
-    )
-    return [ComplaintRow(**dict(row)) for row in rows]
+class Complaints:
+    def __init__(self, pipe: Pipe) -> None:
+        self._pipe = pipe
+
+    async def record(self, receipts: Sequence[Receipt]) -> list[ComplaintRow]:
+        """Insert the complaints not seen before; return the rows inserted."""
+        unique = {complaint_id(r): r for r in receipts if r.complaint}
+        if not unique:
+            return []
+        rows = await self._pipe.fetch(
+            _INSERT_SQL,
+            list(unique),
+            [r.reference for r in unique.values()],
+            [r.feedback_type for r in unique.values()],
+            [r.at for r in unique.values()],
+        )
+        return [ComplaintRow(**dict(row)) for row in rows]

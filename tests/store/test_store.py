@@ -1,4 +1,4 @@
-"""StoreActor: group commit, guarded status transitions, receipts by provider reference."""
+"""Store: group commit, guarded status transitions, receipts by provider reference."""
 
 from __future__ import annotations
 
@@ -11,11 +11,14 @@ import pytest
 import trio
 from prometheus_client import REGISTRY
 
-from engine.actors.store import NotificationRow, StatusUpdate, Store, utcnow
 from engine.domain import statuses as st
+from engine.domain.timestamps import utcnow
 from engine.metrics import STORE_BATCH_ROWS
 from engine.observability import observe_changes
 from engine.providers.base import Receipt
+from engine.store.notifications import NotificationRow, StatusUpdate
+from engine.store.store import Store
+from tests import sql
 
 
 def make_row(**overrides: object) -> NotificationRow:
@@ -62,7 +65,7 @@ async def test_concurrent_inserts_are_committed_in_shared_batches(store: Store) 
         async with trio.open_nursery() as nursery:
             for row in rows:
                 nursery.start_soon(store.insert_notifications, [row])
-    stored = await store.fetchrow("SELECT count(*) AS n FROM notifications")
+    stored = await sql.fetchrow(store, "SELECT count(*) AS n FROM notifications")
     assert stored["n"] == 200
     after = STORE_BATCH_ROWS.collect()[0].samples
     count_after = next(
@@ -75,7 +78,7 @@ async def test_concurrent_inserts_are_committed_in_shared_batches(store: Store) 
 async def test_insert_returns_only_after_the_row_is_visible(store: Store) -> None:
     row = make_row()
     await store.insert_notifications([row])
-    found = await store.fetchrow("SELECT status FROM notifications WHERE id = $1", row.id)
+    found = await sql.fetchrow(store, "SELECT status FROM notifications WHERE id = $1", row.id)
     assert found["status"] == st.CREATED
 
 
@@ -106,8 +109,8 @@ async def test_status_updates_follow_allowed_transitions(store: Store) -> None:
         (st.SENDING, st.SENDING),
         (st.SENDING, st.DELIVERED),
     ]
-    final = await store.fetchrow(
-        "SELECT status, provider_reference, sent_at FROM notifications WHERE id = $1", row.id
+    final = await sql.fetchrow(
+        store, "SELECT status, provider_reference, sent_at FROM notifications WHERE id = $1", row.id
     )
     assert final["status"] == st.DELIVERED
     assert final["provider_reference"] == "r1"
@@ -200,7 +203,7 @@ async def test_a_background_driver_error_is_logged_and_the_store_keeps_working(
 ) -> None:
     # What asyncio reports when a connection attempt is abandoned mid-handshake, on the
     # driver's own loop: logged, not raised into the engine.
-    loop = store.db.loop
+    loop = sql.pipe(store).db.loop
     context = {
         "message": "Future exception was never retrieved",
         "exception": ConnectionError("unexpected connection_lost() call"),
@@ -209,7 +212,7 @@ async def test_a_background_driver_error_is_logged_and_the_store_keeps_working(
     await trio.sleep(0.05)
     row = make_row()
     await store.insert_notifications([row])
-    assert await store.fetchrow("SELECT id FROM notifications WHERE id = $1", row.id)
+    assert await sql.fetchrow(store, "SELECT id FROM notifications WHERE id = $1", row.id)
     [record] = [r for r in caplog.records if r.name == "engine.store"]
     assert record.levelname == "ERROR"
     assert "Future exception was never retrieved" in record.getMessage()
@@ -222,10 +225,10 @@ async def test_keyed_lookups_use_their_index_before_the_table_has_statistics(
     # scans it for every receipt batch; the keyed sessions must not depend on that.
     await store.insert_notifications([make_row() for _ in range(3)])
     lookup = "SELECT id FROM notifications WHERE provider_reference = ANY($1::text[])"
-    keyed = "\n".join(r[0] for r in await store.fetch(f"EXPLAIN {lookup}", ["r"], keyed=True))
+    keyed = "\n".join(r[0] for r in await sql.fetch(store, f"EXPLAIN {lookup}", ["r"], keyed=True))
     assert "Index" in keyed
     assert "Seq Scan" not in keyed
-    [settings] = await store.fetch("SELECT current_setting('jit') AS jit", keyed=True)
+    [settings] = await sql.fetch(store, "SELECT current_setting('jit') AS jit", keyed=True)
     assert settings["jit"] == "off"  # the scan penalty must not buy a JIT compilation
 
 
@@ -238,8 +241,8 @@ async def test_a_runaway_statement_is_cancelled_by_the_server(
         with trio.fail_after(10):
             for keyed in (False, True):
                 with pytest.raises(asyncpg.exceptions.QueryCanceledError):
-                    await s.fetch("SELECT pg_sleep(5)", keyed=keyed)
-                [row] = await s.fetch("SELECT 41 + 1 AS answer", keyed=keyed)
+                    await sql.fetch(s, "SELECT pg_sleep(5)", keyed=keyed)
+                [row] = await sql.fetch(s, "SELECT 41 + 1 AS answer", keyed=keyed)
                 assert row["answer"] == 42  # the session is usable afterwards
 
 
@@ -263,8 +266,8 @@ async def test_both_insert_paths_store_every_column(store: Store, count: int) ->
         for i in range(count)
     ]
     await store.insert_notifications(rows)
-    stored = await store.fetch(
-        "SELECT * FROM notifications WHERE job_id = $1 ORDER BY job_row_number", job
+    stored = await sql.fetch(
+        store, "SELECT * FROM notifications WHERE job_id = $1 ORDER BY job_row_number", job
     )
     assert len(stored) == count
     for row, found in zip(rows, stored, strict=True):

@@ -20,7 +20,7 @@ from typing import Any
 
 import trio
 
-from engine.actors.asyncio_thread import AsyncioThread
+from engine.store.asyncio_thread import AsyncioThread
 
 # The sessions of the keyed pool (the statements that run _UPDATE_SQL and the like). asyncpg
 # prepares every statement, and after five runs PostgreSQL may switch a prepared statement

@@ -30,7 +30,7 @@ class Migration(msgspec.Struct, frozen=True):
 def load_migrations() -> list[Migration]:
     """Return the bundled migrations sorted by version, checking the file names."""
     found: list[Migration] = []
-    for entry in resources.files("engine.db").joinpath("migrations").iterdir():
+    for entry in resources.files("engine.store").joinpath("migrations").iterdir():
         if not entry.name.endswith(".sql"):
             continue
         match = _NAME.match(entry.name)

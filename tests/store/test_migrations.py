@@ -8,9 +8,10 @@ import asyncpg
 import trio
 import trio_asyncio
 
-from engine.actors.store import Store
-from engine.db.dsn import with_database
-from engine.db.migrate import MIGRATION_LOCK_ID, load_migrations
+from engine.store.dsn import with_database
+from engine.store.migrate import MIGRATION_LOCK_ID, load_migrations
+from engine.store.store import Store
+from tests import sql
 
 
 def test_migration_numbers_are_contiguous_from_one() -> None:
@@ -20,7 +21,7 @@ def test_migration_numbers_are_contiguous_from_one() -> None:
 
 async def test_applying_twice_applies_nothing_the_second_time(store: Store) -> None:
     assert await store.migrate() == []
-    rows = await store.fetch("SELECT version FROM schema_migrations ORDER BY version")
+    rows = await sql.fetch(store, "SELECT version FROM schema_migrations ORDER BY version")
     assert [r["version"] for r in rows] == [m.version for m in load_migrations()]
 
 
@@ -46,12 +47,14 @@ async def test_concurrent_first_runs_apply_each_migration_once(
                 every = [m.version for m in load_migrations()]
                 assert sorted(results) == [[], every]
                 assert await store.migrate() == []
-                rows = await store.fetch("SELECT version FROM schema_migrations ORDER BY 1")
+                rows = await sql.fetch(store, "SELECT version FROM schema_migrations ORDER BY 1")
                 assert [r["version"] for r in rows] == every
                 # The schema is really there (the last migration's tables included).
-                assert await store.fetchrow("SELECT count(*) FROM notifications") is not None
+                assert await sql.fetchrow(store, "SELECT count(*) FROM notifications") is not None
                 # The lock was released: another session can take it at once.
-                got = await store.fetchrow("SELECT pg_try_advisory_lock($1)", MIGRATION_LOCK_ID)
+                got = await sql.fetchrow(
+                    store, "SELECT pg_try_advisory_lock($1)", MIGRATION_LOCK_ID
+                )
                 assert got[0] is True
     finally:
         with trio.CancelScope(shield=True):

@@ -1,0 +1,171 @@
+"""Callbacks: each service's endpoints (``service_callbacks``) and the queue of owed
+callbacks (``callback_queue``), whose rows migration 0002's triggers write in the same
+transaction as the status change or complaint that owes them.
+
+Rules:
+- The queue's claim and bookkeeping find rows by key and run on the keyed pool
+  (``keyed=True``, see ``engine.store.pools``); configuration reads and writes do not.
+- A claim (``claim``) takes due rows in ``seq`` order with ``FOR UPDATE SKIP LOCKED``:
+  rows nobody alive owns, never a row while an earlier row of the same notification (and
+  type) belongs to someone else, never for a suspended endpoint or a service in ``full``.
+- ``settle`` deletes delivered / given-up rows and puts the others back for a later
+  attempt, in one transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+from engine.domain import callbacks as cb
+from engine.store._pipe import Pipe, Statement, affected
+from engine.store.rows import Row
+
+_COLUMNS = ", ".join(f"q.{f}" for f in cb.Owed.__struct_fields__)
+
+_CLAIM_SQL = f"""
+WITH live AS (
+    SELECT id FROM workers WHERE heartbeat_at > now() - make_interval(secs => $2)
+), c AS (
+    SELECT q.seq FROM callback_queue q
+    WHERE q.next_attempt_at <= now()
+      AND q.owner IS DISTINCT FROM $1
+      AND (q.owner IS NULL OR q.owner NOT IN (SELECT id FROM live))
+      AND q.service_id <> ALL($4::uuid[])
+      AND NOT EXISTS (SELECT 1 FROM callback_queue e
+                      WHERE e.notification_id = q.notification_id
+                        AND e.callback_type = q.callback_type
+                        AND e.seq < q.seq AND e.owner IS DISTINCT FROM $1)
+      AND NOT EXISTS (SELECT 1 FROM service_callbacks s
+                      WHERE s.service_id = q.service_id AND s.callback_type = q.callback_type
+                        AND s.suspended_at IS NOT NULL)
+    ORDER BY q.seq LIMIT $3
+    FOR UPDATE OF q SKIP LOCKED
+)
+UPDATE callback_queue q SET owner = $1 FROM c WHERE q.seq = c.seq
+RETURNING {_COLUMNS}
+"""
+_RELEASE_SQL = """
+UPDATE callback_queue q SET owner = NULL, attempts = u.attempts,
+    next_attempt_at = now() + make_interval(secs => u.delay)
+FROM unnest($1::bigint[], $2::int[], $3::float8[]) AS u(seq, attempts, delay)
+WHERE q.seq = u.seq
+"""
+
+
+class Callbacks:
+    def __init__(self, pipe: Pipe) -> None:
+        self._pipe = pipe
+
+    # -- endpoints (service_callbacks) -------------------------------------------------
+    async def configure(
+        self, service_id: uuid.UUID, callback_type: str, *, url: str, bearer_sealed: bytes,
+        signing_sealed: bytes | None,
+    ) -> None:  # fmt: skip
+        """Set (or replace) an endpoint; a replaced endpoint is no longer suspended."""
+        await self._pipe.execute(
+            "INSERT INTO service_callbacks (service_id, callback_type, url, bearer_sealed,"
+            " signing_sealed) VALUES ($1, $2, $3, $4, $5)"
+            " ON CONFLICT (service_id, callback_type) DO UPDATE SET url = EXCLUDED.url,"
+            " bearer_sealed = EXCLUDED.bearer_sealed, signing_sealed = EXCLUDED.signing_sealed,"
+            " suspended_at = NULL, suspended_reason = NULL, updated_at = now()",
+            service_id,
+            callback_type,
+            url,
+            bearer_sealed,
+            signing_sealed,
+        )
+
+    async def configured_types(self, service_id: uuid.UUID, kinds: Sequence[str]) -> list[str]:
+        """Which of these callback types the service has an endpoint for."""
+        rows = await self._pipe.fetch(
+            "SELECT callback_type FROM service_callbacks"
+            " WHERE service_id = $1 AND callback_type = ANY($2::text[])",
+            service_id,
+            list(kinds),
+        )
+        return [r["callback_type"] for r in rows]
+
+    async def for_service(self, service_id: uuid.UUID) -> list[Row]:
+        """``callback_type``, ``url``, ``bearer_sealed``, ``signing_sealed``,
+        ``suspended_at`` of each of the service's endpoints."""
+        return await self._pipe.fetch(
+            "SELECT callback_type, url, bearer_sealed, signing_sealed, suspended_at"
+            " FROM service_callbacks WHERE service_id = $1",
+            service_id,
+        )
+
+    async def suspend(self, service_id: uuid.UUID, callback_type: str, reason: str) -> bool:
+        """Suspend an endpoint; False if it was already suspended (or is not configured)."""
+        status = await self._pipe.execute(
+            "UPDATE service_callbacks SET suspended_at = now(), suspended_reason = $3"
+            " WHERE service_id = $1 AND callback_type = $2 AND suspended_at IS NULL",
+            service_id,
+            callback_type,
+            reason,
+        )
+        return affected(status) > 0
+
+    async def resume(self, service_id: uuid.UUID, kinds: Sequence[str]) -> list[str]:
+        """Lift the suspension of these types; returns the types that were suspended."""
+        rows = await self._pipe.fetch(
+            "UPDATE service_callbacks SET suspended_at = NULL, suspended_reason = NULL"
+            " WHERE service_id = $1 AND callback_type = ANY($2::text[])"
+            " AND suspended_at IS NOT NULL RETURNING callback_type",
+            service_id,
+            list(kinds),
+        )
+        return [r["callback_type"] for r in rows]
+
+    async def suspended(self) -> list[tuple[uuid.UUID, str]]:
+        """(service_id, callback_type) of every suspended endpoint."""
+        rows = await self._pipe.fetch(
+            "SELECT service_id, callback_type FROM service_callbacks WHERE suspended_at IS NOT NULL"
+        )
+        return [(r["service_id"], r["callback_type"]) for r in rows]
+
+    # -- the queue (callback_queue) -----------------------------------------------------
+    async def claim(
+        self, worker_id: uuid.UUID, *, dead_after: float, limit: int, full: Sequence[uuid.UUID]
+    ) -> list[cb.Owed]:
+        """Claim up to ``limit`` due rows for ``worker_id`` (workers silent for
+        ``dead_after`` seconds count as dead), none of the services in ``full``."""
+        rows = await self._pipe.fetch(
+            _CLAIM_SQL, worker_id, dead_after, limit, list(full), keyed=True
+        )
+        return [cb.Owed(**dict(r)) for r in rows]
+
+    async def unclaim(self, seqs: Sequence[int]) -> None:
+        """Give claimed rows back at once, untouched (they did not fit)."""
+        await self._pipe.execute(
+            "UPDATE callback_queue SET owner = NULL WHERE seq = ANY($1::bigint[])",
+            list(seqs),
+            keyed=True,
+        )
+
+    async def retry_later(
+        self, seqs: Sequence[int], attempts: Sequence[int], delays: Sequence[float]
+    ) -> None:
+        """Give rows back with their attempt count, due again after ``delays`` seconds."""
+        await self._pipe.execute(_RELEASE_SQL, list(seqs), list(attempts), list(delays),
+                                 keyed=True)  # fmt: skip
+
+    async def settle(self, done: Sequence[int], retries: Sequence[tuple[int, int, float]]) -> None:
+        """In one transaction: delete the ``done`` rows, give the ``retries``
+        (seq, attempts, delay) back as ``retry_later`` does."""
+        statements: list[Statement] = []
+        if done:
+            statements.append(
+                ("DELETE FROM callback_queue WHERE seq = ANY($1::bigint[])", (list(done),))
+            )
+        if retries:
+            columns = tuple(list(c) for c in zip(*retries, strict=True))
+            statements.append((_RELEASE_SQL, columns))
+        if statements:
+            await self._pipe.transaction(statements, keyed=True)
+
+    async def release_owned(self, worker_id: uuid.UUID) -> None:
+        """Give back every row ``worker_id`` holds (it is stopping)."""
+        await self._pipe.execute(
+            "UPDATE callback_queue SET owner = NULL WHERE owner = $1", worker_id
+        )

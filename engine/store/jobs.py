@@ -1,0 +1,96 @@
+"""Bulk jobs: the ``jobs`` row and the job's notifications as the feeder sees them.
+
+Rules:
+- A job's rows are written by the notifications COPY path (``Store.insert_notifications``);
+  this module writes the job itself and moves ownership of its rows: claimed by the
+  feeding process (``claim_rows``), handed to recovery when feeding stops
+  (``release_rows`` / ``release_unsent``).
+- ``discard`` removes a job and every row of it in one transaction.
+- Pages are read in ``job_row_number`` order, only rows still ``created`` and owned by
+  the feeder, so a row recovery took meanwhile is never fed twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from engine.store._pipe import Pipe
+from engine.store.rows import Row
+
+_PAGE_SQL = """
+SELECT id, service_id, template_id, template_version, key_type, notification_type, recipient,
+       status, personalisation, subject, body, reply_to_text, process_type, unsubscribe_url,
+       created_at, job_row_number
+FROM notifications
+WHERE job_id = $1 AND job_row_number > $2 AND status = 'created' AND owner = $3
+ORDER BY job_row_number
+LIMIT $4
+"""
+
+
+class Jobs:
+    def __init__(self, pipe: Pipe) -> None:
+        self._pipe = pipe
+
+    async def insert(
+        self, job_id: uuid.UUID, service_id: uuid.UUID, *, template_id: uuid.UUID,
+        template_version: int, api_key_id: uuid.UUID, name: str, count: int, status: str,
+        scheduled_for: dt.datetime | None, sender_id: uuid.UUID | None,
+        created_at: dt.datetime,
+    ) -> None:  # fmt: skip
+        await self._pipe.execute(
+            "INSERT INTO jobs (id, service_id, template_id, template_version, api_key_id,"
+            " original_file_name, notification_count, job_status, scheduled_for, sender_id,"
+            " created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            job_id, service_id, template_id, template_version, api_key_id, name, count,
+            status, scheduled_for, sender_id, created_at,
+        )  # fmt: skip
+
+    async def mark_finished(self, job_id: uuid.UUID) -> None:
+        await self._pipe.execute(
+            "UPDATE jobs SET job_status = 'finished', processing_started = created_at,"
+            " processing_finished = now(), updated_at = now() WHERE id = $1",
+            job_id,
+        )
+
+    async def discard(self, job_id: uuid.UUID) -> None:
+        await self._pipe.transaction(
+            [
+                ("DELETE FROM notifications WHERE job_id = $1", (job_id,)),
+                ("DELETE FROM jobs WHERE id = $1", (job_id,)),
+            ]
+        )
+
+    async def page(
+        self, job_id: uuid.UUID, *, after_row: int, owner: uuid.UUID, limit: int
+    ) -> list[Row]:
+        """Up to ``limit`` unsent rows of the job owned by ``owner``, after ``after_row``
+        (the columns ``engine.outbound.outbound_from_row`` reads, and ``job_row_number``)."""
+        return await self._pipe.fetch(_PAGE_SQL, job_id, after_row, owner, limit)
+
+    async def claim_rows(self, job_id: uuid.UUID, owner: uuid.UUID) -> None:
+        """Take the job's unsent, unowned rows for ``owner``."""
+        await self._pipe.execute(
+            "UPDATE notifications SET owner = $2 WHERE job_id = $1 AND owner IS NULL"
+            " AND status = 'created'",
+            job_id,
+            owner,
+        )
+
+    async def release_rows(self, job_id: uuid.UUID, owner: uuid.UUID, *, after_row: int) -> None:
+        """Hand ``owner``'s unsent rows after ``after_row`` to recovery."""
+        await self._pipe.execute(
+            "UPDATE notifications SET owner = NULL WHERE job_id = $1 AND status = 'created'"
+            " AND owner = $2 AND job_row_number > $3",
+            job_id,
+            owner,
+            after_row,
+        )
+
+    async def release_unsent(self, job_id: uuid.UUID) -> None:
+        """Hand every unsent row of the job to recovery, whoever owns it."""
+        await self._pipe.execute(
+            "UPDATE notifications SET owner = NULL WHERE job_id = $1 AND status = 'created'",
+            job_id,
+        )

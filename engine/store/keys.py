@@ -1,0 +1,47 @@
+"""API keys: created sealed (the secret encrypted, its digest for lookups), revoked by
+setting ``expiry_date``, never deleted. The plain secret never reaches this module."""
+
+from __future__ import annotations
+
+import uuid
+
+from engine.store._pipe import Pipe, affected
+from engine.store.rows import Row
+
+
+class Keys:
+    def __init__(self, pipe: Pipe) -> None:
+        self._pipe = pipe
+
+    async def create(
+        self, key_id: uuid.UUID, service_id: uuid.UUID, *, name: str, key_type: str,
+        secret_sealed: bytes, secret_digest: bytes,
+    ) -> None:  # fmt: skip
+        await self._pipe.execute(
+            "INSERT INTO api_keys (id, service_id, name, key_type, secret_sealed, secret_digest)"
+            " VALUES ($1, $2, $3, $4, $5, $6)",
+            key_id,
+            service_id,
+            name,
+            key_type,
+            secret_sealed,
+            secret_digest,
+        )
+
+    async def revoke(self, service_id: uuid.UUID, key_id: uuid.UUID) -> bool:
+        """Revoke a live key of the service; False if there is none."""
+        status = await self._pipe.execute(
+            "UPDATE api_keys SET expiry_date = now() WHERE id = $1 AND service_id = $2"
+            " AND expiry_date IS NULL",
+            key_id,
+            service_id,
+        )
+        return affected(status) > 0
+
+    async def for_service(self, service_id: uuid.UUID) -> list[Row]:
+        """``id``, ``name``, ``key_type``, ``secret_sealed``, ``expiry_date``; oldest first."""
+        return await self._pipe.fetch(
+            "SELECT id, name, key_type, secret_sealed, expiry_date FROM api_keys"
+            " WHERE service_id = $1 ORDER BY created_at",
+            service_id,
+        )

@@ -1,0 +1,305 @@
+"""Notifications: the row and its writes (insert, status changes and the rules that allow
+them) and the reads of the v2 API (get, list, cancel).
+
+Rules:
+- The hot-path writes (``Store.insert_notifications`` / ``update_statuses`` /
+  ``apply_receipts``) are group-committed by ``engine.store.store``; this module holds
+  their statements and the per-connection steps, unchanged in cost: one statement per
+  batch, or one per round when an id changes twice (``update_in_rounds``).
+- A status change names the statuses it may move *from* (``MAY_REPLACE``, enforced by
+  ``_UPDATE_SQL`` and the cancel statement); a row in any other status is left alone, so
+  receipts arriving late or twice are harmless. ``pending`` followed by a permanent
+  failure becomes ``temporary-failure`` (both Notifys), in the same statement.
+- Reads return ``Row`` records (by column name); the caller shapes the response.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+import msgspec
+
+from engine.domain import statuses as st
+from engine.store._pipe import Pipe
+from engine.store.rows import Row
+
+
+class NotificationRow(msgspec.Struct, kw_only=True):
+    """One row of ``notifications``, in COPY column order."""
+
+    id: uuid.UUID
+    service_id: uuid.UUID
+    template_id: uuid.UUID
+    template_version: int
+    api_key_id: uuid.UUID | None
+    key_type: str
+    notification_type: str
+    recipient: str
+    status: str
+    client_reference: str | None
+    personalisation: str | None  # JSON text
+    subject: str | None
+    body: str
+    reply_to_text: str | None
+    process_type: str
+    billable_units: int
+    job_id: uuid.UUID | None
+    job_row_number: int | None
+    scheduled_for: dt.datetime | None
+    unsubscribe_url: str | None
+    created_at: dt.datetime
+    owner: uuid.UUID | None = None
+
+
+NOTIFICATION_COLUMNS = list(NotificationRow.__struct_fields__)
+
+# Inserts: an API request waits for its row's commit, so the common small batch (a few
+# rows at a time, gathered over 2 ms) is one statement, one round trip: COPY takes two
+# (COPY, then the data), and on a busy engine each round trip waits for the event loop
+# (bench/e2e.py --rate 1000: ~9 ms a commit of 7 rows). From COPY_FROM_ROWS rows on
+# (bulk jobs), COPY's cheaper per-row encoding wins.
+COPY_FROM_ROWS = 100
+_COLUMN_TYPES = {
+    "id": "uuid", "service_id": "uuid", "template_id": "uuid", "template_version": "int",
+    "api_key_id": "uuid", "key_type": "text", "notification_type": "text",
+    "recipient": "text", "status": "text", "client_reference": "text",
+    "personalisation": "jsonb", "subject": "text", "body": "text", "reply_to_text": "text",
+    "process_type": "text", "billable_units": "int", "job_id": "uuid",
+    "job_row_number": "int", "scheduled_for": "timestamptz", "unsubscribe_url": "text",
+    "created_at": "timestamptz", "owner": "uuid",
+}  # fmt: skip
+INSERT_SQL = "INSERT INTO notifications ({}) SELECT * FROM unnest({})".format(
+    ", ".join(NOTIFICATION_COLUMNS),
+    ", ".join(f"${i}::{_COLUMN_TYPES[c]}[]" for i, c in enumerate(NOTIFICATION_COLUMNS, 1)),
+)
+
+# What each new status may replace: the one list of allowed transitions. Status writes
+# send it with every row (``from_statuses`` in _UPDATE_SQL); the cancel statement is
+# built from it.
+MAY_REPLACE: dict[str, tuple[str, ...]] = {
+    st.SENDING: (st.CREATED, st.SENDING),
+    st.SENT: (st.CREATED, st.SENDING),
+    st.PENDING: (st.SENDING, st.SENT),
+    st.DELIVERED: (st.SENDING, st.SENT, st.PENDING),
+    st.TEMPORARY_FAILURE: (st.CREATED, st.SENDING, st.SENT, st.PENDING),
+    st.PERMANENT_FAILURE: (st.CREATED, st.SENDING, st.SENT, st.PENDING),
+    # SENT: SMS are `sent` on hand-off; an SNS receipt for an opted-out number follows.
+    st.TECHNICAL_FAILURE: (st.CREATED, st.SENDING, st.SENT),
+    st.PROVIDER_FAILURE: (st.CREATED, st.SENDING, st.SENT),
+    st.CANCELLED: (st.CREATED,),
+    st.VIRUS_SCAN_FAILED: (st.CREATED, st.PENDING_VIRUS_CHECK),
+}
+# The from-statuses as _UPDATE_SQL's text parameter, joined once rather than per row.
+_MAY_REPLACE_TEXT = {new: ",".join(old) for new, old in MAY_REPLACE.items()}
+
+
+class StatusUpdate(msgspec.Struct, frozen=True, kw_only=True):
+    id: uuid.UUID
+    status: str
+    at: dt.datetime
+    provider: str | None = None
+    provider_reference: str | None = None
+    provider_response: str | None = None
+    feedback_type: str | None = None
+    feedback_subtype: str | None = None
+
+
+class StatusChange(msgspec.Struct, frozen=True):
+    """A row whose status really changed: what metrics need (callbacks are queued by the
+    database in the same statement). The fields are in the order of ``_UPDATE_SQL``'s
+    RETURNING list: a record unpacks into one. Deliberately narrow: decoding the whole
+    row for every status write cost ~6 us per row, three writes per notification."""
+
+    id: uuid.UUID
+    status: str
+    previous_status: str
+    notification_type: str
+    process_type: str
+    # Seconds from created_at to this change (to sent_at for a hand-over to the provider).
+    age_s: float | None
+
+
+class ReceiptOutcome(msgspec.Struct, frozen=True):
+    matched: bool
+    change: StatusChange | None
+
+
+_UPDATE_SQL = """
+WITH u AS (
+    SELECT * FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::text[], $5::text[],
+                         $6::text[], $7::text[], $8::text[], $9::text[])
+        AS u(id, status, at, provider, provider_reference, provider_response,
+             feedback_type, feedback_subtype, from_statuses)
+), old AS (
+    SELECT n.id, n.status AS previous_status FROM notifications n JOIN u ON n.id = u.id
+    WHERE n.id = ANY($1::uuid[])  -- lets the planner use the primary key, not a table scan
+      AND n.status = ANY(string_to_array(u.from_statuses, ','))
+    FOR UPDATE OF n
+), j AS (
+    -- One relation to join the UPDATE with: it drives primary-key lookups into
+    -- notifications (joining u and old separately made a nested loop of u per row).
+    SELECT u.*, old.previous_status FROM u JOIN old ON old.id = u.id
+)
+UPDATE notifications AS n SET
+    status = CASE WHEN n.status = 'pending' AND j.status = 'permanent-failure'
+                  THEN 'temporary-failure' ELSE j.status END,
+    provider = COALESCE(j.provider, n.provider),
+    provider_reference = COALESCE(j.provider_reference, n.provider_reference),
+    provider_response = COALESCE(j.provider_response, n.provider_response),
+    feedback_type = COALESCE(j.feedback_type, n.feedback_type),
+    feedback_subtype = COALESCE(j.feedback_subtype, n.feedback_subtype),
+    sent_at = CASE WHEN n.sent_at IS NULL AND j.status IN ('sending', 'sent', 'pending')
+                   THEN j.at ELSE n.sent_at END,
+    updated_at = j.at
+FROM j
+WHERE n.id = j.id
+RETURNING n.id, n.status, j.previous_status, n.notification_type, n.process_type,
+          extract(epoch FROM COALESCE(CASE WHEN n.status IN ('sending', 'sent', 'pending')
+                                           THEN n.sent_at END, n.updated_at) - n.created_at
+          )::float8
+"""
+
+# Receipts name the provider's reference: the ids they move (keyed pool, no transaction).
+RECEIPT_LOOKUP_SQL = (
+    "SELECT provider_reference, id FROM notifications WHERE provider_reference = ANY($1::text[])"
+)
+
+
+async def update_in_rounds(conn: Any, updates: list[StatusUpdate]) -> list[list[StatusChange]]:
+    """Apply updates in order. One UPDATE cannot change a row twice, so the k-th update
+    of an id goes in round k. One round is one statement (atomic on its own, with the
+    callback trigger inside it); several rounds run in order in one transaction."""
+    rounds: list[list[int]] = []
+    seen: dict[uuid.UUID, int] = {}
+    for index, u in enumerate(updates):
+        k = seen.get(u.id, 0)
+        seen[u.id] = k + 1
+        if k == len(rounds):
+            rounds.append([])
+        rounds[k].append(index)
+    if len(rounds) == 1:
+        return await _update_round(conn, updates, rounds[0], [[] for _ in updates])
+    async with conn.transaction():
+        results: list[list[StatusChange]] = [[] for _ in updates]
+        for indexes in rounds:
+            await _update_round(conn, updates, indexes, results)
+        return results
+
+
+async def _update_round(
+    conn: Any, updates: list[StatusUpdate], indexes: list[int], results: list[list[StatusChange]]
+) -> list[list[StatusChange]]:
+    """One UPDATE for ``updates[i] for i in indexes`` (distinct ids); appends to results."""
+    batch = [updates[i] for i in indexes]
+    records = await conn.fetch(_UPDATE_SQL, *_update_columns(batch))
+    by_id = {r["id"]: r for r in records}
+    for i in indexes:
+        rec = by_id.get(updates[i].id)
+        if rec is not None:
+            results[i].append(StatusChange(*rec))
+    return results
+
+
+def _update_columns(batch: list[StatusUpdate]) -> tuple[list[Any], ...]:
+    return (
+        [u.id for u in batch],
+        [u.status for u in batch],
+        [u.at for u in batch],
+        [u.provider for u in batch],
+        [u.provider_reference for u in batch],
+        [u.provider_response for u in batch],
+        [u.feedback_type for u in batch],
+        [u.feedback_subtype for u in batch],
+        [_MAY_REPLACE_TEXT[u.status] for u in batch],
+    )
+
+
+# -- the v2 API's reads and the cancel -------------------------------------------------
+# What GET and the list show of a notification (engine.api.v2.get_notifications).
+_V2_COLUMNS = (
+    "id, client_reference, recipient, notification_type, status, template_id,"
+    " template_version, body, subject, created_at, sent_at, updated_at, scheduled_for,"
+    " provider_response, key_type"
+)
+_CANCELLABLE = ", ".join(f"'{s}'" for s in MAY_REPLACE[st.CANCELLED])
+# The check and the change are one UPDATE, so a recovery sweep claiming the row at the
+# same moment either wins (the cancel is refused) or loses (the row is never sent).
+_CANCEL_SQL = f"""
+UPDATE notifications SET status = '{st.CANCELLED}', updated_at = now()
+WHERE id = $1 AND service_id = $2 AND status IN ({_CANCELLABLE})
+  AND scheduled_for IS NOT NULL AND owner IS NULL
+RETURNING {_V2_COLUMNS}, service_id, process_type
+"""
+
+
+class Notifications:
+    """Reads of the v2 API and the cancel; each bound to the store's pipe."""
+
+    def __init__(self, pipe: Pipe) -> None:
+        self._pipe = pipe
+
+    async def get(self, service_id: uuid.UUID, notification_id: uuid.UUID) -> Row | None:
+        row: Row | None = await self._pipe.fetchrow(
+            f"SELECT {_V2_COLUMNS} FROM notifications WHERE id = $1 AND service_id = $2",
+            notification_id,
+            service_id,
+        )
+        return row
+
+    async def page(
+        self,
+        service_id: uuid.UUID,
+        key_type: str,
+        *,
+        types: list[str],
+        statuses: list[str],
+        reference: str | None,
+        include_jobs: bool,
+        older_than: uuid.UUID | None,
+        limit: int,
+    ) -> list[Row]:
+        """Newest first: the service's notifications sent with ``key_type`` keys, of these
+        ``types`` and ``statuses`` (all when empty), with this client ``reference`` (any
+        when None), from jobs too if ``include_jobs``, created before ``older_than``'s
+        notification (none if that id is unknown)."""
+        where = ["service_id = $1", "key_type = $2"]
+        params: list[Any] = [service_id, key_type]
+        if types:
+            params.append(types)
+            where.append(f"notification_type = ANY(${len(params)}::text[])")
+        if statuses:
+            params.append(statuses)
+            where.append(f"status = ANY(${len(params)}::text[])")
+        if reference is not None:
+            params.append(reference)
+            where.append(f"client_reference = ${len(params)}")
+        if not include_jobs:
+            where.append("job_id IS NULL")
+        if older_than is not None:
+            params.append(older_than)
+            where.append(
+                f"created_at < (SELECT created_at FROM notifications WHERE id = ${len(params)}"
+                " AND service_id = $1)"
+            )
+        return await self._pipe.fetch(
+            f"SELECT {_V2_COLUMNS} FROM notifications WHERE {' AND '.join(where)}"
+            f" ORDER BY created_at DESC, id DESC LIMIT {int(limit)}",
+            *params,
+        )
+
+    async def cancel(self, service_id: uuid.UUID, notification_id: uuid.UUID) -> Row | None:
+        """Cancel a scheduled notification nobody has claimed yet: the row as GET shows it
+        (plus ``service_id`` and ``process_type``), or None if it could not be cancelled."""
+        row: Row | None = await self._pipe.fetchrow(_CANCEL_SQL, notification_id, service_id)
+        return row
+
+    async def schedule_of(self, service_id: uuid.UUID, notification_id: uuid.UUID) -> Row | None:
+        """``status`` and ``scheduled_for`` of a notification (why a cancel was refused)."""
+        row: Row | None = await self._pipe.fetchrow(
+            "SELECT status, scheduled_for FROM notifications WHERE id = $1 AND service_id = $2",
+            notification_id,
+            service_id,
+        )
+        return row

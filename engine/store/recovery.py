@@ -1,0 +1,116 @@
+"""Recovery's queries: worker heartbeats and the claims of rows nobody alive owns
+(``engine.actors.recovery`` states the rules they serve).
+
+Rules:
+- Each process has a row in ``workers``; a worker whose heartbeat is older than
+  ``dead_after`` seconds is dead, and its rows may be claimed.
+- Claims use ``FOR UPDATE SKIP LOCKED``, so processes never claim the same row, and take
+  the oldest rows first, at most ``limit`` a statement.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+
+from engine.store._pipe import Pipe
+from engine.store.rows import Row
+
+_CLAIM_SQL = """
+WITH live AS (
+    SELECT id FROM workers WHERE heartbeat_at > now() - make_interval(secs => $2)
+), c AS (
+    SELECT n.id FROM notifications n
+    WHERE ((n.status = 'created' AND (n.scheduled_for IS NULL OR n.scheduled_for <= now()))
+           OR (n.status = 'sending' AND n.provider_reference IS NULL AND n.owner IS NOT NULL))
+      AND (n.owner IS NULL OR n.owner NOT IN (SELECT id FROM live))
+    ORDER BY n.created_at
+    LIMIT $3
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE notifications n SET owner = $1 FROM c WHERE n.id = c.id
+RETURNING n.id, n.service_id, n.template_id, n.template_version, n.key_type,
+          n.notification_type, n.recipient, n.status, n.personalisation, n.subject, n.body,
+          n.reply_to_text, n.process_type, n.unsubscribe_url, n.created_at
+"""
+
+
+# Messages the simulated provider accepted for a process that then died: their receipts
+# lived in that process's memory, so they are scheduled again (see SimulatedProvider.replay).
+_CLAIM_SIMULATED_SQL = """
+WITH live AS (
+    SELECT id FROM workers WHERE heartbeat_at > now() - make_interval(secs => $2)
+), c AS (
+    SELECT n.id FROM notifications n
+    WHERE n.status IN ('sending', 'sent', 'pending') AND n.provider LIKE 'simulated-%'
+      AND n.provider_reference IS NOT NULL AND n.owner IS NOT NULL
+      AND n.owner NOT IN (SELECT id FROM live)
+    LIMIT $3
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE notifications n SET owner = $1 FROM c WHERE n.id = c.id
+RETURNING n.provider, n.provider_reference, n.notification_type, n.recipient
+"""
+
+
+class Recovery:
+    def __init__(self, pipe: Pipe) -> None:
+        self._pipe = pipe
+
+    # -- workers -------------------------------------------------------------------------
+    async def register(self, worker_id: uuid.UUID, *, hostname: str, pid: int) -> None:
+        await self._pipe.execute(
+            "INSERT INTO workers (id, hostname, pid) VALUES ($1, $2, $3)",
+            worker_id,
+            hostname,
+            pid,
+        )
+
+    async def heartbeat(self, worker_id: uuid.UUID) -> None:
+        await self._pipe.execute("UPDATE workers SET heartbeat_at = now() WHERE id = $1", worker_id)
+
+    async def unregister(self, worker_id: uuid.UUID) -> None:
+        await self._pipe.execute("DELETE FROM workers WHERE id = $1", worker_id)
+
+    # -- claims and releases -------------------------------------------------------------
+    async def claim(self, worker_id: uuid.UUID, *, dead_after: float, limit: int) -> list[Row]:
+        """Due ``created`` rows that are unowned or a dead worker's, and ``sending`` rows
+        of a dead worker with no provider reference: now ``worker_id``'s. The columns
+        ``engine.outbound.outbound_from_row`` reads, and ``status``."""
+        return await self._pipe.fetch(_CLAIM_SQL, worker_id, dead_after, limit)
+
+    async def claim_simulated(
+        self, worker_id: uuid.UUID, *, dead_after: float, limit: int
+    ) -> list[Row]:
+        """A dead worker's simulated sends still waiting for receipts: ``provider``,
+        ``provider_reference``, ``notification_type``, ``recipient``."""
+        return await self._pipe.fetch(_CLAIM_SIMULATED_SQL, worker_id, dead_after, limit)
+
+    async def release(self, worker_id: uuid.UUID, notification_ids: Sequence[uuid.UUID]) -> None:
+        """Give up these unsent rows of ``worker_id`` (the next sweep claims them)."""
+        await self._pipe.execute(
+            "UPDATE notifications SET owner = NULL WHERE id = ANY($1::uuid[])"
+            " AND status = 'created' AND owner = $2",
+            list(notification_ids),
+            worker_id,
+        )
+
+    async def release_owned(self, worker_id: uuid.UUID) -> None:
+        """Give up every unsent row of ``worker_id`` (it is stopping)."""
+        await self._pipe.execute(
+            "UPDATE notifications SET owner = NULL WHERE owner = $1 AND status = 'created'",
+            worker_id,
+        )
+
+    async def stuck(
+        self, statuses: Sequence[str], *, created_before: dt.datetime, limit: int = 10_000
+    ) -> list[uuid.UUID]:
+        """Ids of notifications in one of ``statuses`` created before the cutoff."""
+        rows = await self._pipe.fetch(
+            "SELECT id FROM notifications WHERE status = ANY($1::text[])"
+            f" AND created_at < $2 LIMIT {int(limit)}",
+            list(statuses),
+            created_before,
+        )
+        return [r["id"] for r in rows]

@@ -1,0 +1,255 @@
+"""Store: the only owner of the asyncpg pools, the group-commit writer, and the door to
+every query (``store.notifications``, ``store.services``, ``store.callbacks``, ...).
+
+Rules:
+- The queries live by subject in this package's modules, each bound to the private pipe
+  (``engine.store._pipe``); the hot-path writes below are this class's own.
+- asyncpg is asyncio-only. It runs on the store's own asyncio thread
+  (``engine.store.asyncio_thread``) and every call goes through ``self._db.call``;
+  nothing else in the engine touches asyncio.
+- Writes on the hot path are never one round trip per notification. Callers hand rows to
+  ``insert_notifications`` / ``update_statuses``; writer tasks gather everything that
+  arrives within ``store_linger_ms`` (or ``store_batch_rows`` rows), write it with one COPY
+  or one ``UPDATE ... FROM unnest(...)`` in one transaction, then wake every waiter. A
+  caller returns only after its rows are committed (the 201 depends on it).
+- A failed batch fails every waiter in it with the database error; nothing is retried
+  silently here (the caller decides).
+- Mailboxes are bounded: when writers fall behind, callers wait (backpressure).
+- Round trips are the cost that matters (each one is a syscall both ways and a wake-up on
+  each side), so connections keep no session state between uses (no session ``SET``, no
+  ``LISTEN``, no advisory lock or cursor held past the call) and the pool does not reset
+  them on release.
+- Statements that find their rows by key on the hot path (status and receipt writes, the
+  callback queue's claim and bookkeeping: ``keyed=True``) run on their own small pool
+  whose sessions always plan custom and shun table scans (``engine.store.pools``), so a
+  status batch is one statement without BEGIN/SET/COMMIT around it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import msgspec
+import trio
+
+from engine.providers.base import Receipt
+from engine.store._pipe import Pipe
+from engine.store.asyncio_thread import AsyncioThread, open_asyncio_thread
+from engine.store.callbacks import Callbacks
+from engine.store.complaints import Complaints
+from engine.store.counts import Counts
+from engine.store.documents import Documents
+from engine.store.group_commit import GroupCommit
+from engine.store.jobs import Jobs
+from engine.store.keys import Keys
+from engine.store.migrate import apply_migrations
+from engine.store.notifications import (
+    COPY_FROM_ROWS,
+    INSERT_SQL,
+    NOTIFICATION_COLUMNS,
+    RECEIPT_LOOKUP_SQL,
+    NotificationRow,
+    Notifications,
+    ReceiptOutcome,
+    StatusChange,
+    StatusUpdate,
+    update_in_rounds,
+)
+from engine.store.pools import STATEMENT_TIMEOUT_S, open_pools
+from engine.store.recovery import Recovery
+from engine.store.services import Services
+from engine.store.templates import Templates
+
+
+class Store:
+    """Owns the pools. Queries are the subject attributes; hot-path writes are
+    group-committed."""
+
+    def __init__(
+        self,
+        db: AsyncioThread,
+        pool: Any,
+        *,
+        keyed_pool: Any = None,
+        batch_rows: int,
+        linger_ms: float,
+        writers: int,
+        status_linger_ms: float | None = None,
+    ) -> None:
+        self._db = db
+        self._pool = pool
+        self._keyed_pool = pool if keyed_pool is None else keyed_pool
+        self._pipe = pipe = Pipe(db, self._pool, self._keyed_pool)
+        # The queries, by subject (each module's docstring states its rules).
+        self.notifications = Notifications(pipe)
+        self.services = Services(pipe)
+        self.keys = Keys(pipe)
+        self.templates = Templates(pipe)
+        self.callbacks = Callbacks(pipe)
+        self.jobs = Jobs(pipe)
+        self.documents = Documents(pipe)
+        self.recovery = Recovery(pipe)
+        self.complaints = Complaints(pipe)
+        self.counts = Counts(pipe)
+        self._writers = writers
+        linger = linger_ms / 1000.0
+        # Status writes (provider actors) are off every request's latency path: gathering
+        # them longer makes fewer, larger transactions (each costs a round trip, a commit).
+        status_linger = linger if status_linger_ms is None else status_linger_ms / 1000.0
+        self.inserts: GroupCommit[NotificationRow, None] = GroupCommit(
+            "insert", self._copy_notifications, max_rows=batch_rows, linger=linger, mailbox=4096
+        )
+        self.updates: GroupCommit[StatusUpdate, StatusChange] = GroupCommit(
+            "status", self._apply_updates, max_rows=batch_rows, linger=status_linger, mailbox=4096
+        )
+        self.receipts: GroupCommit[Receipt, ReceiptOutcome] = GroupCommit(
+            # Receipt senders (SNS over HTTP) wait for the commit before their 200, but no
+            # person does, and SNS uses many connections: the status linger. With the API's
+            # 2 ms, a receipt transaction (4 round trips) held ~2 receipts at 1,000/s.
+            "receipt",
+            self._apply_receipts,
+            max_rows=batch_rows,
+            linger=status_linger,
+            mailbox=4096,
+        )
+
+    @classmethod
+    @asynccontextmanager
+    async def open(
+        cls,
+        dsn: str,
+        *,
+        pool_size: int = 8,
+        batch_rows: int = 1000,
+        linger_ms: float = 2.0,
+        writers: int = 2,
+        status_linger_ms: float | None = None,
+        statement_timeout_s: float = STATEMENT_TIMEOUT_S,
+    ) -> AsyncIterator[Store]:
+        # The keyed pool: one connection per status and receipt writer, two for callbacks.
+        async with (
+            open_asyncio_thread() as db,
+            open_pools(
+                db,
+                dsn,
+                pool_size=pool_size,
+                keyed_size=2 * writers + 2,
+                statement_timeout_s=statement_timeout_s,
+            ) as (pool, keyed_pool),
+        ):
+            yield cls(
+                db,
+                pool,
+                keyed_pool=keyed_pool,
+                batch_rows=batch_rows,
+                linger_ms=linger_ms,
+                writers=writers,
+                status_linger_ms=status_linger_ms,
+            )
+
+    async def run(self, *, task_status: trio.TaskStatus[Store] = trio.TASK_STATUS_IGNORED) -> None:
+        """Run the writer tasks until both mailboxes are closed and drained."""
+        async with trio.open_nursery() as nursery:
+            for _ in range(self._writers):
+                nursery.start_soon(self.inserts.run_writer)
+                nursery.start_soon(self.updates.run_writer)
+                nursery.start_soon(self.receipts.run_writer)
+            task_status.started(self)
+
+    async def close(self) -> None:
+        """Stop intake; writers finish what is queued, then ``run`` returns."""
+        await self.inserts.close()
+        await self.updates.close()
+        await self.receipts.close()
+
+    # -- hot-path writes -------------------------------------------------------------
+    async def insert_notifications(self, rows: Sequence[NotificationRow]) -> None:
+        await self.inserts.submit(rows)
+
+    async def update_statuses(self, updates: Sequence[StatusUpdate]) -> list[StatusChange]:
+        return await self.updates.submit(updates)
+
+    async def apply_receipts(
+        self, receipts: Sequence[Receipt]
+    ) -> tuple[list[bool], list[StatusChange]]:
+        """Apply provider receipts; returns (reference found?, per receipt) and the changes."""
+        outcomes = await self.receipts.submit(receipts)
+        changes = [o.change for o in outcomes if o.change is not None]
+        return [o.matched for o in outcomes], changes
+
+    async def _apply_receipts(self, receipts: list[Receipt]) -> list[list[ReceiptOutcome]]:
+        async def write() -> list[list[ReceiptOutcome]]:
+            # No transaction: the lookup only reads, and each UPDATE re-checks the status
+            # it may move from, so a row that changed in between is simply not updated.
+            async with self._keyed_pool.acquire() as conn:
+                found = await conn.fetch(RECEIPT_LOOKUP_SQL, list({r.reference for r in receipts}))
+                ids = {r["provider_reference"]: r["id"] for r in found}
+                updates = [
+                    StatusUpdate(
+                        id=ids[r.reference],
+                        status=r.status,
+                        at=r.at,
+                        provider_response=r.provider_response,
+                        feedback_type=r.feedback_type,
+                        feedback_subtype=r.feedback_subtype,
+                    )
+                    for r in receipts
+                    if r.reference in ids
+                ]
+                changed = await update_in_rounds(conn, updates)
+            out: list[list[ReceiptOutcome]] = []
+            position = 0
+            for r in receipts:
+                if r.reference not in ids:
+                    out.append([ReceiptOutcome(False, None)])
+                    continue
+                change = changed[position][0] if changed[position] else None
+                position += 1
+                out.append([ReceiptOutcome(True, change)])
+            return out
+
+        return await self._db.call(write)
+
+    async def _copy_notifications(self, rows: list[NotificationRow]) -> None:
+        records = [msgspec.structs.astuple(r) for r in rows]
+        if len(records) < COPY_FROM_ROWS:
+            columns = list(zip(*records, strict=True))
+
+            async def insert() -> None:
+                async with self._pool.acquire() as conn:
+                    await conn.execute(INSERT_SQL, *columns)
+
+            await self._db.call(insert)
+            return
+
+        async def copy() -> None:
+            async with self._pool.acquire() as conn:
+                await conn.copy_records_to_table(
+                    "notifications", records=records, columns=NOTIFICATION_COLUMNS
+                )
+
+        await self._db.call(copy)
+
+    async def _apply_updates(self, updates: list[StatusUpdate]) -> list[list[StatusChange]]:
+        async def write() -> list[list[StatusChange]]:
+            async with self._keyed_pool.acquire() as conn:
+                return await update_in_rounds(conn, updates)
+
+        return await self._db.call(write)
+
+    async def migrate(self) -> list[int]:
+        async def go() -> list[int]:
+            async with self._pool.acquire() as conn:
+                return await apply_migrations(conn)
+
+        return await self._db.call(go)
+
+    async def ping(self) -> bool:
+        with trio.move_on_after(2):
+            return bool(await self._pipe.fetchrow("SELECT 1"))
+        return False
+
+    def queue_depth(self) -> int:
+        return self.inserts.depth() + self.updates.depth()

@@ -1,0 +1,81 @@
+"""Templates and their history.
+
+Rules:
+- Every save writes the template (insert at version 1, or update to the next version) and
+  its row in ``template_versions`` in one transaction, so any version a notification
+  names can be read back (``version``: recovery rebuilds messages from rows).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from engine.store._pipe import Pipe, Statement
+from engine.store.rows import Row
+
+_COLUMNS = (
+    "id, service_id, name, template_type, subject, content, process_type,"
+    " version, archived, created_by, created_at, updated_at"
+)
+
+
+class Templates:
+    def __init__(self, pipe: Pipe) -> None:
+        self._pipe = pipe
+
+    async def for_service(self, service_id: uuid.UUID) -> list[Row]:
+        """The current version of each of the service's templates
+        (``engine.services.Template``'s fields)."""
+        return await self._pipe.fetch(
+            f"SELECT {_COLUMNS} FROM templates WHERE service_id = $1", service_id
+        )
+
+    async def version(self, template_id: uuid.UUID, version: int) -> Row | None:
+        """One version of a template (``engine.services.Template``'s fields)."""
+        row: Row | None = await self._pipe.fetchrow(
+            "SELECT v.template_id AS id, v.service_id, v.name, v.template_type, v.subject,"
+            " v.content, v.process_type, v.version, t.archived, v.created_by, v.created_at,"
+            " t.updated_at FROM template_versions v JOIN templates t ON t.id = v.template_id"
+            " WHERE v.template_id = $1 AND v.version = $2",
+            template_id,
+            version,
+        )
+        return row
+
+    async def current_version(self, template_id: uuid.UUID) -> Row | None:
+        """``version`` and ``service_id`` of a template, or None if there is none."""
+        row: Row | None = await self._pipe.fetchrow(
+            "SELECT version, service_id FROM templates WHERE id = $1", template_id
+        )
+        return row
+
+    async def save(
+        self, template_id: uuid.UUID, service_id: uuid.UUID, *, version: int, name: str,
+        template_type: str, subject: str | None, content: str, process_type: str,
+        created_by: str,
+    ) -> None:  # fmt: skip
+        """Write ``version`` of the template: a new template at version 1, else the next
+        version of an existing one; with its history row."""
+        write: Statement
+        if version == 1:
+            write = (
+                "INSERT INTO templates (id, service_id, name, template_type, subject, content,"
+                " process_type, version, created_by) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)",
+                (template_id, service_id, name, template_type, subject, content,
+                 process_type, version, created_by),
+            )  # fmt: skip
+        else:
+            write = (
+                "UPDATE templates SET name=$3, template_type=$4, subject=$5, content=$6,"
+                " process_type=$7, version=$8, updated_at=now() WHERE id=$1 AND service_id=$2",
+                (template_id, service_id, name, template_type, subject, content,
+                 process_type, version),
+            )  # fmt: skip
+        history: Statement = (
+            "INSERT INTO template_versions (template_id, version, service_id, name,"
+            " template_type, subject, content, process_type, created_by)"
+            " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)",
+            (template_id, version, service_id, name, template_type, subject, content,
+             process_type, created_by),
+        )  # fmt: skip
+        await self._pipe.transaction([write, history])

@@ -1,0 +1,75 @@
+"""The store's named queries: the rules they carry beyond plain reads and writes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any, cast
+
+import pytest
+
+from engine.domain import statuses as st
+from engine.domain.timestamps import utcnow
+from engine.store._pipe import Pipe
+from engine.store.notifications import MAY_REPLACE, StatusUpdate
+from engine.store.services import Services
+from engine.store.store import Store
+from tests import sql
+from tests.store.test_store import make_row
+
+
+class RecordingPipe:
+    def __init__(self) -> None:
+        self.statements: list[tuple[str, tuple[Any, ...]]] = []
+
+    async def execute(self, sql: str, *args: Any, keyed: bool = False) -> str:
+        self.statements.append((sql, args))
+        return "UPDATE 1"
+
+
+async def test_a_service_update_names_only_known_settings() -> None:
+    pipe = RecordingPipe()
+    services = Services(cast(Pipe, pipe))
+    with pytest.raises(ValueError, match="not a service setting: id"):
+        await services.update(uuid.uuid4(), {"id": uuid.uuid4(), "name": "x"})
+    await services.update(uuid.uuid4(), {})
+    assert pipe.statements == []  # nothing written for a refused or empty update
+    await services.update(uuid.uuid4(), {"rate_limit": 5})
+    [(statement, args)] = pipe.statements
+    assert "rate_limit = $2" in statement
+    assert args[1:] == (5,)
+
+
+async def test_cancel_follows_the_transition_table(store: Store) -> None:
+    assert MAY_REPLACE[st.CANCELLED] == (st.CREATED,)
+    later = utcnow() + dt.timedelta(hours=1)
+    waiting = make_row(scheduled_for=later)
+    handed_over = make_row(scheduled_for=later)
+    await store.insert_notifications([waiting, handed_over])
+    await store.update_statuses([StatusUpdate(id=handed_over.id, status=st.SENDING, at=utcnow())])
+
+    cancelled = await store.notifications.cancel(waiting.service_id, waiting.id)
+    assert cancelled is not None
+    assert cancelled["status"] == st.CANCELLED
+    assert await store.notifications.cancel(waiting.service_id, waiting.id) is None  # once
+    assert await store.notifications.cancel(handed_over.service_id, handed_over.id) is None
+    refused = await store.notifications.schedule_of(handed_over.service_id, handed_over.id)
+    assert refused is not None
+    assert refused["status"] == st.SENDING
+    # A cancelled row moves no further: no transition replaces `cancelled`.
+    changes = await store.update_statuses(
+        [StatusUpdate(id=waiting.id, status=st.SENDING, at=utcnow())]
+    )
+    assert changes == []
+
+
+async def test_stuck_finds_old_rows_in_the_given_statuses_only(store: Store) -> None:
+    old = utcnow() - dt.timedelta(days=4)
+    stuck = make_row(created_at=old)
+    recent = make_row()
+    await store.insert_notifications([stuck, recent])
+    cutoff = utcnow() - dt.timedelta(days=3)
+    assert await store.recovery.stuck([st.CREATED], created_before=cutoff) == [stuck.id]
+    assert await store.recovery.stuck([st.SENDING], created_before=cutoff) == []
+    await sql.execute(store, "UPDATE notifications SET status = 'sending' WHERE id = $1", stuck.id)
+    assert await store.recovery.stuck([st.SENDING], created_before=cutoff) == [stuck.id]
