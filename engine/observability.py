@@ -21,7 +21,7 @@ from engine.domain import statuses as st
 from engine.metrics import EVENT_LOOP_LAG, STATUS_TRANSITIONS, TIME_TO_DELIVERED, TIME_TO_SENT
 
 if TYPE_CHECKING:
-    from engine.api.http import Receive, Scope, Send
+    from engine.http1.asgi import Receive, Scope, Send
     from engine.store.notifications import StatusChange
 
 _HANDED_OVER = frozenset({st.SENDING, st.SENT, st.PENDING})

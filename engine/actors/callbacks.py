@@ -39,8 +39,8 @@ from typing import Any
 
 import trio
 
-from engine.actors.batching import gather
 from engine.actors.callback_actor import CallbackActor, HttpSender, Key, Sender
+from engine.batching import gather
 from engine.domain import callbacks as cb
 from engine.metrics import (
     CALLBACK_QUEUE,

@@ -47,7 +47,7 @@ from typing import Protocol
 
 import trio
 
-from engine.actors.batching import gather
+from engine.batching import gather
 from engine.domain import statuses as st
 from engine.domain.breaker import CircuitBreaker
 from engine.domain.limits import SendRate

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 import trio
 
-from engine.actors.batching import gather
+from engine.batching import gather
 from engine.metrics import observe_mailbox
 from engine.providers.base import Receipt
 from engine.store.notifications import StatusChange

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
 from urllib.parse import parse_qs
 
 import msgspec
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
+from engine.http1.asgi import Message, Receive, Scope, Send
+
+__all__ = ["JSON", "Message", "Receive", "Request", "Response", "Scope", "Send"]
 
 JSON = b"application/json"
 _encode = msgspec.json.Encoder().encode

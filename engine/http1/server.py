@@ -31,13 +31,13 @@ from __future__ import annotations
 import logging
 import math
 from collections import deque
-from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import unquote
 
 import msgspec
 import trio
 
+from engine.http1.asgi import ASGIApp
 from engine.http1.request_parser import HttpError, Request, RequestParser
 from engine.http1.response_writer import (
     CONTINUE,
@@ -57,10 +57,6 @@ from engine.http1.server_sockets import (
 
 log = logging.getLogger("engine.http1.server")
 
-ASGIApp = Callable[
-    [MutableMapping[str, Any], Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]],
-    Awaitable[None],
-]
 LINGER_SECONDS = 1.0
 
 

@@ -15,7 +15,7 @@ from typing import Generic, TypeVar
 
 import trio
 
-from engine.actors.batching import gather
+from engine.batching import gather
 from engine.metrics import STORE_BATCH_ROWS, STORE_COMMIT_SECONDS, STORE_ROWS_TOTAL
 
 T = TypeVar("T")

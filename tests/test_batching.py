@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 import trio
 
-from engine.actors.batching import gather
+from engine.batching import gather
 
 
 async def test_gather_waits_at_most_the_linger_for_more(autojump_clock: trio.abc.Clock) -> None:
