@@ -13,16 +13,23 @@ accepted is exactly what is committed, and everything else is built from it.
   renders the email's HTML again, as the HTML is not stored, from the template version and
   personalisation the row was created with). A row is read by column name
   (``row["id"]``), so a ``NotificationRow`` and a database record go through the same
-  builder; the stored subject wins over the rendered one (a sanitised subject stays so).
+  builder. The row's subject is sent; the rendered one only if the row has none (so a
+  sanitised subject stays sanitised).
 - ``post_response``: the 201 of a single POST, from the row.
 - ``sender_address`` / ``from_address``: an email's sender, the service's own address or
   its ``email_from`` at its sending domain (else the engine's).
 
+Why the row is the record: it is built on every path anyway (it is what is committed),
+so a separate "accepted" struct would be one more object per row on the bulk path; the
+message and the 201 read what they need from it.
+
 Cost (bulk is hot: 50,000 rows per request): a row is one ``NotificationRow`` built
-straight from its parts, no intermediate object per row; ``new_ids`` takes one
-``os.urandom`` call per job (uuid4 per row costs a system call and a slow constructor
-each: a measurable share of a 50,000-row request). A fresh message reads its row through
-``__getitem__`` (a dozen attribute lookups, ~1 us: a single POST costs thousands).
+straight from its parts, no intermediate object per row (the call to ``accepted_row``
+costs ~0.07 us a row, 3.5 ms of a 50,000-row job, measured against the former inline
+build); ``new_ids`` takes one ``os.urandom`` call per job (uuid4 per row costs a system
+call and a slow constructor each: a measurable share of a 50,000-row request). A fresh
+message reads its row through ``__getitem__`` (~0.5 us more than attribute access, once
+per single POST; stored rows were always read by column name).
 
 The provider messages (``EmailMessage``, ``SmsMessage``, ``Attachment``) are pure data
 defined here; ``engine.providers.base`` holds what providers do with them. Pure: no I/O.
