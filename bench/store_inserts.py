@@ -22,9 +22,9 @@ import trio_asyncio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from engine.domain.notification import NotificationRow
 from engine.domain.timestamps import utcnow
 from engine.store.dsn import with_database
-from engine.store.notifications import NotificationRow
 from engine.store.store import Store
 from tests import sql
 

@@ -23,7 +23,6 @@ from contextlib import asynccontextmanager
 from functools import partial
 from typing import Any
 
-import msgspec
 import trio
 
 from engine import gc_policy
@@ -39,10 +38,10 @@ from engine.crypto import SecretBox
 from engine.domain import statuses as st
 from engine.domain.callbacks import CALLBACK_STATUSES
 from engine.domain.limits import fiscal_year_start
+from engine.domain.notification import from_address, stored_outbound
 from engine.domain.templates import CompiledEmailTemplate, CompiledSmsTemplate
 from engine.domain.timestamps import utcnow
 from engine.observability import observe_changes, watch_loop_lag
-from engine.outbound import outbound_from_row
 from engine.providers import aws
 from engine.providers.base import Outbound, Receipt
 from engine.providers.ses import open_ses
@@ -242,11 +241,12 @@ class Engine:
                     )
                 )
                 continue
-            message = outbound_from_row(
-                row, bundle, self.compiled(template, bundle), self.settings.notify_email_domain
+            message = stored_outbound(
+                row,
+                self.compiled(template, bundle),
+                from_address(bundle.service, self.settings.notify_email_domain),
+                attached.get(row["id"], ()),
             )
-            if row["id"] in attached:
-                message = msgspec.structs.replace(message, attachments=attached[row["id"]])
             actor = await self.service_actor(bundle)
             if actor.enqueue_nowait(message):
                 queued += 1

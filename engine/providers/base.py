@@ -1,5 +1,9 @@
 """What every provider shares: the messages it sends, the results and receipts it returns.
 
+The messages (``EmailMessage``, ``SmsMessage``, ``Outbound``, ``Attachment``) are pure data
+built with the notification they carry, in ``engine.domain.notification``; they are
+imported here so a provider finds everything it deals in in one place.
+
 One failure channel: results. ``send_batch`` returns one ``SendResult`` per message, in
 order, and nothing but cancellation escapes it; a failure of the whole call (a throttle,
 a 5xx, a timeout) is a result per message too (``failed_batch``). Outcomes:
@@ -33,44 +37,24 @@ from typing import Literal, Protocol
 
 import msgspec
 
+from engine.domain.notification import Attachment, EmailMessage, Outbound, SmsMessage
+
+__all__ = [
+    "Attachment",
+    "Channel",
+    "EmailMessage",
+    "Outbound",
+    "Outcome",
+    "Provider",
+    "Receipt",
+    "SendResult",
+    "SmsMessage",
+    "failed",
+    "failed_batch",
+]
+
 Channel = Literal["email", "sms"]
 Outcome = Literal["accepted", "throttled", "retryable", "rejected"]
-
-
-class Attachment(msgspec.Struct, frozen=True, kw_only=True):
-    filename: str
-    content: bytes
-    mime_type: str = "application/octet-stream"
-
-
-class EmailMessage(msgspec.Struct, frozen=True, kw_only=True, tag="email"):
-    notification_id: uuid.UUID
-    service_id: uuid.UUID
-    to: str
-    from_address: str  # "Name <local@domain>"
-    reply_to: str | None
-    subject: str
-    html: str
-    text: str
-    unsubscribe_url: str | None = None
-    attachments: tuple[Attachment, ...] = ()
-    key_type: str = "normal"
-    lane: str = "normal"
-    created_at: dt.datetime | None = None
-
-
-class SmsMessage(msgspec.Struct, frozen=True, kw_only=True, tag="sms"):
-    notification_id: uuid.UUID
-    service_id: uuid.UUID
-    to: str  # E.164
-    body: str
-    sender: str | None
-    key_type: str = "normal"
-    lane: str = "normal"
-    created_at: dt.datetime | None = None
-
-
-Outbound = EmailMessage | SmsMessage
 
 
 class SendResult(msgspec.Struct, frozen=True, kw_only=True):

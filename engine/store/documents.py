@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 import msgspec
 
-from engine.providers.base import Attachment
+from engine.domain.notification import Attachment
 from engine.store._pipe import Pipe, affected
 from engine.store.rows import Row
 

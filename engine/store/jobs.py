@@ -48,6 +48,8 @@ class Jobs:
         )  # fmt: skip
 
     async def mark_finished(self, job_id: uuid.UUID) -> None:
+        """Every row of the job exists (GC: ``finished`` once all notifications are
+        created)."""
         await self._pipe.execute(
             "UPDATE jobs SET job_status = 'finished', processing_started = created_at,"
             " processing_finished = now(), updated_at = now() WHERE id = $1",
@@ -66,7 +68,8 @@ class Jobs:
         self, job_id: uuid.UUID, *, after_row: int, owner: uuid.UUID, limit: int
     ) -> list[Row]:
         """Up to ``limit`` unsent rows of the job owned by ``owner``, after ``after_row``
-        (the columns ``engine.outbound.outbound_from_row`` reads, and ``job_row_number``)."""
+        (the columns ``engine.domain.notification.stored_outbound`` reads, and
+        ``job_row_number``)."""
         return await self._pipe.fetch(_PAGE_SQL, job_id, after_row, owner, limit)
 
     async def claim_rows(self, job_id: uuid.UUID, owner: uuid.UUID) -> None:

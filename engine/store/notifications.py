@@ -1,5 +1,6 @@
-"""Notifications: the row and its writes (insert, status changes and the rules that allow
-them) and the reads of the v2 API (get, list, cancel).
+"""Notifications: the writes of the row (insert, status changes and the rules that allow
+them) and the reads of the v2 API (get, list, cancel). The row itself, in COPY column
+order, is ``engine.domain.notification.NotificationRow``.
 
 Rules:
 - The hot-path writes (``Store.insert_notifications`` / ``update_statuses`` /
@@ -22,36 +23,9 @@ from typing import Any
 import msgspec
 
 from engine.domain import statuses as st
+from engine.domain.notification import NotificationRow
 from engine.store._pipe import Pipe
 from engine.store.rows import Row
-
-
-class NotificationRow(msgspec.Struct, kw_only=True):
-    """One row of ``notifications``, in COPY column order."""
-
-    id: uuid.UUID
-    service_id: uuid.UUID
-    template_id: uuid.UUID
-    template_version: int
-    api_key_id: uuid.UUID | None
-    key_type: str
-    notification_type: str
-    recipient: str
-    status: str
-    client_reference: str | None
-    personalisation: str | None  # JSON text
-    subject: str | None
-    body: str
-    reply_to_text: str | None
-    process_type: str
-    billable_units: int
-    job_id: uuid.UUID | None
-    job_row_number: int | None
-    scheduled_for: dt.datetime | None
-    unsubscribe_url: str | None
-    created_at: dt.datetime
-    owner: uuid.UUID | None = None
-
 
 NOTIFICATION_COLUMNS = list(NotificationRow.__struct_fields__)
 

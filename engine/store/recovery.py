@@ -77,7 +77,8 @@ class Recovery:
     async def claim(self, worker_id: uuid.UUID, *, dead_after: float, limit: int) -> list[Row]:
         """Due ``created`` rows that are unowned or a dead worker's, and ``sending`` rows
         of a dead worker with no provider reference: now ``worker_id``'s. The columns
-        ``engine.outbound.outbound_from_row`` reads, and ``status``."""
+        ``engine.domain.notification.stored_outbound`` reads, and
+        ``status``."""
         return await self._pipe.fetch(_CLAIM_SQL, worker_id, dead_after, limit)
 
     async def claim_simulated(

@@ -34,6 +34,7 @@ from typing import Any
 import msgspec
 import trio
 
+from engine.domain.notification import NotificationRow
 from engine.providers.base import Receipt
 from engine.store._pipe import Pipe
 from engine.store.asyncio_thread import AsyncioThread, open_asyncio_thread
@@ -50,7 +51,6 @@ from engine.store.notifications import (
     INSERT_SQL,
     NOTIFICATION_COLUMNS,
     RECEIPT_LOOKUP_SQL,
-    NotificationRow,
     Notifications,
     ReceiptOutcome,
     StatusChange,

@@ -24,7 +24,7 @@ from notifications_python_client.notifications import NotificationsAPIClient
 
 from engine.api.app import build_router
 from engine.api.v2.cancel import ALREADY_CANCELLED, NOT_SCHEDULED
-from engine.store.notifications import NotificationRow
+from engine.domain.notification import NotificationRow
 from tests.api.contract import (
     EMAIL_CONTENT_FIELDS,
     ERROR_FIELDS,

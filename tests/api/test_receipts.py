@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import trio
 
-from engine.store.notifications import NotificationRow
+from engine.domain.notification import NotificationRow
 from tests import sql
 from tests.api.test_slice import jwt_header
 from tests.conftest import RunningEngine, serving_engine

@@ -12,11 +12,12 @@ import trio
 from prometheus_client import REGISTRY
 
 from engine.domain import statuses as st
+from engine.domain.notification import NotificationRow
 from engine.domain.timestamps import utcnow
 from engine.metrics import STORE_BATCH_ROWS
 from engine.observability import observe_changes
 from engine.providers.base import Receipt
-from engine.store.notifications import NotificationRow, StatusUpdate
+from engine.store.notifications import StatusUpdate
 from engine.store.store import Store
 from tests import sql
 

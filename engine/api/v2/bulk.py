@@ -7,7 +7,8 @@ remaining daily messages -> row count -> team / trial recipients -> row errors -
 The admission rules are ``engine.domain.admission``'s, the same as a single send's; the
 service's actor holds the rate and budgets (``admit``, ``Reservation``).
 
-Sending (the row writing and feeding live in ``engine.jobs``):
+Sending (rows are built by ``engine.domain.notification``, written by ``bulk_rows`` and
+fed from the database by ``engine.actors.job_feeder``):
 - Every row is written as a ``created`` notification with ``job_id`` and
   ``job_row_number`` through the store's COPY path, in large chunks.
 - Jobs of ``BULK_THRESHOLD`` rows or more use the service's bulk lane; smaller jobs use the
@@ -29,13 +30,15 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 import trio
 
-from engine import jobs
+from engine.actors import job_feeder
 from engine.api.auth import AuthContext
 from engine.api.errors import BadRequestError, ValidationError
 from engine.api.http import Request, Response
+from engine.api.v2 import bulk_rows
 from engine.api.v2.formats import parse_scheduled_for
 from engine.api.v2.schema import decode_or_explain, parse_uuid
 from engine.domain import admission, csv_rows
+from engine.domain import notification as nt
 from engine.domain.recipients import (
     InvalidRecipient,
     is_simulated_email,
@@ -177,8 +180,9 @@ async def post_bulk(engine: Engine, request: Request, ctx: AuthContext) -> Respo
     else:
         units = count
 
-    spec = jobs.RowSpec(
-        job_id=uuid.uuid4(),
+    job_id = uuid.uuid4()
+    spec = nt.RowSpec(
+        job_id=job_id,
         service_id=bundle.service.id,
         template_id=template.id,
         template_version=template.version,
@@ -192,10 +196,10 @@ async def post_bulk(engine: Engine, request: Request, ctx: AuthContext) -> Respo
         created_at=now,
         owner=engine.worker_id if scheduled is None else None,
     )
-    job = _job(spec, bundle, key, body.name, count, sender_id)
+    job = _job(job_id, spec, bundle, key, body.name, count, sender_id)
     if simulated:
         # Smoke-test recipients: the job exists, nothing is persisted or counted.
-        await jobs.insert_job(engine, spec, body.name, count, "finished", sender_id)
+        await bulk_rows.insert_job(engine, spec, body.name, count, "finished", sender_id)
         return Response(201, _encode(JobResponse(job)))
 
     # Synchronous check and count: atomic under trio (no checkpoint in between).
@@ -210,31 +214,34 @@ async def post_bulk(engine: Engine, request: Request, ctx: AuthContext) -> Respo
         return compiled.render(checked.personalisations[index], with_html=small)
 
     try:
-        await jobs.insert_job(engine, spec, body.name, count, job.job_status, sender_id)
-        kept = await jobs.write_rows(
+        await bulk_rows.insert_job(engine, spec, body.name, count, job.job_status, sender_id)
+        kept = await bulk_rows.write_rows(
             engine, spec, checked.recipients, checked.personalisations, render, keep=small
         )
     except BaseException:
         reservation.release()
-        await jobs.discard(engine, spec.job_id)
+        await bulk_rows.discard(engine, job_id)
         raise
     NOTIFICATIONS_CREATED.labels(channel, key.key_type, spec.lane).inc(count)
     if scheduled is not None:
         engine.start_soon(
-            jobs.feed_when_due, engine, bundle.service.id, template, spec.job_id, scheduled
+            job_feeder.feed_when_due, engine, bundle.service.id, template, job_id, scheduled
         )
     else:
-        await jobs.mark_finished(engine, spec.job_id)
+        await bulk_rows.mark_finished(engine, job_id)
         if small:
+            from_address = nt.from_address(bundle.service, engine.settings.notify_email_domain)
+            email = channel == "email"
             for row, out in kept:
-                engine.dispatch(actor, jobs.message(engine, bundle, row, out))
+                engine.dispatch(actor, nt.outbound(row, out if email else None, from_address))
         else:
-            engine.start_soon(jobs.feed, engine, actor, bundle, template, spec.job_id)
+            engine.start_soon(job_feeder.feed, engine, actor, bundle, template, job_id)
     return Response(201, _encode(JobResponse(job)))
 
 
 def _job(
-    spec: jobs.RowSpec,
+    job_id: uuid.UUID,
+    spec: nt.RowSpec,
     bundle: ServiceBundle,
     key: ApiKey,
     name: str,
@@ -246,7 +253,7 @@ def _job(
         archived=False,
         created_at=_iso(spec.created_at) or "",
         created_by=NamedRef(str(key.id), key.name),
-        id=str(spec.job_id),
+        id=str(job_id),
         job_status="scheduled" if spec.scheduled_for else "pending",
         notification_count=count,
         original_file_name=name,

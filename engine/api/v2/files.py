@@ -29,7 +29,7 @@ import msgspec
 
 from engine.api.errors import BadRequestError, NotFoundError, ValidationError
 from engine.api.http import Request, Response
-from engine.providers.base import Attachment
+from engine.domain.notification import Attachment
 from engine.store.documents import NewDocument
 
 if TYPE_CHECKING:

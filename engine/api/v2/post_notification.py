@@ -6,6 +6,8 @@ rate and budgets are held by its actor (``admit``, then ``Reservation.take`` onc
 are known; released if the insert fails). The 201 is sent only after the row is committed
 (group commit with other requests); the notification then goes to its service's lane.
 Simulated smoke-test recipients get a 201 with a fresh id and are never persisted.
+The stored row, the provider message and the 201 are built by
+``engine.domain.notification``, from the row.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from engine.api.v2.files import (
 from engine.api.v2.formats import parse_scheduled_for
 from engine.api.v2.schema import decode_or_explain, parse_uuid
 from engine.domain import admission
-from engine.domain import statuses as st
+from engine.domain import notification as nt
 from engine.domain.recipients import (
     InvalidRecipient,
     is_simulated_email,
@@ -39,12 +41,9 @@ from engine.domain.recipients import (
     validate_phone_number,
 )
 from engine.domain.sanitise import Sanitised, sanitise
-from engine.domain.templates import SMS_CHAR_COUNT_LIMIT, MissingPersonalisation
+from engine.domain.templates import SMS_CHAR_COUNT_LIMIT, MissingPersonalisation, RenderedEmail
 from engine.domain.timestamps import utcnow
 from engine.metrics import NOTIFICATIONS_CREATED
-from engine.outbound import sender_address
-from engine.providers.base import EmailMessage, Outbound, SmsMessage
-from engine.store.notifications import NotificationRow
 
 if TYPE_CHECKING:
     from engine.runtime import Engine
@@ -93,34 +92,6 @@ SMS_SPEC = {
 }
 _email_decoder = msgspec.json.Decoder(PostEmailRequest)
 _sms_decoder = msgspec.json.Decoder(PostSmsRequest)
-
-
-class TemplateRef(msgspec.Struct, frozen=True):
-    id: str
-    version: int
-    uri: str
-
-
-class EmailContent(msgspec.Struct, frozen=True):
-    from_email: str
-    body: str
-    subject: str
-
-
-class SmsContent(msgspec.Struct, frozen=True):
-    body: str
-    from_number: str | None
-
-
-class PostResponse(msgspec.Struct, frozen=True, omit_defaults=True):
-    id: str
-    reference: str | None
-    content: EmailContent | SmsContent
-    uri: str
-    template: TemplateRef
-    scheduled_for: str | None
-    # Only when the request had sanitise_content_for (GOV.UK).
-    sanitised_content: dict[str, Sanitised] | None = None
 
 
 _encode = msgspec.json.Encoder().encode
@@ -191,111 +162,65 @@ async def _post(
     except MissingPersonalisation as exc:
         raise BadRequestError(str(exc)) from None
 
-    notification_id = uuid.uuid4()
-    template_ref = TemplateRef(
-        str(template.id),
-        template.version,
-        f"{base}services/{bundle.service.id}/templates/{template.id}",
-    )
-    if isinstance(body, PostEmailRequest):
-        sender = sender_address(bundle, engine.settings.notify_email_domain)
-        subject, text = rendered.subject, rendered.text
+    subject: str | None = None
+    if isinstance(rendered, RenderedEmail):
         if subject_values is not None:
             # The subject is plain text: URLs broken up, but no markdown escapes.
             subject = compiled.render(subject_values).subject
-        if not text.strip():
+        if not rendered.text.strip():
             raise BadRequestError("Message is empty or just whitespace")
-        content: EmailContent | SmsContent = EmailContent(sender, text, subject)
-        units = 1
     else:
-        sender = reply_to or ""
-        text, subject = rendered.body, None
-        if not text.strip():
+        if not rendered.body.strip():
             raise BadRequestError("Message is empty or just whitespace")
         if rendered.char_count > SMS_CHAR_COUNT_LIMIT:
             raise BadRequestError(
                 "Content for template has a character count greater than the limit of "
                 f"{SMS_CHAR_COUNT_LIMIT}"
             )
-        content = SmsContent(text, reply_to)
-        units = rendered.fragment_count
 
-    response = PostResponse(
-        id=str(notification_id),
-        reference=body.reference,
-        content=content,
-        uri=f"{base}v2/notifications/{notification_id}",
-        template=template_ref,
-        scheduled_for=body.scheduled_for,
-        sanitised_content=sanitised,
-    )
-    if simulated:
-        return Response(201, _encode(response))
-
-    reservation.take(channel, units)
-    row = NotificationRow(
-        id=notification_id,
+    spec = nt.RowSpec(
         service_id=bundle.service.id,
         template_id=template.id,
         template_version=template.version,
         api_key_id=key.id,
         key_type=key.key_type,
-        notification_type=channel,
-        recipient=recipient,
-        status=st.CREATED,
-        client_reference=body.reference,
-        personalisation=msgspec.json.encode(personalisation).decode() if personalisation else None,
-        subject=subject,
-        body=text,
-        reply_to_text=reply_to,
-        process_type=template.process_type,
-        billable_units=units,
-        job_id=None,
-        job_row_number=None,
+        channel=channel,
+        lane=template.process_type,
+        sender=reply_to,
+        reference=body.reference,
         scheduled_for=scheduled,
-        unsubscribe_url=unsubscribe_url,
         created_at=now,
         owner=engine.worker_id if scheduled is None else None,
     )
+    row = nt.accepted_row(
+        spec,
+        uuid.uuid4(),
+        recipient,
+        personalisation,
+        rendered,
+        subject=subject,
+        unsubscribe_url=unsubscribe_url,
+    )
+    domain = engine.settings.notify_email_domain
+    sender = nt.sender_address(bundle.service, domain) if channel == "email" else ""
+    response = _encode(nt.post_response(row, base, sender, body.scheduled_for, sanitised))
+    if simulated:
+        return Response(201, response)
+
+    reservation.take(channel, row.billable_units)
     try:
         if files:
-            await store_documents(engine.store, bundle.service.id, notification_id, files)
+            await store_documents(engine.store, bundle.service.id, row.id, files)
         await engine.store.insert_notifications([row])
     except Exception:
         reservation.release()
         raise
     NOTIFICATIONS_CREATED.labels(channel, key.key_type, template.process_type).inc()
     if scheduled is None:
-        outbound: Outbound
-        if isinstance(body, PostEmailRequest):
-            outbound = EmailMessage(
-                notification_id=notification_id,
-                service_id=bundle.service.id,
-                to=recipient,
-                from_address=f"{bundle.service.name} <{sender}>",
-                reply_to=reply_to,
-                subject=subject or "",
-                html=rendered.html,
-                text=text,
-                unsubscribe_url=row.unsubscribe_url,
-                attachments=attachments(files),
-                key_type=key.key_type,
-                lane=template.process_type,
-                created_at=now,
-            )
-        else:
-            outbound = SmsMessage(
-                notification_id=notification_id,
-                service_id=bundle.service.id,
-                to=recipient,
-                body=text,
-                sender=reply_to,
-                key_type=key.key_type,
-                lane=template.process_type,
-                created_at=now,
-            )
-        engine.dispatch(actor, outbound)
-    return Response(201, _encode(response))
+        email = rendered if isinstance(rendered, RenderedEmail) else None
+        from_address = nt.from_address(bundle.service, domain)
+        engine.dispatch(actor, nt.outbound(row, email, from_address, attachments(files)))
+    return Response(201, response)
 
 
 def _https_url(value: str) -> str:

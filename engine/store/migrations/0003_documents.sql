@@ -17,8 +17,9 @@ CREATE TABLE documents (
 CREATE INDEX documents_notification_idx ON documents (notification_id);
 CREATE INDEX documents_expires_idx ON documents (expires_at);
 
--- Bulk job feeding pages through a job's rows in row order (engine.jobs.feed): the job
--- index gains the row number, so each page is an index range scan, not a sort of the job.
+-- Bulk job feeding pages through a job's rows in row order (engine.actors.job_feeder):
+-- the job index gains the row number, so each page is an index range scan, not a sort of
+-- the job.
 DROP INDEX IF EXISTS notifications_job_idx;
 CREATE INDEX notifications_job_row_idx ON notifications (job_id, job_row_number)
     WHERE job_id IS NOT NULL;

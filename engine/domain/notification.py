@@ -1,0 +1,339 @@
+"""An accepted notification: the one place that builds its stored row, its provider
+message and the API's answer.
+
+The record is the stored row (``NotificationRow``, in COPY column order): what a request
+accepted is exactly what is committed, and everything else is built from it.
+
+- ``accepted_row``: the row of a single POST or of one bulk row, from what the request
+  shares with its siblings (``RowSpec``: one per POST, one per job) and the row's own
+  recipient, personalisation and rendering. An email stores its subject and text body, an
+  SMS its body; billable units are 1 for an email, the fragments for an SMS.
+- ``outbound``: the provider message of a row, fresh (single POSTs, small jobs: the
+  rendering is at hand) or stored (the job feeder, recovery's requeue: ``stored_outbound``
+  renders the email's HTML again, as the HTML is not stored, from the template version and
+  personalisation the row was created with). A row is read by column name
+  (``row["id"]``), so a ``NotificationRow`` and a database record go through the same
+  builder. The row's subject is sent; the rendered one only if the row has none (so a
+  sanitised subject stays sanitised).
+- ``post_response``: the 201 of a single POST, from the row.
+- ``sender_address`` / ``from_address``: an email's sender, the service's own address or
+  its ``email_from`` at its sending domain (else the engine's).
+
+Why the row is the record: it is built on every path anyway (it is what is committed),
+so a separate "accepted" struct would be one more object per row on the bulk path; the
+message and the 201 read what they need from it.
+
+Cost (bulk is hot: 50,000 rows per request): a row is one ``NotificationRow`` built
+straight from its parts, no intermediate object per row (the call to ``accepted_row``
+costs ~0.07 us a row, 3.5 ms of a 50,000-row job, measured against the former inline
+build); ``new_ids`` takes one ``os.urandom`` call per job (uuid4 per row costs a system
+call and a slow constructor each: a measurable share of a 50,000-row request). A fresh
+message reads its row through ``__getitem__`` (~0.5 us more than attribute access, once
+per single POST; stored rows were always read by column name).
+
+The provider messages (``EmailMessage``, ``SmsMessage``, ``Attachment``) are pure data
+defined here; ``engine.providers.base`` holds what providers do with them. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import uuid
+from typing import Any, Protocol
+
+import msgspec
+
+from engine.domain import statuses as st
+from engine.domain.sanitise import Sanitised
+from engine.domain.templates import (
+    CompiledEmailTemplate,
+    CompiledSmsTemplate,
+    RenderedEmail,
+    RenderedSms,
+)
+
+# -- the record ---------------------------------------------------------------------------
+
+
+class NotificationRow(msgspec.Struct, kw_only=True):
+    """One row of ``notifications``, in COPY column order."""
+
+    id: uuid.UUID
+    service_id: uuid.UUID
+    template_id: uuid.UUID
+    template_version: int
+    api_key_id: uuid.UUID | None
+    key_type: str
+    notification_type: str
+    recipient: str
+    status: str
+    client_reference: str | None
+    personalisation: str | None  # JSON text
+    subject: str | None
+    body: str
+    reply_to_text: str | None
+    process_type: str
+    billable_units: int
+    job_id: uuid.UUID | None
+    job_row_number: int | None
+    scheduled_for: dt.datetime | None
+    unsubscribe_url: str | None
+    created_at: dt.datetime
+    owner: uuid.UUID | None = None
+
+    def __getitem__(self, column: str) -> Any:
+        """By column name, like a stored row (``outbound`` reads both)."""
+        return getattr(self, column)
+
+
+class StoredRow(Protocol):
+    """A row read by column name: a ``NotificationRow`` or a database record."""
+
+    def __getitem__(self, column: str, /) -> Any: ...
+
+
+class RowSpec(msgspec.Struct, frozen=True, kw_only=True):
+    """What every row of one accepted request shares (a single POST, or a bulk job)."""
+
+    service_id: uuid.UUID
+    template_id: uuid.UUID
+    template_version: int
+    api_key_id: uuid.UUID
+    key_type: str
+    channel: str
+    lane: str
+    sender: str | None
+    reference: str | None
+    scheduled_for: dt.datetime | None
+    created_at: dt.datetime
+    owner: uuid.UUID | None
+    job_id: uuid.UUID | None = None
+
+
+_encode_json = msgspec.json.encode
+
+
+def accepted_row(
+    spec: RowSpec,
+    notification_id: uuid.UUID,
+    recipient: str,
+    personalisation: dict[str, Any],
+    rendered: RenderedEmail | RenderedSms,
+    *,
+    row_number: int | None = None,
+    subject: str | None = None,
+    unsubscribe_url: str | None = None,
+) -> NotificationRow:
+    """The ``created`` row of one notification. ``subject`` replaces the rendered one (a
+    sanitised subject); ``row_number`` is the row's place in its job, from 1."""
+    if isinstance(rendered, RenderedEmail):
+        subject, body, units = rendered.subject if subject is None else subject, rendered.text, 1
+    else:
+        subject, body, units = None, rendered.body, rendered.fragment_count
+    return NotificationRow(
+        id=notification_id,
+        service_id=spec.service_id,
+        template_id=spec.template_id,
+        template_version=spec.template_version,
+        api_key_id=spec.api_key_id,
+        key_type=spec.key_type,
+        notification_type=spec.channel,
+        recipient=recipient,
+        status=st.CREATED,
+        client_reference=spec.reference,
+        personalisation=_encode_json(personalisation).decode() if personalisation else None,
+        subject=subject,
+        body=body,
+        reply_to_text=spec.sender,
+        process_type=spec.lane,
+        billable_units=units,
+        job_id=spec.job_id,
+        job_row_number=row_number,
+        scheduled_for=spec.scheduled_for,
+        unsubscribe_url=unsubscribe_url,
+        created_at=spec.created_at,
+        owner=spec.owner,
+    )
+
+
+def new_ids(count: int) -> list[uuid.UUID]:
+    """``count`` random (version 4) UUIDs."""
+    raw = bytearray(os.urandom(16 * count))
+    raw[6::16] = bytes((b & 0x0F) | 0x40 for b in raw[6::16])
+    raw[8::16] = bytes((b & 0x3F) | 0x80 for b in raw[8::16])
+    return [uuid.UUID(bytes=bytes(raw[i : i + 16])) for i in range(0, 16 * count, 16)]
+
+
+# -- the provider message -----------------------------------------------------------------
+
+
+class Attachment(msgspec.Struct, frozen=True, kw_only=True):
+    filename: str
+    content: bytes
+    mime_type: str = "application/octet-stream"
+
+
+class EmailMessage(msgspec.Struct, frozen=True, kw_only=True, tag="email"):
+    notification_id: uuid.UUID
+    service_id: uuid.UUID
+    to: str
+    from_address: str  # "Name <local@domain>"
+    reply_to: str | None
+    subject: str
+    html: str
+    text: str
+    unsubscribe_url: str | None = None
+    attachments: tuple[Attachment, ...] = ()
+    key_type: str = "normal"
+    lane: str = "normal"
+    created_at: dt.datetime | None = None
+
+
+class SmsMessage(msgspec.Struct, frozen=True, kw_only=True, tag="sms"):
+    notification_id: uuid.UUID
+    service_id: uuid.UUID
+    to: str  # E.164
+    body: str
+    sender: str | None
+    key_type: str = "normal"
+    lane: str = "normal"
+    created_at: dt.datetime | None = None
+
+
+Outbound = EmailMessage | SmsMessage
+
+
+class SendingService(Protocol):
+    """What an email's sender is made of (``engine.services.Service`` has it)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def email_from(self) -> str: ...
+    @property
+    def sending_domain(self) -> str | None: ...
+
+
+def sender_address(service: SendingService, domain: str) -> str:
+    if "@" in service.email_from:
+        return service.email_from
+    return f"{service.email_from}@{service.sending_domain or domain}"
+
+
+def from_address(service: SendingService, domain: str) -> str:
+    """``Name <local@domain>``, an email's From."""
+    return f"{service.name} <{sender_address(service, domain)}>"
+
+
+def outbound(
+    row: StoredRow,
+    rendered: RenderedEmail | None,
+    from_address: str,
+    attachments: tuple[Attachment, ...] = (),
+) -> Outbound:
+    """The provider message of a row; ``rendered`` (an email's) gives its HTML, and its
+    subject if the row has none. SMS need nothing but the row."""
+    if row["notification_type"] == "email":
+        assert rendered is not None
+        subject = row["subject"]
+        return EmailMessage(
+            notification_id=row["id"],
+            service_id=row["service_id"],
+            to=row["recipient"],
+            from_address=from_address,
+            reply_to=row["reply_to_text"],
+            subject=rendered.subject if subject is None else subject,
+            html=rendered.html,
+            text=row["body"],
+            unsubscribe_url=row["unsubscribe_url"],
+            attachments=attachments,
+            key_type=row["key_type"],
+            lane=row["process_type"],
+            created_at=row["created_at"],
+        )
+    return SmsMessage(
+        notification_id=row["id"],
+        service_id=row["service_id"],
+        to=row["recipient"],
+        body=row["body"],
+        sender=row["reply_to_text"],
+        key_type=row["key_type"],
+        lane=row["process_type"],
+        created_at=row["created_at"],
+    )
+
+
+def stored_outbound(
+    row: StoredRow,
+    compiled: CompiledEmailTemplate | CompiledSmsTemplate,
+    from_address: str,
+    attachments: tuple[Attachment, ...] = (),
+) -> Outbound:
+    """The provider message of a stored row: an email's HTML is rendered again from the
+    template version (``compiled``) and personalisation it was created with."""
+    rendered = None
+    if row["notification_type"] == "email":
+        assert isinstance(compiled, CompiledEmailTemplate)
+        rendered = compiled.render(msgspec.json.decode(row["personalisation"] or "{}"))
+    return outbound(row, rendered, from_address, attachments)
+
+
+# -- the API's answer ---------------------------------------------------------------------
+
+
+class TemplateRef(msgspec.Struct, frozen=True):
+    id: str
+    version: int
+    uri: str
+
+
+class EmailContent(msgspec.Struct, frozen=True):
+    from_email: str
+    body: str
+    subject: str
+
+
+class SmsContent(msgspec.Struct, frozen=True):
+    body: str
+    from_number: str | None
+
+
+class PostResponse(msgspec.Struct, frozen=True, omit_defaults=True):
+    id: str
+    reference: str | None
+    content: EmailContent | SmsContent
+    uri: str
+    template: TemplateRef
+    scheduled_for: str | None
+    # Only when the request had sanitise_content_for (GOV.UK).
+    sanitised_content: dict[str, Sanitised] | None = None
+
+
+def post_response(
+    row: NotificationRow,
+    base_url: str,
+    sender: str,
+    scheduled_for: str | None,
+    sanitised: dict[str, Sanitised] | None = None,
+) -> PostResponse:
+    """The 201 of a single POST. ``sender``: an email's ``sender_address`` (unused for an
+    SMS, whose sender is the row's); ``scheduled_for`` as the request wrote it."""
+    content: EmailContent | SmsContent
+    if row.notification_type == "email":
+        content = EmailContent(sender, row.body, row.subject or "")
+    else:
+        content = SmsContent(row.body, row.reply_to_text)
+    return PostResponse(
+        id=str(row.id),
+        reference=row.client_reference,
+        content=content,
+        uri=f"{base_url}v2/notifications/{row.id}",
+        template=TemplateRef(
+            str(row.template_id),
+            row.template_version,
+            f"{base_url}services/{row.service_id}/templates/{row.template_id}",
+        ),
+        scheduled_for=scheduled_for,
+        sanitised_content=sanitised,
+    )
