@@ -20,7 +20,7 @@ import logging
 import os
 import uuid
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
 import trio
@@ -32,8 +32,9 @@ from engine.store.notifications import NotificationRow
 
 if TYPE_CHECKING:
     from engine.actors.service import ServiceActor
-    from engine.runtime import Engine
-    from engine.services import ServiceBundle, Template
+    from engine.actors.service_actors import ServiceActors
+    from engine.services import Registry, ServiceBundle, Template, TemplateCache
+    from engine.store.jobs import Jobs
 
 log = logging.getLogger("engine.jobs")
 
@@ -43,6 +44,36 @@ CLAIM_AHEAD = 1.0  # seconds before a scheduled job is due
 # Rows rendered between scheduler checkpoints (~5 ms of work), so a big job never holds
 # up the single sends being served at the same time.
 _YIELD_EVERY = 200
+
+
+class JobStore(Protocol):
+    @property
+    def jobs(self) -> Jobs: ...
+    async def insert_notifications(self, rows: Sequence[NotificationRow]) -> None: ...
+
+
+class JobSettings(Protocol):
+    @property
+    def notify_email_domain(self) -> str: ...
+
+
+class JobDeps(Protocol):
+    """What jobs need of the running engine (``engine.api.deps.ApiDeps`` is one)."""
+
+    @property
+    def store(self) -> JobStore: ...
+    @property
+    def settings(self) -> JobSettings: ...
+    @property
+    def registry(self) -> Registry: ...
+    @property
+    def template_cache(self) -> TemplateCache: ...
+    @property
+    def service_actors(self) -> ServiceActors: ...
+    @property
+    def worker_id(self) -> uuid.UUID: ...
+    @property
+    def wake_recovery(self) -> Callable[[], None]: ...
 
 
 class RowSpec(msgspec.Struct, frozen=True, kw_only=True):
@@ -72,7 +103,7 @@ def new_ids(count: int) -> list[uuid.UUID]:
 
 
 async def write_rows(
-    engine: Engine,
+    deps: JobDeps,
     spec: RowSpec,
     recipients: Sequence[str],
     personalisations: Sequence[dict[str, str]],
@@ -119,19 +150,19 @@ async def write_rows(
             if keep:
                 kept.append((row, out))
             if len(chunk) == CHUNK:
-                nursery.start_soon(engine.store.insert_notifications, chunk)
+                nursery.start_soon(deps.store.insert_notifications, chunk)
                 chunk = []
             if index % _YIELD_EVERY == _YIELD_EVERY - 1:
                 # Lets the inserts already queued reach PostgreSQL while we keep building.
                 await trio.lowlevel.checkpoint()
         if chunk:
-            nursery.start_soon(engine.store.insert_notifications, chunk)
+            nursery.start_soon(deps.store.insert_notifications, chunk)
     return kept
 
 
-async def insert_job(engine: Engine, spec: RowSpec, name: str, count: int, status: str,
+async def insert_job(deps: JobDeps, spec: RowSpec, name: str, count: int, status: str,
                      sender_id: uuid.UUID | None) -> None:  # fmt: skip
-    await engine.store.jobs.insert(
+    await deps.store.jobs.insert(
         spec.job_id, spec.service_id, template_id=spec.template_id,
         template_version=spec.template_version, api_key_id=spec.api_key_id, name=name,
         count=count, status=status, scheduled_for=spec.scheduled_for, sender_id=sender_id,
@@ -139,20 +170,20 @@ async def insert_job(engine: Engine, spec: RowSpec, name: str, count: int, statu
     )  # fmt: skip
 
 
-async def mark_finished(engine: Engine, job_id: uuid.UUID) -> None:
+async def mark_finished(deps: JobDeps, job_id: uuid.UUID) -> None:
     """Every row of the job exists (GC: ``finished`` once all notifications are created)."""
-    await engine.store.jobs.mark_finished(job_id)
+    await deps.store.jobs.mark_finished(job_id)
 
 
-async def discard(engine: Engine, job_id: uuid.UUID) -> None:
+async def discard(deps: JobDeps, job_id: uuid.UUID) -> None:
     with trio.CancelScope(shield=True):
-        await engine.store.jobs.discard(job_id)
+        await deps.store.jobs.discard(job_id)
 
 
-def message(engine: Engine, bundle: ServiceBundle, row: NotificationRow, out: Any) -> Outbound:
+def message(deps: JobDeps, bundle: ServiceBundle, row: NotificationRow, out: Any) -> Outbound:
     """The provider message for a row just rendered (small jobs skip the database)."""
     if row.notification_type == "email":
-        sender = sender_address(bundle, engine.settings.notify_email_domain)
+        sender = sender_address(bundle, deps.settings.notify_email_domain)
         return EmailMessage(
             notification_id=row.id,
             service_id=row.service_id,
@@ -179,20 +210,20 @@ def message(engine: Engine, bundle: ServiceBundle, row: NotificationRow, out: An
 
 
 async def feed(
-    engine: Engine,
+    deps: JobDeps,
     actor: ServiceActor,
     bundle: ServiceBundle,
     template: Template,
     job_id: uuid.UUID,
 ) -> None:
     """Hand a job's rows to the service's lane, a page at a time, waiting for room."""
-    compiled = engine.compiled(template, bundle)
-    domain = engine.settings.notify_email_domain
+    compiled = deps.template_cache.compiled(template, bundle)
+    domain = deps.settings.notify_email_domain
     last = 0
     try:
         while True:
-            page = await engine.store.jobs.page(
-                job_id, after_row=last, owner=engine.worker_id, limit=FEED_PAGE
+            page = await deps.store.jobs.page(
+                job_id, after_row=last, owner=deps.worker_id, limit=FEED_PAGE
             )
             for index, row in enumerate(page):
                 await _enqueue_when_room(actor, outbound_from_row(row, bundle, compiled, domain))
@@ -204,12 +235,12 @@ async def feed(
     except Exception:
         log.exception("job feeder failed; rows go to recovery", extra={"job_id": str(job_id)})
         with trio.CancelScope(shield=True):
-            await engine.store.jobs.release_rows(job_id, engine.worker_id, after_row=last)
-        engine.recovery.wake()
+            await deps.store.jobs.release_rows(job_id, deps.worker_id, after_row=last)
+        deps.wake_recovery()
 
 
 async def feed_when_due(
-    engine: Engine, service_id: uuid.UUID, template: Template, job_id: uuid.UUID,
+    deps: JobDeps, service_id: uuid.UUID, template: Template, job_id: uuid.UUID,
     due: dt.datetime,
 ) -> None:  # fmt: skip
     """Send a scheduled job at its time. Its rows are claimed ``CLAIM_AHEAD`` seconds early
@@ -217,15 +248,15 @@ async def feed_when_due(
     other service's due rows, leaves them to this feeder. If this process stops before
     then, the rows are still unowned and recovery sends them when due."""
     await trio.sleep(max(0.0, (due - dt.datetime.now(dt.UTC)).total_seconds() - CLAIM_AHEAD))
-    await engine.store.jobs.claim_rows(job_id, engine.worker_id)
+    await deps.store.jobs.claim_rows(job_id, deps.worker_id)
     await trio.sleep(max(0.0, (due - dt.datetime.now(dt.UTC)).total_seconds()))
     # Limits, names and senders may have changed since the job was accepted.
-    bundle = await engine.registry.get(service_id)
+    bundle = await deps.registry.get(service_id)
     if bundle is None:
-        await engine.store.jobs.release_unsent(job_id)
+        await deps.store.jobs.release_unsent(job_id)
         return
-    await mark_finished(engine, job_id)
-    await feed(engine, await engine.service_actor(bundle), bundle, template, job_id)
+    await mark_finished(deps, job_id)
+    await feed(deps, await deps.service_actors.get(bundle), bundle, template, job_id)
 
 
 async def _enqueue_when_room(actor: ServiceActor, message: Outbound) -> None:

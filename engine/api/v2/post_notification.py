@@ -47,7 +47,7 @@ from engine.providers.base import EmailMessage, Outbound, SmsMessage
 from engine.store.notifications import NotificationRow
 
 if TYPE_CHECKING:
-    from engine.runtime import Engine
+    from engine.api.deps import ApiDeps
     from engine.services import ServiceBundle
 
 PERSONALISATION_LIMIT = 51_200
@@ -126,18 +126,18 @@ class PostResponse(msgspec.Struct, frozen=True, omit_defaults=True):
 _encode = msgspec.json.Encoder().encode
 
 
-async def post_email(engine: Engine, request: Request, ctx: AuthContext) -> Response:
+async def post_email(deps: ApiDeps, request: Request, ctx: AuthContext) -> Response:
     body: PostEmailRequest = decode_or_explain(request.body, _email_decoder, EMAIL_SPEC)
-    return await _post(engine, request, ctx, "email", body)
+    return await _post(deps, request, ctx, "email", body)
 
 
-async def post_sms(engine: Engine, request: Request, ctx: AuthContext) -> Response:
+async def post_sms(deps: ApiDeps, request: Request, ctx: AuthContext) -> Response:
     body: PostSmsRequest = decode_or_explain(request.body, _sms_decoder, SMS_SPEC)
-    return await _post(engine, request, ctx, "sms", body)
+    return await _post(deps, request, ctx, "sms", body)
 
 
 async def _post(
-    engine: Engine,
+    deps: ApiDeps,
     request: Request,
     ctx: AuthContext,
     channel: str,
@@ -158,7 +158,7 @@ async def _post(
     now = utcnow()
     scheduled = parse_scheduled_for(body.scheduled_for, now) if body.scheduled_for else None
 
-    actor = await engine.service_actor(bundle)
+    actor = await deps.service_actors.get(bundle)
     reservation = actor.admit(key.key_type, trio.current_time())
 
     template = admission.find_template(bundle.templates, template_id, channel)
@@ -176,7 +176,7 @@ async def _post(
         team = bundle.team_emails if channel == "email" else bundle.team_phones
         admission.check_recipient(bundle.service, team, key.key_type, channel, recipient)
 
-    base = request.base_url(engine.settings.public_url)
+    base = request.base_url(deps.settings.public_url)
     if files:
         personalisation = apply_files(personalisation, files, base, simulated=simulated)
     subject_values: dict[str, Any] | None = None
@@ -185,7 +185,7 @@ async def _post(
         personalisation, subject_values, sanitised = sanitise(
             personalisation, body.sanitise_content_for
         )
-    compiled = engine.compiled(template, bundle)
+    compiled = deps.template_cache.compiled(template, bundle)
     try:
         rendered = compiled.render(personalisation)
     except MissingPersonalisation as exc:
@@ -198,7 +198,7 @@ async def _post(
         f"{base}services/{bundle.service.id}/templates/{template.id}",
     )
     if isinstance(body, PostEmailRequest):
-        sender = sender_address(bundle, engine.settings.notify_email_domain)
+        sender = sender_address(bundle, deps.settings.notify_email_domain)
         subject, text = rendered.subject, rendered.text
         if subject_values is not None:
             # The subject is plain text: URLs broken up, but no markdown escapes.
@@ -255,12 +255,12 @@ async def _post(
         scheduled_for=scheduled,
         unsubscribe_url=unsubscribe_url,
         created_at=now,
-        owner=engine.worker_id if scheduled is None else None,
+        owner=deps.worker_id if scheduled is None else None,
     )
     try:
         if files:
-            await store_documents(engine.store, bundle.service.id, notification_id, files)
-        await engine.store.insert_notifications([row])
+            await store_documents(deps.store, bundle.service.id, notification_id, files)
+        await deps.store.insert_notifications([row])
     except Exception:
         reservation.release()
         raise
@@ -294,7 +294,7 @@ async def _post(
                 lane=template.process_type,
                 created_at=now,
             )
-        engine.dispatch(actor, outbound)
+        deps.service_actors.dispatch(actor, outbound)
     return Response(201, _encode(response))
 
 
