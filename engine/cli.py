@@ -74,7 +74,7 @@ async def run_server(settings: Settings, *, on_ready: Any = None) -> None:
             port = await nursery.start(
                 partial(
                     serve,
-                    EngineApp(engine),
+                    EngineApp(engine.api_deps()),
                     host=settings.host,
                     port=settings.port,
                     limits=limits,

@@ -7,16 +7,19 @@ Rules:
 - Concurrent requests for a service that is not cached share one load.
 - Plain key secrets and bearer tokens live only here, in memory, decrypted from the
   database; they are never logged (``ApiKey.__repr__`` hides them).
+- Templates are compiled once per version (``TemplateCache``), not once per request.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import trio
+
+from engine.domain.templates import CompiledEmailTemplate, CompiledSmsTemplate
 
 if TYPE_CHECKING:
     from engine.crypto import SecretBox
@@ -194,3 +197,27 @@ def _default(rows: list[Row], column: str) -> str | None:
         if r["is_default"]:
             return str(r[column])
     return str(rows[0][column]) if rows else None
+
+
+class TemplateCache:
+    """Compiled templates, kept for the life of the process: a template version never
+    changes once saved, so ``(id, version, SMS prefix)`` names one compiled form."""
+
+    def __init__(self) -> None:
+        self._compiled: dict[tuple[uuid.UUID, int, str | None], Any] = {}
+
+    def compiled(self, template: Template, bundle: ServiceBundle) -> Any:
+        prefix = (
+            bundle.service.name
+            if template.template_type == "sms" and bundle.service.prefix_sms
+            else None
+        )
+        key = (template.id, template.version, prefix)
+        compiled = self._compiled.get(key)
+        if compiled is None:
+            if template.template_type == "email":
+                compiled = CompiledEmailTemplate(template.subject or "", template.content)
+            else:
+                compiled = CompiledSmsTemplate(template.content, prefix=prefix)
+            self._compiled[key] = compiled
+        return compiled

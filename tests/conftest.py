@@ -180,7 +180,7 @@ async def serving_engine(database_url: str, **overrides: Any) -> AsyncIterator[R
         port = await nursery.start(
             partial(
                 serve,
-                EngineApp(engine),
+                EngineApp(engine.api_deps()),
                 host="127.0.0.1",
                 port=0,
                 shutdown=shutdown,

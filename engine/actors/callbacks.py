@@ -26,6 +26,8 @@ Breaker: 25 failed attempts within 300 s suspend the endpoint: ``suspended_at`` 
 ``suspended_reason`` are stored, the gauge and a log event tell operators, and the owed
 rows wait in the table (claims skip suspended endpoints) until an admin resumes it or a
 periodic ``{"health_check": "true"}`` probe succeeds (half-open).
+Status fan-out: every committed status change goes through ``on_changes`` (metrics, then a
+wake when a callback is owed); complaint receipts through ``on_complaints``.
 Bearer tokens and signing secrets are never logged.
 """
 
@@ -46,7 +48,10 @@ from engine.metrics import (
     CALLBACK_QUEUE,
     CALLBACKS_SUSPENDED,
 )
+from engine.observability import observe_changes
+from engine.providers.base import Receipt
 from engine.services import Callback, Registry
+from engine.store.notifications import StatusChange
 from engine.store.store import Store
 
 log = logging.getLogger("engine.callbacks")
@@ -263,6 +268,29 @@ class CallbackManager:
             )
         self.wake()
         return resumed
+
+    async def check_after_change(self, key: Key) -> dict[str, Any] | None:
+        """A callback was set or changed: clean breaker, then ``{"health_check": "true"}``."""
+        self.reset(key)
+        self.wake()
+        return await self.health_check(key)
+
+    # -- the status fan-out ------------------------------------------------------------
+    async def on_changes(self, changes: Sequence[StatusChange]) -> None:
+        """Every committed status change passes here (providers, receipts, recovery,
+        cancels): metrics observe it; callbacks are woken if one is owed."""
+        observe_changes(changes)
+        # The owed callbacks are already in callback_queue (same transaction): just wake.
+        if any(c.status in cb.CALLBACK_STATUSES for c in changes):
+            self.wake()
+
+    async def on_complaints(self, receipts: Sequence[Receipt]) -> None:
+        """Complaint receipts: recorded, then their callbacks (queued with them) woken."""
+        # ``rows``: the complaints recorded for the first time (complaint callbacks use them).
+        rows = await self.store.complaints.record(receipts)
+        log.info("complaints received", extra={"count": len(receipts), "new": len(rows)})
+        if rows:
+            self.wake()  # their callbacks were queued with them (migration 0002)
 
     def reset(self, key: Key) -> None:
         """The endpoint's config changed or it was resumed: start with a clean breaker."""

@@ -18,18 +18,19 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import trio
 
 from engine.domain import notification as nt
 
 if TYPE_CHECKING:
-    from engine.actors.recovery import Recovery
+    from collections.abc import Callable
+
     from engine.actors.service import ServiceActor
-    from engine.config import Settings
-    from engine.services import Registry, ServiceBundle, Template
-    from engine.store.store import Store
+    from engine.actors.service_actors import ServiceActors
+    from engine.services import Registry, ServiceBundle, Template, TemplateCache
+    from engine.store.jobs import Jobs
 
 log = logging.getLogger("engine.jobs")
 
@@ -40,38 +41,50 @@ CLAIM_AHEAD = 1.0  # seconds before a scheduled job is due
 _YIELD_EVERY = 200
 
 
-class FeederEngine(Protocol):
-    """What the feeder uses of the running engine (``engine.runtime.Engine`` has it)."""
+class FeederStore(Protocol):
+    @property
+    def jobs(self) -> Jobs: ...
+
+
+class FeederSettings(Protocol):
+    @property
+    def notify_email_domain(self) -> str: ...
+
+
+class FeederDeps(Protocol):
+    """What the feeder uses of the running engine (``engine.api.deps.ApiDeps`` has it)."""
 
     @property
-    def store(self) -> Store: ...
+    def store(self) -> FeederStore: ...
     @property
-    def settings(self) -> Settings: ...
+    def settings(self) -> FeederSettings: ...
     @property
     def worker_id(self) -> uuid.UUID: ...
     @property
     def registry(self) -> Registry: ...
     @property
-    def recovery(self) -> Recovery: ...
-    def compiled(self, template: Template, bundle: ServiceBundle) -> Any: ...
-    async def service_actor(self, bundle: ServiceBundle) -> ServiceActor: ...
+    def template_cache(self) -> TemplateCache: ...
+    @property
+    def service_actors(self) -> ServiceActors: ...
+    @property
+    def wake_recovery(self) -> Callable[[], None]: ...
 
 
 async def feed(
-    engine: FeederEngine,
+    deps: FeederDeps,
     actor: ServiceActor,
     bundle: ServiceBundle,
     template: Template,
     job_id: uuid.UUID,
 ) -> None:
     """Hand a job's rows to the service's lane, a page at a time, waiting for room."""
-    compiled = engine.compiled(template, bundle)
-    from_address = nt.from_address(bundle.service, engine.settings.notify_email_domain)
+    compiled = deps.template_cache.compiled(template, bundle)
+    from_address = nt.from_address(bundle.service, deps.settings.notify_email_domain)
     last = 0
     try:
         while True:
-            page = await engine.store.jobs.page(
-                job_id, after_row=last, owner=engine.worker_id, limit=FEED_PAGE
+            page = await deps.store.jobs.page(
+                job_id, after_row=last, owner=deps.worker_id, limit=FEED_PAGE
             )
             for index, row in enumerate(page):
                 await _enqueue_when_room(actor, nt.stored_outbound(row, compiled, from_address))
@@ -83,12 +96,12 @@ async def feed(
     except Exception:
         log.exception("job feeder failed; rows go to recovery", extra={"job_id": str(job_id)})
         with trio.CancelScope(shield=True):
-            await engine.store.jobs.release_rows(job_id, engine.worker_id, after_row=last)
-        engine.recovery.wake()
+            await deps.store.jobs.release_rows(job_id, deps.worker_id, after_row=last)
+        deps.wake_recovery()
 
 
 async def feed_when_due(
-    engine: FeederEngine, service_id: uuid.UUID, template: Template, job_id: uuid.UUID,
+    deps: FeederDeps, service_id: uuid.UUID, template: Template, job_id: uuid.UUID,
     due: dt.datetime,
 ) -> None:  # fmt: skip
     """Send a scheduled job at its time. Its rows are claimed ``CLAIM_AHEAD`` seconds early
@@ -96,15 +109,15 @@ async def feed_when_due(
     other service's due rows, leaves them to this feeder. If this process stops before
     then, the rows are still unowned and recovery sends them when due."""
     await trio.sleep(max(0.0, (due - dt.datetime.now(dt.UTC)).total_seconds() - CLAIM_AHEAD))
-    await engine.store.jobs.claim_rows(job_id, engine.worker_id)
+    await deps.store.jobs.claim_rows(job_id, deps.worker_id)
     await trio.sleep(max(0.0, (due - dt.datetime.now(dt.UTC)).total_seconds()))
     # Limits, names and senders may have changed since the job was accepted.
-    bundle = await engine.registry.get(service_id)
+    bundle = await deps.registry.get(service_id)
     if bundle is None:
-        await engine.store.jobs.release_unsent(job_id)
+        await deps.store.jobs.release_unsent(job_id)
         return
-    await engine.store.jobs.mark_finished(job_id)
-    await feed(engine, await engine.service_actor(bundle), bundle, template, job_id)
+    await deps.store.jobs.mark_finished(job_id)
+    await feed(deps, await deps.service_actors.get(bundle), bundle, template, job_id)
 
 
 async def _enqueue_when_room(actor: ServiceActor, message: nt.Outbound) -> None:

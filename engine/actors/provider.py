@@ -155,7 +155,7 @@ class ProviderActor:
             await self.send_channel.send(message)
 
     def available(self) -> bool:
-        """Does the breaker take traffic now? (``Engine.route`` skips providers that don't.)"""
+        """Does the breaker take traffic now? (``ProviderRoutes.route`` skips those that don't.)"""
         return self.breaker.admits(trio.current_time())
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:

@@ -21,7 +21,7 @@ from engine.api.http import Request, Response, json_response
 from engine.domain.recipients import InvalidRecipient, validate_email_address, validate_phone_number
 
 if TYPE_CHECKING:
-    from engine.runtime import Engine
+    from engine.api.deps import ApiDeps
 
 
 # Limits are PostgreSQL integers: out of range is a 400, not a failed insert (500).
@@ -101,8 +101,8 @@ class NewTeamMember(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     mobile_number: str | None = None
 
 
-def check_admin(engine: Engine, request: Request) -> None:
-    token = engine.settings.admin_token
+def check_admin(deps: ApiDeps, request: Request) -> None:
+    token = deps.settings.admin_token
     header = request.header(b"authorization") or ""
     scheme, _, given = header.partition(" ")
     if not header:
@@ -120,12 +120,12 @@ def _decode(request: Request, kind: type[Any]) -> Any:
         raise ApiError(f"Error decoding arguments: {exc}") from None
 
 
-async def _service_id(engine: Engine, request: Request) -> uuid.UUID:
+async def _service_id(deps: ApiDeps, request: Request) -> uuid.UUID:
     try:
         service_id = uuid.UUID(request.path_params["service_id"])
     except ValueError:
         raise ValidationError(["service_id is not a valid UUID"]) from None
-    if not await engine.store.services.exists(service_id):
+    if not await deps.store.services.exists(service_id):
         raise NotFoundError()
     return service_id
 
@@ -134,12 +134,12 @@ def _row(record: Any) -> dict[str, Any]:
     return {k: (str(v) if isinstance(v, uuid.UUID) else v) for k, v in dict(record).items()}
 
 
-async def create_service(engine: Engine, request: Request) -> Response:
+async def create_service(deps: ApiDeps, request: Request) -> Response:
     body: NewService = _decode(request, NewService)
     service_id = body.id or uuid.uuid4()
-    if await engine.store.services.exists(service_id):
+    if await deps.store.services.exists(service_id):
         raise ValidationError([f"service {service_id} already exists"])
-    row = await engine.store.services.create(
+    row = await deps.store.services.create(
         service_id, name=body.name, email_from=body.email_from,
         sending_domain=body.sending_domain, restricted=body.restricted,
         rate_limit=body.rate_limit, email_daily_limit=body.email_daily_limit,
@@ -150,24 +150,24 @@ async def create_service(engine: Engine, request: Request) -> Response:
     return json_response(201, _row(row))
 
 
-async def get_service(engine: Engine, request: Request) -> Response:
-    service_id = await _service_id(engine, request)
-    row = await engine.store.services.get(service_id)
+async def get_service(deps: ApiDeps, request: Request) -> Response:
+    service_id = await _service_id(deps, request)
+    row = await deps.store.services.get(service_id)
     return json_response(200, _row(row))
 
 
-async def update_service(engine: Engine, request: Request) -> Response:
-    service_id = await _service_id(engine, request)
+async def update_service(deps: ApiDeps, request: Request) -> Response:
+    service_id = await _service_id(deps, request)
     body: ServiceUpdate = _decode(request, ServiceUpdate)
     changes = {k: v for k, v in msgspec.structs.asdict(body).items() if v is not None}
-    await engine.store.services.update(service_id, changes)
-    engine.service_changed(service_id)
-    row = await engine.store.services.get(service_id)
+    await deps.store.services.update(service_id, changes)
+    deps.service_changed(service_id)
+    row = await deps.store.services.get(service_id)
     return json_response(200, _row(row))
 
 
-async def save_template(engine: Engine, request: Request) -> Response:
-    service_id = await _service_id(engine, request)
+async def save_template(deps: ApiDeps, request: Request) -> Response:
+    service_id = await _service_id(deps, request)
     body: NewTemplate = _decode(request, NewTemplate)
     if "template_id" in request.path_params:
         try:
@@ -179,18 +179,18 @@ async def save_template(engine: Engine, request: Request) -> Response:
         raise ValidationError(["subject is required for an email template"])
     existing = None
     if body.id is not None:
-        existing = await engine.store.templates.current_version(body.id)
+        existing = await deps.store.templates.current_version(body.id)
         if existing is not None and existing["service_id"] != service_id:
             raise NotFoundError()
     template_id = body.id or uuid.uuid4()
     subject = body.subject if body.type == "email" else None
     version = 1 if existing is None else existing["version"] + 1
-    await engine.store.templates.save(
+    await deps.store.templates.save(
         template_id, service_id, version=version, name=body.name, template_type=body.type,
         subject=subject, content=body.content, process_type=body.process_type,
         created_by=body.created_by,
     )  # fmt: skip
-    engine.service_changed(service_id)
+    deps.service_changed(service_id)
     return json_response(
         201 if existing is None else 200, {"id": str(template_id), "version": version}
     )
@@ -200,49 +200,47 @@ def _key_name(name: str) -> str:
     return re.sub(r"\s+", "_", name.strip()) or "key"
 
 
-async def create_api_key(engine: Engine, request: Request) -> Response:
-    service_id = await _service_id(engine, request)
+async def create_api_key(deps: ApiDeps, request: Request) -> Response:
+    service_id = await _service_id(deps, request)
     body: NewKey = _decode(request, NewKey)
     key_id, secret = uuid.uuid4(), str(uuid.uuid4())
-    await engine.store.keys.create(
+    await deps.store.keys.create(
         key_id,
         service_id,
         name=body.name,
         key_type=body.key_type,
-        secret_sealed=engine.box.seal(secret),
+        secret_sealed=deps.seal(secret),
         secret_digest=hashlib.sha256(secret.encode()).digest(),
     )
-    engine.service_changed(service_id)
+    deps.service_changed(service_id)
     key = f"{_key_name(body.name)}-{service_id}-{secret}"
     return json_response(
         201, {"id": str(key_id), "name": body.name, "key_type": body.key_type, "key": key}
     )
 
 
-async def revoke_api_key(engine: Engine, request: Request) -> Response:
-    service_id = await _service_id(engine, request)
+async def revoke_api_key(deps: ApiDeps, request: Request) -> Response:
+    service_id = await _service_id(deps, request)
     try:
         key_id = uuid.UUID(request.path_params["key_id"])
     except ValueError:
         raise ValidationError(["key_id is not a valid UUID"]) from None
-    if not await engine.store.keys.revoke(service_id, key_id):
+    if not await deps.store.keys.revoke(service_id, key_id):
         raise NotFoundError()
-    engine.service_changed(service_id)
+    deps.service_changed(service_id)
     return json_response(200, {"id": str(key_id), "revoked": True})
 
 
-async def add_reply_to(engine: Engine, request: Request) -> Response:
-    service_id = await _service_id(engine, request)
+async def add_reply_to(deps: ApiDeps, request: Request) -> Response:
+    service_id = await _service_id(deps, request)
     body: NewReplyTo = _decode(request, NewReplyTo)
     try:
         address = validate_email_address(body.email_address)
     except InvalidRecipient as exc:
         raise ValidationError([f"email_address {exc.message}"]) from None
     new_id = uuid.uuid4()
-    await engine.store.services.add_reply_to(
-        service_id, new_id, address, is_default=body.is_default
-    )
-    engine.service_changed(service_id)
+    await deps.store.services.add_reply_to(service_id, new_id, address, is_default=body.is_default)
+    deps.service_changed(service_id)
     return json_response(201, {"id": str(new_id), "email_address": address})
 
 
@@ -262,71 +260,69 @@ def _sms_sender(value: str) -> str:
         ) from None
 
 
-async def add_sms_sender(engine: Engine, request: Request) -> Response:
-    service_id = await _service_id(engine, request)
+async def add_sms_sender(deps: ApiDeps, request: Request) -> Response:
+    service_id = await _service_id(deps, request)
     body: NewSmsSender = _decode(request, NewSmsSender)
     sender = _sms_sender(body.sms_sender)
     new_id = uuid.uuid4()
-    await engine.store.services.add_sms_sender(
-        service_id, new_id, sender, is_default=body.is_default
-    )
-    engine.service_changed(service_id)
+    await deps.store.services.add_sms_sender(service_id, new_id, sender, is_default=body.is_default)
+    deps.service_changed(service_id)
     return json_response(201, {"id": str(new_id), "sms_sender": sender})
 
 
-async def set_callback(engine: Engine, request: Request) -> Response:
-    service_id = await _service_id(engine, request)
+async def set_callback(deps: ApiDeps, request: Request) -> Response:
+    service_id = await _service_id(deps, request)
     body: CallbackConfig = _decode(request, CallbackConfig)
     if not body.url.startswith(("https://", "http://")):
         raise ValidationError(["url is not a valid https url"])
     if len(body.bearer_token) < 10:
         raise ValidationError(["bearer_token must be at least 10 characters"])
-    signing = engine.box.seal(body.signing_secret) if body.signing_secret else None
-    await engine.store.callbacks.configure(
+    signing = deps.seal(body.signing_secret) if body.signing_secret else None
+    await deps.store.callbacks.configure(
         service_id,
         body.callback_type,
         url=body.url,
-        bearer_sealed=engine.box.seal(body.bearer_token),
+        bearer_sealed=deps.seal(body.bearer_token),
         signing_sealed=signing,
     )
-    engine.service_changed(service_id)
+    deps.service_changed(service_id)
     result: dict[str, Any] = {
         "service_id": str(service_id),
         "callback_type": body.callback_type,
         "url": body.url,
     }
-    health = await engine.callback_health_check(service_id, body.callback_type)
+    health = await deps.callbacks.check_after_change((service_id, body.callback_type))
     if health is not None:
         result["health_check"] = health
     return json_response(200, result)
 
 
-async def resume_callback(engine: Engine, request: Request) -> Response:
+async def resume_callback(deps: ApiDeps, request: Request) -> Response:
     """Lift a suspension (all callback types unless ``callback_type`` is given)."""
-    service_id = await _service_id(engine, request)
+    service_id = await _service_id(deps, request)
     body: CallbackTarget = _decode(request, CallbackTarget)
     kinds = [body.callback_type] if body.callback_type else ["delivery_status", "complaint"]
-    configured = await engine.store.callbacks.configured_types(service_id, kinds)
+    configured = await deps.store.callbacks.configured_types(service_id, kinds)
     if not configured:
         raise NotFoundError("No callback configured")
-    resumed = await engine.callbacks.resume(service_id, configured)
-    engine.service_changed(service_id)
+    resumed = await deps.callbacks.resume(service_id, configured)
+    deps.service_changed(service_id)
     return json_response(200, {"service_id": str(service_id), "resumed": resumed})
 
 
-async def test_callback(engine: Engine, request: Request) -> Response:
+async def test_callback(deps: ApiDeps, request: Request) -> Response:
     """Send ``{"health_check": "true"}``; report the endpoint's status and response time."""
-    service_id = await _service_id(engine, request)
+    service_id = await _service_id(deps, request)
     body: CallbackTarget = _decode(request, CallbackTarget)
     kind = body.callback_type or "delivery_status"
-    result = await engine.callbacks.health_check((service_id, kind))
+    result = await deps.callbacks.health_check((service_id, kind))
     if result is None:
         raise NotFoundError("No callback configured")
     return json_response(200, {"service_id": str(service_id), "callback_type": kind, **result})
 
 
-async def add_team_member(engine: Engine, request: Request) -> Response:
-    service_id = await _service_id(engine, request)
+async def add_team_member(deps: ApiDeps, request: Request) -> Response:
+    service_id = await _service_id(deps, request)
     body: NewTeamMember = _decode(request, NewTeamMember)
     if not body.email_address and not body.mobile_number:
         raise ValidationError(["email_address or mobile_number is required"])
@@ -336,8 +332,8 @@ async def add_team_member(engine: Engine, request: Request) -> Response:
     except InvalidRecipient as exc:
         raise ValidationError([exc.message]) from None
     new_id = uuid.uuid4()
-    await engine.store.services.add_team_member(
+    await deps.store.services.add_team_member(
         service_id, new_id, email_address=email, mobile_number=mobile
     )
-    engine.service_changed(service_id)
+    deps.service_changed(service_id)
     return json_response(201, {"id": str(new_id), "email_address": email, "mobile_number": mobile})

@@ -49,12 +49,12 @@ from engine.domain.errors import DomainError
 from engine.metrics import API_LATENCY, API_REQUESTS
 
 if TYPE_CHECKING:
-    from engine.runtime import Engine
+    from engine.api.deps import ApiDeps
 
 log = logging.getLogger("engine.api")
 
-V2Handler = Callable[["Engine", Request, AuthContext], Awaitable[Response]]
-AdminHandler = Callable[["Engine", Request], Awaitable[Response]]
+V2Handler = Callable[["ApiDeps", Request, AuthContext], Awaitable[Response]]
+AdminHandler = Callable[["ApiDeps", Request], Awaitable[Response]]
 _JSON_TYPES = (b"application/json", b"application/", b"text/json")
 # The ``error`` names of the built-in server's own errors, as Notify's Flask app names them.
 _SERVER_ERROR_NAMES = {
@@ -73,11 +73,11 @@ def server_error_body(status: int, message: str) -> tuple[bytes, bytes]:
 
 
 def _v2(
-    engine: Engine, tokens: VerifiedTokens, handler: V2Handler
+    deps: ApiDeps, tokens: VerifiedTokens, handler: V2Handler
 ) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         header = request.header(b"authorization")
-        ctx = await authenticate(header, engine.registry.get, tokens)
+        ctx = await authenticate(header, deps.registry.get, tokens)
         if request.method in ("POST", "PUT"):
             content_type = request.headers.get(b"content-type")
             if content_type is not None and not content_type.startswith(_JSON_TYPES):
@@ -86,15 +86,15 @@ def _v2(
                     status_code=415,
                     wire_name="UnsupportedMediaType",
                 )
-        return await handler(engine, request, ctx)
+        return await handler(deps, request, ctx)
 
     return endpoint
 
 
-def _admin(engine: Engine, handler: AdminHandler) -> Callable[[Request], Awaitable[Response]]:
+def _admin(deps: ApiDeps, handler: AdminHandler) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
-        admin.check_admin(engine, request)
-        return await handler(engine, request)
+        admin.check_admin(deps, request)
+        return await handler(deps, request)
 
     return endpoint
 
@@ -103,15 +103,15 @@ async def _status(request: Request) -> Response:
     return json_response(200, {"status": "ok"})
 
 
-def build_router(engine: Engine) -> Router:
+def build_router(deps: ApiDeps) -> Router:
     r = Router()
-    v2 = partial(_v2, engine, VerifiedTokens())
-    adm = partial(_admin, engine)
+    v2 = partial(_v2, deps, VerifiedTokens())
+    adm = partial(_admin, deps)
     r.add("GET", "/_status", _status)
-    r.add("GET", "/_status/ready", partial(_ready, engine))
+    r.add("GET", "/_status/ready", partial(_ready, deps))
     r.add("GET", "/metrics", _metrics)
     # File links sent in emails (GC "link" files): no auth, the random id is the secret.
-    r.add("GET", "/d/{document_id}", partial(files.get_document, engine))
+    r.add("GET", "/d/{document_id}", partial(files.get_document, deps))
     r.add("POST", "/v2/notifications/email", v2(post_notification.post_email))
     r.add("POST", "/v2/notifications/sms", v2(post_notification.post_sms))
     r.add("POST", "/v2/notifications/bulk", v2(bulk.post_bulk))
@@ -124,8 +124,8 @@ def build_router(engine: Engine) -> Router:
     r.add("POST", "/v2/template/{template_id}/preview", v2(templates.preview))
     r.add("GET", "/v2/templates", v2(templates.list_templates))
     r.add("GET", "/v2/received-text-messages", v2(inbound.list_received_texts))
-    r.add("GET", "/v2/openapi", partial(openapi.get_openapi, engine))
-    r.add("GET", "/v2/openapi-en", partial(openapi.get_openapi, engine))
+    r.add("GET", "/v2/openapi", partial(openapi.get_openapi, deps))
+    r.add("GET", "/v2/openapi-en", partial(openapi.get_openapi, deps))
     r.add("POST", "/admin/services", adm(admin.create_service))
     r.add("GET", "/admin/services/{service_id}", adm(admin.get_service))
     r.add("PATCH", "/admin/services/{service_id}", adm(admin.update_service))
@@ -140,13 +140,13 @@ def build_router(engine: Engine) -> Router:
     r.add("POST", "/admin/services/{service_id}/callback/test", adm(admin.test_callback))
     r.add("POST", "/admin/services/{service_id}/team-members", adm(admin.add_team_member))
     # SNS cannot send an API key: these check the SNS message signature instead.
-    receipts.add_routes(r, engine)
+    receipts.add_routes(r, deps)
     return r
 
 
-async def _ready(engine: Engine, request: Request) -> Response:
-    problems = engine.readiness_problems()
-    if not problems and not await engine.store.ping():
+async def _ready(deps: ApiDeps, request: Request) -> Response:
+    problems = deps.readiness_problems()
+    if not problems and not await deps.store.ping():
         problems.append("database unreachable")
     if problems:
         return json_response(503, {"status": "error", "problems": problems})
@@ -158,12 +158,12 @@ async def _metrics(request: Request) -> Response:
 
 
 class EngineApp:
-    """ASGI callable. ``engine`` holds the running store, registry and actors."""
+    """ASGI callable. ``deps``: what the handlers use of the running engine (``deps.py``)."""
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self.router = build_router(engine)
-        self.max_body = engine.settings.max_body_bytes
+    def __init__(self, deps: ApiDeps) -> None:
+        self.deps = deps
+        self.router = build_router(deps)
+        self.max_body = deps.settings.max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]

@@ -49,7 +49,7 @@ from engine.providers.sns_signature import (
 )
 
 if TYPE_CHECKING:
-    from engine.runtime import Engine
+    from engine.api.deps import ApiDeps
 
 log = logging.getLogger("engine.api.receipts")
 
@@ -59,17 +59,17 @@ COMMIT_TIMEOUT_SECONDS = 10
 CONFIRM_TIMEOUT = 10.0
 
 
-def add_routes(router: Router, engine: Engine) -> ReceiptsEndpoints:
-    endpoints = ReceiptsEndpoints(engine)
+def add_routes(router: Router, deps: ApiDeps) -> ReceiptsEndpoints:
+    endpoints = ReceiptsEndpoints(deps)
     router.add("POST", "/notifications/receipts/ses", endpoints.ses)
     router.add("POST", "/notifications/receipts/sns", endpoints.sns)
     return endpoints
 
 
-async def commit(engine: Engine, receipts: list[Receipt]) -> bool:
+async def commit(deps: ApiDeps, receipts: list[Receipt]) -> bool:
     """Apply ``receipts`` and return once the status changes are committed (True), or
     False when the store cannot take them now (SNS then retries the message)."""
-    actor = engine.receipts
+    actor = deps.receipts
     if actor is None:
         return False
     try:
@@ -81,9 +81,9 @@ async def commit(engine: Engine, receipts: list[Receipt]) -> bool:
 
 
 class ReceiptsEndpoints:
-    def __init__(self, engine: Engine) -> None:
-        settings = engine.settings
-        self.engine = engine
+    def __init__(self, deps: ApiDeps) -> None:
+        settings = deps.settings
+        self.deps = deps
         self.prefixes = parse_prefixes(settings.receipts_cert_hosts)
         self.topics = frozenset(
             arn.strip() for arn in settings.receipts_topic_arns.split(",") if arn.strip()
@@ -130,7 +130,7 @@ class ReceiptsEndpoints:
         if not receipts:
             RECEIPT_MESSAGES.labels(source, "ignored").inc()
             return json_response(200, {"result": "ignored"})
-        if not await commit(self.engine, receipts):
+        if not await commit(self.deps, receipts):
             RECEIPT_MESSAGES.labels(source, "busy").inc()
             error = ApiError(
                 "Receipts are queued to capacity; retry later",

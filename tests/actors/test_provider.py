@@ -256,7 +256,7 @@ async def test_failover_while_breaker_open_then_back_to_primary(autojump_clock: 
     sent: list[Outbound] = []
 
     async def route(m: Outbound) -> None:
-        # Engine.route's rule: the first provider whose breaker takes traffic.
+        # ProviderRoutes.route's rule: the first provider whose breaker takes traffic.
         target = a if a.available() else b
         sent.append(m)
         await target.send_channel.send(m)

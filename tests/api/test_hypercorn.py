@@ -37,7 +37,7 @@ async def hypercorn_engine(aio_loop: None, database_url: str) -> AsyncIterator[R
         async with trio.open_nursery() as nursery:
             with trio.fail_after(STARTUP_SECONDS):
                 binds = await nursery.start(
-                    partial(serve, EngineApp(engine), config, shutdown_trigger=stop.wait)
+                    partial(serve, EngineApp(engine.api_deps()), config, shutdown_trigger=stop.wait)
                 )
                 port = int(binds[0].rsplit(":", 1)[1])
                 running = RunningEngine(engine, port)

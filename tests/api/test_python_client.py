@@ -422,7 +422,7 @@ async def test_openapi_document_describes_every_v2_route(api: Api) -> None:
     assert document["openapi"] == "3.1.0"
     assert document["servers"] == [{"url": api.base}]
 
-    routes = build_router(api.running.engine).templates()
+    routes = build_router(api.running.engine.api_deps()).templates()
     for template, methods in routes.items():
         if not template.startswith("/v2/"):
             continue

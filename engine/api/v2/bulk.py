@@ -52,7 +52,7 @@ from engine.metrics import NOTIFICATIONS_CREATED
 
 if TYPE_CHECKING:
     from engine.actors.service import Reservation
-    from engine.runtime import Engine
+    from engine.api.deps import ApiDeps
     from engine.services import ApiKey, ServiceBundle, Template
 
 BULK_THRESHOLD = 200
@@ -128,7 +128,7 @@ def _iso(value: dt.datetime | None) -> str | None:
     return None if value is None else value.astimezone(dt.UTC).isoformat()
 
 
-async def post_bulk(engine: Engine, request: Request, ctx: AuthContext) -> Response:
+async def post_bulk(deps: ApiDeps, request: Request, ctx: AuthContext) -> Response:
     body: PostBulkRequest = decode_or_explain(request.body, _decoder, BULK_SPEC)
     bundle, key = ctx.bundle, ctx.key
     errors: list[str] = []
@@ -143,7 +143,7 @@ async def post_bulk(engine: Engine, request: Request, ctx: AuthContext) -> Respo
     now = utcnow()
     scheduled = parse_scheduled_for(body.scheduled_for, now) if body.scheduled_for else None
 
-    actor = await engine.service_actor(bundle)
+    actor = await deps.service_actors.get(bundle)
     reservation = actor.admit(key.key_type, trio.current_time())
     template = admission.find_template(bundle.templates, template_id)
     channel = template.template_type
@@ -162,7 +162,7 @@ async def post_bulk(engine: Engine, request: Request, ctx: AuthContext) -> Respo
     if checked.errors:
         raise BadRequestError(csv_rows.row_errors_message(checked.errors))
 
-    compiled = engine.compiled(template, bundle)
+    compiled = deps.template_cache.compiled(template, bundle)
     outs: list[Any] | None = None
     if channel == "sms":
         # SMS renders are cheap and each row's length must pass before anything is written.
@@ -194,12 +194,12 @@ async def post_bulk(engine: Engine, request: Request, ctx: AuthContext) -> Respo
         reference=body.reference,
         scheduled_for=scheduled,
         created_at=now,
-        owner=engine.worker_id if scheduled is None else None,
+        owner=deps.worker_id if scheduled is None else None,
     )
     job = _job(job_id, spec, bundle, key, body.name, count, sender_id)
     if simulated:
         # Smoke-test recipients: the job exists, nothing is persisted or counted.
-        await bulk_rows.insert_job(engine, spec, body.name, count, "finished", sender_id)
+        await bulk_rows.insert_job(deps, spec, body.name, count, "finished", sender_id)
         return Response(201, _encode(JobResponse(job)))
 
     # Synchronous check and count: atomic under trio (no checkpoint in between).
@@ -214,28 +214,30 @@ async def post_bulk(engine: Engine, request: Request, ctx: AuthContext) -> Respo
         return compiled.render(checked.personalisations[index], with_html=small)
 
     try:
-        await bulk_rows.insert_job(engine, spec, body.name, count, job.job_status, sender_id)
+        await bulk_rows.insert_job(deps, spec, body.name, count, job.job_status, sender_id)
         kept = await bulk_rows.write_rows(
-            engine, spec, checked.recipients, checked.personalisations, render, keep=small
+            deps, spec, checked.recipients, checked.personalisations, render, keep=small
         )
     except BaseException:
         reservation.release()
-        await bulk_rows.discard(engine, job_id)
+        await bulk_rows.discard(deps, job_id)
         raise
     NOTIFICATIONS_CREATED.labels(channel, key.key_type, spec.lane).inc(count)
     if scheduled is not None:
-        engine.start_soon(
-            job_feeder.feed_when_due, engine, bundle.service.id, template, job_id, scheduled
+        deps.start_soon(
+            job_feeder.feed_when_due, deps, bundle.service.id, template, job_id, scheduled
         )
     else:
-        await bulk_rows.mark_finished(engine, job_id)
+        await bulk_rows.mark_finished(deps, job_id)
         if small:
-            from_address = nt.from_address(bundle.service, engine.settings.notify_email_domain)
+            from_address = nt.from_address(bundle.service, deps.settings.notify_email_domain)
             email = channel == "email"
             for row, out in kept:
-                engine.dispatch(actor, nt.outbound(row, out if email else None, from_address))
+                deps.service_actors.dispatch(
+                    actor, nt.outbound(row, out if email else None, from_address)
+                )
         else:
-            engine.start_soon(job_feeder.feed, engine, actor, bundle, template, job_id)
+            deps.start_soon(job_feeder.feed, deps, actor, bundle, template, job_id)
     return Response(201, _encode(JobResponse(job)))
 
 

@@ -22,7 +22,7 @@ import trio
 from engine.domain.notification import NotificationRow, RowSpec, accepted_row, new_ids
 
 if TYPE_CHECKING:
-    from engine.runtime import Engine
+    from engine.api.deps import ApiDeps
 
 CHUNK = 5_000
 # Rows rendered between scheduler checkpoints (~5 ms of work), so a big job never holds
@@ -31,7 +31,7 @@ _YIELD_EVERY = 200
 
 
 async def write_rows(
-    engine: Engine,
+    deps: ApiDeps,
     spec: RowSpec,
     recipients: Sequence[str],
     personalisations: Sequence[dict[str, str]],
@@ -54,20 +54,20 @@ async def write_rows(
             if keep:
                 kept.append((row, out))
             if len(chunk) == CHUNK:
-                nursery.start_soon(engine.store.insert_notifications, chunk)
+                nursery.start_soon(deps.store.insert_notifications, chunk)
                 chunk = []
             if index % _YIELD_EVERY == _YIELD_EVERY - 1:
                 # Lets the inserts already queued reach PostgreSQL while we keep building.
                 await trio.lowlevel.checkpoint()
         if chunk:
-            nursery.start_soon(engine.store.insert_notifications, chunk)
+            nursery.start_soon(deps.store.insert_notifications, chunk)
     return kept
 
 
-async def insert_job(engine: Engine, spec: RowSpec, name: str, count: int, status: str,
+async def insert_job(deps: ApiDeps, spec: RowSpec, name: str, count: int, status: str,
                      sender_id: uuid.UUID | None) -> None:  # fmt: skip
     assert spec.job_id is not None
-    await engine.store.jobs.insert(
+    await deps.store.jobs.insert(
         spec.job_id, spec.service_id, template_id=spec.template_id,
         template_version=spec.template_version, api_key_id=spec.api_key_id, name=name,
         count=count, status=status, scheduled_for=spec.scheduled_for, sender_id=sender_id,
@@ -75,11 +75,11 @@ async def insert_job(engine: Engine, spec: RowSpec, name: str, count: int, statu
     )  # fmt: skip
 
 
-async def mark_finished(engine: Engine, job_id: uuid.UUID) -> None:
+async def mark_finished(deps: ApiDeps, job_id: uuid.UUID) -> None:
     """Every row of the job exists (GC: ``finished`` once all notifications are created)."""
-    await engine.store.jobs.mark_finished(job_id)
+    await deps.store.jobs.mark_finished(job_id)
 
 
-async def discard(engine: Engine, job_id: uuid.UUID) -> None:
+async def discard(deps: ApiDeps, job_id: uuid.UUID) -> None:
     with trio.CancelScope(shield=True):
-        await engine.store.jobs.discard(job_id)
+        await deps.store.jobs.discard(job_id)

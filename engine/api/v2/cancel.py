@@ -29,7 +29,7 @@ from engine.domain import statuses as st
 from engine.store.notifications import StatusChange
 
 if TYPE_CHECKING:
-    from engine.runtime import Engine
+    from engine.api.deps import ApiDeps
 
 NOT_SCHEDULED = "Notification is not scheduled and cannot be deleted"
 ALREADY_SENT = "Notification has already been sent and cannot be deleted"
@@ -38,15 +38,15 @@ ALREADY_CANCELLED = "Notification has already been cancelled"
 _encode = msgspec.json.Encoder().encode
 
 
-async def cancel_notification(engine: Engine, request: Request, ctx: AuthContext) -> Response:
+async def cancel_notification(deps: ApiDeps, request: Request, ctx: AuthContext) -> Response:
     try:
         notification_id = uuid.UUID(request.path_params["notification_id"])
     except ValueError:
         raise ValidationError(["notification_id is not a valid UUID"]) from None
     service_id = ctx.bundle.service.id
-    row = await engine.store.notifications.cancel(service_id, notification_id)
+    row = await deps.store.notifications.cancel(service_id, notification_id)
     if row is None:
-        current = await engine.store.notifications.schedule_of(service_id, notification_id)
+        current = await deps.store.notifications.schedule_of(service_id, notification_id)
         if current is None:
             raise NotFoundError()
         if current["status"] == st.CANCELLED:
@@ -54,7 +54,7 @@ async def cancel_notification(engine: Engine, request: Request, ctx: AuthContext
         if current["scheduled_for"] is None:
             raise BadRequestError(NOT_SCHEDULED)
         raise BadRequestError(ALREADY_SENT)
-    await engine.on_changes(
+    await deps.on_changes(
         [
             StatusChange(
                 id=row["id"],
@@ -66,5 +66,5 @@ async def cancel_notification(engine: Engine, request: Request, ctx: AuthContext
             )
         ]
     )
-    base = request.base_url(engine.settings.public_url)
+    base = request.base_url(deps.settings.public_url)
     return Response(200, _encode(serialize(row, base)))

@@ -33,8 +33,7 @@ from engine.domain.notification import Attachment
 from engine.store.documents import NewDocument
 
 if TYPE_CHECKING:
-    from engine.runtime import Engine
-    from engine.store.store import Store
+    from engine.api.deps import ApiDeps, ApiStore
 
 ATTACHMENT_NUM_LIMIT = 10
 ATTACHMENT_SIZE_LIMIT = 10 * 1024 * 1024
@@ -145,7 +144,7 @@ def attachments(files: Sequence[FileUpload]) -> tuple[Attachment, ...]:
 
 
 async def store_documents(
-    store: Store, service_id: uuid.UUID, notification_id: uuid.UUID, files: Sequence[FileUpload]
+    store: ApiStore, service_id: uuid.UUID, notification_id: uuid.UUID, files: Sequence[FileUpload]
 ) -> None:
     expires = dt.datetime.now(dt.UTC) + dt.timedelta(days=LINK_DAYS)
     await store.documents.insert(
@@ -166,13 +165,13 @@ async def store_documents(
     )
 
 
-async def get_document(engine: Engine, request: Request) -> Response:
+async def get_document(deps: ApiDeps, request: Request) -> Response:
     """GET /d/{document_id}: the file, to whoever has the link, until it expires."""
     try:
         document_id = uuid.UUID(request.path_params["document_id"])
     except ValueError:
         raise NotFoundError() from None
-    row = await engine.store.documents.get_link(document_id)
+    row = await deps.store.documents.get_link(document_id)
     if row is None:
         raise NotFoundError()
     name = (row["filename"] or "document").replace('"', "")

@@ -21,7 +21,7 @@ from engine.domain import statuses as st
 from engine.domain.timestamps import format_ts
 
 if TYPE_CHECKING:
-    from engine.runtime import Engine
+    from engine.api.deps import ApiDeps
 
 PAGE_SIZE = 250
 _TYPES = ("sms", "email", "letter")
@@ -99,16 +99,16 @@ def serialize(row: Any, base: str) -> Notification:
     )
 
 
-async def get_notification(engine: Engine, request: Request, ctx: AuthContext) -> Response:
+async def get_notification(deps: ApiDeps, request: Request, ctx: AuthContext) -> Response:
     raw = request.path_params["notification_id"]
     try:
         notification_id = uuid.UUID(raw)
     except ValueError:
         raise ValidationError(["notification_id is not a valid UUID"]) from None
-    row = await engine.store.notifications.get(ctx.bundle.service.id, notification_id)
+    row = await deps.store.notifications.get(ctx.bundle.service.id, notification_id)
     if row is None:
         raise NotFoundError()
-    base = request.base_url(engine.settings.public_url)
+    base = request.base_url(deps.settings.public_url)
     return Response(200, _encode(serialize(row, base)))
 
 
@@ -146,12 +146,12 @@ def parse_list_args(query: dict[str, list[str]]) -> tuple[dict[str, Any], list[s
     return args, errors
 
 
-async def list_notifications(engine: Engine, request: Request, ctx: AuthContext) -> Response:
+async def list_notifications(deps: ApiDeps, request: Request, ctx: AuthContext) -> Response:
     query = request.query()
     args, errors = parse_list_args(query)
     if errors:
         raise ValidationError(errors)
-    rows = await engine.store.notifications.page(
+    rows = await deps.store.notifications.page(
         ctx.bundle.service.id,
         ctx.key.key_type,
         types=args["template_type"],
@@ -161,7 +161,7 @@ async def list_notifications(engine: Engine, request: Request, ctx: AuthContext)
         older_than=args.get("older_than"),
         limit=PAGE_SIZE,
     )
-    base = request.base_url(engine.settings.public_url)
+    base = request.base_url(deps.settings.public_url)
     items = [serialize(r, base) for r in rows]
     current_args = [(k, v) for k, vs in query.items() for v in vs]
     url = f"{base}v2/notifications"

@@ -20,7 +20,7 @@ from engine.api.http import Request, Response
 from engine.api.v2.get_notifications import Links
 
 if TYPE_CHECKING:
-    from engine.runtime import Engine
+    from engine.api.deps import ApiDeps
 
 
 class ReceivedText(msgspec.Struct, frozen=True, kw_only=True):
@@ -56,12 +56,12 @@ def parse_args(query: dict[str, list[str]]) -> list[str]:
     return errors
 
 
-async def list_received_texts(engine: Engine, request: Request, ctx: AuthContext) -> Response:
+async def list_received_texts(deps: ApiDeps, request: Request, ctx: AuthContext) -> Response:
     query = request.query()
     errors = parse_args(query)
     if errors:
         raise ValidationError(errors)
-    base = request.base_url(engine.settings.public_url)
+    base = request.base_url(deps.settings.public_url)
     args = [(k, v) for k, vs in query.items() for v in vs]
     current = f"{base}v2/received-text-messages" + ("?" + urlencode(args) if args else "")
     return Response(200, _encode(ReceivedTextList([], Links(current))))

@@ -23,7 +23,7 @@ from engine.api.v2.openapi_schemas import SCHEMAS, STR, UUID, Schema, ref
 from engine.domain import statuses as st
 
 if TYPE_CHECKING:
-    from engine.runtime import Engine
+    from engine.api.deps import ApiDeps
 
 
 def _json(name: str) -> dict[str, Any]:
@@ -225,7 +225,7 @@ DOCUMENT: dict[str, Any] = {
 _encode = msgspec.json.Encoder().encode
 
 
-async def get_openapi(engine: Engine, request: Request) -> Response:
-    base = request.base_url(engine.settings.public_url).rstrip("/")
+async def get_openapi(deps: ApiDeps, request: Request) -> Response:
+    base = request.base_url(deps.settings.public_url).rstrip("/")
     document = {**DOCUMENT, "servers": [{"url": base}]}
     return Response(200, _encode(document))

@@ -46,7 +46,7 @@ from engine.domain.timestamps import utcnow
 from engine.metrics import NOTIFICATIONS_CREATED
 
 if TYPE_CHECKING:
-    from engine.runtime import Engine
+    from engine.api.deps import ApiDeps
     from engine.services import ServiceBundle
 
 PERSONALISATION_LIMIT = 51_200
@@ -97,18 +97,18 @@ _sms_decoder = msgspec.json.Decoder(PostSmsRequest)
 _encode = msgspec.json.Encoder().encode
 
 
-async def post_email(engine: Engine, request: Request, ctx: AuthContext) -> Response:
+async def post_email(deps: ApiDeps, request: Request, ctx: AuthContext) -> Response:
     body: PostEmailRequest = decode_or_explain(request.body, _email_decoder, EMAIL_SPEC)
-    return await _post(engine, request, ctx, "email", body)
+    return await _post(deps, request, ctx, "email", body)
 
 
-async def post_sms(engine: Engine, request: Request, ctx: AuthContext) -> Response:
+async def post_sms(deps: ApiDeps, request: Request, ctx: AuthContext) -> Response:
     body: PostSmsRequest = decode_or_explain(request.body, _sms_decoder, SMS_SPEC)
-    return await _post(engine, request, ctx, "sms", body)
+    return await _post(deps, request, ctx, "sms", body)
 
 
 async def _post(
-    engine: Engine,
+    deps: ApiDeps,
     request: Request,
     ctx: AuthContext,
     channel: str,
@@ -129,7 +129,7 @@ async def _post(
     now = utcnow()
     scheduled = parse_scheduled_for(body.scheduled_for, now) if body.scheduled_for else None
 
-    actor = await engine.service_actor(bundle)
+    actor = await deps.service_actors.get(bundle)
     reservation = actor.admit(key.key_type, trio.current_time())
 
     template = admission.find_template(bundle.templates, template_id, channel)
@@ -147,7 +147,7 @@ async def _post(
         team = bundle.team_emails if channel == "email" else bundle.team_phones
         admission.check_recipient(bundle.service, team, key.key_type, channel, recipient)
 
-    base = request.base_url(engine.settings.public_url)
+    base = request.base_url(deps.settings.public_url)
     if files:
         personalisation = apply_files(personalisation, files, base, simulated=simulated)
     subject_values: dict[str, Any] | None = None
@@ -156,7 +156,7 @@ async def _post(
         personalisation, subject_values, sanitised = sanitise(
             personalisation, body.sanitise_content_for
         )
-    compiled = engine.compiled(template, bundle)
+    compiled = deps.template_cache.compiled(template, bundle)
     try:
         rendered = compiled.render(personalisation)
     except MissingPersonalisation as exc:
@@ -190,7 +190,7 @@ async def _post(
         reference=body.reference,
         scheduled_for=scheduled,
         created_at=now,
-        owner=engine.worker_id if scheduled is None else None,
+        owner=deps.worker_id if scheduled is None else None,
     )
     row = nt.accepted_row(
         spec,
@@ -201,7 +201,7 @@ async def _post(
         subject=subject,
         unsubscribe_url=unsubscribe_url,
     )
-    domain = engine.settings.notify_email_domain
+    domain = deps.settings.notify_email_domain
     sender = nt.sender_address(bundle.service, domain) if channel == "email" else ""
     response = _encode(nt.post_response(row, base, sender, body.scheduled_for, sanitised))
     if simulated:
@@ -210,8 +210,8 @@ async def _post(
     reservation.take(channel, row.billable_units)
     try:
         if files:
-            await store_documents(engine.store, bundle.service.id, row.id, files)
-        await engine.store.insert_notifications([row])
+            await store_documents(deps.store, bundle.service.id, row.id, files)
+        await deps.store.insert_notifications([row])
     except Exception:
         reservation.release()
         raise
@@ -219,7 +219,9 @@ async def _post(
     if scheduled is None:
         email = rendered if isinstance(rendered, RenderedEmail) else None
         from_address = nt.from_address(bundle.service, domain)
-        engine.dispatch(actor, nt.outbound(row, email, from_address, attachments(files)))
+        deps.service_actors.dispatch(
+            actor, nt.outbound(row, email, from_address, attachments(files))
+        )
     return Response(201, response)
 
 

@@ -32,7 +32,7 @@ from engine.domain.templates import CompiledSmsTemplate, MissingPersonalisation,
 from engine.domain.timestamps import format_ts
 
 if TYPE_CHECKING:
-    from engine.runtime import Engine
+    from engine.api.deps import ApiDeps
     from engine.services import Template
 
 TEMPLATE_TYPES = ("sms", "email", "letter")
@@ -117,12 +117,12 @@ def _current(ctx: AuthContext, template_id: uuid.UUID) -> Template:
     return template
 
 
-async def get_template(engine: Engine, request: Request, ctx: AuthContext) -> Response:
+async def get_template(deps: ApiDeps, request: Request, ctx: AuthContext) -> Response:
     template = _current(ctx, _template_id(request))
     return Response(200, _encode(serialize(template)))
 
 
-async def get_template_version(engine: Engine, request: Request, ctx: AuthContext) -> Response:
+async def get_template_version(deps: ApiDeps, request: Request, ctx: AuthContext) -> Response:
     template_id = _template_id(request)
     raw = request.path_params["version"]
     try:
@@ -134,13 +134,13 @@ async def get_template_version(engine: Engine, request: Request, ctx: AuthContex
     current = _current(ctx, template_id)
     if current.version == version:
         return Response(200, _encode(serialize(current)))
-    template = await engine.registry.template_version(template_id, version)
+    template = await deps.registry.template_version(template_id, version)
     if template is None or template.service_id != ctx.bundle.service.id:
         raise NotFoundError()
     return Response(200, _encode(serialize(template)))
 
 
-async def list_templates(engine: Engine, request: Request, ctx: AuthContext) -> Response:
+async def list_templates(deps: ApiDeps, request: Request, ctx: AuthContext) -> Response:
     query = request.query()
     errors: list[str] = []
     unexpected = [k for k in query if k != "type"]
@@ -165,7 +165,7 @@ async def list_templates(engine: Engine, request: Request, ctx: AuthContext) -> 
     return Response(200, _encode(TemplateList([serialize(t) for t in templates])))
 
 
-async def preview(engine: Engine, request: Request, ctx: AuthContext) -> Response:
+async def preview(deps: ApiDeps, request: Request, ctx: AuthContext) -> Response:
     template = _current(ctx, _template_id(request))
     # GOV.UK accepts an empty body: it means no personalisation.
     body: PreviewRequest = (
@@ -176,7 +176,7 @@ async def preview(engine: Engine, request: Request, ctx: AuthContext) -> Respons
     values = body.personalisation or {}
     try:
         if template.template_type == "email":
-            email = engine.compiled(template, ctx.bundle).render(values)
+            email = deps.template_cache.compiled(template, ctx.bundle).render(values)
             result = PreviewResponse(
                 id=str(template.id),
                 type=template.template_type,
