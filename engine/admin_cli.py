@@ -1,8 +1,9 @@
 """``python -m engine admin <action> ...``: the admin API from the shell, JSON in and out.
 
-Talks to a running engine over HTTP (``--url``, default ``http://127.0.0.1:$NOTIFY_PORT``)
-with the admin token from NOTIFY_ADMIN_TOKEN or the data folder. A JSON argument of ``-``
-is read from standard input.
+Talks to a running engine over HTTP (``--url``, default ``http://127.0.0.1:$NOTIFY_PORT``,
+or the admin listener, ``$NOTIFY_ADMIN_HOST:$NOTIFY_ADMIN_PORT``, when that is set) with
+the admin token from NOTIFY_ADMIN_TOKEN or the data folder. A JSON argument of ``-`` is
+read from standard input.
 """
 
 from __future__ import annotations
@@ -15,6 +16,14 @@ from pathlib import Path
 import httpx2
 
 from engine.config import Settings
+
+
+def default_url(settings: Settings) -> str:
+    """Where the admin API is served: its own listener if configured, else the API port."""
+    if settings.admin_port is not None:
+        return f"http://{settings.admin_host or '127.0.0.1'}:{settings.admin_port}"
+    return f"http://127.0.0.1:{settings.port}"
+
 
 # action -> (method, path template, positional ids, takes a JSON body)
 ACTIONS: dict[str, tuple[str, str, tuple[str, ...], bool]] = {
@@ -77,7 +86,7 @@ def run_admin(args: argparse.Namespace, settings: Settings) -> int:
     if not token:
         print("no admin token: set NOTIFY_ADMIN_TOKEN (or NOTIFY_DATA_DIR)", file=sys.stderr)
         return 2
-    base = args.url or f"http://127.0.0.1:{settings.port}"
+    base = args.url or default_url(settings)
     headers = {"Authorization": f"Bearer {token}"}
     try:
         with httpx2.Client(base_url=base, timeout=30) as client:

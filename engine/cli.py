@@ -71,10 +71,12 @@ async def run_server(settings: Settings, *, on_ready: Any = None) -> None:
         OPEN_CONNECTIONS.set_function(lambda: stats.open_connections)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(_watch_signals, shutdown)
+            deps = engine.api_deps()
+            separate_admin = settings.admin_port is not None
             port = await nursery.start(
                 partial(
                     serve,
-                    EngineApp(engine.api_deps()),
+                    EngineApp(deps, "public" if separate_admin else "all"),
                     host=settings.host,
                     port=settings.port,
                     limits=limits,
@@ -84,6 +86,21 @@ async def run_server(settings: Settings, *, on_ready: Any = None) -> None:
                     error_body=server_error_body,
                 )
             )
+            admin_port = None
+            if settings.admin_port is not None:
+                # /admin only here (e.g. loopback or an internal network), never on `port`.
+                admin_port = await nursery.start(
+                    partial(
+                        serve,
+                        EngineApp(deps, "admin"),
+                        host=settings.admin_host or settings.host,
+                        port=settings.admin_port,
+                        limits=limits,
+                        shutdown=shutdown,
+                        reuse_port=settings.workers > 1,
+                        error_body=server_error_body,
+                    )
+                )
             if settings.metrics_port:
                 # This process's own metrics, whatever process the shared API port reaches.
                 await nursery.start(
@@ -98,6 +115,9 @@ async def run_server(settings: Settings, *, on_ready: Any = None) -> None:
                 )
             tune_for_serving(settings.gc_young_threshold)
             log.info("listening", extra={"host": settings.host, "port": port})
+            if admin_port is not None:
+                host = settings.admin_host or settings.host
+                log.info("admin listening", extra={"host": host, "port": admin_port})
             if on_ready is not None:
                 await on_ready(engine, port)
             await shutdown.wait()

@@ -35,6 +35,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     host: str = "127.0.0.1"
     port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 6011
     public_url: str = ""  # base for `uri` fields when behind a proxy; else the request's Host
+    # A separate admin listener: with admin_port set, /admin/... is served only there (on
+    # admin_host, default `host`) and the public port answers 404 for it. Unset: one port.
+    admin_host: str = ""
+    admin_port: Annotated[int, msgspec.Meta(ge=0, le=65535)] | None = None
     max_body_bytes: Positive = 60 * 1024 * 1024
     header_timeout: Seconds = 10.0
     body_timeout: Seconds = 60.0
@@ -88,6 +92,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     metrics_port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 0
     # Logging
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    def __post_init__(self) -> None:
+        if self.admin_host and self.admin_port is None:
+            raise ValueError("NOTIFY_ADMIN_HOST is set but NOTIFY_ADMIN_PORT is not")
 
     def __repr__(self) -> str:
         shown = {

@@ -105,5 +105,6 @@ def demo_text(base: str, state: dict[str, Any]) -> str:
 async def print_demo(engine: Engine, port: int) -> None:
     s = engine.settings
     base = f"http://{s.host}:{port}"
-    state = await ensure_demo(base, s.admin_token, trio.Path(s.data_dir) / "demo.json")
+    admin = f"http://{s.admin_host or s.host}:{s.admin_port}" if s.admin_port else base
+    state = await ensure_demo(admin, s.admin_token, trio.Path(s.data_dir) / "demo.json")
     print(demo_text(base, state), flush=True)

@@ -120,6 +120,10 @@ RECEIPT_MESSAGES = Counter(
     "Provider receipt messages received (SNS HTTP or SQS) by outcome",
     ["source", "outcome"],
 )
+RECEIPTS_EXPIRED = Counter(
+    "notify_receipts_expired_total",
+    "Kept receipts dropped because no notification took their reference within 72 h",
+)
 
 
 def observe_mailbox(kind: str, stats: object) -> None:

@@ -3,8 +3,9 @@
 One trio loop runs on one core, so a machine's other cores are used by more processes, not
 threads. The parent starts the embedded PostgreSQL (when ``DATABASE_URL`` is unset, so
 children never race to initialise it), then N children of ``python -m engine serve``, each
-binding the API port with ``SO_REUSEPORT`` (the kernel spreads connections) and, when
-``NOTIFY_METRICS_PORT`` is set, its own metrics port (base + index) for Prometheus.
+binding the API port (and ``NOTIFY_ADMIN_PORT`` when set) with ``SO_REUSEPORT`` (the
+kernel spreads connections) and, when ``NOTIFY_METRICS_PORT`` is set, its own metrics port
+(base + index) for Prometheus.
 Children coordinate through PostgreSQL only (recovery ownership, heartbeats).
 
 The parent forwards SIGTERM / SIGINT to every child (each drains gracefully) and exits with
@@ -41,6 +42,8 @@ def child_environment(settings: Settings, base: dict[str, str], index: int) -> d
 def run_workers(settings: Settings) -> int:
     if settings.port == 0:
         raise SystemExit("NOTIFY_WORKERS > 1 needs a fixed NOTIFY_PORT to share")
+    if settings.admin_port == 0:
+        raise SystemExit("NOTIFY_WORKERS > 1 needs a fixed NOTIFY_ADMIN_PORT to share")
     base = dict(os.environ)
     if not settings.database_url:
         from engine.store.embedded import start_embedded

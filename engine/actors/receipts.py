@@ -1,26 +1,45 @@
 """ReceiptsActor: turns provider receipts into batched status updates.
 
-A receipt names the provider's reference, not our id, so updates join on
-``provider_reference``. A receipt can beat the commit of the reference it names (fast
-providers, busy store): unmatched receipts are retried a few times over ~a minute before
-being counted as orphans.
+Rules:
+- A receipt names the provider's reference, not our id, so updates join on
+  ``provider_reference`` (``Store.apply_receipts``, group-committed).
+- A receipt can beat the commit of the reference it names (fast providers, busy store).
+  The store keeps every unmatched receipt in the database before ``apply_receipts``
+  returns (``engine.store.unmatched_receipts``), so a receipt acknowledged to SNS or
+  deleted from SQS survives a kill -9; nothing is held in memory.
+- A sweep applies the kept receipts once their reference is committed: soon after this
+  process kept one (0.2, 1, 5, 15, 40 and 60 s after), at start, and every
+  ``sweep_every`` seconds in any case (another process, or a crash, may have left some).
+  A sweep that fails (database down) is logged and tried again at the next step.
+- Kept receipts older than ``expire_after`` (72 h, when GC gives up on `sending` rows)
+  are dropped and counted (``notify_receipts_expired_total``).
+- There is no "ask the provider" fallback for a `sending` row whose receipt never comes:
+  neither SES nor SNS (SMS) has a per-message status query (SES reports only through event
+  publishing or notifications, SNS SMS only through delivery-status logs), so such rows
+  keep GC's 72 h rule.
 """
 
 from __future__ import annotations
 
+import logging
+import math
 from collections.abc import Awaitable, Callable, Sequence
 
 import trio
 
 from engine.batching import gather
-from engine.metrics import observe_mailbox
+from engine.metrics import RECEIPTS_EXPIRED, observe_mailbox
 from engine.providers.base import Receipt
 from engine.store.notifications import StatusChange
 from engine.store.store import Store
 
+log = logging.getLogger("engine.receipts")
+
 OnChanges = Callable[[Sequence[StatusChange]], Awaitable[None]]
 OnComplaints = Callable[[Sequence[Receipt]], Awaitable[None]]
-RETRY_DELAYS = (0.2, 1.0, 5.0, 15.0, 40.0)
+SWEEP_DELAYS = (0.2, 1.0, 5.0, 15.0, 40.0, 60.0)
+SWEEP_EVERY = 60.0
+EXPIRE_AFTER = 72 * 3600.0
 
 
 class ReceiptsActor:
@@ -33,37 +52,39 @@ class ReceiptsActor:
         mailbox: int = 20_000,
         max_batch: int = 1000,
         linger: float = 0.005,
+        sweep_every: float = SWEEP_EVERY,
+        expire_after: float = EXPIRE_AFTER,
     ) -> None:
         self._store = store
         self._on_changes = on_changes
         self._on_complaints = on_complaints
         self._max_batch = max_batch
         self._linger = linger
+        self._sweep_every = sweep_every
+        self._expire_after = expire_after
         self.send_channel, self._recv = trio.open_memory_channel[Receipt](mailbox)
-        self._retry_send, self._retry_recv = trio.open_memory_channel[tuple[float, int, Receipt]](
-            mailbox
-        )
-        self.orphans = 0
+        self._kept = trio.Event()  # set when this process kept an unmatched receipt
+        self.expired = 0
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._retry_loop)
+            nursery.start_soon(self._sweep_loop)
             task_status.started()
             async with self._recv:
                 async for first in self._recv:
                     batch = [first]
                     await gather(self._recv, batch, linger=self._linger, limit=self._max_batch)
                     observe_mailbox("receipts", self._recv.statistics())
-                    await self._apply(batch, attempt=0)
-            await self._retry_send.aclose()
+                    await self._apply(batch)
+            nursery.cancel_scope.cancel()
 
     async def submit(self, receipts: Sequence[Receipt]) -> None:
-        """Apply receipts now and return once they are committed (durable sources such as
-        SQS acknowledge only after this). Unmatched ones join the usual retry schedule."""
+        """Apply receipts now and return once they are committed or, unmatched, kept
+        (durable sources such as SNS over HTTP and SQS acknowledge only after this)."""
         if receipts:
-            await self._apply(list(receipts), attempt=0)
+            await self._apply(list(receipts))
 
-    async def _apply(self, batch: list[Receipt], *, attempt: int) -> None:
+    async def _apply(self, batch: list[Receipt]) -> None:
         complaints = [r for r in batch if r.complaint]
         statuses = [r for r in batch if not r.complaint]
         if complaints:
@@ -73,33 +94,44 @@ class ReceiptsActor:
         matched, changes = await self._store.apply_receipts(statuses)
         if changes:
             await self._on_changes(changes)
-        for receipt, found in zip(statuses, matched, strict=True):
-            if found:
-                continue
-            if attempt < len(RETRY_DELAYS):
-                due = trio.current_time() + RETRY_DELAYS[attempt]
-                try:
-                    self._retry_send.send_nowait((due, attempt + 1, receipt))
-                except trio.WouldBlock:
-                    self.orphans += 1
-            else:
-                self.orphans += 1
+        if not all(matched):
+            self._kept.set()
 
-    async def _retry_loop(self) -> None:
-        # Entries are queued in due order per attempt level; take everything already due
-        # in one go so a burst of early receipts costs one round trip, not one each.
-        async for due, attempt, receipt in self._retry_recv:
-            await trio.sleep_until(due)
-            by_attempt: dict[int, list[Receipt]] = {attempt: [receipt]}
-            while True:
-                try:
-                    d, a, r = self._retry_recv.receive_nowait()
-                except (trio.WouldBlock, trio.EndOfChannel):
-                    break
-                if d > trio.current_time():
-                    await trio.sleep_until(d)
-                by_attempt.setdefault(a, []).append(r)
-                if sum(len(v) for v in by_attempt.values()) >= self._max_batch:
-                    break
-            for level, receipts in by_attempt.items():
-                await self._apply(receipts, attempt=level)
+    async def sweep(self) -> int:
+        """Apply the kept receipts whose reference is now committed; returns how many."""
+        result = await self._store.unmatched_receipts.sweep(
+            limit=self._max_batch, expire_after_s=self._expire_after
+        )
+        if result.changes:
+            await self._on_changes(result.changes)
+        if result.expired:
+            self.expired += result.expired
+            RECEIPTS_EXPIRED.inc(result.expired)
+            log.warning("unmatched receipts expired", extra={"count": result.expired})
+        return result.applied
+
+    async def _sweep_loop(self) -> None:
+        step = len(SWEEP_DELAYS)  # past the schedule: only the periodic sweep is due
+        due = trio.current_time()  # at start: a crashed process may have left some
+        while True:
+            with trio.move_on_at(due):
+                await self._kept.wait()
+            if self._kept.is_set():
+                # Something was just kept: sweep soon (not later than already due, so a
+                # steady stream of early receipts cannot keep postponing the sweep).
+                self._kept = trio.Event()
+                step = 0
+                due = min(due, trio.current_time() + SWEEP_DELAYS[0])
+                continue
+            try:
+                applied = await self.sweep()
+            except Exception as exc:  # a background retry: the next step tries again
+                log.warning("unmatched receipts sweep failed", extra={"error": repr(exc)})
+                applied = 0
+            if applied >= self._max_batch:
+                step = 0  # more to take at once
+                due = trio.current_time()
+                continue
+            step += 1
+            delay = SWEEP_DELAYS[step] if step < len(SWEEP_DELAYS) else math.inf
+            due = trio.current_time() + min(delay, self._sweep_every)

@@ -16,7 +16,14 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import msgspec
 
-from engine.api.errors import ApiError, AuthError, NotFoundError, ValidationError
+from engine.api.admin_throttle import GuessThrottle
+from engine.api.errors import (
+    ApiError,
+    AuthError,
+    NotFoundError,
+    TooManyRequestsError,
+    ValidationError,
+)
 from engine.api.http import Request, Response, json_response
 from engine.domain.recipients import InvalidRecipient, validate_email_address, validate_phone_number
 
@@ -109,6 +116,21 @@ def check_admin(deps: ApiDeps, request: Request) -> None:
         raise AuthError("Unauthorized, admin token must be provided", status_code=401)
     if not token or scheme.lower() != "bearer" or not hmac.compare_digest(given, token):
         raise AuthError("Invalid admin token")
+
+
+def authorize(deps: ApiDeps, throttle: GuessThrottle, request: Request, now: float) -> None:
+    """``check_admin``, throttled: a client past its failed-guess budget gets 429 and its
+    token is not even compared (``engine.api.admin_throttle``)."""
+    client = request.scope.get("client")
+    address = str(client[0]) if client else ""
+    if throttle.retry_after(address, now) > 0:
+        raise TooManyRequestsError("Too many failed admin authentications; retry later")
+    try:
+        check_admin(deps, request)
+    except AuthError as exc:
+        if exc.status_code != 401:  # a token was given and was wrong: a guess
+            throttle.failed(address, now)
+        raise
 
 
 def _decode(request: Request, kind: type[Any]) -> Any:

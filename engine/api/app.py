@@ -17,11 +17,12 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from engine.api import admin, receipts
+from engine.api.admin_throttle import GuessThrottle
 from engine.api.auth import AuthContext, VerifiedTokens, authenticate
 from engine.api.errors import ApiError, domain_error_body, error_body
 from engine.api.http import (
@@ -91,9 +92,11 @@ def _v2(
     return endpoint
 
 
-def _admin(deps: ApiDeps, handler: AdminHandler) -> Callable[[Request], Awaitable[Response]]:
+def _admin(
+    deps: ApiDeps, throttle: GuessThrottle, handler: AdminHandler
+) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
-        admin.check_admin(deps, request)
+        admin.authorize(deps, throttle, request, time.monotonic())
         return await handler(deps, request)
 
     return endpoint
@@ -103,11 +106,23 @@ async def _status(request: Request) -> Response:
     return json_response(200, {"status": "ok"})
 
 
-def build_router(deps: ApiDeps) -> Router:
+# What one listener serves: everything (the default, one port), or with a separate admin
+# listener (NOTIFY_ADMIN_PORT) the public surface without /admin, and /admin alone.
+Surface = Literal["all", "public", "admin"]
+
+
+def build_router(deps: ApiDeps, surface: Surface = "all") -> Router:
     r = Router()
-    v2 = partial(_v2, deps, VerifiedTokens())
-    adm = partial(_admin, deps)
     r.add("GET", "/_status", _status)
+    if surface != "public":
+        _add_admin_routes(r, deps)
+    if surface != "admin":
+        _add_public_routes(r, deps)
+    return r
+
+
+def _add_public_routes(r: Router, deps: ApiDeps) -> None:
+    v2 = partial(_v2, deps, VerifiedTokens())
     r.add("GET", "/_status/ready", partial(_ready, deps))
     r.add("GET", "/metrics", _metrics)
     # File links sent in emails (GC "link" files): no auth, the random id is the secret.
@@ -126,6 +141,12 @@ def build_router(deps: ApiDeps) -> Router:
     r.add("GET", "/v2/received-text-messages", v2(inbound.list_received_texts))
     r.add("GET", "/v2/openapi", partial(openapi.get_openapi, deps))
     r.add("GET", "/v2/openapi-en", partial(openapi.get_openapi, deps))
+    # SNS cannot send an API key: these check the SNS message signature instead.
+    receipts.add_routes(r, deps)
+
+
+def _add_admin_routes(r: Router, deps: ApiDeps) -> None:
+    adm = partial(_admin, deps, GuessThrottle(now=time.monotonic()))
     r.add("POST", "/admin/services", adm(admin.create_service))
     r.add("GET", "/admin/services/{service_id}", adm(admin.get_service))
     r.add("PATCH", "/admin/services/{service_id}", adm(admin.update_service))
@@ -139,9 +160,6 @@ def build_router(deps: ApiDeps) -> Router:
     r.add("POST", "/admin/services/{service_id}/callback/resume", adm(admin.resume_callback))
     r.add("POST", "/admin/services/{service_id}/callback/test", adm(admin.test_callback))
     r.add("POST", "/admin/services/{service_id}/team-members", adm(admin.add_team_member))
-    # SNS cannot send an API key: these check the SNS message signature instead.
-    receipts.add_routes(r, deps)
-    return r
 
 
 async def _ready(deps: ApiDeps, request: Request) -> Response:
@@ -160,9 +178,9 @@ async def _metrics(request: Request) -> Response:
 class EngineApp:
     """ASGI callable. ``deps``: what the handlers use of the running engine (``deps.py``)."""
 
-    def __init__(self, deps: ApiDeps) -> None:
+    def __init__(self, deps: ApiDeps, surface: Surface = "all") -> None:
         self.deps = deps
-        self.router = build_router(deps)
+        self.router = build_router(deps, surface)
         self.max_body = deps.settings.max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

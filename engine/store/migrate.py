@@ -1,8 +1,11 @@
 """Plain numbered SQL migrations, applied in order under a PostgreSQL advisory lock.
 
-Files are ``migrations/NNNN_name.sql`` with contiguous numbers starting at 0001. Each file
-runs in its own transaction together with its row in ``schema_migrations``, so a failed
-file leaves nothing half-applied. Several engine processes may start at once: the
+Files are ``migrations/NNNN_name.sql`` with unique numbers starting at 0001. Gaps are
+allowed (a number may be taken by a branch not merged yet): every file whose number is not
+in ``schema_migrations`` is applied, in number order, even below the highest applied one,
+so a later-merged lower number still applies. Each file runs in its own transaction
+together with its row in ``schema_migrations``, so a failed file leaves nothing
+half-applied. Several engine processes may start at once: the
 advisory lock makes the others wait, then find nothing left to do.
 """
 
@@ -38,6 +41,9 @@ def load_migrations() -> list[Migration]:
             raise ValueError(f"migration file name must look like 0001_name.sql: {entry.name}")
         found.append(Migration(int(match[1]), match[2], entry.read_text(encoding="utf-8")))
     found.sort(key=lambda m: m.version)
+    versions = [m.version for m in found]
+    if len(set(versions)) != len(versions):
+        raise ValueError(f"two migration files share a number: {versions}")
     return found
 
 

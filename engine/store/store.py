@@ -61,6 +61,7 @@ from engine.store.pools import STATEMENT_TIMEOUT_S, open_pools
 from engine.store.recovery import Recovery
 from engine.store.services import Services
 from engine.store.templates import Templates
+from engine.store.unmatched_receipts import UnmatchedReceipts, keep
 
 
 class Store:
@@ -93,6 +94,7 @@ class Store:
         self.recovery = Recovery(pipe)
         self.complaints = Complaints(pipe)
         self.counts = Counts(pipe)
+        self.unmatched_receipts = UnmatchedReceipts(pipe)
         self._writers = writers
         linger = linger_ms / 1000.0
         # Status writes (provider actors) are off every request's latency path: gathering
@@ -174,7 +176,9 @@ class Store:
     async def apply_receipts(
         self, receipts: Sequence[Receipt]
     ) -> tuple[list[bool], list[StatusChange]]:
-        """Apply provider receipts; returns (reference found?, per receipt) and the changes."""
+        """Apply provider receipts; returns (reference found?, per receipt) and the changes.
+        Receipts not found are stored (``engine.store.unmatched_receipts``) before this
+        returns, so the caller may acknowledge every receipt it passed."""
         outcomes = await self.receipts.submit(receipts)
         changes = [o.change for o in outcomes if o.change is not None]
         return [o.matched for o in outcomes], changes
@@ -199,6 +203,8 @@ class Store:
                     if r.reference in ids
                 ]
                 changed = await update_in_rounds(conn, updates)
+                # Before the caller acknowledges them: engine.store.unmatched_receipts.
+                await keep(conn, [r for r in receipts if r.reference not in ids])
             out: list[list[ReceiptOutcome]] = []
             position = 0
             for r in receipts:
