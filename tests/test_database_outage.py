@@ -11,11 +11,16 @@ outage (one per state change), not one traceback per request (351 ERROR records 
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import AsyncIterator
 
 import pytest
 import trio
 
+from engine.domain.timestamps import utcnow
+from engine.store.errors import DatabaseUnavailable
+from engine.store.notifications import StatusUpdate
+from engine.store.store import Store
 from tests.conftest import RunningEngine, serving_engine
 from tests.pg_instance import PgInstance, pg_instance
 
@@ -27,6 +32,28 @@ async def outage_engine(aio_loop: None) -> AsyncIterator[tuple[RunningEngine, Pg
     with pg_instance() as pg:
         async with serving_engine(pg.dsn) as running:
             yield running, pg
+
+
+async def test_the_store_reports_an_outage_as_one_error_and_a_state(aio_loop: None) -> None:
+    with pg_instance() as pg, trio.fail_after(30):
+        async with Store.open(pg.dsn) as store, trio.open_nursery() as nursery:
+            await nursery.start(store.run)
+            await store.migrate()
+            assert await store.ping()
+            await trio.to_thread.run_sync(pg.stop)
+            assert not await store.ping()  # readiness: False, never an exception
+            assert not store.availability.available
+            with pytest.raises(DatabaseUnavailable):
+                await store.services.settings(uuid.uuid4())
+            with pytest.raises(DatabaseUnavailable):  # a group-committed write's waiter
+                await store.update_statuses(
+                    [StatusUpdate(id=uuid.uuid4(), status="sending", at=utcnow())]
+                )
+            await trio.to_thread.run_sync(pg.start)
+            assert await store.ping()
+            assert store.availability.available
+            assert await store.services.settings(uuid.uuid4()) is None
+            await store.close()
 
 
 def _loud(records: list[logging.LogRecord]) -> list[logging.LogRecord]:
