@@ -39,8 +39,11 @@ class PgInstance:
 def pg_instance() -> Iterator[PgInstance]:
     """A new server in a temporary folder; stopped and deleted on exit."""
     folder = Path(tempfile.mkdtemp(prefix="notify-pg-"))
-    # platformdirs warns when XDG_RUNTIME_DIR is unset; give it a folder.
-    os.environ.setdefault("XDG_RUNTIME_DIR", str(folder))
+    # platformdirs warns when XDG_RUNTIME_DIR is unset; give it one folder that stays (the
+    # wheel keeps its lock file there for the life of the process).
+    runtime = Path(tempfile.gettempdir()) / "notify-pg-runtime"
+    runtime.mkdir(exist_ok=True)
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(runtime))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
