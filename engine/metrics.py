@@ -56,6 +56,9 @@ STORE_COMMIT_SECONDS = Histogram(
     "notify_store_commit_duration_seconds", "Group commit latency", ["kind"], buckets=_LATENCY
 )
 STORE_ROWS_TOTAL = Counter("notify_store_rows_total", "Rows written by the store", ["kind"])
+DATABASE_UP = Gauge(
+    "notify_database_up", "1 while the store reaches the database, 0 since a call could not"
+)
 MAILBOX_DEPTH = Gauge("notify_mailbox_depth", "Messages waiting in actor mailboxes", ["actor"])
 MAILBOX_CAPACITY = Gauge("notify_mailbox_capacity", "Size of the bounded actor mailbox", ["actor"])
 MAILBOX_PEAK = Gauge("notify_mailbox_peak_depth", "Peak mailbox depth since start", ["actor"])

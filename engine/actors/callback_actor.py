@@ -30,6 +30,7 @@ from engine.domain import callbacks as cb
 from engine.http1.client import Http11Client, HttpClientError
 from engine.metrics import CALLBACK_LATENCY, CALLBACK_RETRIES, CALLBACKS_SENT
 from engine.services import Callback
+from engine.store.errors import BACKOFF_S, DatabaseUnavailable
 
 log = logging.getLogger("engine.callbacks")
 
@@ -137,6 +138,8 @@ class CallbackActor:
         async for owed in recv:
             try:
                 await self._handle(owed)
+            except DatabaseUnavailable:  # logged once by the store: retry after a pause
+                await self.manager.release(owed, owed.attempts, BACKOFF_S)
             except Exception:
                 log.exception("callback worker error", extra={"service_id": str(self.key[0])})
                 await self.manager.release(owed, owed.attempts, 1.0)

@@ -51,6 +51,7 @@ from engine.metrics import (
 from engine.observability import observe_changes
 from engine.providers.base import Receipt
 from engine.services import Callback, Registry
+from engine.store.errors import BACKOFF_S, DatabaseUnavailable
 from engine.store.notifications import StatusChange
 from engine.store.store import Store
 
@@ -138,6 +139,9 @@ class CallbackManager:
             self._wake = trio.Event()
             try:
                 claimed = await self.claim()
+            except DatabaseUnavailable:  # logged once by the store; try again later
+                await trio.sleep(BACKOFF_S)
+                continue
             except Exception:
                 log.exception("callback claim failed")
                 continue
@@ -221,6 +225,8 @@ class CallbackManager:
         try:
             with trio.CancelScope(shield=True):
                 await self.store.callbacks.settle(deleted, released)
+        except DatabaseUnavailable:
+            return  # as below, and the store has logged the outage once
         except Exception:
             # The rows stay owned by us: claimed again (and resent) after a restart.
             log.exception("callback bookkeeping failed", extra={"rows": len(ops)})
@@ -328,6 +334,8 @@ class CallbackManager:
                     if result is not None and cb.classify(result["status_code"]) == "ok":
                         log.info("callback probe succeeded", extra={"service_id": str(key[0])})
                         await self.resume(key[0], [key[1]])
+                except DatabaseUnavailable:
+                    break  # logged once by the store; probe again next round
                 except Exception:
                     log.exception("callback probe failed", extra={"service_id": str(key[0])})
             await trio.sleep(self._probe_every)

@@ -33,6 +33,7 @@ import trio
 from engine.domain import statuses as st
 from engine.domain.timestamps import utcnow
 from engine.metrics import RECOVERY_REQUEUED, RECOVERY_SWEEPS
+from engine.store.errors import DatabaseUnavailable
 from engine.store.notifications import StatusUpdate
 from engine.store.store import Store
 
@@ -147,6 +148,8 @@ class Recovery:
         for job in self._housekeeping:
             try:
                 await job()
+            except DatabaseUnavailable:
+                return  # logged once by the store; the next round tries again
             except Exception:
                 log.exception("housekeeping job failed", extra={"job": repr(job)})
 

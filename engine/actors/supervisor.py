@@ -3,7 +3,9 @@
 An actor's mailbox belongs to the actor object, not to its ``run`` call, so messages
 queued when ``run`` crashes are still there when it runs again. The first start reports
 readiness through ``task_status``; restarts are counted in ``notify_actor_restarts_total``.
-Cancellation is never treated as a crash.
+Cancellation is never treated as a crash. A crash because the database cannot be reached
+(``DatabaseUnavailable``) is restarted the same way but logs nothing: the store logs the
+outage once, and a traceback per restart would flood the log for its whole length.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 import trio
 
 from engine.metrics import ACTOR_RESTARTS
+from engine.store.errors import only_unavailability
 
 log = logging.getLogger("engine.supervisor")
 
@@ -43,11 +46,16 @@ async def supervise(
             else:
                 await run()
             return  # a clean return means the actor was told to stop
-        except Exception:
+        except Exception as exc:
             if first:
                 raise  # failing to start is a configuration error, not a crash to retry
             ACTOR_RESTARTS.labels(kind).inc()
-            log.exception("actor crashed; restarting", extra={"actor": kind, "backoff": backoff})
+            if only_unavailability(exc):
+                log.debug("actor stopped: database unavailable", extra={"actor": kind})
+            else:
+                log.exception(
+                    "actor crashed; restarting", extra={"actor": kind, "backoff": backoff}
+                )
         if trio.current_time() - started_at > 60:
             backoff = min_backoff  # it ran fine for a while: start the backoff over
         await trio.sleep(backoff)

@@ -9,6 +9,10 @@ Every error, including 404/405/413/415/500 and the domain's refusals (rendered b
 ``engine.api.errors``), is a Notify JSON envelope; a traceback is logged, never sent. The
 built-in server's own errors (a malformed or slow request, too many connections) get the
 same envelope through ``server_error_body``, given to ``serve``.
+
+While the database cannot be reached (``engine.store.errors.DatabaseUnavailable`` from any
+handler), every request answers 503 with ``Retry-After``, caught here in one place and
+logged nowhere (the store logs the outage once); ``/_status/ready`` answers 503 too.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from engine.api import admin, receipts
 from engine.api.admin_throttle import GuessThrottle
 from engine.api.auth import AuthContext, VerifiedTokens, authenticate
-from engine.api.errors import ApiError, domain_error_body, error_body
+from engine.api.errors import ApiError, database_unavailable, domain_error_body, error_body
 from engine.api.http import (
     JSON,
     Receive,
@@ -48,6 +52,7 @@ from engine.api.v2 import (
 )
 from engine.domain.errors import DomainError
 from engine.metrics import API_LATENCY, API_REQUESTS
+from engine.store.errors import DatabaseUnavailable
 
 if TYPE_CHECKING:
     from engine.api.deps import ApiDeps
@@ -215,6 +220,9 @@ class EngineApp:
             response = Response(exc.status_code, exc.body())
         except DomainError as exc:
             response = Response(*domain_error_body(exc))
+        except DatabaseUnavailable:
+            status, body, headers = database_unavailable()
+            response = Response(status, body, headers=headers)
         except Exception:
             log.exception("unhandled error", extra={"route": label})
             response = Response(500, error_body(500, "Exception", "Internal server error"))

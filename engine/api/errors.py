@@ -18,6 +18,10 @@ Two sources, one envelope:
   is the one place giving each domain error its status code and wire name; the message is
   the error's own. The ASGI app renders both (``engine.api.app``).
 
+- ``engine.store.errors.DatabaseUnavailable``: the database cannot be reached. Always
+  503 ``ServiceUnavailable`` with a ``Retry-After`` header (``database_unavailable``), and
+  no traceback logged: the store logs the outage once, when it starts and ends.
+
 The ``error`` string on the wire is explicit, never the Python class name, so renaming a
 class never changes the contract.
 """
@@ -135,3 +139,19 @@ def domain_error_wire(exc: de.DomainError) -> tuple[int, str, str]:
 def domain_error_body(exc: de.DomainError) -> tuple[int, bytes]:
     status, name, message = domain_error_wire(exc)
     return status, error_body(status, name, message)
+
+
+# The database cannot be reached: the request may succeed if sent again. Notify's docs give
+# no wording for a 503; the name is the one its Flask app (and our server) use for 503.
+RETRY_AFTER_S = 2
+_UNAVAILABLE_BODY = error_body(
+    503,
+    "ServiceUnavailable",
+    f"The service is temporarily unavailable (database unreachable): retry in {RETRY_AFTER_S} s",
+)
+_UNAVAILABLE_HEADERS = [(b"retry-after", str(RETRY_AFTER_S).encode())]
+
+
+def database_unavailable() -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+    """(status, body, headers) of every answer given while the database is unreachable."""
+    return 503, _UNAVAILABLE_BODY, list(_UNAVAILABLE_HEADERS)

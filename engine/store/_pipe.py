@@ -4,9 +4,10 @@ Rules:
 - Only the subject modules of this package (and ``tests/sql.py``, which prepares and
   inspects test databases) call it; everyone else goes through a named query of a subject
   (``store.notifications.get``, ``store.callbacks.claim``, ...).
-- Every statement runs on the store's asyncio thread (``db.call``) on a connection of the
-  main pool, or with ``keyed=True`` of the keyed pool (``engine.store.pools``): statements
-  that find their rows by key on the hot path.
+- Every statement runs on the store's asyncio thread through ``db.call``
+  (``engine.store.availability``: an unreachable database raises ``DatabaseUnavailable``)
+  on a connection of the main pool, or with ``keyed=True`` of the keyed pool
+  (``engine.store.pools``): statements that find their rows by key on the hot path.
 - ``transaction`` with one statement sends no BEGIN/COMMIT (atomic on its own).
 """
 
@@ -15,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from engine.store.asyncio_thread import AsyncioThread
+from engine.store.availability import Availability
 
 Statement = tuple[str, tuple[object, ...]]
 
@@ -23,7 +24,7 @@ Statement = tuple[str, tuple[object, ...]]
 class Pipe:
     """Plain statements on the store's pools (reads and writes off the per-row hot path)."""
 
-    def __init__(self, db: AsyncioThread, pool: Any, keyed_pool: Any) -> None:
+    def __init__(self, db: Availability, pool: Any, keyed_pool: Any) -> None:
         self.db = db
         self.pool = pool
         self.keyed_pool = keyed_pool

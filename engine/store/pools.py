@@ -10,10 +10,14 @@ Rules:
 - No asyncio timer per statement or per release (see ``STATEMENT_TIMEOUT_S``).
 - Closing is shielded and bounded (10 s): a stopping engine never leaves them open.
 - Pools are created, used and closed on the store's database thread (``AsyncioThread``).
+- asyncpg's own retries to restore a pool's minimum size are not logged: it logs one
+  traceback per retry while the database is down, and the store already logs the outage
+  once (``engine.store.availability``).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -48,6 +52,10 @@ _KEYED_SESSION = {"plan_cache_mode": "force_custom_plan", "enable_seqscan": "off
 STATEMENT_TIMEOUT_S = 60.0
 
 
+def _not_a_floor_retry(record: logging.LogRecord) -> bool:
+    return not record.getMessage().startswith("Failed to restore the pool connection floor")
+
+
 def _session(timeout_s: float, **settings: str) -> dict[str, str]:
     return {"statement_timeout": f"{round(timeout_s * 1000)}ms", **settings}
 
@@ -69,6 +77,10 @@ async def open_pools(
 ) -> AsyncIterator[tuple[Any, Any]]:
     """(main pool, keyed pool) on ``db``'s loop, closed on exit."""
     import asyncpg
+
+    pool_log = logging.getLogger("asyncpg.pool")
+    if _not_a_floor_retry not in pool_log.filters:
+        pool_log.addFilter(_not_a_floor_retry)
 
     async def create(size: tuple[int, int], settings: dict[str, str]) -> Any:
         return await asyncpg.create_pool(

@@ -5,8 +5,11 @@ Rules:
 - The queries live by subject in this package's modules, each bound to the private pipe
   (``engine.store._pipe``); the hot-path writes below are this class's own.
 - asyncpg is asyncio-only. It runs on the store's own asyncio thread
-  (``engine.store.asyncio_thread``) and every call goes through ``self._db.call``;
-  nothing else in the engine touches asyncio.
+  (``engine.store.asyncio_thread``) and every call goes through ``self._db.call``
+  (``engine.store.availability``); nothing else in the engine touches asyncio.
+- A database that cannot be reached raises ``engine.store.errors.DatabaseUnavailable``
+  from any call (queries, group-committed writes: every waiter of the batch), and
+  ``self.availability`` knows since when; it logs one line per change, not per call.
 - Writes on the hot path are never one round trip per notification. Callers hand rows to
   ``insert_notifications`` / ``update_statuses``; writer tasks gather everything that
   arrives within ``store_linger_ms`` (or ``store_batch_rows`` rows), write it with one COPY
@@ -38,10 +41,12 @@ from engine.domain.notification import NotificationRow
 from engine.providers.base import Receipt
 from engine.store._pipe import Pipe
 from engine.store.asyncio_thread import AsyncioThread, open_asyncio_thread
+from engine.store.availability import Availability
 from engine.store.callbacks import Callbacks
 from engine.store.complaints import Complaints
 from engine.store.counts import Counts
 from engine.store.documents import Documents
+from engine.store.errors import DatabaseUnavailable
 from engine.store.group_commit import GroupCommit
 from engine.store.jobs import Jobs
 from engine.store.keys import Keys
@@ -79,10 +84,11 @@ class Store:
         writers: int,
         status_linger_ms: float | None = None,
     ) -> None:
-        self._db = db
+        self.availability = Availability(db)
+        self._db = self.availability
         self._pool = pool
         self._keyed_pool = pool if keyed_pool is None else keyed_pool
-        self._pipe = pipe = Pipe(db, self._pool, self._keyed_pool)
+        self._pipe = pipe = Pipe(self._db, self._pool, self._keyed_pool)
         # The queries, by subject (each module's docstring states its rules).
         self.notifications = Notifications(pipe)
         self.services = Services(pipe)
@@ -253,8 +259,12 @@ class Store:
         return await self._db.call(go)
 
     async def ping(self) -> bool:
+        """True when the database answers within 2 s (the state flips back if it does)."""
         with trio.move_on_after(2):
-            return bool(await self._pipe.fetchrow("SELECT 1"))
+            try:
+                return bool(await self._pipe.fetchrow("SELECT 1"))
+            except DatabaseUnavailable:
+                return False
         return False
 
     def queue_depth(self) -> int:

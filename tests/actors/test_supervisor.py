@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import random
 from functools import partial
 
@@ -12,13 +13,15 @@ from engine.actors.provider import ProviderActor
 from engine.actors.supervisor import supervise
 from engine.domain import statuses as st
 from engine.domain.breaker import CircuitBreaker, FailureShare
+from engine.store.errors import DatabaseUnavailable
 from tests.actors.fakes import FakeProvider, FakeStore, email, no_changes, sample, wait_until
 
 
 class Flaky:
     """An actor whose ``run`` crashes after ``crash_after`` messages, ``crashes`` times."""
 
-    def __init__(self, crash_after: int, crashes: int = 1) -> None:
+    def __init__(self, crash_after: int, crashes: int = 1, error: Exception | None = None) -> None:
+        self.error = error or RuntimeError("actor bug")
         self.send_channel, self._recv = trio.open_memory_channel[int](100)
         self.crash_after = crash_after
         self.crashes = crashes
@@ -32,7 +35,7 @@ class Flaky:
         while True:
             if self.crashes and handled == self.crash_after:
                 self.crashes -= 1
-                raise RuntimeError("actor bug")
+                raise self.error
             self.processed.append(await self._recv.receive())
             handled += 1
             await trio.sleep(0.01)
@@ -67,6 +70,21 @@ async def test_backoff_doubles_up_to_the_cap(autojump_clock: object) -> None:
     gaps = [round(b - a, 6) for a, b in zip(actor.starts, actor.starts[1:], strict=False)]
     assert gaps == [1.0, 2.0, 4.0, 4.0, 4.0, 4.0]
     assert sample("notify_actor_restarts_total", actor="crashy") == before + 6
+
+
+async def test_a_database_outage_restarts_quietly(
+    autojump_clock: object, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The store logs an outage once; a traceback per restart would flood the log with it.
+    actor = Flaky(crash_after=0, crashes=3, error=DatabaseUnavailable("database unavailable"))
+    before = sample("notify_actor_restarts_total", actor="db-down")
+    async with trio.open_nursery() as nursery:
+        await nursery.start(partial(supervise, "db-down", actor.run, min_backoff=1.0))
+        with trio.fail_after(60):
+            await wait_until(lambda: len(actor.starts) == 4)
+        nursery.cancel_scope.cancel()
+    assert sample("notify_actor_restarts_total", actor="db-down") == before + 3
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
 
 
 async def test_a_failure_to_start_is_not_retried(autojump_clock: object) -> None:

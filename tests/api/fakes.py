@@ -28,6 +28,7 @@ from engine.domain.notification import NotificationRow
 from engine.providers.base import Outbound
 from engine.services import Registry, TemplateCache
 from engine.store.counts import SentCounts
+from engine.store.errors import DatabaseUnavailable
 from engine.store.notifications import StatusChange
 
 Row = dict[str, Any]
@@ -139,7 +140,9 @@ class FakeCounts:
 
 
 class FakeStore:
-    """``fail_inserts``: the next inserts raise, as a lost database would."""
+    """``fail_inserts``: the next inserts raise an unexpected error (a bug: 500);
+    ``down``: the database cannot be reached (inserts raise ``DatabaseUnavailable``, ping
+    answers False), as the real store reports an outage."""
 
     def __init__(self) -> None:
         self.services = FakeServices()
@@ -152,16 +155,19 @@ class FakeStore:
         self.counts = FakeCounts()
         self.inserted: list[NotificationRow] = []
         self.fail_inserts = 0
+        self.down = False
 
     async def insert_notifications(self, rows: Sequence[NotificationRow]) -> None:
         await trio.lowlevel.checkpoint()
+        if self.down:
+            raise DatabaseUnavailable("database unavailable: ConnectionRefusedError")
         if self.fail_inserts:
             self.fail_inserts -= 1
             raise OSError("database went away")
         self.inserted.extend(rows)
 
     async def ping(self) -> bool:
-        return True
+        return not self.down
 
 
 class NoCallbacks:
@@ -198,6 +204,7 @@ class Service:
 class Answer(msgspec.Struct):
     status: int
     body: Any
+    headers: dict[str, str] = {}
 
 
 class InProcessApi:
@@ -337,4 +344,5 @@ class InProcessApi:
         await self.app(scope, receive, send)
         assert sent[0]["type"] == "http.response.start"
         raw = b"".join(m.get("body", b"") for m in sent[1:])
-        return Answer(sent[0]["status"], msgspec.json.decode(raw) if raw else None)
+        headers = {k.decode(): v.decode() for k, v in sent[0]["headers"]}
+        return Answer(sent[0]["status"], msgspec.json.decode(raw) if raw else None, headers)

@@ -204,7 +204,7 @@ async def test_a_background_driver_error_is_logged_and_the_store_keeps_working(
 ) -> None:
     # What asyncio reports when a connection attempt is abandoned mid-handshake, on the
     # driver's own loop: logged, not raised into the engine.
-    loop = sql.pipe(store).db.loop
+    loop = sql.pipe(store).db.thread.loop
     context = {
         "message": "Future exception was never retrieved",
         "exception": ConnectionError("unexpected connection_lost() call"),
