@@ -14,7 +14,9 @@ Ownership (nursery tree):
 
 Shutdown runs in reverse: the server has already drained; actors are cancelled (queued
 messages are safe: every one of them is a committed ``created`` row that recovery resends);
-then the store closes its mailboxes and its writers flush what they hold before returning.
+once they have stopped the process leaves ``workers`` (its rows keep its id: the next sweep
+claims them); then the store closes its mailboxes and its writers flush what they hold
+before returning.
 """
 
 from __future__ import annotations
@@ -204,15 +206,18 @@ async def open_engine(settings: Settings, box: SecretBox) -> AsyncIterator[Engin
             log.info("migrations applied", extra={"versions": applied})
         async with trio.open_nursery() as store_nursery:
             await store_nursery.start(store.run)
+            engine = Engine(settings, store, box)
             try:
-                async with trio.open_nursery() as actors:
-                    engine = Engine(settings, store, box)
-                    await engine.start(actors)
-                    try:
-                        yield engine
-                    finally:
-                        actors.cancel_scope.cancel()
-                        await engine.recovery.shutdown()
+                try:
+                    async with trio.open_nursery() as actors:
+                        await engine.start(actors)
+                        try:
+                            yield engine
+                        finally:
+                            actors.cancel_scope.cancel()
+                finally:
+                    # Only once every actor has stopped (``Recovery.shutdown``).
+                    await engine.recovery.shutdown()
             finally:
                 with trio.CancelScope(shield=True):
                     await store.close()

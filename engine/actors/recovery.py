@@ -1,8 +1,13 @@
 """Recovery: nothing acknowledged is lost, nothing is sent twice by the engine itself.
 
 Ownership: a notification inserted for immediate sending carries ``owner`` = this process's
-worker id. Scheduled notifications, lane overflow and rows released at shutdown carry
-``owner = NULL``. Each process heartbeats in ``workers``.
+worker id. Scheduled notifications and lane overflow carry ``owner = NULL``. Each process
+heartbeats in ``workers``; a stopping process deletes its ``workers`` row once its actors
+have stopped (``shutdown``) and keeps ownership of its rows: a worker not in ``workers`` is
+dead, so the next sweep anywhere claims them at once. It must not release them instead: a
+``sending`` mark still in the store's writer when the actors stop lands after any release,
+and an unowned ``sending`` row is one recovery cannot tell from a live send (issue 20: 2
+notifications stranded in 1 of 22 stops under load).
 
 Every ``sweep_every`` seconds a process claims (``FOR UPDATE SKIP LOCKED``, so processes
 never claim the same row) and enqueues:
@@ -11,11 +16,13 @@ never claim the same row) and enqueues:
 - ``sending`` rows of a dead worker that have no provider reference: the crash happened
   during the provider call, so the provider may have accepted them. They are resent
   (at-least-once) and counted in ``notify_recovery_requeued_total{status="sending"}``.
+Rows of a bulk job still being written are never claimed (``engine.store.jobs``).
 Every ``timeout_every`` seconds the contract's timeouts apply: ``created`` older than
 3 days -> technical-failure; ``sending``/``pending``/``sent`` older than 3 days ->
-temporary-failure. The ``housekeeping`` jobs run on the same cadence (deleting expired
-attached files, for one); a failing job is logged and tried again next time, it never
-stops recovery.
+temporary-failure; bulk jobs left unsendable by a crash (still ``pending`` after
+``abandoned_job_age``) are deleted with their rows. The ``housekeeping`` jobs run on the
+same cadence (deleting expired attached files, for one); a failing job is logged and tried
+again next time, it never stops recovery.
 """
 
 from __future__ import annotations
@@ -58,6 +65,7 @@ class Recovery:
         dead_after: float = 30.0,
         timeout_every: float = 600.0,
         timeout_age: dt.timedelta = dt.timedelta(days=3),
+        abandoned_job_age: dt.timedelta = dt.timedelta(hours=1),
         batch: int = 2000,
         replay_receipts: ReplayReceipts | None = None,
         housekeeping: Sequence[Housekeeping] = (),
@@ -71,6 +79,7 @@ class Recovery:
         self._dead_after = dead_after
         self._timeout_every = timeout_every
         self._timeout_age = timeout_age
+        self._abandoned_job_age = abandoned_job_age
         self._batch = batch
         self._replay_receipts = replay_receipts
         self._housekeeping = tuple(housekeeping)
@@ -92,6 +101,7 @@ class Recovery:
                 await self.sweep()
                 if trio.current_time() - last_timeout >= self._timeout_every:
                     await self.apply_timeouts()
+                    await self.discard_abandoned_jobs()
                     await self.run_housekeeping()
                     last_timeout = trio.current_time()
                 with trio.move_on_after(self._sweep_every):
@@ -144,6 +154,15 @@ class Recovery:
                 await self._on_changes(changes)
                 log.info("timed out notifications", extra={"status": new, "count": len(changes)})
 
+    async def discard_abandoned_jobs(self) -> int:
+        """Delete bulk jobs whose writer died before making them sendable (no 201 was
+        sent: the client retries the whole job), with their rows."""
+        cutoff = utcnow() - self._abandoned_job_age
+        count = await self.store.jobs.discard_abandoned(created_before=cutoff)
+        if count:
+            log.warning("discarded unsendable bulk jobs", extra={"count": count})
+        return count
+
     async def run_housekeeping(self) -> None:
         for job in self._housekeeping:
             try:
@@ -178,7 +197,8 @@ class Recovery:
             await self.store.recovery.heartbeat(self.worker_id)
 
     async def shutdown(self) -> None:
-        """Release this process's unsent rows so the next process claims them at once."""
+        """Leave ``workers`` (call once the actors have stopped): this process's rows keep
+        its id, and the next sweep anywhere claims them at once, ``sending`` ones without a
+        provider reference included."""
         with trio.CancelScope(shield=True), trio.move_on_after(10):
-            await self.store.recovery.release_owned(self.worker_id)
             await self.store.recovery.unregister(self.worker_id)

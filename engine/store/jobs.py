@@ -5,6 +5,12 @@ Rules:
   this module writes the job itself and moves ownership of its rows: claimed by the
   feeding process (``claim_rows``), handed to recovery when feeding stops
   (``release_rows`` / ``release_unsent``).
+- A job becomes sendable in one statement, after all its rows are committed: it is
+  inserted ``pending`` (``WRITING``), its rows are written in chunks, and ``mark_sendable``
+  moves it to ``finished`` (sent now) or ``scheduled``. Recovery's claim skips the rows of
+  a ``pending`` job (``engine.store.recovery``), so a process killed half-way through a
+  job leaves rows that are never sent; ``discard_abandoned`` deletes them once the job is
+  older than any write can take (the client had no 201, and retries the whole job).
 - ``discard`` removes a job and every row of it in one transaction.
 - Pages are read in ``job_row_number`` order, only rows still ``created`` and owned by
   the feeder, so a row recovery took meanwhile is never fed twice.
@@ -29,6 +35,21 @@ LIMIT $4
 """
 
 
+# The state of a job whose rows are still being written (GC's "pending": created, not yet
+# processed). Nothing sends a row of a job in this state.
+WRITING = "pending"
+
+# One statement, so a job and its rows go together (served by jobs_writing_idx, 0005).
+_DISCARD_ABANDONED_SQL = """
+WITH gone AS (
+    DELETE FROM jobs WHERE job_status = 'pending' AND created_at < $1 RETURNING id
+), rows AS (
+    DELETE FROM notifications WHERE job_id IN (SELECT id FROM gone)
+)
+SELECT count(*) AS jobs FROM gone
+"""
+
+
 class Jobs:
     def __init__(self, pipe: Pipe) -> None:
         self._pipe = pipe
@@ -47,6 +68,17 @@ class Jobs:
             status, scheduled_for, sender_id, created_at,
         )  # fmt: skip
 
+    async def mark_sendable(self, job_id: uuid.UUID, *, scheduled: bool) -> None:
+        """Every row of the job is committed: from now on it may be sent (``scheduled``
+        jobs when due). The one statement that makes a written job sendable."""
+        if scheduled:
+            await self._pipe.execute(
+                "UPDATE jobs SET job_status = 'scheduled', updated_at = now() WHERE id = $1",
+                job_id,
+            )
+        else:
+            await self.mark_finished(job_id)
+
     async def mark_finished(self, job_id: uuid.UUID) -> None:
         """Every row of the job exists (GC: ``finished`` once all notifications are
         created)."""
@@ -63,6 +95,12 @@ class Jobs:
                 ("DELETE FROM jobs WHERE id = $1", (job_id,)),
             ]
         )
+
+    async def discard_abandoned(self, *, created_before: dt.datetime) -> int:
+        """Delete the jobs still ``pending`` (never made sendable: the writing process died)
+        created before the cutoff, and their rows. Returns how many jobs."""
+        row = await self._pipe.fetchrow(_DISCARD_ABANDONED_SQL, created_before)
+        return int(row["jobs"])
 
     async def page(
         self, job_id: uuid.UUID, *, after_row: int, owner: uuid.UUID, limit: int

@@ -6,6 +6,17 @@ Rules:
   ``dead_after`` seconds is dead, and its rows may be claimed.
 - Claims use ``FOR UPDATE SKIP LOCKED``, so processes never claim the same row, and take
   the oldest rows first, at most ``limit`` a statement.
+- A row of a bulk job whose rows are still being written (job ``pending``,
+  ``engine.store.jobs``) is never claimed: it becomes sendable with its whole job, or is
+  deleted with it if the writer died. Both ``NOT IN`` sets are hashed once a statement
+  (the live workers, the few pending jobs from a partial index), so the claim stays an
+  index scan of ``notifications_unfinished_idx`` in ``created_at`` order (EXPLAIN checked
+  in tests/actors/test_recovery.py).
+- A ``sending`` row without a provider reference was marked before a provider call that
+  may or may not have happened: claimed when its owner is dead (at-least-once, as
+  ``engine.actors.recovery`` says). Unowned such rows (a shutdown that released a row
+  just before its ``sending`` mark landed, with builds before issue 20) are claimed once
+  the mark is ``dead_after`` old: no provider call follows a mark that late.
 """
 
 from __future__ import annotations
@@ -23,8 +34,10 @@ WITH live AS (
 ), c AS (
     SELECT n.id FROM notifications n
     WHERE ((n.status = 'created' AND (n.scheduled_for IS NULL OR n.scheduled_for <= now()))
-           OR (n.status = 'sending' AND n.provider_reference IS NULL AND n.owner IS NOT NULL))
+           OR (n.status = 'sending' AND n.provider_reference IS NULL
+               AND (n.owner IS NOT NULL OR n.updated_at < now() - make_interval(secs => $2))))
       AND (n.owner IS NULL OR n.owner NOT IN (SELECT id FROM live))
+      AND (n.job_id IS NULL OR n.job_id NOT IN (SELECT id FROM jobs WHERE job_status = 'pending'))
     ORDER BY n.created_at
     LIMIT $3
     FOR UPDATE SKIP LOCKED
@@ -94,13 +107,6 @@ class Recovery:
             "UPDATE notifications SET owner = NULL WHERE id = ANY($1::uuid[])"
             " AND status = 'created' AND owner = $2",
             list(notification_ids),
-            worker_id,
-        )
-
-    async def release_owned(self, worker_id: uuid.UUID) -> None:
-        """Give up every unsent row of ``worker_id`` (it is stopping)."""
-        await self._pipe.execute(
-            "UPDATE notifications SET owner = NULL WHERE owner = $1 AND status = 'created'",
             worker_id,
         )
 

@@ -146,12 +146,171 @@ async def test_housekeeping_runs_with_the_timeouts_and_a_failing_job_stops_nothi
     assert row["status"] == st.TECHNICAL_FAILURE  # the timeouts ran in the same pass
 
 
-async def test_shutdown_releases_unsent_rows(store: Store) -> None:
+async def test_after_shutdown_the_next_sweep_claims_the_stopped_process_rows_at_once(
+    store: Store,
+) -> None:
     rec = Recorder()
-    me = await _recovery(store, rec)
+    me = await _recovery(store, Recorder())
     row = make_row(owner=me.worker_id)
     await store.insert_notifications([row])
     await me.shutdown()
-    found = await sql.fetchrow(store, "SELECT owner FROM notifications WHERE id = $1", row.id)
-    assert found["owner"] is None
     assert await sql.fetchrow(store, "SELECT 1 FROM workers WHERE id = $1", me.worker_id) is None
+    # No wait for ``dead_after``: a worker that left ``workers`` is not alive.
+    other = await _recovery(store, rec, dead_after=3600)
+    await other.sweep()
+    assert rec.requeued == [row.id]
+
+
+# -- issue 20, failure 8: a graceful stop never strands a `sending` row -------------------
+
+
+class WriterStore:
+    """The real store behind a group-commit writer the test controls: a status update is
+    queued and committed by the writer task when ``flush`` opens, whether or not its caller
+    is still waiting (as ``engine.store.group_commit`` does: a cancelled caller's rows are
+    in a batch already)."""
+
+    def __init__(self, store: Store, nursery: trio.Nursery) -> None:
+        self._store = store
+        self._nursery = nursery
+        self.queued = trio.Event()
+        self.flush = trio.Event()
+
+    async def update_statuses(self, updates: Sequence[StatusUpdate]) -> list[StatusChange]:
+        done = trio.Event()
+        result: list[StatusChange] = []
+
+        async def write() -> None:
+            await self.flush.wait()
+            result.extend(await self._store.update_statuses(updates))
+            done.set()
+
+        self._nursery.start_soon(write)
+        self.queued.set()
+        await done.wait()
+        return result
+
+
+async def test_a_sending_mark_committed_after_a_graceful_stop_is_still_sent_once(
+    store: Store,
+) -> None:
+    from engine.actors.provider import ProviderActor
+    from tests.actors.fakes import FakeProvider, email, no_changes
+
+    stopping, rec = await _recovery(store, Recorder()), Recorder()
+    message = email()
+    await store.insert_notifications(
+        [make_row(id=message.notification_id, owner=stopping.worker_id)]
+    )
+    provider = FakeProvider()
+    with trio.fail_after(10):
+        async with trio.open_nursery() as store_nursery:
+            writer = WriterStore(store, store_nursery)
+            actor = ProviderActor(provider, writer, no_changes)
+            # The engine's shutdown order (engine.runtime.open_engine): the actors stop while
+            # the `sending` mark of a batch sits in the store's writer ...
+            async with trio.open_nursery() as actors:
+                await actors.start(actor.run)
+                await actor.submit(message)
+                await writer.queued.wait()
+                actors.cancel_scope.cancel()
+            await stopping.shutdown()
+            # ... and the writer commits the mark only after the process left.
+            writer.flush.set()
+    assert provider.calls == []  # never handed to the provider by the stopped process
+    row = await sql.fetchrow(
+        store, "SELECT status FROM notifications WHERE id = $1", message.notification_id
+    )
+    assert row["status"] == st.SENDING
+    other = await _recovery(store, rec)
+    await other.sweep()
+    assert rec.requeued == [message.notification_id]  # sent once, by the next process
+    assert await other.sweep() == 0
+
+
+async def test_an_unowned_sending_row_is_resent_once_its_mark_is_old(store: Store) -> None:
+    # Left by builds that released rows at shutdown: no provider call follows such a mark.
+    rec = Recorder()
+    me = await _recovery(store, rec, dead_after=30)
+    fresh, old = make_row(owner=None), make_row(owner=None)
+    await store.insert_notifications([fresh, old])
+    await store.update_statuses(
+        [
+            StatusUpdate(id=fresh.id, status=st.SENDING, at=utcnow()),
+            StatusUpdate(id=old.id, status=st.SENDING, at=utcnow() - dt.timedelta(minutes=1)),
+        ]
+    )
+    await me.sweep()
+    assert rec.requeued == [old.id]
+
+
+# -- issue 20, failure 6: a bulk job is sent only once the whole job is committed ---------
+
+
+async def _job(store: Store, status: str, *, created_at: dt.datetime) -> uuid.UUID:
+    service_id, job_id = uuid.uuid4(), uuid.uuid4()
+    await sql.execute(
+        store, "INSERT INTO services (id, name, email_from) VALUES ($1, 'j', 'j')", service_id
+    )
+    await store.jobs.insert(
+        job_id, service_id, template_id=uuid.uuid4(), template_version=1,
+        api_key_id=uuid.uuid4(), name="job.csv", count=4, status=status, scheduled_for=None,
+        sender_id=None, created_at=created_at,
+    )  # fmt: skip
+    return job_id
+
+
+def _job_rows(job_id: uuid.UUID, owner: uuid.UUID | None, n: int = 2) -> list[Any]:
+    return [make_row(job_id=job_id, job_row_number=i + 1, owner=owner) for i in range(n)]
+
+
+async def test_rows_of_a_job_not_yet_sendable_are_never_claimed_and_are_cleaned_up(
+    store: Store,
+) -> None:
+    rec = Recorder()
+    me = await _recovery(store, rec, abandoned_job_age=dt.timedelta(hours=1))
+    dead = await _dead_worker(store)
+    # A writer killed between chunks: the job is still `pending` (engine.store.jobs.WRITING),
+    # one chunk of its rows committed, owned by the dead process (or unowned, if scheduled).
+    crashed = await _job(store, "pending", created_at=utcnow() - dt.timedelta(hours=2))
+    writing = await _job(store, "pending", created_at=utcnow())
+    await store.insert_notifications(
+        _job_rows(crashed, dead) + _job_rows(crashed, None) + _job_rows(writing, dead)
+    )
+    assert await me.sweep() == 0
+    assert rec.requeued == []
+
+    assert await me.discard_abandoned_jobs() == 1
+    left = await sql.fetch(store, "SELECT DISTINCT job_id FROM notifications")
+    assert [r["job_id"] for r in left] == [writing]
+    jobs = await sql.fetch(store, "SELECT id FROM jobs")
+    assert [r["id"] for r in jobs] == [writing]
+
+    # Once the job is committed as a whole, its rows are sent like any other.
+    await store.jobs.mark_sendable(writing, scheduled=False)
+    assert await me.sweep() == 2
+    status = await sql.fetchrow(store, "SELECT job_status FROM jobs WHERE id = $1", writing)
+    assert status["job_status"] == "finished"
+
+
+async def test_the_claim_stays_an_index_scan_with_jobs_being_written(store: Store) -> None:
+    from engine.store.recovery import _CLAIM_SQL
+
+    dead = await _dead_worker(store)
+    job = await _job(store, "pending", created_at=utcnow())
+    rows = [make_row(owner=None) for _ in range(3000)] + _job_rows(job, dead, 2000)
+    # Most of a real table is final: choosing the rows to claim must not read it.
+    rows += [make_row(owner=dead, status=st.DELIVERED) for _ in range(40_000)]
+    await store.insert_notifications(rows)
+    await sql.execute(store, "ANALYZE notifications")
+    await sql.execute(store, "ANALYZE jobs")
+    plan = [r[0] for r in await sql.fetch(store, "EXPLAIN " + _CLAIM_SQL, uuid.uuid4(), 30.0, 2000)]
+    # The candidates (CTE c, up to the UPDATE's own join; that join is the planner's
+    # choice by table size: PK lookups from a few 100,000 rows, as before issue 20).
+    start = plan.index("  CTE c")
+    end = next(i for i, line in enumerate(plan) if i > start and line.startswith("  ->  "))
+    candidates = "\n".join(plan[start:end])
+    assert "Seq Scan on notifications" not in candidates, candidates
+    assert "notifications_unfinished_idx" in candidates, candidates
+    # The pending jobs are one hashed set a statement, not a lookup per row.
+    assert "NOT (hashed SubPlan 2)" in candidates, candidates

@@ -118,6 +118,9 @@ class FakeJobs:
     async def mark_finished(self, job_id: uuid.UUID) -> None:
         return None
 
+    async def mark_sendable(self, job_id: uuid.UUID, *, scheduled: bool) -> None:
+        return None
+
     async def discard(self, job_id: uuid.UUID) -> None:
         self.inserted.remove(job_id)
 

@@ -128,6 +128,13 @@ async def test_scheduled_job_is_not_sent_before_it_is_due(running_engine: Runnin
     rows = await job_rows(running_engine, job["id"])
     assert [r["status"] for r in rows] == ["created"] * 2
     assert all(r["scheduled_for"] == due for r in rows)
+    # Made sendable as a whole, after its rows (issue 20): no longer `pending`.
+    written = await sql.fetchrow(
+        running_engine.engine.store,
+        "SELECT job_status FROM jobs WHERE id = $1",
+        uuid.UUID(job["id"]),
+    )
+    assert written["job_status"] == "scheduled"
     await trio.sleep(0.5)
     running_engine.engine.recovery.wake()
     await trio.sleep(0.3)

@@ -10,7 +10,10 @@ service's actor holds the rate and budgets (``admit``, ``Reservation``).
 Sending (rows are built by ``engine.domain.notification``, written by ``bulk_rows`` and
 fed from the database by ``engine.actors.job_feeder``):
 - Every row is written as a ``created`` notification with ``job_id`` and
-  ``job_row_number`` through the store's COPY path, in large chunks.
+  ``job_row_number`` through the store's COPY path, in large chunks, under a job inserted
+  ``pending``; one final statement makes the job sendable (``finished`` or ``scheduled``)
+  and the 201 follows its commit. Until then no row of the job is sent, by this process or
+  by recovery: a process killed mid-job sends nothing of it (``engine.store.jobs``).
 - Jobs of ``BULK_THRESHOLD`` rows or more use the service's bulk lane; smaller jobs use the
   template's lane (a ``bulk`` template is promoted to ``normal``), as GC does.
 - Small jobs go to the lane at once from memory (an overflow is released to recovery, like
@@ -49,6 +52,7 @@ from engine.domain.recipients import (
 from engine.domain.templates import SMS_CHAR_COUNT_LIMIT, placeholders
 from engine.domain.timestamps import utcnow
 from engine.metrics import NOTIFICATIONS_CREATED
+from engine.store.jobs import WRITING
 
 if TYPE_CHECKING:
     from engine.actors.service import Reservation
@@ -214,10 +218,11 @@ async def post_bulk(deps: ApiDeps, request: Request, ctx: AuthContext) -> Respon
         return compiled.render(checked.personalisations[index], with_html=small)
 
     try:
-        await bulk_rows.insert_job(deps, spec, body.name, count, job.job_status, sender_id)
+        await bulk_rows.insert_job(deps, spec, body.name, count, WRITING, sender_id)
         kept = await bulk_rows.write_rows(
             deps, spec, checked.recipients, checked.personalisations, render, keep=small
         )
+        await bulk_rows.mark_sendable(deps, job_id, scheduled=scheduled is not None)
     except BaseException:
         reservation.release()
         await bulk_rows.discard(deps, job_id)
@@ -228,7 +233,6 @@ async def post_bulk(deps: ApiDeps, request: Request, ctx: AuthContext) -> Respon
             job_feeder.feed_when_due, deps, bundle.service.id, template, job_id, scheduled
         )
     else:
-        await bulk_rows.mark_finished(deps, job_id)
         if small:
             from_address = nt.from_address(bundle.service, deps.settings.notify_email_domain)
             email = channel == "email"

@@ -3,8 +3,10 @@
 Rules:
 - Rows are rendered, built (``engine.domain.notification.accepted_row``) and written in
   one pass: every ``CHUNK`` rows go to the store's COPY path as a background insert while
-  the next chunk renders, so PostgreSQL's work overlaps ours. The caller deletes the
-  job's rows if anything fails (``discard``).
+  the next chunk renders, so PostgreSQL's work overlaps ours. Chunks commit separately:
+  the job is inserted ``pending`` first and made sendable by ``mark_sendable`` once every
+  chunk is in, so a crash in between leaves rows nothing sends (recovery deletes them
+  later). The caller deletes the job's rows if anything fails (``discard``).
 - Ids come from one ``os.urandom`` call per job (``new_ids``; uuid4 per row costs a
   system call and a slow constructor each: a measurable share of a 50,000-row request).
 - Sending is the caller's: small jobs are dispatched from the rows kept in memory, large
@@ -75,9 +77,10 @@ async def insert_job(deps: ApiDeps, spec: RowSpec, name: str, count: int, status
     )  # fmt: skip
 
 
-async def mark_finished(deps: ApiDeps, job_id: uuid.UUID) -> None:
-    """Every row of the job exists (GC: ``finished`` once all notifications are created)."""
-    await deps.store.jobs.mark_finished(job_id)
+async def mark_sendable(deps: ApiDeps, job_id: uuid.UUID, *, scheduled: bool) -> None:
+    """Every row of the job is committed: the one statement that lets it be sent (GC:
+    ``finished`` once all notifications are created; ``scheduled`` until due)."""
+    await deps.store.jobs.mark_sendable(job_id, scheduled=scheduled)
 
 
 async def discard(deps: ApiDeps, job_id: uuid.UUID) -> None:
