@@ -3,16 +3,30 @@ row budget), write them in one transaction, then wake every waiter with its own 
 
 Rules:
 - The mailbox is bounded: when the writer falls behind, ``submit`` waits (backpressure).
-- A failed write fails every waiter of that batch with the error; nothing is retried here.
+- A failed write fails every waiter of that batch with the error, except an error about
+  the rows themselves (``split_on``, e.g. ``ROW_ERRORS``: SQLSTATE class 22 data exception
+  or 23 integrity violation) in a batch of several requests: then the batch is split in
+  halves and each half written again, down to the request whose rows the database
+  refuses, so only its waiter gets the error (issue 20: one request's NUL failed every
+  service's request in its batch). Bounded: at most 2*ceil(log2(n)) more transactions
+  for a batch of n requests, which isolates one bad request exactly; past that budget
+  (several bad requests in one batch) the parts still failing fail their waiters.
+  Only for a write that is all or nothing (one transaction): a part is written again
+  only if nothing of it was kept. Validation refuses such rows first
+  (``engine.api.limits``); this is the net under it. Connection errors are not split:
+  they fail everyone, as before.
+- A request's items are never split: they commit or fail together.
 - The write itself is shielded: once rows are handed to the database, the waiters must
   learn the outcome even while the engine shuts down.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
+import asyncpg
 import trio
 
 from engine.batching import gather
@@ -20,6 +34,12 @@ from engine.metrics import STORE_BATCH_ROWS, STORE_COMMIT_SECONDS, STORE_ROWS_TO
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+# Errors about the rows, not the connection: SQLSTATE class 22 and class 23.
+ROW_ERRORS: tuple[type[Exception], ...] = (
+    asyncpg.DataError,
+    asyncpg.IntegrityConstraintViolationError,
+)
 
 
 class Pending(Generic[T, R]):
@@ -43,9 +63,13 @@ class GroupCommit(Generic[T, R]):
         max_rows: int,
         linger: float,
         mailbox: int,
+        split_on: tuple[type[Exception], ...] = (),
     ) -> None:
+        """``split_on``: errors after which a batch of several requests is split and
+        written again (the module's rules); only for a write in one transaction."""
         self.name = name
         self._write = write
+        self._split_on = split_on
         self._max_rows = max_rows
         self._linger = linger
         self._send, self._recv = trio.open_memory_channel[Pending[T, R]](mailbox)
@@ -73,18 +97,30 @@ class GroupCommit(Generic[T, R]):
             await self._flush(batch, rows)
 
     async def _flush(self, batch: list[Pending[T, R]], rows: int) -> None:
-        items: list[T] = [item for p in batch for item in p.items]
-        start = trio.current_time()
         # Shielded: once rows are handed to the database, the waiters must learn the outcome
         # even while the engine shuts down.
         with trio.CancelScope(shield=True):
-            try:
-                per_item = await self._write(items)
-            except Exception as exc:
-                for p in batch:
-                    p.error = exc
-                    p.done.set()
+            splits = split_budget(len(batch)) if self._split_on else 0
+            await self._write_part(batch, rows, [splits])
+
+    async def _write_part(self, batch: list[Pending[T, R]], rows: int, splits: list[int]) -> None:
+        """Write ``batch``; on a row error, split it while ``splits[0]`` (the transactions
+        the batch may still spend, shared by its parts) allows."""
+        items: list[T] = [item for p in batch for item in p.items]
+        start = trio.current_time()
+        try:
+            per_item = await self._write(items)
+        except Exception as exc:
+            if len(batch) > 1 and splits[0] >= 2 and isinstance(exc, self._split_on):
+                splits[0] -= 2
+                middle = len(batch) // 2
+                for part in (batch[:middle], batch[middle:]):
+                    await self._write_part(part, sum(len(p.items) for p in part), splits)
                 return
+            for p in batch:
+                p.error = exc
+                p.done.set()
+            return
         STORE_COMMIT_SECONDS.labels(self.name).observe(trio.current_time() - start)
         STORE_BATCH_ROWS.labels(self.name).observe(rows)
         STORE_ROWS_TOTAL.labels(self.name).inc(rows)
@@ -98,3 +134,9 @@ class GroupCommit(Generic[T, R]):
 
 def _rows(pending: Pending[T, R]) -> int:
     return len(pending.items)
+
+
+def split_budget(requests: int) -> int:
+    """Transactions a failed batch of ``requests`` may spend isolating its bad request:
+    two per halving (each half is written again), ceil(log2(n)) halvings."""
+    return 2 * math.ceil(math.log2(requests)) if requests > 1 else 0
