@@ -8,9 +8,10 @@ Rules:
   or 23 integrity violation) in a batch of several requests: then the batch is split in
   halves and each half written again, down to the request whose rows the database
   refuses, so only its waiter gets the error (issue 20: one request's NUL failed every
-  service's request in its batch). Bounded: at most 2*ceil(log2(n)) more transactions
-  for a batch of n requests, which isolates one bad request exactly; past that budget
-  (several bad requests in one batch) the parts still failing fail their waiters.
+  service's request in its batch). Bounded by the halving: one bad request among n costs
+  at most 2*ceil(log2(n)) more transactions, k bad ones about 2k*log2(n/k), and never
+  more than 2(n-1) in all (every request bad). A shared budget of 2*ceil(log2(n)) was
+  tried first: 12 bad requests in a batch of 24 spent it and failed good ones with them.
   Only for a write that is all or nothing (one transaction): a part is written again
   only if nothing of it was kept. Validation refuses such rows first
   (``engine.api.limits``); this is the net under it. Connection errors are not split:
@@ -22,7 +23,6 @@ Rules:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
@@ -100,22 +100,19 @@ class GroupCommit(Generic[T, R]):
         # Shielded: once rows are handed to the database, the waiters must learn the outcome
         # even while the engine shuts down.
         with trio.CancelScope(shield=True):
-            splits = split_budget(len(batch)) if self._split_on else 0
-            await self._write_part(batch, rows, [splits])
+            await self._write_part(batch, rows)
 
-    async def _write_part(self, batch: list[Pending[T, R]], rows: int, splits: list[int]) -> None:
-        """Write ``batch``; on a row error, split it while ``splits[0]`` (the transactions
-        the batch may still spend, shared by its parts) allows."""
+    async def _write_part(self, batch: list[Pending[T, R]], rows: int) -> None:
+        """Write ``batch``; on a row error (``split_on``), write each half again."""
         items: list[T] = [item for p in batch for item in p.items]
         start = trio.current_time()
         try:
             per_item = await self._write(items)
         except Exception as exc:
-            if len(batch) > 1 and splits[0] >= 2 and isinstance(exc, self._split_on):
-                splits[0] -= 2
+            if len(batch) > 1 and isinstance(exc, self._split_on):
                 middle = len(batch) // 2
                 for part in (batch[:middle], batch[middle:]):
-                    await self._write_part(part, sum(len(p.items) for p in part), splits)
+                    await self._write_part(part, sum(len(p.items) for p in part))
                 return
             for p in batch:
                 p.error = exc
@@ -134,9 +131,3 @@ class GroupCommit(Generic[T, R]):
 
 def _rows(pending: Pending[T, R]) -> int:
     return len(pending.items)
-
-
-def split_budget(requests: int) -> int:
-    """Transactions a failed batch of ``requests`` may spend isolating its bad request:
-    two per halving (each half is written again), ceil(log2(n)) halvings."""
-    return 2 * math.ceil(math.log2(requests)) if requests > 1 else 0

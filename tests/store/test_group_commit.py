@@ -5,13 +5,14 @@ and trio's MockClock (autojump): no database."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import asyncpg
 import pytest
 import trio
 
-from engine.store.group_commit import ROW_ERRORS, GroupCommit, split_budget
+from engine.store.group_commit import ROW_ERRORS, GroupCommit
 
 BAD = "bad"
 
@@ -75,7 +76,7 @@ async def test_only_the_bad_request_fails(autojump_clock: object, n: int) -> Non
         everything = sorted(x for r in requests for x in r)
         assert sorted(db.transactions[0]) == everything, "one batch at first"
         extra = len(db.transactions) - 1
-        assert extra <= split_budget(n), (n, bad_at, extra)
+        assert extra <= 2 * math.ceil(math.log2(n)), (n, bad_at, extra)
         assert all(("r-bad-a" in t) == (BAD in t) for t in db.transactions), (
             "a request's items are never split apart"
         )
@@ -103,13 +104,12 @@ async def test_without_split_on_a_row_error_fails_the_batch(autojump_clock: obje
     assert len(db.transactions) == 1
 
 
-async def test_the_split_is_bounded_when_many_requests_are_bad(autojump_clock: object) -> None:
+async def test_many_bad_requests_fail_alone_within_the_bound(autojump_clock: object) -> None:
     db = FakeDatabase(NUL_REFUSED)
-    requests = [[BAD] if i % 2 else [f"g{i}"] for i in range(32)]
-    outcomes = await submit_together(db, requests)
-    assert len(db.transactions) - 1 <= split_budget(32) == 10
-    assert all(outcomes[i] is NUL_REFUSED for i in range(1, 32, 2)), "bad ones always fail"
-
-
-def test_split_budget() -> None:
-    assert [split_budget(n) for n in (1, 2, 3, 4, 5, 8, 9, 1000)] == [0, 2, 4, 4, 6, 6, 8, 20]
+    for n, bad in [(24, range(0, 24, 2)), (32, range(32)), (64, (3, 17, 40))]:
+        db.transactions.clear()
+        requests = [[BAD] if i in bad else [f"g{i}"] for i in range(n)]
+        outcomes = await submit_together(db, requests)
+        assert all(outcomes[i] is NUL_REFUSED for i in bad)
+        assert all(outcomes[i] == [len(f"g{i}")] for i in range(n) if i not in bad)
+        assert len(db.transactions) - 1 <= 2 * (n - 1)

@@ -53,14 +53,9 @@ def make_row(**overrides: object) -> NotificationRow:
 
 async def test_concurrent_inserts_are_committed_in_shared_batches(store: Store) -> None:
     before = STORE_BATCH_ROWS.collect()[0].samples
-    count_before = (
-        next(
-            s.value
-            for s in before
-            if s.name.endswith("_count") and s.labels.get("kind") == "insert"
-        )
-        if before
-        else 0
+    count_before = next(
+        (s.value for s in before if s.name.endswith("_count") and s.labels.get("kind") == "insert"),
+        0,
     )
     rows = [make_row() for _ in range(200)]
     with trio.fail_after(20):
