@@ -25,6 +25,7 @@ from engine.api.errors import (
     ValidationError,
 )
 from engine.api.http import Request, Response, json_response
+from engine.api.limits import check_body
 from engine.domain.recipients import InvalidRecipient, validate_email_address, validate_phone_number
 
 if TYPE_CHECKING:
@@ -109,12 +110,13 @@ class NewTeamMember(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 def check_admin(deps: ApiDeps, request: Request) -> None:
-    token = deps.settings.admin_token
-    header = request.header(b"authorization") or ""
-    scheme, _, given = header.partition(" ")
+    token = deps.settings.admin_token.encode()
+    # Bytes, not str: compare_digest refuses a str with non-ASCII characters (a 500).
+    header = request.headers.get(b"authorization", b"")
+    scheme, _, given = header.partition(b" ")
     if not header:
         raise AuthError("Unauthorized, admin token must be provided", status_code=401)
-    if not token or scheme.lower() != "bearer" or not hmac.compare_digest(given, token):
+    if not token or scheme.lower() != b"bearer" or not hmac.compare_digest(given, token):
         raise AuthError("Invalid admin token")
 
 
@@ -134,6 +136,7 @@ def authorize(deps: ApiDeps, throttle: GuessThrottle, request: Request, now: flo
 
 
 def _decode(request: Request, kind: type[Any]) -> Any:
+    check_body(request.body)
     try:
         return msgspec.json.decode(request.body or b"{}", type=kind)
     except msgspec.ValidationError as exc:

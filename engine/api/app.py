@@ -201,21 +201,23 @@ class EngineApp:
         route, params, path_exists = self.router.match(method, scope["path"])
         label = route.template if route is not None else "unmatched"
         try:
-            if route is None:
-                if path_exists:
-                    raise ApiError(
-                        "The method is not allowed for the requested URL.",
-                        status_code=405,
-                        wire_name="MethodNotAllowed",
-                    )
+            if route is None and path_exists:
+                # RFC 9110 15.5.6: a 405 lists the methods the path does serve.
+                allow = ", ".join(self.router.allowed(scope["path"])).encode()
+                body = error_body(
+                    405, "MethodNotAllowed", "The method is not allowed for the requested URL."
+                )
+                response = Response(405, body, headers=[(b"allow", allow)])
+            elif route is None:
                 raise ApiError(
                     "The requested URL was not found on the server.",
                     status_code=404,
                     wire_name="NotFound",
                 )
-            request = Request(scope, await read_body(receive, self.max_body))
-            request.path_params = params
-            response = await route.handler(request)
+            else:
+                request = Request(scope, await read_body(receive, self.max_body))
+                request.path_params = params
+                response = await route.handler(request)
         except ApiError as exc:
             response = Response(exc.status_code, exc.body())
         except DomainError as exc:

@@ -35,6 +35,7 @@ import trio
 
 from engine.api.errors import ApiError, AuthError, BadRequestError
 from engine.api.http import Request, Response, json_response
+from engine.api.limits import check_body
 from engine.api.router import Router
 from engine.metrics import RECEIPT_MESSAGES
 from engine.providers.base import Receipt
@@ -144,6 +145,7 @@ class ReceiptsEndpoints:
         return json_response(200, {"result": "accepted", "receipts": len(receipts)})
 
     def _decode(self, body: bytes, source: str) -> dict[str, Any]:
+        check_body(body)
         try:
             message = msgspec.json.decode(body)
         except msgspec.DecodeError:

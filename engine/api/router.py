@@ -56,5 +56,15 @@ class Router:
             path_exists = stripped in self._paths
         return None, {}, path_exists
 
+    def allowed(self, path: str) -> list[str]:
+        """The methods served at ``path`` (a 405's ``Allow`` header), sorted."""
+        methods: set[str] = set()
+        stripped = path.rstrip("/") or "/"
+        methods.update(self._paths.get(stripped, ()))
+        for candidate in self._dynamic:
+            if candidate.pattern.match(path):
+                methods.add(candidate.method)
+        return sorted(methods)
+
     def templates(self) -> dict[str, set[str]]:
         return self._paths

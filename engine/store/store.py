@@ -16,7 +16,8 @@ Rules:
   or one ``UPDATE ... FROM unnest(...)`` in one transaction, then wake every waiter. A
   caller returns only after its rows are committed (the 201 depends on it).
 - A failed batch fails every waiter in it with the database error; nothing is retried
-  silently here (the caller decides).
+  silently here (the caller decides), except that an insert batch refused for its rows
+  is split so only the request that carries them fails (``group_commit``'s rules).
 - Mailboxes are bounded: when writers fall behind, callers wait (backpressure).
 - Round trips are the cost that matters (each one is a syscall both ways and a wake-up on
   each side), so connections keep no session state between uses (no session ``SET``, no
@@ -47,7 +48,7 @@ from engine.store.complaints import Complaints
 from engine.store.counts import Counts
 from engine.store.documents import Documents
 from engine.store.errors import DatabaseUnavailable
-from engine.store.group_commit import GroupCommit
+from engine.store.group_commit import ROW_ERRORS, GroupCommit
 from engine.store.jobs import Jobs
 from engine.store.keys import Keys
 from engine.store.migrate import apply_migrations
@@ -107,7 +108,12 @@ class Store:
         # them longer makes fewer, larger transactions (each costs a round trip, a commit).
         status_linger = linger if status_linger_ms is None else status_linger_ms / 1000.0
         self.inserts: GroupCommit[NotificationRow, None] = GroupCommit(
-            "insert", self._copy_notifications, max_rows=batch_rows, linger=linger, mailbox=4096
+            "insert",
+            self._copy_notifications,  # one statement: all or nothing, so it may be split
+            max_rows=batch_rows,
+            linger=linger,
+            mailbox=4096,
+            split_on=ROW_ERRORS,
         )
         self.updates: GroupCommit[StatusUpdate, StatusChange] = GroupCommit(
             "status", self._apply_updates, max_rows=batch_rows, linger=status_linger, mailbox=4096

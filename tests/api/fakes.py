@@ -46,6 +46,9 @@ class FakeServices:
     async def settings(self, service_id: uuid.UUID) -> Row | None:
         return self.rows.get(service_id)
 
+    async def exists(self, service_id: uuid.UUID) -> bool:
+        return service_id in self.rows
+
     async def reply_to_addresses(self, service_id: uuid.UUID) -> list[Row]:
         return self.reply_tos.get(service_id, [])
 
@@ -72,6 +75,8 @@ class FakeTemplates:
         return [r for r in self.rows if r["service_id"] == service_id]
 
     async def version(self, template_id: uuid.UUID, version: int) -> Row | None:
+        if not -(2**31) <= version < 2**31:  # as asyncpg refuses an int4 argument
+            raise OverflowError(f"value out of int32 range: {version}")
         found = [r for r in self.rows if r["id"] == template_id and r["version"] == version]
         return found[0] if found else None
 
@@ -142,6 +147,16 @@ class FakeCounts:
         return self.sent_by.get(service_id, [])
 
 
+def holds_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(holds_nul(k) or holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(holds_nul(v) for v in value)
+    return False
+
+
 class FakeStore:
     """``fail_inserts``: the next inserts raise an unexpected error (a bug: 500);
     ``down``: the database cannot be reached (inserts raise ``DatabaseUnavailable``, ping
@@ -167,6 +182,9 @@ class FakeStore:
         if self.fail_inserts:
             self.fail_inserts -= 1
             raise OSError("database went away")
+        if any(holds_nul(msgspec.to_builtins(row)) for row in rows):
+            # PostgreSQL's text and jsonb cannot hold U+0000 (SQLSTATE 22P05 / 22021).
+            raise ValueError("unsupported Unicode escape sequence: \\u0000")
         self.inserted.extend(rows)
 
     async def ping(self) -> bool:
@@ -204,6 +222,9 @@ class Service:
         return {"Authorization": f"Bearer {token}"}
 
 
+ADMIN_TOKEN = "admin-token-for-in-process-tests"
+
+
 class Answer(msgspec.Struct):
     status: int
     body: Any
@@ -238,7 +259,7 @@ class InProcessApi:
     def start(self, nursery: trio.Nursery) -> InProcessApi:
         self.service_actors.start(nursery)
         self.deps = ApiDeps(
-            settings=ApiSettings(public_url="https://api.example/"),
+            settings=ApiSettings(public_url="https://api.example/", admin_token=ADMIN_TOKEN),
             store=self.store,  # type: ignore[arg-type]  # the fake store
             registry=self.registry,
             template_cache=TemplateCache(),
@@ -347,5 +368,5 @@ class InProcessApi:
         await self.app(scope, receive, send)
         assert sent[0]["type"] == "http.response.start"
         raw = b"".join(m.get("body", b"") for m in sent[1:])
-        headers = {k.decode(): v.decode() for k, v in sent[0]["headers"]}
+        headers = {k.decode(): v.decode() for k, v in sent[0].get("headers", ())}
         return Answer(sent[0]["status"], msgspec.json.decode(raw) if raw else None, headers)

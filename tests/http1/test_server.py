@@ -9,6 +9,7 @@ engine's Notify envelope is tested in tests/api/test_server_errors.py).
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator, MutableMapping
 from contextlib import asynccontextmanager
 from typing import Any
@@ -435,3 +436,21 @@ async def test_drain_answers_requests_already_pipelined_then_closes() -> None:
             assert await conn.closed()
     assert [r.body.split()[1] for r in answers] == [b"/sleep", b"/b", b"/c"]
     assert [r.headers.get("connection") for r in answers] == [None, None, "close"]
+
+
+async def test_a_408_logs_no_error(caplog: pytest.LogCaptureFixture) -> None:
+    """A slow client is the client's fault: a 408 logs no ERROR and no traceback (a cheap
+    log flood otherwise: 194 records for 200 slow connections in issue 20)."""
+    limits = msgspec.structs.replace(SMALL, header_timeout=0.3, body_timeout=0.3)
+    with trio.fail_after(10):
+        async with running(limits) as server:
+            for request in (
+                b"GET /slow HTTP/1.1\r\nHost: t\r\n",
+                b"POST /slow HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc",
+            ):
+                conn = await server.connect()
+                await conn.send(request)
+                assert (await conn.response()).status == 408
+                assert await conn.closed()
+    noisy = [r for r in caplog.records if r.levelno >= logging.WARNING or r.exc_info]
+    assert not noisy, [(r.levelname, r.getMessage()) for r in noisy]

@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import uuid
 
+import asyncpg
 import msgspec
 import pytest
 import trio
@@ -52,14 +53,9 @@ def make_row(**overrides: object) -> NotificationRow:
 
 async def test_concurrent_inserts_are_committed_in_shared_batches(store: Store) -> None:
     before = STORE_BATCH_ROWS.collect()[0].samples
-    count_before = (
-        next(
-            s.value
-            for s in before
-            if s.name.endswith("_count") and s.labels.get("kind") == "insert"
-        )
-        if before
-        else 0
+    count_before = next(
+        (s.value for s in before if s.name.endswith("_count") and s.labels.get("kind") == "insert"),
+        0,
     )
     rows = [make_row() for _ in range(200)]
     with trio.fail_after(20):
@@ -88,6 +84,43 @@ async def test_a_failed_batch_fails_its_callers(store: Store) -> None:
     await store.insert_notifications([row])
     with pytest.raises(Exception, match="duplicate key"):
         await store.insert_notifications([row])  # same primary key
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"client_reference": "ref\x00"},  # text: SQLSTATE 22021
+        {"personalisation": json.dumps({"name": "A\x00"})},  # jsonb: 22P05
+    ],
+    ids=["text", "jsonb"],
+)
+async def test_a_row_the_database_refuses_fails_only_its_own_request(
+    store: Store, bad: dict[str, object]
+) -> None:
+    """Issue 20, item 1: a NUL submitted straight to the store (validation bypassed) fails
+    its own request; the other requests of its group-commit batch commit."""
+    services = [uuid.uuid4() for _ in range(8)]
+    requests = [[make_row(service_id=s), make_row(service_id=s)] for s in services]
+    requests[5] = [make_row(service_id=services[5]), make_row(service_id=services[5], **bad)]
+    outcomes: dict[int, BaseException | None] = {}
+
+    async def one(i: int) -> None:
+        try:
+            await store.insert_notifications(requests[i])
+            outcomes[i] = None
+        except Exception as exc:
+            outcomes[i] = exc
+
+    with trio.fail_after(20):
+        async with trio.open_nursery() as nursery:
+            for i in range(len(requests)):
+                nursery.start_soon(one, i)
+    assert isinstance(outcomes.pop(5), asyncpg.DataError)
+    assert outcomes == dict.fromkeys(outcomes), outcomes  # every other request committed
+    stored = await sql.fetch(store, "SELECT service_id FROM notifications")
+    assert sorted(r["service_id"] for r in stored) == sorted(
+        s for i, s in enumerate(services) if i != 5 for _ in range(2)
+    )
 
 
 async def test_status_updates_follow_allowed_transitions(store: Store) -> None:

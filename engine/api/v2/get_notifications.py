@@ -17,6 +17,7 @@ import msgspec
 from engine.api.auth import AuthContext
 from engine.api.errors import NotFoundError, ValidationError
 from engine.api.http import Request, Response
+from engine.api.limits import query_args
 from engine.domain import statuses as st
 from engine.domain.timestamps import format_ts
 
@@ -147,7 +148,7 @@ def parse_list_args(query: dict[str, list[str]]) -> tuple[dict[str, Any], list[s
 
 
 async def list_notifications(deps: ApiDeps, request: Request, ctx: AuthContext) -> Response:
-    query = request.query()
+    query = query_args(request)
     args, errors = parse_list_args(query)
     if errors:
         raise ValidationError(errors)

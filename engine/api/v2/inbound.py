@@ -17,6 +17,7 @@ import msgspec
 from engine.api.auth import AuthContext
 from engine.api.errors import ValidationError
 from engine.api.http import Request, Response
+from engine.api.limits import query_args
 from engine.api.v2.get_notifications import Links
 
 if TYPE_CHECKING:
@@ -57,7 +58,7 @@ def parse_args(query: dict[str, list[str]]) -> list[str]:
 
 
 async def list_received_texts(deps: ApiDeps, request: Request, ctx: AuthContext) -> Response:
-    query = request.query()
+    query = query_args(request)
     errors = parse_args(query)
     if errors:
         raise ValidationError(errors)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from engine.api.http import Request, Response
+from engine.api.limits import INT32_MAX
 from engine.api.v2.openapi_schemas import SCHEMAS, STR, UUID, Schema, ref
 from engine.domain import statuses as st
 
@@ -142,7 +143,10 @@ PATHS: dict[str, Any] = {
         "get": op(
             "Get a version of a template",
             (200, "Template"),
-            params=[TEMPLATE_ID, path_param("version", {"type": "integer", "minimum": 1})],
+            params=[
+                TEMPLATE_ID,
+                path_param("version", {"type": "integer", "minimum": 1, "maximum": INT32_MAX}),
+            ],
             errors=(400, 404),
             tag="templates",
         )

@@ -16,6 +16,7 @@ from typing import Any
 import msgspec
 
 from engine.api.errors import BadRequestError, ValidationError
+from engine.api.limits import check_body
 
 # field -> (JSON type names allowed, required)
 FieldSpec = Mapping[str, tuple[tuple[str, ...], bool]]
@@ -67,7 +68,9 @@ def schema_errors(body: object, spec: FieldSpec) -> list[str]:
 
 
 def decode_or_explain(body: bytes, decoder: msgspec.json.Decoder[Any], spec: FieldSpec) -> Any:
-    """Decode ``body`` with the endpoint's decoder, or raise Notify's validation errors."""
+    """Decode ``body`` with the endpoint's decoder, or raise Notify's validation errors.
+    The body is first held to what the decoder and the database can take (``limits``)."""
+    check_body(body)
     try:
         return decoder.decode(body)
     except msgspec.DecodeError:

@@ -27,6 +27,7 @@ import msgspec
 from engine.api.auth import AuthContext
 from engine.api.errors import BadRequestError, NotFoundError, ValidationError
 from engine.api.http import Request, Response
+from engine.api.limits import int_param, query_args
 from engine.api.v2.schema import decode_or_explain
 from engine.domain.templates import CompiledSmsTemplate, MissingPersonalisation, placeholders
 from engine.domain.timestamps import format_ts
@@ -124,13 +125,8 @@ async def get_template(deps: ApiDeps, request: Request, ctx: AuthContext) -> Res
 
 async def get_template_version(deps: ApiDeps, request: Request, ctx: AuthContext) -> Response:
     template_id = _template_id(request)
-    raw = request.path_params["version"]
-    try:
-        version = int(raw)
-    except ValueError:
-        raise ValidationError([f"version {raw} is not of type integer, null"]) from None
-    if version < 1:
-        raise ValidationError([f"version {version} is less than the minimum of 1"])
+    # An int32 column: 4294967296 is refused here, not by the query (a 500).
+    version = int_param(request.path_params["version"], "version", minimum=1)
     current = _current(ctx, template_id)
     if current.version == version:
         return Response(200, _encode(serialize(current)))
@@ -141,7 +137,7 @@ async def get_template_version(deps: ApiDeps, request: Request, ctx: AuthContext
 
 
 async def list_templates(deps: ApiDeps, request: Request, ctx: AuthContext) -> Response:
-    query = request.query()
+    query = query_args(request)
     errors: list[str] = []
     unexpected = [k for k in query if k != "type"]
     if unexpected:
