@@ -201,4 +201,9 @@ class Recovery:
         its id, and the next sweep anywhere claims them at once, ``sending`` ones without a
         provider reference included."""
         with trio.CancelScope(shield=True), trio.move_on_after(10):
-            await self.store.recovery.unregister(self.worker_id)
+            try:
+                await self.store.recovery.unregister(self.worker_id)
+            except DatabaseUnavailable:
+                # Stopping is not an error: the heartbeat stops with us, and other
+                # processes take our rows over once it is ``dead_after`` old.
+                log.warning("stopped without leaving workers: database unavailable")

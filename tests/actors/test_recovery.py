@@ -13,6 +13,7 @@ import trio
 from engine.actors.recovery import Recovery
 from engine.domain import statuses as st
 from engine.domain.timestamps import utcnow
+from engine.store.errors import DatabaseUnavailable
 from engine.store.notifications import StatusChange, StatusUpdate
 from engine.store.store import Store
 from tests import sql
@@ -314,3 +315,29 @@ async def test_the_claim_stays_an_index_scan_with_jobs_being_written(store: Stor
     assert "notifications_unfinished_idx" in candidates, candidates
     # The pending jobs are one hashed set a statement, not a lookup per row.
     assert "NOT (hashed SubPlan 2)" in candidates, candidates
+
+
+async def test_a_stop_while_the_database_is_down_is_not_an_error() -> None:
+    """The stop's last write cannot reach the database: the engine still stops cleanly (the
+    heartbeat ends with it, so other processes take its rows over after ``dead_after``)."""
+
+    class DownRecoveryQueries:
+        calls = 0
+
+        async def unregister(self, worker_id: uuid.UUID) -> None:
+            self.calls += 1
+            raise DatabaseUnavailable("database unreachable")
+
+    class DownStore:
+        recovery = DownRecoveryQueries()
+
+    async def requeue(rows: Sequence[Any]) -> int:
+        return 0
+
+    async def on_changes(changes: Sequence[Any]) -> None:
+        return None
+
+    store = DownStore()
+    recovery = Recovery(store, requeue, on_changes)  # type: ignore[arg-type]
+    await recovery.shutdown()
+    assert store.recovery.calls == 1
