@@ -160,10 +160,14 @@ async def test_a_hung_ses_call_is_retryable_after_the_deadline_not_the_read_time
                 start = trio.current_time()
                 results = await ses.send_batch([email(i) for i in range(3)])
                 took = trio.current_time() - start
-    assert 0.9 <= took < 2.0
+                # The hung call's connection was closed, not reused: the next call answers.
+                server.hang_on = ()
+                [again] = await ses.send_batch([email(3)])
+    assert 0.9 <= took < 2.5
     assert [r.outcome for r in results] == ["retryable"] * 3
     assert all((r.detail or "").startswith("NoAnswer: no answer within 1 s") for r in results)
     assert server.hung == 1
+    assert again.outcome == "accepted"
 
 
 async def test_a_hung_publish_fails_alone_and_the_batch_keeps_the_others() -> None:
@@ -175,7 +179,7 @@ async def test_a_hung_publish_fails_alone_and_the_batch_keeps_the_others() -> No
                 start = trio.current_time()
                 results = await sns.send_batch(messages)
                 took = trio.current_time() - start
-    assert 0.9 <= took < 2.0
+    assert 0.9 <= took < 2.5
     assert [r.outcome for r in results] == ["accepted", "accepted", "retryable", "accepted"]
     assert results[0].status == st.SENT
 
@@ -204,8 +208,8 @@ async def test_a_hung_bulk_call_does_not_resend_or_hold_up_the_others() -> None:
                     nursery.start_soon(send, "next", [email(20 + i) for i in range(2)])
     assert [r.outcome for r in out["mixed"]] == ["retryable"] * 3 + ["accepted"] * 2
     assert [r.outcome for r in out["next"]] == ["accepted"] * 2
-    assert done["next"] < 0.5
-    assert 0.9 <= done["mixed"] < 2.0
+    assert done["next"] < 0.8  # before the hung call's deadline: it did not wait for it
+    assert 0.9 <= done["mixed"] < 2.5
     assert (server.hung, server.requests) == (1, 3)
 
 
@@ -248,7 +252,7 @@ async def test_a_hung_or_failing_ses_fails_over_within_the_deadline(fault: str) 
                 await wait_until(lambda: len(store.final()) == 20)
                 moved = trio.current_time() - start
             nursery.cancel_scope.cancel()
-    assert opened < (2.0 if fault == "hang" else 0.5)
+    assert opened < (2.5 if fault == "hang" else 1.0)
     assert moved < opened + 1.0  # the first retry's backoff: 0.25 to 0.5 s
     assert {m.notification_id for m in fallback.sent()} == {m.notification_id for m in messages}
     assert set(store.final().values()) == {st.SENDING}
