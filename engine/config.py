@@ -65,6 +65,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # (bench/e2e.py --notifications 60000 --engine-env NOTIFY_WORKERS=2: 693/s -> 776/s,
     # engine CPU per 1,000 1.83 s -> 1.61 s, created->delivered p50 unchanged).
     provider_linger_ms: Annotated[float, msgspec.Meta(ge=0, le=1000)] = 50.0
+    # The deadline of one provider call (SES SendBulkEmail/SendEmail, SNS Publish): from the
+    # request leaving the provider's queue to its whole answer, a new connection included.
+    # SES and SNS answer in tens to hundreds of ms; past this a call counts as a retryable
+    # failure (engine/providers/aws.py: the trade-off of an uncertain outcome).
+    provider_timeout_seconds: Seconds = 5.0
     simulated_latency_ms: Annotated[float, msgspec.Meta(ge=0)] = 0.0
     simulated_receipt_delay_ms: Annotated[float, msgspec.Meta(ge=0)] = 50.0
     aws_region: str = "ca-central-1"

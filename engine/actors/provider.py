@@ -31,6 +31,14 @@ Rules:
 - Mailbox, delay queue and the batch in hand belong to the object, not to ``run``: after a
   crash the supervisor's restart finds them intact, and a batch interrupted mid-call is put
   back on the delay queue (at-least-once, as recovery does for a crashed process).
+- A call that hangs is bounded where the call is made, per provider call (the AWS
+  providers' deadline, ``NOTIFY_PROVIDER_TIMEOUT_SECONDS``, ``engine.providers.aws``): it
+  comes back as retryable results, so the breaker counts it and the batch is retried or
+  failed over one deadline plus one backoff after it was sent. Not a deadline on the whole
+  ``send_batch`` here: that would throw away the answers of the batch's calls that did
+  return and resend accepted messages. A timed-out call may still have been delivered; it
+  is resent all the same (the rule above: a resend is safer than a row stuck in
+  ``sending``), so a hang can cost a duplicate, never a lost message.
 - Throttles are retried, and do not count against the breaker: pacing (``send_rate``) is
   the cure for them, not failover.
 """

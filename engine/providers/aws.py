@@ -15,13 +15,36 @@ Rules:
 - Error mapping is pure and total: throttling -> ``throttled``; 5xx, timeouts, connection
   and credential problems -> ``retryable`` (an operator can fix them, the message is fine);
   any other 4xx (bad address, unverified sender, suspended account) -> ``rejected``.
+- Every provider call has a deadline (``call``; ``NOTIFY_PROVIDER_TIMEOUT_SECONDS``, 5 s):
+  from the request leaving the provider's queue (its concurrency limiter) to its whole
+  answer, a new connection included. SES and SNS answer in tens to hundreds of ms (a
+  50-entry SendBulkEmail well under a second); without the deadline a call that hung (the
+  server took the request and never answered) held its batch for the client's read timeout
+  (15 s a call; issue 20 measured 31 s before a hang was noticed), and the breaker and
+  failover learnt nothing meanwhile. Past the deadline the call is cancelled, its connection
+  closed (never reused: a late answer cannot be read as the next call's), and every
+  message of that call is a ``retryable`` result: the breaker counts it, the actor retries
+  it with backoff or fails it over. The deadline is per call, not per batch: the other
+  calls of the batch keep their own answers, so an accepted entry is never resent because
+  a sibling call hung. The phases keep their own bounds under it: connect
+  ``CONNECT_SECONDS`` (an unreachable endpoint fails as a connect error, certainly not
+  sent), read the deadline itself (a backstop at the HTTP layer).
+- The trade-off of a deadline: a timed-out call may have been delivered (SES and SNS have
+  no idempotency key for SendBulkEmail, SendEmail or Publish), and resending it may
+  deliver it twice. This is the ProviderActor's existing rule for an uncertain outcome
+  (a batch interrupted before its outcome was stored is sent again: a duplicate is better
+  than a message silently stuck in ``sending``), and it applied before at the 15 s read
+  timeout too; a shorter deadline also applies it to calls that were merely very slow
+  (over 5 s: rare, and then the path to AWS is what needs failing over). A connect error
+  or a refused call is certainly not sent; only a call cut off after its request was
+  written is uncertain.
 - A client lives as long as the engine: ``serve`` opens it inside an actor nursery task and
   closes it, shielded, when that nursery is cancelled.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, TypeVar
 
@@ -97,7 +120,8 @@ def describe(exc: Exception) -> tuple[Outcome, str, float | None]:
         # botocore refused to build the request: sending it again cannot help.
         return "rejected", f"{type(exc).__name__}: {exc}", None
     # EndpointConnectionError, Connect/ReadTimeoutError, ConnectionClosedError,
-    # HTTPClientError, NoCredentialsError: the message is fine, the path to AWS is not.
+    # HTTPClientError, NoCredentialsError, NoAnswer (the deadline): the message is fine,
+    # the path to AWS is not.
     return "retryable", f"{type(exc).__name__}: {exc}", None
 
 
@@ -111,7 +135,38 @@ def retry_after(headers: dict[str, Any]) -> float | None:
     return seconds if seconds is not None and seconds >= 0 else None
 
 
-CLIENT_ERRORS = (ClientError, BotoCoreError)
+class NoAnswer(Exception):
+    """A provider call that got no whole answer within its deadline: it may have been sent."""
+
+    def __init__(self, deadline: float) -> None:
+        super().__init__(f"no answer within {deadline:g} s; the call may have been delivered")
+
+
+CLIENT_ERRORS = (ClientError, BotoCoreError, NoAnswer)
+
+# The connect phase's own bound under the call's deadline: a TCP and TLS connect to a
+# regional AWS endpoint takes tens of ms; 2 s still allows a lost SYN (resent after 1 s).
+CONNECT_SECONDS = 2.0
+
+R = TypeVar("R")
+
+
+async def call(method: Callable[..., Awaitable[R]], request: dict[str, Any], deadline: float) -> R:
+    """``await method(**request)``, cancelled after ``deadline`` seconds: ``NoAnswer`` then
+    (``describe``: retryable). The cancelled request's connection is closed by the session."""
+    with trio.move_on_after(deadline):
+        return await method(**request)
+    raise NoAnswer(deadline)
+
+
+def provider_config(settings: Settings, *, max_connections: int) -> AioConfig:
+    """A provider client's config: the phase timeouts under ``provider_timeout_seconds``."""
+    deadline = settings.provider_timeout_seconds
+    return client_config(
+        max_connections=max_connections,
+        connect_timeout=min(CONNECT_SECONDS, deadline),
+        read_timeout=deadline,
+    )
 
 
 def client_config(

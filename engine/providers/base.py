@@ -24,6 +24,10 @@ provider took (only a test fake raised it). Now the actor classifies outcomes in
 ``send_batch`` is a provider bug, which the actor turns into retryable results so the
 batch is not lost.
 
+A provider bounds its own calls (the AWS providers: a deadline per call,
+``engine.providers.aws``), so ``send_batch`` returns within its deadline of a call leaving
+the provider's queue; a call past it is a ``retryable`` result like any timeout.
+
 Receipts (delivery, bounce, complaint) arrive later and are keyed by the provider's
 reference.
 """

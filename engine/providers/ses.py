@@ -16,6 +16,9 @@ Rules:
 - Results come back one per message, in order: accepted -> reference = SES MessageId,
   status ``sending``; failures are mapped per entry (``BULK_STATUS``) or per call
   (``aws.describe``). Nothing but cancellation escapes ``send_batch``.
+- Each call (one bulk call, one raw send) has its own deadline (``aws.call``, ``deadline``
+  seconds, ``NOTIFY_PROVIDER_TIMEOUT_SECONDS``); past it that call's messages are
+  retryable, and the batch's other calls keep their answers (``aws``: the trade-off).
 """
 
 from __future__ import annotations
@@ -252,12 +255,14 @@ class SesProvider:
         configuration_set: str = "",
         max_batch: int = MAX_BATCH,
         concurrency: int = 10,
+        deadline: float = 5.0,
     ) -> None:
         self.name = name
         self.channel: Channel = "email"
         self.max_batch = max_batch
         self.mode: Mode = mode
         self.configuration_set = configuration_set
+        self.deadline = deadline
         self._client = client
         self._limiter = trio.CapacityLimiter(concurrency)
 
@@ -289,8 +294,10 @@ class SesProvider:
     ) -> None:
         async with self._limiter:
             try:
-                response = await self._client.send_bulk_email(
-                    **build_bulk_request(group, self.configuration_set)
+                response = await aws.call(
+                    self._client.send_bulk_email,
+                    build_bulk_request(group, self.configuration_set),
+                    self.deadline,
                 )
             except aws.CLIENT_ERRORS as exc:
                 outcome, detail, after = aws.describe(exc)
@@ -305,8 +312,10 @@ class SesProvider:
     ) -> None:
         async with self._limiter:
             try:
-                response = await self._client.send_email(
-                    **build_raw_request(message, self.configuration_set)
+                response = await aws.call(
+                    self._client.send_email,
+                    build_raw_request(message, self.configuration_set),
+                    self.deadline,
                 )
             except aws.CLIENT_ERRORS as exc:
                 outcome, detail, after = aws.describe(exc)
@@ -328,7 +337,7 @@ async def open_ses(
     concurrency: int = 10,
 ) -> AsyncIterator[SesProvider]:
     """An SES provider with its own client, configured from settings; closed on exit."""
-    config = aws.client_config(max_connections=concurrency)
+    config = aws.provider_config(settings, max_connections=concurrency)
     async with aws.open_client("sesv2", settings, config=config, credentials=credentials) as client:
         yield SesProvider(
             client,
@@ -336,4 +345,5 @@ async def open_ses(
             mode=settings.ses_mode,
             configuration_set=settings.ses_configuration_set,
             concurrency=concurrency,
+            deadline=settings.provider_timeout_seconds,
         )

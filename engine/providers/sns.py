@@ -9,6 +9,9 @@ Rules:
 - Accepted -> reference = SNS MessageId, status ``sent`` (GC semantics: SMS is ``sent`` on
   hand-off). Failures are mapped by ``aws.describe``. Nothing but cancellation escapes
   ``send_batch``.
+- Each Publish has its own deadline (``aws.call``, ``deadline`` seconds,
+  ``NOTIFY_PROVIDER_TIMEOUT_SECONDS``); past it that SMS is retryable, and the batch's other
+  SMS keep their answers (``aws``: the trade-off of an uncertain outcome).
 """
 
 from __future__ import annotations
@@ -59,11 +62,18 @@ class SnsProvider:
     """Sends SMS through an open aiobotocore ``sns`` client (owned by the caller)."""
 
     def __init__(
-        self, client: Any, *, name: str = "sns-sms", max_batch: int = 10, concurrency: int = 10
+        self,
+        client: Any,
+        *,
+        name: str = "sns-sms",
+        max_batch: int = 10,
+        concurrency: int = 10,
+        deadline: float = 5.0,
     ) -> None:
         self.name = name
         self.channel: Channel = "sms"
         self.max_batch = max_batch
+        self.deadline = deadline
         self._client = client
         self._limiter = trio.CapacityLimiter(concurrency)
 
@@ -82,7 +92,9 @@ class SnsProvider:
     ) -> None:
         async with self._limiter:
             try:
-                response = await self._client.publish(**build_publish_request(message))
+                response = await aws.call(
+                    self._client.publish, build_publish_request(message), self.deadline
+                )
             except aws.CLIENT_ERRORS as exc:
                 outcome, detail, after = aws.describe(exc)
                 results[index] = failed(message, outcome, detail, after)
@@ -103,6 +115,11 @@ async def open_sns(
     concurrency: int = 10,
 ) -> AsyncIterator[SnsProvider]:
     """An SNS provider with its own client, configured from settings; closed on exit."""
-    config = aws.client_config(max_connections=concurrency)
+    config = aws.provider_config(settings, max_connections=concurrency)
     async with aws.open_client("sns", settings, config=config, credentials=credentials) as client:
-        yield SnsProvider(client, name=name, concurrency=concurrency)
+        yield SnsProvider(
+            client,
+            name=name,
+            concurrency=concurrency,
+            deadline=settings.provider_timeout_seconds,
+        )
