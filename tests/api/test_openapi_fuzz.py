@@ -30,6 +30,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import hypothesis
+import msgspec
 import schemathesis
 import trio
 from hypothesis import strategies as st
@@ -41,6 +42,10 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from engine.api.errors import RETRY_AFTER_S, database_unavailable
+from engine.api.v2.openapi import DOCUMENT
+from engine.api.v2.openapi_schemas import ref
+from tests.api.contract import OpenApiValidator
 from tests.conftest import RunningEngine
 
 MAX_EXAMPLES = 40
@@ -197,3 +202,21 @@ async def test_every_operation_answers_as_documented(running_engine: RunningEngi
     # The success answers were reached (and so checked against their schemas) everywhere.
     unreached = {k: v for k, v in statuses.items() if "positive" in k and not v & {200, 201}}
     assert not unreached, unreached
+
+
+def test_every_authenticated_operation_documents_what_any_request_can_get() -> None:
+    """Answers the fuzz cannot provoke on a healthy engine: a 503 while the database is
+    down (on every authenticated operation, with ``Retry-After``) and a 413 for a body
+    beyond ``max_body_bytes`` (on every operation that takes one)."""
+    status, body, headers = database_unavailable()
+    OpenApiValidator(DOCUMENT).validate("Error", msgspec.json.decode(body))
+    assert (status, dict(headers)) == (503, {b"retry-after": str(RETRY_AFTER_S).encode()})
+    for path, methods in DOCUMENT["paths"].items():
+        for method, operation in methods.items():
+            responses = operation["responses"]
+            if operation.get("security") == []:
+                continue  # the document itself: no database, no body
+            assert responses["503"]["content"] == {"application/json": {"schema": ref("Error")}}
+            assert "Retry-After" in responses["503"]["headers"], (method, path)
+            if "requestBody" in operation:
+                assert "413" in responses, (method, path)
