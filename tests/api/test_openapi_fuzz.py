@@ -27,6 +27,7 @@ Rules:
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import hypothesis
@@ -102,7 +103,9 @@ def _fuzz(
         operation.as_strategy(mode),
         *(operation.as_strategy(mode, path_parameters=values) for values in fixed),
     )
-    with_real_values = st.tuples(generated, st.sampled_from(bodies)).map(_with_values)
+    with_real_values = st.tuples(generated, st.integers(0, len(bodies) - 1)).map(
+        partial(_with_values, bodies)
+    )
     strategy = st.one_of(generated, with_real_values)
 
     @hypothesis.settings(
@@ -122,28 +125,60 @@ def _fuzz(
     check()
 
 
-def _with_values(pair: tuple[schemathesis.Case, dict[str, Any]]) -> schemathesis.Case:
-    """The case with real values in its body for the fields its body has."""
-    case, values = pair
-    if isinstance(case.body, dict):
-        case.body = {**case.body, **{k: v for k, v in values.items() if k in case.body}}
+def _with_values(
+    bodies: list[dict[str, Any]], pair: tuple[schemathesis.Case, int]
+) -> schemathesis.Case:
+    """The case with real values in its body for the fields its body has; a body with a
+    recipient gets those of its own type (an email template for an email)."""
+    case, index = pair
+    if not isinstance(case.body, dict):
+        return case
+    suited = [
+        b
+        for b in bodies
+        if not ({"email_address", "phone_number"} & case.body.keys())
+        or b["type"] == ("email" if "email_address" in case.body else "sms")
+    ]
+    values = suited[index % len(suited)]
+    case.body = {**case.body, **{k: v for k, v in values.items() if k in case.body}}
     return case
 
 
 def real_bodies(setup: dict[str, Any], plain_email: str, plain_sms: str) -> list[dict[str, Any]]:
-    """Field values that reach the handlers' success paths: templates, and with the
-    placeholder-free ones recipients and bulk rows that they accept."""
+    """Field values that reach the handlers' success paths: a template of the right type
+    with its placeholders filled (or none), a recipient and bulk rows it accepts, and the
+    optional fields that name other objects (a reply-to, a sender) or a time left out
+    (null, which the document allows)."""
     phone = "+16135550123"
+    unset = {
+        "scheduled_for": None,
+        "email_reply_to_id": None,
+        "sms_sender_id": None,
+        "reply_to_id": None,
+        "sanitise_content_for": None,
+    }
+    values = {"name": "Ada", "code": "1"}
     return [
-        {"template_id": setup["email_template"]},
-        {"template_id": setup["sms_template"]},
         {
+            **unset,
+            "type": "email",
+            "template_id": setup["email_template"],
+            "personalisation": values,
+        },
+        {**unset, "type": "sms", "template_id": setup["sms_template"], "personalisation": values},
+        {
+            **unset,
+            "type": "email",
             "template_id": plain_email,
+            "personalisation": None,
             "rows": [["email address"], ["someone@example.com"]],
             "csv": "email address\nsomeone@example.com\n",
         },
         {
+            **unset,
+            "type": "sms",
             "template_id": plain_sms,
+            "personalisation": None,
             "phone_number": phone,
             "rows": [["phone number"], [phone]],
             "csv": f"phone number\n{phone}\n",
