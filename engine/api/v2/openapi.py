@@ -42,11 +42,19 @@ def _errors(*codes: int) -> dict[str, Any]:
         415: "Content-Type is not JSON",
         429: "Rate limit, daily or annual limit exceeded",
         500: "Internal server error",
+        503: "The database cannot be reached: send the request again after Retry-After",
     }
-    return {str(c): {"description": words[c], "content": _json("Error")} for c in codes}
+    responses = {str(c): {"description": words[c], "content": _json("Error")} for c in codes}
+    if "503" in responses:
+        responses["503"]["headers"] = {
+            "Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}
+        }
+    return responses
 
 
-AUTH_ERRORS = (401, 403, 429, 500)
+# What any authenticated operation may answer, whatever it does: the database being
+# unreachable is a 503 on every one of them (``engine.api.errors.database_unavailable``).
+AUTH_ERRORS = (401, 403, 429, 500, 503)
 
 
 def op(
@@ -68,7 +76,7 @@ def op(
     }
     if body is not None:
         operation["requestBody"] = {"required": True, "content": _json(body)}
-        operation["responses"].update(_errors(415))
+        operation["responses"].update(_errors(413, 415))
     if params:
         operation["parameters"] = params
     return operation
