@@ -34,9 +34,11 @@ class Processes:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.running: list[tuple[str, subprocess.Popen[bytes]]] = []
+        self.logs: list[Any] = []  # closed by stop_all, once their processes are gone
 
     def start(self, name: str, args: list[str], env: dict[str, str] | None = None) -> Any:
         log = open(self.folder / f"{name}.log", "wb")  # noqa: SIM115 - the child owns it
+        self.logs.append(log)
         proc = subprocess.Popen(
             args, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
         )
@@ -72,6 +74,8 @@ class Processes:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout=5)
+        for log in self.logs:
+            log.close()
 
 
 def free_port() -> int:

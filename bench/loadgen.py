@@ -14,6 +14,9 @@ Rules:
   number of 201 answers is exactly the number of notifications the engine owes.
 - Writes ``{"sent", "created", "errors", "started", "finished"}`` as JSON to FILE and each
   request's latency (seconds, float64, native order) to FILE + ".lat". Bounded by --deadline.
+- ``--ids``: also FILE + ".ids", one ``<notification id> <unix time>`` line per 201 (what
+  ``bench/faults.py`` checks delivery against); off by default, so the benchmark's client
+  does not parse bodies.
 """
 
 from __future__ import annotations
@@ -55,9 +58,13 @@ class _Response:
         self.parser = httptools.HttpResponseParser(self)
         self.done = False
         self.keep_alive = True
+        self.body = b""
 
     def on_headers_complete(self) -> None:
         self.keep_alive = self.parser.should_keep_alive()
+
+    def on_body(self, data: bytes) -> None:
+        self.body += data
 
     def on_message_complete(self) -> None:
         self.done = True
@@ -77,6 +84,7 @@ class Load:
         self.next_slot = 0.0
         self.latencies = array("d")
         self.counts: Counter[str] = Counter()
+        self.ids: list[str] | None = [] if args.ids else None
 
     def request(self, i: int) -> bytes:
         if self.channel == "email":
@@ -109,13 +117,13 @@ class Load:
                 if self.interval:
                     self.next_slot = max(self.next_slot + self.interval, trio.current_time())
                     await trio.sleep_until(self.next_slot)
-                if stream is None:
-                    stream = await trio.open_tcp_stream(self.host, self.port)
                 response = _Response()
                 self.counts["sent"] += 1
                 started = time.perf_counter()
                 try:
                     with trio.fail_after(30):
+                        if stream is None:  # refused while the engine is down: an error
+                            stream = await trio.open_tcp_stream(self.host, self.port)
                         await stream.send_all(self.request(i))
                         while not response.done:
                             data = await stream.receive_some(65_536)
@@ -129,12 +137,15 @@ class Load:
                     httptools.HttpParserError,
                 ) as exc:
                     self.counts[f"error_{type(exc).__name__}"] += 1
-                    await stream.aclose()
+                    if stream is not None:
+                        await stream.aclose()
                     stream = None
                     continue
                 self.latencies.append(time.perf_counter() - started)
                 status = response.parser.get_status_code()
                 self.counts["created" if status == 201 else f"status_{status}"] += 1
+                if status == 201 and self.ids is not None:
+                    self.ids.append(f"{msgspec.json.decode(response.body)['id']} {time.time()}")
                 if not response.keep_alive:
                     await stream.aclose()
                     stream = None
@@ -170,8 +181,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--rate", type=float, default=0.0)
     p.add_argument("--deadline", type=float, default=3600.0)
     p.add_argument("--out", required=True)
+    p.add_argument("--ids", action="store_true", help="write each 201's id to OUT.ids")
     args = p.parse_args(argv)
     load, started, finished = trio.run(run, args)
+    if load.ids is not None:
+        with open(args.out + ".ids", "w") as ids:
+            ids.write("".join(line + "\n" for line in load.ids))
     with open(args.out + ".lat", "wb") as lat:
         load.latencies.tofile(lat)
     errors = {k: v for k, v in load.counts.items() if k not in ("sent", "created")}

@@ -20,8 +20,15 @@ Rules:
   ``bounce@`` / ``suppressionlist@simulator.amazonses.com`` and ``perm-fail@simulator.notify``
   bounce permanently, ``temp-fail@simulator.notify`` transiently, ``complaint@`` gets a
   delivery then a complaint; ``+15149301632`` / ``+15149301633`` fail; the rest deliver.
-- The callback receiver records every POST (counts, statuses, per-id first time) and
-  answers per ``POST /control {"mode": "ok"|"fail"|"slow", "status": 500, "delay_ms": 2000}``.
+- The callback receiver records every POST (counts, statuses, per-id first time, and per
+  id + status how many times and when first) and answers per ``POST /control {"mode":
+  "ok"|"fail"|"slow"|"down", "status": 500, "delay_ms": 2000}``. "down" closes its second
+  listener (``{"listening": P, "refusable": Q}``: point a callback URL at Q), so connections
+  are refused, as from an endpoint that is down; any other mode opens it again.
+- Fault injection (``bench/faults.py``): the AWS simulator counts sends per recipient (the
+  benchmark's recipients are unique, so a recipient sent twice is a duplicate send; ``GET
+  /stats?ids=1``) and ``POST /control {"mode": "ok"|"fail"|"hang", "status": 500}`` makes
+  SES/SNS calls answer 5xx, or wait unanswered until the mode changes back.
 """
 
 from __future__ import annotations
@@ -106,21 +113,50 @@ class AwsSimulator:
     sns: ReceiptPoster | None
     port: int = 0  # set once listening
     stats: Counter[str] = field(default_factory=Counter)
+    sends: Counter[str] = field(default_factory=Counter)  # accepted messages per recipient
+    mode: str = "ok"  # "fail": answer fail_status; "hang": answer once the mode changes
+    fail_status: int = 500
+    mode_changed: trio.Event = field(default_factory=trio.Event)
 
     async def handle(
         self, method: str, path: str, query: bytes, body: bytes, headers: dict[bytes, bytes]
     ) -> Reply:
         if method == "GET" and path == "/stats":
-            out = dict(self.stats)
+            out: dict[str, Any] = dict(self.stats)
             for name, poster in (("ses", self.ses), ("sns", self.sns)):
                 if poster is not None:
                     out.update({f"{name}_receipts_{k}": v for k, v in poster.stats.items()})
+            out["duplicate_recipients"] = sum(1 for n in self.sends.values() if n > 1)
+            if b"ids=1" in query:
+                out["sends"] = dict(self.sends)
             return 200, JSON, _encode(out)
+        if method == "POST" and path == "/control":
+            return self._control(body)
+        if method == "POST" and (path.startswith("/v2/email/") or path == "/"):
+            while self.mode == "hang":
+                self.stats["calls_held"] += 1
+                await self.mode_changed.wait()
+            if self.mode == "fail":
+                self.stats["calls_failed_on_purpose"] += 1
+                return _ses_error(self.fail_status, "InternalFailure", "failing on purpose")
         if method == "POST" and path.startswith("/v2/email/") and self.ses is not None:
             return await self._ses(path, body)
         if method == "POST" and path == "/" and self.sns is not None:
             return await self._sns(body)
         return 404, JSON, _encode({"message": f"no route for {method} {path}"})
+
+    def _control(self, body: bytes) -> Reply:
+        try:
+            command = _decode(body)
+            mode = command["mode"]
+        except (msgspec.DecodeError, KeyError, TypeError):
+            return 400, JSON, b'{"error": "expected {\\"mode\\": \\"ok|fail|hang\\"}"}'
+        if mode not in ("ok", "fail", "hang"):
+            return 400, JSON, b'{"error": "mode must be ok, fail or hang"}'
+        self.mode, self.fail_status = mode, int(command.get("status", 500))
+        self.mode_changed.set()
+        self.mode_changed = trio.Event()
+        return 200, JSON, _encode({"mode": self.mode})
 
     async def _ses(self, path: str, body: bytes) -> Reply:
         assert self.ses is not None
@@ -143,6 +179,7 @@ class AwsSimulator:
             for event in ses_events(mid, source or "", to):
                 await self.ses.submit(event)
             self.stats["ses_emails"] += 1
+            self.sends.update(to)
             return 200, JSON, _encode({"MessageId": mid})
         if path == "/v2/email/outbound-bulk-emails":
             self.stats["ses_send_bulk_email_calls"] += 1
@@ -155,6 +192,7 @@ class AwsSimulator:
             for entry in entries:
                 mid = ses_message_id()
                 to = (entry.get("Destination") or {}).get("ToAddresses") or []
+                self.sends.update(to)
                 for event in ses_events(mid, source or "", to):
                     await self.ses.submit(event)
                 results.append({"Status": "SUCCESS", "MessageId": mid})
@@ -173,6 +211,7 @@ class AwsSimulator:
             return _sns_error("InvalidParameter", "Invalid parameter: Message or target missing")
         mid = new_id()
         self.stats["sns_publishes"] += 1
+        self.sends[phone or form.get("TopicArn") or form.get("TargetArn") or ""] += 1
         if phone:
             await self.sns.submit(sms_delivery_log(mid, phone))
         xml = (f'<PublishResponse xmlns="{SNS_NS}"><PublishResult><MessageId>{mid}</MessageId>'
@@ -195,6 +234,10 @@ class CallbackReceiver:
     first_seen: dict[str, float] = field(default_factory=dict)
     last_status: dict[str, str] = field(default_factory=dict)
     final: Counter[str] = field(default_factory=Counter)  # ids by their latest status
+    # id -> status -> [times delivered, first time]: duplicate callbacks and recovery times
+    calls: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+    refusable_port: int = 0  # the second listener, closed while the mode is "down"
+    mode_changed: trio.Event = field(default_factory=trio.Event)
 
     async def handle(
         self, method: str, path: str, query: bytes, body: bytes, headers: dict[bytes, bytes]
@@ -237,12 +280,14 @@ class CallbackReceiver:
             self.final[previous] -= 1
         self.final[status] += 1
         self.last_status[nid] = status
+        seen = self.calls.setdefault(nid, {}).setdefault(status, [0, now])
+        seen[0] += 1
         return 200, JSON, b"{}"
 
     def reset(self) -> None:
         self.mode, self.delay = "ok", 0.0
         for table in (self.stats, self.by_status, self.per_second, self.first_seen,
-                      self.last_status, self.final):  # fmt: skip
+                      self.last_status, self.final, self.calls):  # fmt: skip
             table.clear()
 
     def _control(self, body: bytes) -> Reply:
@@ -250,12 +295,14 @@ class CallbackReceiver:
             command = _decode(body)
             mode = command["mode"]
         except (msgspec.DecodeError, KeyError, TypeError):
-            return 400, JSON, b'{"error": "expected {\\"mode\\": \\"ok|fail|slow\\"}"}'
-        if mode not in ("ok", "fail", "slow"):
-            return 400, JSON, b'{"error": "mode must be ok, fail or slow"}'
+            return 400, JSON, b'{"error": "expected {\\"mode\\": \\"ok|fail|slow|down\\"}"}'
+        if mode not in ("ok", "fail", "slow", "down"):
+            return 400, JSON, b'{"error": "mode must be ok, fail, slow or down"}'
         self.mode = mode
         self.fail_status = int(command.get("status", 500))
         self.delay = float(command.get("delay_ms", 2000)) / 1000
+        self.mode_changed.set()
+        self.mode_changed = trio.Event()
         return 200, JSON, _encode({"mode": self.mode})
 
     def snapshot(self, *, with_ids: bool = False) -> dict[str, Any]:
@@ -266,9 +313,13 @@ class CallbackReceiver:
             "final": {k: v for k, v in self.final.items() if v},
             "first_at": min(self.per_second, default=None),
             "last_at": max(self.first_seen.values(), default=None), "mode": self.mode,
+            "duplicate_callbacks": sum(
+                1 for statuses in self.calls.values() for n, _ in statuses.values() if n > 1
+            ),
         }  # fmt: skip
         if with_ids:
             out["ids"] = {k: [t, self.last_status[k]] for k, t in self.first_seen.items()}
+            out["calls"] = self.calls
         return out
 
 
@@ -279,7 +330,7 @@ _LIMITS = ServerLimits(max_connections=8192, keepalive_timeout=300, drain_second
 async def run_aws(
     *, host: str = "127.0.0.1", port: int = 0, ses_receipts_url: str | None = None,
     sns_receipts_url: str | None = None, receipt_delay: float = 0.05, ses: bool = True,
-    sns: bool = True, shutdown: trio.Event | None = None,
+    sns: bool = True, shutdown: trio.Event | None = None, receipt_attempts: int = 8,
     task_status: trio.TaskStatus[AwsSimulator] = trio.TASK_STATUS_IGNORED,
 ) -> None:  # fmt: skip
     """Serve SES v2 and/or SNS until ``shutdown``; ``task_status`` gets the simulator
@@ -294,7 +345,7 @@ async def run_aws(
             if not url:
                 raise ValueError("a receipts URL is needed")
             arn = f"arn:aws:sns:ca-central-1:000000000000:{topic}"
-            poster = ReceiptPoster(url, arn, delay=receipt_delay)
+            poster = ReceiptPoster(url, arn, delay=receipt_delay, attempts=receipt_attempts)
             await posters.start(poster.run)
             found.append(poster)
         sim = AwsSimulator(found[0], found[1])
@@ -307,9 +358,35 @@ async def run_callbacks(
     shutdown: trio.Event | None = None,
     task_status: trio.TaskStatus[CallbackReceiver] = trio.TASK_STATUS_IGNORED,
 ) -> None:  # fmt: skip
-    """Serve the callback receiver until ``shutdown``."""
+    """Serve the callback receiver until ``shutdown``, and its refusable second listener."""
     receiver = CallbackReceiver(bearer_token)
-    await _serve(receiver, receiver.handle, host, port, shutdown, task_status)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(_refusable_listener, receiver, host)
+        await _serve(receiver, receiver.handle, host, port, shutdown, task_status)
+        nursery.cancel_scope.cancel()
+
+
+async def _refusable_listener(
+    receiver: CallbackReceiver, host: str, *, task_status: trio.TaskStatus[None]
+) -> None:
+    """Serve on ``receiver.refusable_port`` except while the mode is "down" (closed, so
+    connections are refused); the port stays the same across reopenings."""
+    app, started = asgi(receiver.handle), False
+    while True:
+        closed = trio.Event()
+        async with trio.open_nursery() as nursery:
+            receiver.refusable_port = await nursery.start(partial(
+                serve, app, host=host, port=receiver.refusable_port, limits=_LIMITS,
+                shutdown=closed,
+            ))  # fmt: skip
+            if not started:
+                started = True
+                task_status.started()
+            while receiver.mode != "down":
+                await receiver.mode_changed.wait()
+            closed.set()
+        while receiver.mode == "down":
+            await receiver.mode_changed.wait()
 
 
 async def _serve(
@@ -341,8 +418,12 @@ async def _main(args: argparse.Namespace) -> None:
                 run_aws, host=args.host, port=args.port, ses_receipts_url=ses_url,
                 sns_receipts_url=sns_url, receipt_delay=args.receipt_delay_ms / 1000,
                 ses=args.kind in ("ses", "aws"), sns=args.kind in ("sns", "aws"),
+                receipt_attempts=args.receipt_attempts,
             ))  # fmt: skip
-        print(json.dumps({"listening": started.port}), flush=True)
+        ports = {"listening": started.port}
+        if args.kind == "callbacks":
+            ports["refusable"] = started.refusable_port
+        print(json.dumps(ports), flush=True)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -362,6 +443,8 @@ def main(argv: list[str] | None = None) -> None:
             p.add_argument("--engine-url", default="http://127.0.0.1:6011")
         if kind != "callbacks":
             p.add_argument("--receipt-delay-ms", type=float, default=50.0)
+            # 8: about 18 s of retries; SNS's default HTTP delivery policy retries ~60 s.
+            p.add_argument("--receipt-attempts", type=int, default=8)
         else:
             p.add_argument("--bearer-token", default=None)
     args = parser.parse_args(argv)

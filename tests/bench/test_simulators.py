@@ -285,3 +285,85 @@ async def test_the_mix_scenario_runs_headless_against_an_engine(
     aggregated = next(line for line in stats if ",Aggregated," in line).split(",")
     assert int(aggregated[2]) > 0  # requests
     assert int(aggregated[3]) == 0  # failures
+
+
+async def test_receipts_outlast_an_endpoint_that_refuses_connections_for_a_while() -> None:
+    # An engine restart refuses connections for a few seconds; the poster backs off
+    # (0.1, 0.2, 0.4 ... s) instead of spending its 8 attempts in 1.6 s.
+    from bench.sns_delivery import ReceiptPoster
+    from tests.processes import free_port
+
+    collector, port = Collector(), free_port()
+    poster = ReceiptPoster(f"http://127.0.0.1:{port}/r", "arn:topic", delay=0, attempts=8)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(poster.run)
+        await poster.submit({"notificationType": "Delivery"})
+        await trio.sleep(2.5)  # refused all along
+        stop = trio.Event()
+        await nursery.start(
+            partial(serve, asgi(collector.handle), host="127.0.0.1", port=port, shutdown=stop)
+        )
+        with trio.fail_after(15):
+            await collector.wait_for(1)
+        stop.set()
+        nursery.cancel_scope.cancel()
+    assert poster.stats["failed"] == 0
+    assert poster.stats["delivered"] == 1
+
+
+async def test_callback_receiver_refuses_while_down_and_counts_duplicates() -> None:
+    async with trio.open_nursery() as nursery:
+        stop = trio.Event()
+        receiver: CallbackReceiver = await nursery.start(partial(run_callbacks, shutdown=stop))
+        refusable = f"http://127.0.0.1:{receiver.refusable_port}"
+        with trio.fail_after(20):
+            async with httpx2.AsyncClient(base_url=f"http://127.0.0.1:{receiver.port}") as c:
+                for _ in range(2):
+                    r = await c.post(refusable + "/cb", json={"id": "n1", "status": "delivered"})
+                    assert r.status_code == 200
+                await c.post("/control", json={"mode": "down"})
+                await trio.sleep(2.5)  # the listener drains (2 s) and closes
+                with pytest.raises(httpx2.ConnectError):
+                    await c.post(refusable + "/cb", json={"id": "n2", "status": "delivered"})
+                await c.post("/control", json={"mode": "ok"})
+                for _ in range(50):  # reopened on the same port
+                    try:
+                        await c.post(refusable + "/cb", json={"id": "n2", "status": "delivered"})
+                        break
+                    except httpx2.ConnectError:
+                        await trio.sleep(0.1)
+                stats = (await c.get("/stats", params={"ids": "1"})).json()
+        stop.set()
+    assert stats["duplicate_callbacks"] == 1  # n1 delivered twice
+    assert stats["calls"]["n1"]["delivered"][0] == 2
+    assert stats["calls"]["n2"]["delivered"][0] == 1
+
+
+async def test_aws_simulator_fails_and_hangs_on_command_and_counts_sends(
+    aws: tuple[AwsSimulator, Collector],
+) -> None:
+    sim, _ = aws
+    content = {"Simple": {"Subject": {"Data": "s"}, "Body": {"Text": {"Data": "t"}}}}
+    mail = {"FromEmailAddress": "a@example.com", "Destination": {"ToAddresses": ["u@x.com"]},
+            "Content": content}  # fmt: skip
+    path = "/v2/email/outbound-emails"
+    with trio.fail_after(20):
+        async with httpx2.AsyncClient(base_url=f"http://127.0.0.1:{sim.port}", timeout=10) as c:
+            assert (await c.post(path, json=mail)).status_code == 200
+            await c.post("/control", json={"mode": "fail", "status": 503})
+            assert (await c.post(path, json=mail)).status_code == 503
+            await c.post("/control", json={"mode": "hang"})
+            answers: list[int] = []
+
+            async def send() -> None:
+                answers.append((await c.post(path, json=mail)).status_code)
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(send)
+                await trio.sleep(0.5)
+                assert answers == []  # held while hanging
+                await c.post("/control", json={"mode": "ok"})
+            assert answers == [200]
+            stats = (await c.get("/stats", params={"ids": "1"})).json()
+    assert stats["sends"] == {"u@x.com": 2}  # the 503 was not a send
+    assert stats["duplicate_recipients"] == 1
