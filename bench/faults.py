@@ -52,7 +52,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run as a script: make `bench`, `engine`, `tests` importable
 
 from bench.e2e_load import PY, http, provision  # noqa: E402
-from bench.harness import Failed, Processes, free_port, process_tree, sql  # noqa: E402
+from bench.harness import Failed, Processes, process_tree, sql, stable_port  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
 ENGINE_ENV = {
@@ -84,7 +84,7 @@ QUICK = Plan(rate=30, seconds=12, fault_at=4, fault_for=3, kills=1)
 class Rig:
     def __init__(self, folder: Path, procs: Processes, pg: Any, env: dict[str, str]) -> None:
         self.folder, self.procs, self.pg, self.dsn = folder, procs, pg, pg.dsn
-        self.port = free_port()
+        self.port = stable_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.admin_token = "faults-admin-token-" + os.urandom(8).hex()
         self.env = {
