@@ -57,9 +57,8 @@ class ApiKeyLoad(Load):
         self.token = _ApiKeyHeader(args.key)  # type: ignore[assignment]
 
 
-def load_main(argv: list[str]) -> None:
-    import trio
-
+def load_args(argv: list[str]) -> argparse.Namespace:
+    """The load process's arguments, with the fixed ones ``loadgen.Load`` also reads."""
     p = argparse.ArgumentParser(prog="python bench/api.py load")
     p.add_argument("--url", required=True)
     p.add_argument("--key", required=True)
@@ -68,7 +67,14 @@ def load_main(argv: list[str]) -> None:
     p.add_argument("--duration", type=float, required=True)
     p.add_argument("--out", required=True)
     args = p.parse_args(argv)
-    args.channel, args.first, args.count, args.rate = "email", 0, 10**9, 0.0
+    args.channel, args.first, args.count, args.rate, args.ids = "email", 0, 10**9, 0.0, False
+    return args
+
+
+def load_main(argv: list[str]) -> None:
+    import trio
+
+    args = load_args(argv)
 
     async def run() -> tuple[ApiKeyLoad, float, float]:
         load = ApiKeyLoad(args)
