@@ -55,6 +55,7 @@ async def run_server(settings: Settings, *, on_ready: Any = None) -> None:
     from engine.metrics import OPEN_CONNECTIONS
     from engine.observability import MetricsApp
     from engine.runtime import open_engine
+    from engine.workers import is_worker_child, watch_parent
 
     box = SecretBox(settings.secret_key)
     limits = ServerLimits(
@@ -71,6 +72,8 @@ async def run_server(settings: Settings, *, on_ready: Any = None) -> None:
         OPEN_CONNECTIONS.set_function(lambda: stats.open_connections)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(_watch_signals, shutdown)
+            if is_worker_child():
+                nursery.start_soon(watch_parent, shutdown)
             deps = engine.api_deps()
             separate_admin = settings.admin_port is not None
             port = await nursery.start(
@@ -164,9 +167,11 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(2) from None
     configure_logging(settings.log_level)
     if args.command == "serve":
-        from engine.workers import is_worker_child, run_workers
+        from engine.workers import die_with_parent, is_worker_child, run_workers
 
-        if settings.workers > 1 and not is_worker_child():
+        if is_worker_child():
+            die_with_parent()
+        elif settings.workers > 1:
             raise SystemExit(run_workers(settings))
         trio.run(run_server, settings)
     elif args.command == "migrate":
