@@ -82,7 +82,15 @@ def die_with_parent() -> None:
 
 
 async def watch_parent(shutdown: trio.Event) -> None:
-    """In a worker child: start the drain when the parent's pipe reaches EOF."""
+    """In a worker child: start the drain when the parent's pipe reaches EOF. Returns once
+    the drain starts, whatever started it: the server's nursery waits for this task."""
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_drain_when_parent_gone, shutdown)
+        await shutdown.wait()
+        nursery.cancel_scope.cancel()
+
+
+async def _drain_when_parent_gone(shutdown: trio.Event) -> None:
     await trio.lowlevel.wait_readable(int(os.environ[PARENT_PIPE]))
     log.warning("the NOTIFY_WORKERS parent is gone: draining")
     shutdown.set()
