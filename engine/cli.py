@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -71,9 +72,8 @@ async def run_server(settings: Settings, *, on_ready: Any = None) -> None:
         stats = ServerStats()
         OPEN_CONNECTIONS.set_function(lambda: stats.open_connections)
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(_watch_signals, shutdown)
-            if is_worker_child():
-                nursery.start_soon(watch_parent, shutdown)
+            watchers = [_watch_signals] + ([watch_parent] if is_worker_child() else [])
+            nursery.start_soon(_watch_for_shutdown, shutdown, watchers)
             deps = engine.api_deps()
             separate_admin = settings.admin_port is not None
             port = await nursery.start(
@@ -127,6 +127,23 @@ async def run_server(settings: Settings, *, on_ready: Any = None) -> None:
             log.info("draining")
             # serve() returns once drained; then stop watching signals.
             nursery.cancel_scope.deadline = trio.current_time() + settings.drain_seconds + 1
+
+
+async def _watch_for_shutdown(
+    shutdown: trio.Event, watchers: Sequence[Callable[[trio.Event], Awaitable[None]]]
+) -> None:
+    """Run every watcher (each sets ``shutdown`` on its cause) until one of them does."""
+    async with trio.open_nursery() as nursery:
+        for watch in watchers:
+            nursery.start_soon(watch, shutdown)
+        await shutdown.wait()
+        nursery.cancel_scope.cancel()
+    # Draining (bounded by NOTIFY_DRAIN_SECONDS): a repeated stop signal must not cut it
+    # short, and repeats are normal: systemd signals the whole cgroup while the
+    # NOTIFY_WORKERS parent forwards its own, and a worker's parent-death signal follows
+    # the EOF of its parent's pipe.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 async def _watch_signals(shutdown: trio.Event) -> None:
