@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,7 @@ async def run_server(settings: Settings, *, on_ready: Any = None) -> None:
     from engine.metrics import OPEN_CONNECTIONS
     from engine.observability import MetricsApp
     from engine.runtime import open_engine
+    from engine.workers import is_worker_child, watch_parent
 
     box = SecretBox(settings.secret_key)
     limits = ServerLimits(
@@ -70,7 +72,8 @@ async def run_server(settings: Settings, *, on_ready: Any = None) -> None:
         stats = ServerStats()
         OPEN_CONNECTIONS.set_function(lambda: stats.open_connections)
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(_watch_signals, shutdown)
+            watchers = [_watch_signals] + ([watch_parent] if is_worker_child() else [])
+            nursery.start_soon(_watch_for_shutdown, shutdown, watchers)
             deps = engine.api_deps()
             separate_admin = settings.admin_port is not None
             port = await nursery.start(
@@ -126,6 +129,23 @@ async def run_server(settings: Settings, *, on_ready: Any = None) -> None:
             nursery.cancel_scope.deadline = trio.current_time() + settings.drain_seconds + 1
 
 
+async def _watch_for_shutdown(
+    shutdown: trio.Event, watchers: Sequence[Callable[[trio.Event], Awaitable[None]]]
+) -> None:
+    """Run every watcher (each sets ``shutdown`` on its cause) until one of them does."""
+    async with trio.open_nursery() as nursery:
+        for watch in watchers:
+            nursery.start_soon(watch, shutdown)
+        await shutdown.wait()
+        nursery.cancel_scope.cancel()
+    # Draining (bounded by NOTIFY_DRAIN_SECONDS): a repeated stop signal must not cut it
+    # short, and repeats are normal: systemd signals the whole cgroup while the
+    # NOTIFY_WORKERS parent forwards its own, and a worker's parent-death signal follows
+    # the EOF of its parent's pipe.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 async def _watch_signals(shutdown: trio.Event) -> None:
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async for _ in signals:
@@ -164,9 +184,11 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(2) from None
     configure_logging(settings.log_level)
     if args.command == "serve":
-        from engine.workers import is_worker_child, run_workers
+        from engine.workers import die_with_parent, is_worker_child, run_workers
 
-        if settings.workers > 1 and not is_worker_child():
+        if is_worker_child():
+            die_with_parent()
+        elif settings.workers > 1:
             raise SystemExit(run_workers(settings))
         trio.run(run_server, settings)
     elif args.command == "migrate":
