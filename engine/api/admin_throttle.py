@@ -4,9 +4,10 @@ compared (``engine.api.admin.authorize``).
 
 Rules:
 - Pure: time is an argument (``now``, monotonic seconds), so tests step it by hand.
-- Token buckets: each wrong token (not a missing one) takes a token from the client's
-  bucket and from the global one; a request is refused while either is empty. Successes
-  take nothing, so a correct token is never slowed by its own traffic.
+- Token buckets (``engine.domain.limits.TokenBucket``, the rate limit's): each wrong token
+  (not a missing one) takes a token from the client's bucket and from the global one; a
+  request is refused while either is empty. Successes take nothing, so a correct token is
+  never slowed by its own traffic.
 - Per client: 10 failures at once, then one every 6 s (10 a minute). Globally: 100 at
   once, then 2 a second, so many addresses guessing together get no more than that; the
   price is that a flood of failures also holds off the real operator for a while, which
@@ -19,31 +20,7 @@ Rules:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-
-@dataclass(slots=True)
-class TokenBucket:
-    capacity: float
-    per_second: float
-    tokens: float
-    updated: float
-
-    @classmethod
-    def full(cls, capacity: float, per_second: float, now: float) -> TokenBucket:
-        return cls(capacity, per_second, capacity, now)
-
-    def level(self, now: float) -> float:
-        """Tokens available at ``now`` (refilled since the last update, up to capacity)."""
-        elapsed = max(0.0, now - self.updated)
-        return min(self.capacity, self.tokens + elapsed * self.per_second)
-
-    def take(self, now: float) -> None:
-        self.tokens = max(0.0, self.level(now) - 1.0)
-        self.updated = now
-
-    def seconds_until_token(self, now: float) -> float:
-        return max(0.0, (1.0 - self.level(now)) / self.per_second)
+from engine.domain.limits import TokenBucket
 
 
 class GuessThrottle:

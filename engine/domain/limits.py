@@ -24,6 +24,22 @@ class TokenBucket:
         self.tokens = self.capacity
         self.updated = now
 
+    @classmethod
+    def full(cls, capacity: float, per_second: float, now: float) -> TokenBucket:
+        """A full bucket of any size and refill rate (the admin guess throttle's)."""
+        bucket = cls.__new__(cls)
+        bucket.capacity, bucket.rate, bucket.tokens, bucket.updated = (
+            float(capacity), per_second, float(capacity), now)  # fmt: skip
+        return bucket
+
+    def level(self, now: float) -> float:
+        """Tokens available at ``now`` (refilled since the last take, up to capacity)."""
+        return min(self.capacity, self.tokens + max(0.0, now - self.updated) * self.rate)
+
+    def seconds_until_token(self, now: float) -> float:
+        """0 if a token can be taken at ``now``; else the seconds until one can."""
+        return max(0.0, (1.0 - self.level(now)) / self.rate)
+
     def take(self, now: float, n: float = 1.0) -> bool:
         elapsed = now - self.updated
         if elapsed > 0:

@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 import trio
 
-from engine.api.admin_throttle import GuessThrottle, TokenBucket
+from engine.api.admin_throttle import GuessThrottle
+from engine.domain.limits import TokenBucket
 from tests.conftest import ADMIN_TOKEN, RunningEngine
 
 
