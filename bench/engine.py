@@ -47,10 +47,10 @@ from bench.store_inserts import _drop, _scratch, server_dsn
 from engine.actors.provider import ProviderActor
 from engine.actors.service import ServiceActor
 from engine.config import Settings, load_settings
-from engine.domain.notification import NotificationRow
+from engine.domain.notification import EmailMessage, NotificationRow
 from engine.domain.timestamps import utcnow
 from engine.gc_policy import tune_for_serving
-from engine.providers.base import EmailMessage, Provider, Receipt
+from engine.providers.base import Provider, Receipt
 from engine.providers.simulated import SimulatedProvider
 from engine.services import Service
 from engine.store.notifications import StatusChange, StatusUpdate

@@ -59,6 +59,7 @@ from engine.batching import gather
 from engine.domain import statuses as st
 from engine.domain.breaker import CircuitBreaker
 from engine.domain.limits import SendRate
+from engine.domain.notification import Outbound
 from engine.domain.timestamps import utcnow
 from engine.metrics import (
     PROVIDER_BATCH,
@@ -69,7 +70,7 @@ from engine.metrics import (
     PROVIDER_RETRIES,
     observe_mailbox,
 )
-from engine.providers.base import Outbound, Provider, SendResult, failed_batch
+from engine.providers.base import Provider, SendResult, failed_batch
 from engine.store.notifications import StatusChange, StatusUpdate
 
 log = logging.getLogger("engine.provider")

@@ -23,8 +23,9 @@ import trio
 from engine.actors.provider import ProviderActor, parse_send_rates
 from engine.actors.supervisor import supervise
 from engine.config import Settings
+from engine.domain.notification import Outbound
 from engine.providers import aws
-from engine.providers.base import Outbound, Receipt
+from engine.providers.base import Receipt
 from engine.providers.ses import open_ses
 from engine.providers.simulated import SimulatedProvider
 from engine.providers.sns import open_sns

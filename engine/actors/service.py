@@ -33,8 +33,8 @@ from engine.domain import admission
 from engine.domain import errors as de
 from engine.domain.admission import Counts
 from engine.domain.limits import TokenBucket
+from engine.domain.notification import Outbound
 from engine.metrics import ADMISSION_REJECTIONS, observe_mailbox
-from engine.providers.base import Outbound
 from engine.services import Service
 
 LANES = ("priority", "normal", "bulk")

@@ -24,7 +24,7 @@ import trio
 from engine.actors.service import Route, ServiceActor
 from engine.actors.supervisor import supervise
 from engine.domain.limits import fiscal_year_start
-from engine.providers.base import Outbound
+from engine.domain.notification import Outbound
 from engine.services import ServiceBundle
 from engine.store.counts import SentCounts
 

@@ -1,8 +1,8 @@
 """What every provider shares: the messages it sends, the results and receipts it returns.
 
 The messages (``EmailMessage``, ``SmsMessage``, ``Outbound``, ``Attachment``) are pure data
-built with the notification they carry, in ``engine.domain.notification``; they are
-imported here so a provider finds everything it deals in in one place.
+built with the notification they carry; they have one home, ``engine.domain.notification``,
+and everything imports them from there.
 
 One failure channel: results. ``send_batch`` returns one ``SendResult`` per message, in
 order, and nothing but cancellation escapes it; a failure of the whole call (a throttle,
@@ -41,18 +41,14 @@ from typing import Literal, Protocol
 
 import msgspec
 
-from engine.domain.notification import Attachment, EmailMessage, Outbound, SmsMessage
+from engine.domain.notification import Outbound
 
 __all__ = [
-    "Attachment",
     "Channel",
-    "EmailMessage",
-    "Outbound",
     "Outcome",
     "Provider",
     "Receipt",
     "SendResult",
-    "SmsMessage",
     "failed",
     "failed_batch",
 ]

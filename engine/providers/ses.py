@@ -36,16 +36,9 @@ import trio
 
 from engine.config import Settings
 from engine.domain import statuses as st
+from engine.domain.notification import EmailMessage, Outbound
 from engine.providers import aws
-from engine.providers.base import (
-    Channel,
-    EmailMessage,
-    Outbound,
-    Outcome,
-    SendResult,
-    failed,
-    failed_batch,
-)
+from engine.providers.base import Channel, Outcome, SendResult, failed, failed_batch
 
 MAX_BULK_ENTRIES = 50
 # What the ProviderActor gathers per batch. One sender's 50 would split into calls of ~12

@@ -26,14 +26,8 @@ from collections.abc import Sequence
 import trio
 
 from engine.domain import statuses as st
-from engine.providers.base import (
-    Channel,
-    EmailMessage,
-    Outbound,
-    Receipt,
-    SendResult,
-    failed,
-)
+from engine.domain.notification import EmailMessage, Outbound
+from engine.providers.base import Channel, Receipt, SendResult, failed
 
 SES_SIMULATOR = "@simulator.amazonses.com"
 

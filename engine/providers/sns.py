@@ -25,8 +25,9 @@ import trio
 
 from engine.config import Settings
 from engine.domain import statuses as st
+from engine.domain.notification import Outbound, SmsMessage
 from engine.providers import aws
-from engine.providers.base import Channel, Outbound, SendResult, SmsMessage, failed
+from engine.providers.base import Channel, SendResult, failed
 
 NUMERIC_SENDER = re.compile(r"^\+?[0-9]{3,15}$")
 

@@ -12,7 +12,8 @@ from collections.abc import Callable, Sequence
 import trio
 from prometheus_client import REGISTRY
 
-from engine.providers.base import EmailMessage, Outbound, Outcome, SendResult, failed_batch
+from engine.domain.notification import EmailMessage, Outbound
+from engine.providers.base import Outcome, SendResult, failed_batch
 from engine.store.notifications import StatusChange, StatusUpdate
 
 

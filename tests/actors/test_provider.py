@@ -14,7 +14,8 @@ import trio
 from engine.actors.provider import _PROBE_POLL, ProviderActor, backoff_delay, parse_send_rates
 from engine.domain import statuses as st
 from engine.domain.breaker import CircuitBreaker, FailureShare
-from engine.providers.base import Outbound, Outcome, SendResult
+from engine.domain.notification import Outbound
+from engine.providers.base import Outcome, SendResult
 from tests.actors.fakes import FakeProvider, FakeStore, email, no_changes, sample, wait_until
 
 

@@ -15,7 +15,7 @@ import trio
 
 from engine.actors.service import ServiceActor
 from engine.domain import errors as de
-from engine.providers.base import Outbound
+from engine.domain.notification import Outbound
 from engine.services import Service
 from tests.actors.fakes import email, wait_until
 

@@ -24,8 +24,7 @@ from engine.actors.service_actors import ServiceActors
 from engine.api.app import EngineApp
 from engine.api.deps import ApiDeps, ApiSettings
 from engine.crypto import SecretBox
-from engine.domain.notification import NotificationRow
-from engine.providers.base import Outbound
+from engine.domain.notification import NotificationRow, Outbound
 from engine.services import Registry, TemplateCache
 from engine.store.counts import SentCounts
 from engine.store.errors import DatabaseUnavailable

@@ -15,7 +15,8 @@ from typing import Any
 import httpx2
 import trio
 
-from engine.providers.base import EmailMessage, Outbound, SendResult
+from engine.domain.notification import EmailMessage, Outbound
+from engine.providers.base import SendResult
 from tests import sql
 from tests.conftest import RunningEngine
 

@@ -29,9 +29,9 @@ from botocore.exceptions import (
 )
 
 from engine.config import Settings
+from engine.domain.notification import SmsMessage
 from engine.http1.aws_session import MAX_RESPONSE_BYTES, AwsHttpSession
 from engine.providers.aws import client_config, describe, open_client
-from engine.providers.base import SmsMessage
 from engine.providers.sns import SnsProvider
 from tests.providers.conftest import CREDENTIALS, REGION
 from tests.tls_support import self_signed

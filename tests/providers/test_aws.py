@@ -7,9 +7,9 @@ import uuid
 
 import trio
 
+from engine.domain.notification import EmailMessage, SmsMessage
 from engine.http1.aws_session import AwsHttpSession
 from engine.providers.aws import client_config
-from engine.providers.base import EmailMessage, SmsMessage
 from engine.providers.ses import open_ses
 from engine.providers.sns import open_sns
 from tests.providers.conftest import BULK_PATH, CREDENTIALS, SES_DOMAIN, AwsHarness

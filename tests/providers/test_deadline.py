@@ -25,7 +25,7 @@ from engine.actors.provider import ProviderActor
 from engine.config import ConfigError, Settings, load_settings
 from engine.domain import statuses as st
 from engine.domain.breaker import CircuitBreaker, FailureShare
-from engine.providers.base import Outbound, SmsMessage
+from engine.domain.notification import Outbound, SmsMessage
 from engine.providers.ses import SesProvider, open_ses
 from engine.providers.sns import open_sns
 from tests.actors.fakes import FakeProvider, FakeStore, email, no_changes, wait_until

@@ -13,8 +13,9 @@ import pytest
 import trio
 from botocore.exceptions import ClientError, EndpointConnectionError, ParamValidationError
 
+from engine.domain.notification import Attachment, EmailMessage
 from engine.providers.aws import classify, describe
-from engine.providers.base import Attachment, EmailMessage, SendResult
+from engine.providers.base import SendResult
 from engine.providers.ses import (
     BULK_STATUS,
     build_bulk_request,

@@ -10,7 +10,8 @@ from urllib.parse import parse_qs
 import pytest
 import trio
 
-from engine.providers.base import SendResult, SmsMessage
+from engine.domain.notification import SmsMessage
+from engine.providers.base import SendResult
 from engine.providers.sns import build_publish_request, open_sns, parse_publish_response
 from tests.providers.conftest import CREDENTIALS, AwsHarness
 
