@@ -128,6 +128,11 @@ RECEIPTS_EXPIRED = Counter(
     "Kept receipts dropped because no notification took their reference within 72 h",
 )
 
+RETENTION_PURGED = Counter(
+    "notify_retention_purged_total",
+    "Notifications deleted past their service's retention (counted in notification_stats)",
+)
+
 
 def observe_mailbox(kind: str, stats: object) -> None:
     """Export a trio MemoryChannelStatistics as depth and peak-depth gauges."""

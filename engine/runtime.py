@@ -45,6 +45,7 @@ from engine.crypto import SecretBox
 from engine.domain import statuses as st
 from engine.domain.notification import from_address, stored_outbound
 from engine.domain.timestamps import utcnow
+from engine.metrics import RETENTION_PURGED
 from engine.observability import watch_loop_lag
 from engine.services import Registry, TemplateCache
 from engine.store.notifications import StatusUpdate
@@ -87,7 +88,7 @@ class Engine:
             dead_after=settings.recovery_dead_after_seconds,
             heartbeat_every=min(5.0, settings.recovery_dead_after_seconds / 3),
             replay_receipts=self.routes.replay_simulated_receipts,
-            housekeeping=[store.documents.delete_expired],
+            housekeeping=[store.documents.delete_expired, partial(purge_expired, store)],
         )
         self.service_actors = ServiceActors(
             store.counts, self.routes.route, self.recovery.release_soon
@@ -221,3 +222,13 @@ async def open_engine(settings: Settings, box: SecretBox) -> AsyncIterator[Engin
             finally:
                 with trio.CancelScope(shield=True):
                     await store.close()
+
+
+async def purge_expired(store: Store) -> int:
+    """Housekeeping: notifications past their service's retention go (``store.retention``
+    states the rules); counted in ``notify_retention_purged_total``."""
+    purged = await store.retention.purge_expired()
+    if purged:
+        RETENTION_PURGED.inc(purged)
+        log.info("notifications past retention purged", extra={"count": purged})
+    return purged

@@ -8,6 +8,7 @@ creation, and stored encrypted.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import re
@@ -26,6 +27,7 @@ from engine.api.errors import (
 )
 from engine.api.http import Request, Response, json_response
 from engine.api.limits import check_body
+from engine.domain import retention
 from engine.domain.recipients import InvalidRecipient, validate_email_address, validate_phone_number
 
 if TYPE_CHECKING:
@@ -102,6 +104,11 @@ class CallbackConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 class CallbackTarget(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     callback_type: Literal["delivery_status", "complaint"] | None = None
+
+
+class RetentionPeriod(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    notification_type: Literal["email", "sms"]
+    days_of_retention: int
 
 
 class NewTeamMember(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -362,3 +369,53 @@ async def add_team_member(deps: ApiDeps, request: Request) -> Response:
     )
     deps.service_changed(service_id)
     return json_response(201, {"id": str(new_id), "email_address": email, "mobile_number": mobile})
+
+
+async def get_data_retention(deps: ApiDeps, request: Request) -> Response:
+    """Each channel's retention in days (7 unless the service set its own)."""
+    service_id = await _service_id(deps, request)
+    periods = await deps.store.retention.periods(service_id)
+    return json_response(200, {"service_id": str(service_id), "data_retention": [
+        {"notification_type": channel, "days_of_retention": days}
+        for channel, days in periods.items()
+    ]})  # fmt: skip
+
+
+async def set_data_retention(deps: ApiDeps, request: Request) -> Response:
+    """Set one channel's retention (3 to 90 days; ``engine.domain.retention``)."""
+    service_id = await _service_id(deps, request)
+    body: RetentionPeriod = _decode(request, RetentionPeriod)
+    refused = retention.check_days(body.days_of_retention)
+    if refused:
+        raise ValidationError([refused])
+    await deps.store.retention.set_period(
+        service_id, body.notification_type, body.days_of_retention
+    )
+    return await get_data_retention(deps, request)
+
+
+def _date_param(request: Request, name: str, default: dt.date) -> dt.date:
+    values = request.query().get(name)
+    if not values:
+        return default
+    try:
+        return dt.date.fromisoformat(values[0])
+    except ValueError:
+        raise ValidationError([f"{name} is not a date (YYYY-MM-DD)"]) from None
+
+
+async def get_usage(deps: ApiDeps, request: Request) -> Response:
+    """Notifications per day, channel and status, kept or already purged (statistics)."""
+    service_id = await _service_id(deps, request)
+    today = dt.datetime.now(dt.UTC).date()
+    end = _date_param(request, "end_date", today)
+    start = _date_param(request, "start_date", end - dt.timedelta(days=6))
+    if start > end or (end - start).days > 366:
+        raise ValidationError(["start_date must be on or before end_date, within 366 days"])
+    rows = await deps.store.retention.usage(service_id, start, end)
+    return json_response(200, {"service_id": str(service_id), "usage": [
+        {"day": r["day"].isoformat(), "notification_type": r["notification_type"],
+         "status": r["status"], "notifications": r["notifications"],
+         "billable_units": r["billable_units"]}
+        for r in rows
+    ]})  # fmt: skip

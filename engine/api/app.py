@@ -165,6 +165,9 @@ def _add_admin_routes(r: Router, deps: ApiDeps) -> None:
     r.add("POST", "/admin/services/{service_id}/callback/resume", adm(admin.resume_callback))
     r.add("POST", "/admin/services/{service_id}/callback/test", adm(admin.test_callback))
     r.add("POST", "/admin/services/{service_id}/team-members", adm(admin.add_team_member))
+    r.add("GET", "/admin/services/{service_id}/data-retention", adm(admin.get_data_retention))
+    r.add("POST", "/admin/services/{service_id}/data-retention", adm(admin.set_data_retention))
+    r.add("GET", "/admin/services/{service_id}/usage", adm(admin.get_usage))
 
 
 async def _ready(deps: ApiDeps, request: Request) -> Response:

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from engine.store.jobs import Jobs
     from engine.store.keys import Keys
     from engine.store.notifications import Notifications, StatusChange
+    from engine.store.retention import Retention
     from engine.store.services import Services
     from engine.store.templates import Templates
 
@@ -55,6 +56,8 @@ class ApiStore(Protocol):
     def keys(self) -> Keys: ...
     @property
     def callbacks(self) -> Callbacks: ...
+    @property
+    def retention(self) -> Retention: ...
     async def insert_notifications(self, rows: Sequence[NotificationRow]) -> None: ...
     async def ping(self) -> bool: ...
 

@@ -65,6 +65,7 @@ from engine.store.notifications import (
 )
 from engine.store.pools import STATEMENT_TIMEOUT_S, open_pools
 from engine.store.recovery import Recovery
+from engine.store.retention import Retention
 from engine.store.services import Services
 from engine.store.templates import Templates
 from engine.store.unmatched_receipts import UnmatchedReceipts, keep
@@ -102,6 +103,7 @@ class Store:
         self.complaints = Complaints(pipe)
         self.counts = Counts(pipe)
         self.unmatched_receipts = UnmatchedReceipts(pipe)
+        self.retention = Retention(pipe)
         self._writers = writers
         linger = linger_ms / 1000.0
         # Status writes (provider actors) are off every request's latency path: gathering
