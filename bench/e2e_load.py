@@ -51,6 +51,8 @@ def start_engine(
         "NOTIFY_SECRET_KEY": secrets.token_urlsafe(32),
         "NOTIFY_DATA_DIR": str(folder / "data"),
         "NOTIFY_LOG_LEVEL": "WARNING",
+        "NOTIFY_CALLBACK_ALLOW_HTTP": "true",  # the receiver: http on 127.0.0.1
+        "NOTIFY_CALLBACK_ALLOW_PRIVATE": "true",
         "NOTIFY_RECEIPTS_VERIFY_SIGNATURE": "false",
         "NOTIFY_SIMULATED_RECEIPT_DELAY_MS": str(args.receipt_delay_ms),
         "AWS_ACCESS_KEY_ID": "bench",

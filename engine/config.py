@@ -90,6 +90,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     callback_queue_size: Positive = 1000  # in memory per endpoint; the rest waits in the DB
     callback_poll_seconds: Seconds = 1.0  # how often due retries are looked for
     callback_probe_seconds: Seconds = 60.0  # health-check probe of suspended endpoints
+    # Callback URLs (engine.domain.callback_urls): https only and public addresses only,
+    # unless these allow http:// and loopback/private addresses (local use, tests).
+    callback_allow_http: bool = False
+    callback_allow_private: bool = False
     # Recovery: how often unowned work is swept up, when a silent process counts as dead
     recovery_sweep_seconds: Seconds = 5.0
     recovery_dead_after_seconds: Annotated[float, msgspec.Meta(ge=1)] = 30.0

@@ -70,6 +70,8 @@ class Engine:
             self.registry,
             self.worker_id,
             timeout=settings.callback_timeout,
+            allow_http=settings.callback_allow_http,
+            allow_private=settings.callback_allow_private,
             max_retries=settings.callback_max_retries,
             retry_seconds=settings.callback_retry_seconds,
             concurrency=settings.callback_concurrency,

@@ -106,6 +106,9 @@ def test_settings(database_url: str, **overrides: Any) -> Settings:
         "port": 0,
         "simulated_receipt_delay_ms": 10.0,
         "drain_seconds": 2.0,
+        # Test receivers listen on 127.0.0.1 over http.
+        "callback_allow_http": True,
+        "callback_allow_private": True,
     }
     values.update(overrides)
     return load_settings({}, **values)

@@ -57,6 +57,8 @@ async def engine_process(
         "NOTIFY_ADMIN_TOKEN": ADMIN_TOKEN,
         "NOTIFY_PORT": str(port),
         "NOTIFY_LOG_LEVEL": "WARNING",
+        "NOTIFY_CALLBACK_ALLOW_HTTP": "true",  # test receivers: http on 127.0.0.1
+        "NOTIFY_CALLBACK_ALLOW_PRIVATE": "true",
         **env_overrides,
     }
     log = os.open(os.path.join(folder, f"engine-{port}.log"), os.O_WRONLY | os.O_CREAT)

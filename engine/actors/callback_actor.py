@@ -21,11 +21,13 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from functools import partial
 from typing import Protocol
 
 import msgspec
 import trio
 
+from engine.domain import callback_urls
 from engine.domain import callbacks as cb
 from engine.http1.client import Http11Client, HttpClientError
 from engine.metrics import CALLBACK_LATENCY, CALLBACK_RETRIES, CALLBACKS_SENT
@@ -52,9 +54,19 @@ class HttpSender:
     actor bounds its own concurrency, so a slow endpoint holds no one else's connections.
     """
 
-    def __init__(self, timeout: float) -> None:
+    def __init__(
+        self, timeout: float, *, allow_http: bool = False, allow_private: bool = False
+    ) -> None:
         self.timeout = timeout
-        self._client = Http11Client(timeout=timeout)
+        # The SSRF rules (engine.domain.callback_urls), checked again at every connection.
+        self._client = Http11Client(
+            timeout=timeout,
+            url_check=partial(callback_urls.url_problem, allow_http=allow_http),
+            address_check=(
+                None if allow_private
+                else partial(callback_urls.address_problem, allow_private=False)
+            ),
+        )  # fmt: skip
 
     async def post(self, url: str, body: bytes, headers: dict[str, str]) -> Answer:
         try:

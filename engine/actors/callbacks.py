@@ -75,11 +75,17 @@ class CallbackManager:
         probe_every: float = 60.0,
         dead_after: float = 30.0,
         claim_batch: int = 1000,
+        allow_http: bool = False,
+        allow_private: bool = False,
     ) -> None:
         self.store = store
         self.registry = registry
         self.worker_id = worker_id
-        self._http = HttpSender(timeout) if sender is None else None
+        self._http = (
+            HttpSender(timeout, allow_http=allow_http, allow_private=allow_private)
+            if sender is None
+            else None
+        )
         self.sender: Sender = sender or self._http  # type: ignore[assignment]
         self.max_retries = max_retries
         self.retry_seconds = retry_seconds

@@ -14,8 +14,10 @@ import hmac
 import re
 import uuid
 from typing import TYPE_CHECKING, Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import msgspec
+import trio
 
 from engine.api.admin_throttle import GuessThrottle
 from engine.api.errors import (
@@ -27,7 +29,7 @@ from engine.api.errors import (
 )
 from engine.api.http import Request, Response, json_response
 from engine.api.limits import check_body
-from engine.domain import retention
+from engine.domain import callback_urls, retention
 from engine.domain.recipients import InvalidRecipient, validate_email_address, validate_phone_number
 
 if TYPE_CHECKING:
@@ -302,11 +304,32 @@ async def add_sms_sender(deps: ApiDeps, request: Request) -> Response:
     return json_response(201, {"id": str(new_id), "sms_sender": sender})
 
 
+async def _callback_url_problem(deps: ApiDeps, url: str) -> str | None:
+    """The SSRF rules of ``engine.domain.callback_urls`` for a URL being set: its form,
+    then every address its host resolves to now (delivery checks them again)."""
+    settings = deps.settings
+    problem = callback_urls.url_problem(url, allow_http=settings.callback_allow_http)
+    if problem is not None or settings.callback_allow_private:
+        return problem
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    try:
+        found = await trio.socket.getaddrinfo(host, parts.port or 443, type=trio.socket.SOCK_STREAM)
+    except OSError:
+        return f"url host {host} cannot be resolved"
+    for info in found:
+        problem = callback_urls.address_problem(str(info[4][0]), allow_private=False)
+        if problem is not None:
+            return problem
+    return None
+
+
 async def set_callback(deps: ApiDeps, request: Request) -> Response:
     service_id = await _service_id(deps, request)
     body: CallbackConfig = _decode(request, CallbackConfig)
-    if not body.url.startswith(("https://", "http://")):
-        raise ValidationError(["url is not a valid https url"])
+    problem = await _callback_url_problem(deps, body.url)
+    if problem is not None:
+        raise ValidationError([problem])
     if len(body.bearer_token) < 10:
         raise ValidationError(["bearer_token must be at least 10 characters"])
     signing = deps.seal(body.signing_secret) if body.signing_secret else None

@@ -86,6 +86,8 @@ class ApiSettings(msgspec.Struct, frozen=True, kw_only=True):
     receipts_verify_signature: bool = True
     receipts_cert_hosts: str = ""
     receipts_topic_arns: str = ""
+    callback_allow_http: bool = False
+    callback_allow_private: bool = False
 
     @classmethod
     def of(cls, settings: Settings) -> ApiSettings:
@@ -97,6 +99,8 @@ class ApiSettings(msgspec.Struct, frozen=True, kw_only=True):
             receipts_verify_signature=settings.receipts_verify_signature,
             receipts_cert_hosts=settings.receipts_cert_hosts,
             receipts_topic_arns=settings.receipts_topic_arns,
+            callback_allow_http=settings.callback_allow_http,
+            callback_allow_private=settings.callback_allow_private,
         )
 
 

@@ -14,11 +14,15 @@ Rules (this client's layer over ``pool.py``, which holds the connection and fram
 - Every other failure to get an answer is ``HttpClientError``: refused or reset, TLS,
   closed mid-response, malformed. A close-delimited response is an answer, not a failure.
 - Response bodies are read and discarded, at most ``MAX_RESPONSE_BYTES``.
+- Redirects are not followed. ``url_check`` and ``address_check`` (the SSRF rules of
+  ``engine.domain.callback_urls``, applied by the callback sender) refuse a URL or an
+  address with ``HttpClientError`` before any byte is sent.
 """
 
 from __future__ import annotations
 
 import ssl
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import trio
@@ -40,10 +44,16 @@ class Http11Client:
         timeout: float = 5.0,
         max_idle_per_origin: int = 64,
         ssl_context: ssl.SSLContext | None = None,
+        url_check: Callable[[str], str | None] | None = None,
+        address_check: Callable[[str], str | None] | None = None,
     ) -> None:
         self.timeout = timeout
+        self._url_check = url_check
+        self._url_verdicts: dict[str, str | None] = {}  # url_check's, once per URL
         self._pool = ConnectionPool(
-            ssl_context=ssl_context, max_idle_per_origin=max_idle_per_origin
+            ssl_context=ssl_context,
+            max_idle_per_origin=max_idle_per_origin,
+            address_check=address_check,
         )
 
     async def post(self, url: str, body: bytes, headers: dict[str, str]) -> int:
@@ -52,6 +62,14 @@ class Http11Client:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise HttpClientError(f"not an http(s) URL: {parts.scheme}://{parts.hostname}")
+        if self._url_check is not None:
+            if url not in self._url_verdicts:
+                if len(self._url_verdicts) >= 10_000:
+                    self._url_verdicts.clear()
+                self._url_verdicts[url] = self._url_check(url)
+            problem = self._url_verdicts[url]
+            if problem is not None:
+                raise HttpClientError(problem)
         origin = self._pool.origin(f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}")
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         lines = [f"POST {target} HTTP/1.1", f"Host: {origin.host_header}",

@@ -17,6 +17,10 @@ Rules:
   (closed, reset) is closed and the request is retried once on a new connection, as other
   clients do for the idle keep-alive race. On a new connection the same failure is
   ``ClosedBeforeResponse``; a failure after some response bytes is ``ConnectionLost``.
+- With an ``address_check`` (the callback client's SSRF rule, ``engine.domain.callback_urls``)
+  a new connection resolves the host itself, refuses it (``AddressRefused``) if any address
+  fails the check, and connects to the checked addresses only, so a name cannot resolve to
+  a public address for the check and a private one for the connection.
 - https goes through ``trio.SSLStream`` with certificate and host name verification (the
   ``ssl_context`` given, else the default one).
 - ``Timeouts`` are per phase, as httpx applies them: connect (TCP and TLS), then write and
@@ -35,7 +39,7 @@ from __future__ import annotations
 import math
 import select
 import ssl
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -60,6 +64,10 @@ class ConnectFailed(ExchangeError):
     def __init__(self, error: OSError) -> None:
         super().__init__(f"cannot connect: {error}")
         self.error = error
+
+
+class AddressRefused(ExchangeError):
+    """The host resolves to an address the ``address_check`` refuses."""
 
 
 class TlsFailed(ExchangeError):
@@ -144,8 +152,10 @@ class ConnectionPool:
         max_idle_per_origin: int = 64,
         keepalive_seconds: float = math.inf,
         socket_options: Iterable[tuple[Any, ...]] = (),
+        address_check: Callable[[str], str | None] | None = None,
     ) -> None:
         self.ssl_context = ssl_context
+        self.address_check = address_check
         self.max_idle = max_idle_per_origin
         self.keepalive_seconds = keepalive_seconds
         self.socket_options = list(socket_options)
@@ -217,7 +227,10 @@ class ConnectionPool:
     async def _connect(self, origin: Origin, connect_seconds: float) -> ClientConnection:
         with trio.move_on_after(connect_seconds):
             try:
-                tcp = await trio.open_tcp_stream(origin.host, origin.port)
+                if self.address_check is None:
+                    tcp = await trio.open_tcp_stream(origin.host, origin.port)
+                else:
+                    tcp = await self._open_checked(origin)
             except OSError as exc:
                 raise ConnectFailed(exc) from None
             for option in self.socket_options:  # e.g. botocore's TCP_NODELAY, SO_KEEPALIVE
@@ -235,6 +248,24 @@ class ConnectionPool:
                 raise
             return ClientConnection(tls, tcp.socket)
         raise PhaseTimeout("connect")
+
+    async def _open_checked(self, origin: Origin) -> trio.SocketStream:
+        assert self.address_check is not None
+        found = await trio.socket.getaddrinfo(
+            origin.host, origin.port, type=trio.socket.SOCK_STREAM
+        )
+        addresses = list(dict.fromkeys(str(info[4][0]) for info in found))
+        for address in addresses:
+            problem = self.address_check(address)
+            if problem is not None:
+                raise AddressRefused(problem)
+        failure: OSError = OSError(f"{origin.host} has no address")
+        for address in addresses:  # in the resolver's order, as open_tcp_stream tries them
+            try:
+                return await trio.open_tcp_stream(address, origin.port)
+            except OSError as exc:
+                failure = exc
+        raise failure
 
     def close(self) -> None:
         self.closed = True

@@ -151,7 +151,8 @@ async def manager_factory(
         scopes: dict[int, trio.CancelScope] = {}
 
         async def start(**kw: Any) -> CallbackManager:
-            options: dict[str, Any] = {"retry_seconds": 0.3, "poll": 0.05, "probe_every": 60.0}
+            options: dict[str, Any] = {"retry_seconds": 0.3, "poll": 0.05, "probe_every": 60.0,
+                                       "allow_http": True, "allow_private": True}  # fmt: skip
             options.update(kw)
             m = CallbackManager(store, Registry(store, BOX), uuid.uuid4(), **options)
             scope = trio.CancelScope()
@@ -456,6 +457,7 @@ async def test_a_full_actor_is_not_rescanned_on_every_wake_yet_new_services_are_
     manager = CallbackManager(
         cast(Store, counting), Registry(store, BOX), uuid.uuid4(),
         concurrency=1, queue_size=8, poll=2.0, probe_every=60.0,
+        allow_http=True, allow_private=True,
     )  # fmt: skip
     async with trio.open_nursery() as nursery:
         await nursery.start(manager.run)
