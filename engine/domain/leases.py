@@ -24,10 +24,11 @@ Rules:
   an idle block (``IDLE_GIVE_BACK_S``) give them back; a crashed process loses at most its
   last blocks, each under ``MAX_CHUNK`` and under half of what was left.
 - Cost: a block is sized to the process's own recent demand (``Demand``: about
-  ``HORIZON_S`` of it, at least ``MIN_CHUNK``), so a busy process leases about once a
-  second per budget (all of a service's short budgets in one statement): at 1,000
-  requests/s that is ~1 round trip per 1,000 requests per budget; a quiet one at most one
-  per ``MIN_CHUNK`` requests. Near the end of a budget the blocks shrink to the need: the
+  ``HORIZON_S`` of it, at least ``MIN_CHUNK``); a round tops every block under one chunk
+  up to two chunks, all of a service's budgets in one statement, so a busy process makes
+  about one lease round trip a second per service (measured with trio's mock clock: 22
+  rounds for 2,100 requests at 100/s, tests/actors/test_service.py): ~1 per 1,000
+  requests at 1,000 requests/s; a quiet one at most one per ``MIN_CHUNK`` requests. Near the end of a budget the blocks shrink to the need: the
   last ``2 x lessees`` units cost a round trip each, which is what holds the bound.
 - A budget the table could not serve (``exhausted``) is refused from memory for
   ``retry_after`` seconds (a bucket: until its next token; a quota: ``EXHAUSTED_RETRY_S``,
