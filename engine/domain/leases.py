@@ -28,8 +28,9 @@ Rules:
   up to two chunks, all of a service's budgets in one statement, so a busy process makes
   about one lease round trip a second per service (measured with trio's mock clock: 22
   rounds for 2,100 requests at 100/s, tests/actors/test_service.py): ~1 per 1,000
-  requests at 1,000 requests/s; a quiet one at most one per ``MIN_CHUNK`` requests. Near the end of a budget the blocks shrink to the need: the
-  last ``2 x lessees`` units cost a round trip each, which is what holds the bound.
+  requests at 1,000 requests/s; a quiet one at most one per ``MIN_CHUNK`` requests.
+  Near the end of a budget the blocks shrink to the need: the last ``2 x lessees`` units
+  cost a round trip each, which is what holds the bound.
 - A budget the table could not serve (``exhausted``) is refused from memory for
   ``retry_after`` seconds (a bucket: until its next token; a quota: ``EXHAUSTED_RETRY_S``,
   since another process may give units back), so a flood of refused requests costs no
