@@ -93,7 +93,7 @@ class Engine:
             housekeeping=[store.documents.delete_expired, partial(purge_expired, store)],
         )
         self.service_actors = ServiceActors(
-            store.counts, self.routes.route, self.recovery.release_soon
+            store.budgets, self.routes.route, self.recovery.release_soon
         )
         self._nursery: trio.Nursery | None = None
 

@@ -8,8 +8,9 @@ import signal
 import socket
 import subprocess
 import sys
+import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 import httpx2
@@ -78,6 +79,38 @@ async def engine_process(
                 process.kill()
                 await process.wait()
         os.close(log)
+
+
+@asynccontextmanager
+async def engine_processes(
+    database_url: str, folder: str, count: int, **env_overrides: str
+) -> AsyncIterator[list[str]]:
+    """``count`` engines on one database, each its own process and port: yields their
+    base urls (started one after the other: the first applies the migrations)."""
+    async with AsyncExitStack() as stack:
+        urls = []
+        for _ in range(count):
+            _, url = await stack.enter_async_context(
+                engine_process(database_url, folder, **env_overrides)
+            )
+            urls.append(url)
+        yield urls
+
+
+async def setup_service(url: str, **settings: object) -> tuple[str, str]:
+    """A live service with ``settings`` (limits), an email template and a normal key."""
+    async with httpx2.AsyncClient(
+        base_url=url, timeout=5, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    ) as admin:
+        new = {"name": f"svc {uuid.uuid4().hex[:6]}", "email_from": f"s{uuid.uuid4().hex[:6]}"}
+        service = (await admin.post("/admin/services", json={**new, **settings})).json()
+        sid = service["id"]
+        template = (await admin.post(f"/admin/services/{sid}/templates", json={
+            "name": "t", "type": "email", "subject": "Hi ((name))", "content": "Code ((code))",
+        })).json()  # fmt: skip
+        new_key = {"name": "k", "key_type": "normal"}
+        key = (await admin.post(f"/admin/services/{sid}/api-keys", json=new_key)).json()["key"]
+    return template["id"], key
 
 
 async def wait_ready(url: str, process: Any, path: str = "/_status/ready") -> None:

@@ -1,17 +1,29 @@
-"""ServiceActor: one per service with traffic. Admission from memory, then priority lanes.
+"""ServiceActor: one per service with traffic. Admission from leased budgets, then lanes.
 
 Rules:
 - Admission goes through one door, ``admit``, which returns a ``Reservation``; the rules
   themselves are pure functions in ``engine.domain.admission`` and refusals are
   ``engine.domain.errors`` (this actor knows nothing of HTTP).
-- ``admit`` and ``Reservation.take`` are synchronous: under trio nothing else runs between
-  a check and its count, so they are atomic without a lock, and the API's admission costs
-  no database round trip. Counts of today's and this fiscal year's messages are loaded
-  once when the actor starts.
+- Limits are deployment-wide (``engine.domain.leases``: the rules, the accuracy bound and
+  the cost): the rate bucket and the daily and annual quotas are rows in PostgreSQL, and
+  this actor holds a leased block of each (``_Block``) and spends from it in memory.
+  ``admit`` / ``Reservation.take`` are coroutines whose fast path never yields: when
+  every block they need holds enough, they check and spend with no checkpoint in
+  between (atomic under trio, no lock) and no round trip. Only a request that finds a
+  block short waits, for at most ``LEASE_WAIT_S``, for the actor's leaser task; a database
+  that cannot answer in that time raises ``DatabaseUnavailable`` (the API's 503).
+- One leaser task per actor (``run``) makes every lease: a round gathers the needs of
+  all waiting requests and the budgets under their low-water mark, and leases them in one
+  statement (``engine.store.budgets``), so a burst of short requests costs one round trip,
+  and a request that is cancelled while waiting loses nothing (the grant lands in the
+  block). A block nobody spent from for ``IDLE_GIVE_BACK_S`` goes back to the table; so
+  does every block when the actor stops gracefully (``give_back_all``).
+- A budget the table could not serve is refused from memory for a short while
+  (``engine.domain.leases.retry_after``): a flood of refused requests makes no round trips.
 - ``admit`` takes the request's rate-limit token (GC checks it before the template);
   ``take`` checks and counts the daily and annual budgets once the message is rendered
-  (SMS fragments are known then); ``release`` gives the counts back if the insert fails.
-  A spent token is never given back (GC counts failed requests too).
+  (SMS fragments are known then); ``release`` gives the counts back to the blocks if the
+  insert fails. A spent token is never given back (GC counts failed requests too).
 - Test keys are not counted against daily or annual limits (GC), but are rate limited.
 - Lanes (priority / normal / bulk) are bounded channels. ``enqueue_nowait`` never blocks the
   API: if a lane is full the notification stays ``created`` in the database and the recovery
@@ -25,20 +37,28 @@ Rules:
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Awaitable, Callable
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol
 
 import trio
 
-from engine.domain import admission
+from engine.domain import admission, leases
 from engine.domain import errors as de
-from engine.domain.admission import Counts
-from engine.domain.limits import TokenBucket
+from engine.domain.admission import Counts, Need
+from engine.domain.leases import BudgetKey, GiveBack, LeaseGrant, LeaseRequest
 from engine.domain.notification import Outbound
 from engine.metrics import ADMISSION_REJECTIONS, observe_mailbox
 from engine.services import Service
+from engine.store.errors import DatabaseUnavailable, only_unavailability
+
+log = logging.getLogger("engine.actors.service")
 
 LANES = ("priority", "normal", "bulk")
 Route = Callable[[Outbound], Awaitable[None]]
+LEASE_WAIT_S = 5.0  # how long a request waits for a lease before the API answers 503
+_LEASE_ROUNDS = 4  # a short request re-leases at most this often before it is refused
 
 # The ``reason`` label of a refusal in ``notify_admission_rejections_total``.
 _REJECTION_REASONS: tuple[tuple[type[de.DomainError], str], ...] = (
@@ -47,6 +67,16 @@ _REJECTION_REASONS: tuple[tuple[type[de.DomainError], str], ...] = (
     (de.DailyLimitExceeded, "daily_limit"),
     (de.AnnualLimitExceeded, "annual_limit"),
 )
+
+
+class BudgetStore(Protocol):
+    """The store's ``budgets`` subject (``engine.store.budgets``)."""
+
+    async def lease(
+        self, service_id: uuid.UUID, requests: Sequence[LeaseRequest], *, today: dt.date
+    ) -> list[LeaseGrant]: ...
+
+    async def give_back(self, service_id: uuid.UUID, returns: Sequence[GiveBack]) -> None: ...
 
 
 def _observe(exc: de.DomainError) -> None:
@@ -60,41 +90,68 @@ def _today() -> dt.date:
     return dt.datetime.now(dt.UTC).date()
 
 
+class _Block:
+    """What this process holds of one budget: leased, not yet spent."""
+
+    __slots__ = ("available", "demand", "held", "limit", "refused_until", "spent_at")
+
+    def __init__(self, limit: int, now: float) -> None:
+        self.limit = limit
+        self.held = 0
+        self.demand = leases.Demand(now)
+        self.refused_until = -1.0  # trio time until which the table is known to be dry
+        self.spent_at = now
+        self.available = 0.0  # what the table had left after our last lease
+
+
+class _Round:
+    """One lease round's outcome, for the requests that waited on it."""
+
+    __slots__ = ("done", "error")
+
+    def __init__(self) -> None:
+        self.done = trio.Event()
+        self.error: BaseException | None = None
+
+
 class Reservation:
     """One admitted request's hold on its service's budgets: ``take`` counts its messages
     (after checking them), ``release`` gives back what ``take`` counted."""
 
-    __slots__ = ("_actor", "_taken", "key_type")
+    __slots__ = ("_actor", "_remaining", "_taken", "key_type")
 
     def __init__(self, actor: ServiceActor, key_type: str) -> None:
         self._actor = actor
         self.key_type = key_type
-        self._taken: tuple[str, int, int] | None = None
+        self._taken: list[Need] | None = None
+        self._remaining: Counts | None = None
+
+    async def load_remaining(self) -> None:
+        """Bulk: read what the budgets have left deployment-wide (one lease round that
+        takes nothing), for ``check_remaining``."""
+        if self.key_type != "test":
+            self._remaining = await self._actor.remaining()
 
     def check_remaining(self, channel: str, messages: int) -> None:
-        """Bulk: refuse a sheet of more rows than the budgets have left (nothing counted)."""
+        """Bulk: refuse a sheet of more rows than the budgets have left (nothing counted);
+        ``load_remaining`` first."""
         a = self._actor
-        admission.check_remaining(a.service, a.counts, self.key_type, channel, messages)
+        counts = self._remaining if self._remaining is not None else Counts(a.today())
+        admission.check_remaining(a.service, counts, self.key_type, channel, messages)
 
-    def take(self, channel: str, units: int, messages: int = 1) -> None:
-        """Check and count ``messages`` (``units`` SMS fragments): synchronous, so atomic."""
+    async def take(self, channel: str, units: int, messages: int = 1) -> None:
+        """Check and count ``messages`` (``units`` SMS fragments) against the budgets."""
         assert self._taken is None, "a reservation is taken once"
         a = self._actor
-        a.counts = admission.rolled(a.counts, a.today())
-        try:
-            admission.check_quota(a.service, a.counts, self.key_type, channel, units, messages)
-        except de.DomainError as exc:
-            _observe(exc)
-            raise
-        admission.add(a.counts, self.key_type, channel, units, messages)
-        self._taken = (channel, units, messages)
+        needs = admission.quota_needs(a.service, self.key_type, channel, units, messages, a.today())
+        await a.spend(needs, self.key_type, channel)
+        self._taken = needs
 
     def release(self) -> None:
         """Give back what ``take`` counted (the insert that followed it failed)."""
         if self._taken is not None:
-            channel, units, messages = self._taken
-            self._taken = None
-            admission.add(self._actor.counts, self.key_type, channel, -units, -messages)
+            needs, self._taken = self._taken, None
+            self._actor.unspend(needs)
 
 
 class ServiceActor:
@@ -102,31 +159,216 @@ class ServiceActor:
         self,
         service: Service,
         route: Route,
+        budgets: BudgetStore,
         *,
         lane_size: int = 20_000,
         today: Callable[[], dt.date] = _today,
     ) -> None:
         self.service = service
         self._route = route
-        self._buckets: dict[str, TokenBucket] = {}
+        self._budgets = budgets
         self.today = today  # the UTC date; a seam for tests
-        self.counts = Counts(today())
+        self._blocks: dict[BudgetKey, _Block] = {}
+        # Waiting requests' needs per budget: (the largest one, their sum).
+        self._wanted: dict[BudgetKey, tuple[int, int]] = {}
+        self._round = _Round()  # the next lease round, which waiting requests wait for
+        self._returns: dict[BudgetKey, GiveBack] = {}  # to give back in the next round
+        self._wake = trio.Event()
         self._lanes = {lane: trio.open_memory_channel[Outbound](lane_size) for lane in LANES}
         self.overflowed = 0
         self._ready = trio.Event()
 
-    # -- admission (synchronous, atomic under trio) -----------------------------------
-    def admit(self, key_type: str, now: float) -> Reservation:
-        """Admit one request (``now``: trio time): its rate-limit token, then the service
-        must not be suspended. Raises the ``DomainError`` that refuses it."""
-        try:
-            admission.take_token(self._buckets, key_type, self.service.rate_limit, now)
-        except de.DomainError as exc:
-            _observe(exc)
-            raise
+    # -- admission --------------------------------------------------------------------
+    async def admit(self, key_type: str) -> Reservation:
+        """Admit one request: its rate-limit token, then the service must not be
+        suspended. Raises the ``DomainError`` that refuses it."""
+        await self.spend([admission.rate_need(self.service, key_type)], key_type, "")
         admission.check_active(self.service)
-        self.counts = admission.rolled(self.counts, self.today())
         return Reservation(self, key_type)
+
+    async def spend(self, needs: Sequence[Need], key_type: str, channel: str) -> None:
+        """Take every need from its block, or none; lease when a block is short."""
+        for attempt in range(_LEASE_ROUNDS):
+            now = trio.current_time()
+            short = [n for n in needs if self._block(n, now).held < n.amount]
+            if not short:  # the fast path: no checkpoint from the check to the count
+                for n in needs:
+                    self._spent(n, now)
+                return
+            refused = [n for n in short if self._blocks[n.key].refused_until > now]
+            if refused or attempt == _LEASE_ROUNDS - 1:
+                exc = admission.refusal((refused or short)[0], key_type, channel)
+                _observe(exc)
+                raise exc
+            await self._lease_for(short)
+
+    def unspend(self, needs: Sequence[Need]) -> None:
+        """Put back what ``spend`` took (a refused insert): it stays in this process's blocks."""
+        now = trio.current_time()
+        for n in needs:
+            self._block(n, now).held += n.amount
+
+    async def remaining(self) -> Counts:
+        """What the budgets have used deployment-wide, less what this process holds unspent
+        (other processes' blocks count as used): one lease round that takes nothing."""
+        today = self.today()
+        counts = Counts(today)
+        needs = admission.quota_needs(self.service, "normal", "email", 0, 0, today)
+        needs += admission.quota_needs(self.service, "normal", "sms", 0, 0, today)
+        needs = list({n.key: n for n in needs}.values())  # the trial day is in both
+        grants = await self._budgets.lease(
+            self.service.id,
+            [LeaseRequest(n.key.kind, n.key.window, n.limit, 0, 0) for n in needs],
+            today=today,
+        )
+        limits = {n.key.kind: n.limit for n in needs}
+        used: dict[str, int] = {}
+        for g in grants:
+            block = self._blocks.get(BudgetKey(g.kind, g.window))
+            held = block.held if block is not None else 0
+            used[g.kind] = max(0, limits[g.kind] - int(g.available) - held)
+        if self.service.restricted:  # the trial day counts all channels together
+            counts.email_today = used.get("daily:trial", 0)
+        else:
+            counts.email_today = used.get("daily:email", 0)
+            counts.sms_today = used.get("daily:sms", 0)
+        counts.email_year = used.get("annual:email", 0)
+        counts.sms_year = used.get("annual:sms", 0)
+        return counts
+
+    def _block(self, need: Need, now: float) -> _Block:
+        block = self._blocks.get(need.key)
+        if block is None:
+            block = self._blocks[need.key] = _Block(need.limit, now)
+        elif block.limit != need.limit:
+            # The admin API changed the limit: what this block holds was leased under the old
+            # one, so it goes back (the next round, before its leases) and the table decides.
+            if block.held > 0:
+                back = self._returns.get(need.key)
+                amount = block.held + (back.amount if back is not None else 0)
+                self._returns[need.key] = GiveBack(
+                    need.key.kind, need.key.window, need.limit, amount
+                )
+            block.limit, block.held, block.refused_until = need.limit, 0, -1.0
+        return block
+
+    def _spent(self, need: Need, now: float) -> None:
+        block = self._blocks[need.key]
+        block.held -= need.amount
+        block.spent_at = now
+        block.demand.spent(need.amount, now)
+        if leases.low(block.held, block.demand.chunk()) and block.refused_until <= now:
+            self._wake.set()  # top up in the background before it runs dry
+
+    async def _lease_for(self, short: Sequence[Need]) -> None:
+        """Wait (bounded) for the next lease round, which includes these needs."""
+        for n in short:
+            most, total = self._wanted.get(n.key, (0, 0))
+            self._wanted[n.key] = (max(most, n.amount), total + n.amount)
+        round_ = self._round
+        self._wake.set()
+        with trio.move_on_after(LEASE_WAIT_S):
+            await round_.done.wait()
+        if not round_.done.is_set():
+            raise DatabaseUnavailable("no budget lease within the wait")
+        if round_.error is not None:
+            if only_unavailability(round_.error):
+                raise DatabaseUnavailable("budget lease failed") from round_.error
+            raise RuntimeError("budget lease failed") from round_.error
+
+    # -- the leaser: every round trip for the budgets ------------------------------------
+    async def _leaser(self) -> None:
+        while True:
+            with trio.move_on_after(leases.IDLE_GIVE_BACK_S):
+                await self._wake.wait()
+            self._wake = trio.Event()
+            await self._give_back(idle_for=leases.IDLE_GIVE_BACK_S)
+            round_, self._round = self._round, _Round()
+            wanted, self._wanted = self._wanted, {}
+            requests = self._requests(wanted, trio.current_time())
+            if requests:
+                try:
+                    grants = await self._budgets.lease(
+                        self.service.id, requests, today=self.today()
+                    )
+                except Exception as exc:  # the waiters raise it (503 when unavailable)
+                    round_.error = exc
+                    if not only_unavailability(exc):
+                        log.exception("budget lease failed")
+                else:
+                    self._apply(requests, grants, trio.current_time())
+            round_.done.set()
+            if round_.error is not None:
+                await trio.sleep(0.1)  # an outage: no hot loop of failing leases
+
+    def _requests(self, wanted: dict[BudgetKey, tuple[int, int]], now: float) -> list[LeaseRequest]:
+        today = self.today()
+        requests = []
+        for key, block in list(self._blocks.items()):
+            if not leases.current(key, today):
+                del self._blocks[key]  # a past day's or year's block: nothing to spend it on
+                continue
+            most, total = wanted.get(key, (0, 0))
+            chunk = block.demand.chunk()
+            need = max(0, most - block.held)
+            topping_up = (  # once a round is made, every block under one chunk joins it
+                block.held < chunk
+                and block.refused_until <= now
+                and now - block.spent_at < leases.IDLE_GIVE_BACK_S  # not for an idle block
+            )
+            if need == 0 and not topping_up:
+                continue
+            want = max(need, total - block.held + 2 * chunk)  # fill to two chunks
+            requests.append(LeaseRequest(key.kind, key.window, block.limit, need, want))
+        return requests
+
+    def _apply(
+        self, requests: Sequence[LeaseRequest], grants: Sequence[LeaseGrant], now: float
+    ) -> None:
+        asked = {(r.kind, r.window): r for r in requests}
+        for g in grants:
+            key = BudgetKey(g.kind, g.window)
+            block = self._blocks.get(key)
+            request = asked[key]
+            if block is None:  # dropped while the lease was in flight (a new day)
+                continue
+            block.held += g.granted
+            block.available = g.available
+            if g.granted < request.need or (g.granted == 0 and g.available < 1):
+                block.refused_until = now + leases.retry_after(
+                    g.kind, block.limit, g.available, max(1, request.need)
+                )
+            else:
+                block.refused_until = -1.0
+
+    async def _give_back(self, *, idle_for: float) -> None:
+        """Return the blocks nobody spent from for ``idle_for`` seconds to the table."""
+        now = trio.current_time()
+        returns = {
+            key: GiveBack(key.kind, key.window, block.limit, block.held)
+            for key, block in self._blocks.items()
+            if block.held > 0 and now - block.spent_at >= idle_for and key not in self._wanted
+        }
+        changed, self._returns = self._returns, {}
+        if not returns and not changed:
+            return
+        for key in returns:
+            self._blocks[key].held = 0
+        try:
+            await self._budgets.give_back(self.service.id, [*returns.values(), *changed.values()])
+        except Exception as exc:
+            for key, back in returns.items():  # not returned: still ours to spend
+                if key in self._blocks:
+                    self._blocks[key].held += back.amount
+            for key, back in changed.items():  # leased under an old limit: try again later
+                self._returns.setdefault(key, back)
+            if not only_unavailability(exc):
+                raise
+
+    async def give_back_all(self) -> None:
+        """A graceful stop: every unspent block goes back to the table (bounded)."""
+        with trio.CancelScope(shield=True), trio.move_on_after(2.0):
+            await self._give_back(idle_for=0.0)
 
     # -- lanes ------------------------------------------------------------------------
     def enqueue_nowait(self, message: Outbound) -> bool:
@@ -139,7 +381,15 @@ class ServiceActor:
         return True
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        task_status.started()
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._leaser)
+                task_status.started()
+                await self._dispatch()
+        finally:
+            await self.give_back_all()
+
+    async def _dispatch(self) -> None:
         priority, normal, bulk = (self._lanes[lane][1] for lane in LANES)
         turn = 0
         while True:

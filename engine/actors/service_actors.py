@@ -2,10 +2,12 @@
 
 Rules:
 - A service's actor starts on its first request (``get``), in the nursery given to
-  ``start``; concurrent first requests share one start. Its counts of today's and this
-  fiscal year's messages are loaded from the store before it admits anything.
+  ``start``; concurrent first requests share one start. Its limits are deployment-wide
+  budgets in the store (``engine.store.budgets``) that it leases blocks of as it goes
+  (``engine.actors.service``); a stopping actor gives its unspent blocks back.
 - An admin change to a service marks its actor stale (``service_changed``): the next
-  ``get`` gives it the new service row (limits may have changed) and it keeps its counts.
+  ``get`` gives it the new service row (limits may have changed); its next lease asks the
+  table with the new limits.
 - ``dispatch`` hands a committed notification to its service's lane and never blocks the
   API: a full lane releases the row's ownership (``release``) and the recovery sweep sends
   it later (the row is durable already).
@@ -13,38 +15,26 @@ Rules:
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from collections.abc import Callable
 from functools import partial
-from typing import Protocol
 
 import trio
 
-from engine.actors.service import Route, ServiceActor
+from engine.actors.service import BudgetStore, Route, ServiceActor
 from engine.actors.supervisor import supervise
-from engine.domain.limits import fiscal_year_start
 from engine.domain.notification import Outbound
 from engine.services import ServiceBundle
-from engine.store.counts import SentCounts
-
-
-class SentCountQueries(Protocol):
-    """The store's ``counts`` subject, as far as starting an actor needs it."""
-
-    async def sent(
-        self, service_id: uuid.UUID, *, day_start: dt.datetime, year_start: dt.datetime
-    ) -> list[SentCounts]: ...
 
 
 class ServiceActors:
     def __init__(
         self,
-        counts: SentCountQueries,
+        budgets: BudgetStore,
         route: Route,
         release: Callable[[uuid.UUID], None],
     ) -> None:
-        self._counts = counts
+        self._budgets = budgets
         self._route = route
         self._release = release
         self._services: dict[uuid.UUID, ServiceActor] = {}
@@ -71,8 +61,7 @@ class ServiceActors:
             return self._services[service_id]
         event = self._starting[service_id] = trio.Event()
         try:
-            actor = ServiceActor(bundle.service, self._route)
-            await self._load_counts(actor)
+            actor = ServiceActor(bundle.service, self._route, self._budgets)
             assert self._nursery is not None
             await self._nursery.start(partial(supervise, "service", actor.run))
             self._services[service_id] = actor
@@ -80,19 +69,6 @@ class ServiceActors:
         finally:
             del self._starting[service_id]
             event.set()
-
-    async def _load_counts(self, actor: ServiceActor) -> None:
-        today = dt.datetime.now(dt.UTC).date()
-        day_start = dt.datetime.combine(today, dt.time(), dt.UTC)
-        year_start = dt.datetime.combine(fiscal_year_start(today), dt.time(), dt.UTC)
-        sent = await self._counts.sent(actor.service.id, day_start=day_start, year_start=year_start)
-        for c in sent:
-            if c.notification_type == "email":
-                actor.counts.email_today = c.today_messages
-                actor.counts.email_year = c.year_messages
-            elif c.notification_type == "sms":
-                actor.counts.sms_today = c.today_units
-                actor.counts.sms_year = c.year_messages
 
     def service_changed(self, service_id: uuid.UUID) -> None:
         self._stale.add(service_id)

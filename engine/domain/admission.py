@@ -14,11 +14,16 @@ Rules, in the order the endpoints apply them (GC's; contract section 6):
    keys only to the team and safelist; live keys of a trial (``restricted``) service
    likewise. International SMS needs the service's permission. Simulated recipients are
    exempt (the callers skip the check).
-6. Daily and annual budgets (``check_quota``, then ``add``): test keys are never counted.
-   A trial service has 50 a day, all channels together. Email counts messages; SMS counts
-   fragments a day and messages a year (GC). Bulk jobs are checked in messages first
-   (``check_remaining``, GC's "remaining messages" wording) and in fragments at the end.
-   ``Counts`` hold today's and this fiscal year's totals; ``rolled`` starts a new day.
+6. Daily and annual budgets (``quota_needs``; ``refusal`` names the one that refused):
+   test keys are never counted. A trial service has 50 a day, all channels together.
+   Email counts messages; SMS counts fragments a day and messages a year (GC). Bulk jobs
+   are checked in messages first (``check_remaining``, GC's "remaining messages" wording,
+   on ``Counts`` of today's and this fiscal year's totals) and in fragments at the end.
+
+Budgets are deployment-wide: the rate bucket and the daily and annual quotas are rows in
+PostgreSQL that every process leases blocks of (``engine.domain.leases``); these rules say
+which budgets a request needs (``rate_need``, ``quota_needs``, in the order they are
+checked) and which error refuses it.
 """
 
 from __future__ import annotations
@@ -26,9 +31,10 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Iterable, Mapping
-from typing import Protocol, TypeVar
+from typing import NamedTuple, Protocol, TypeVar
 
 from engine.domain.errors import (
+    DomainError,
     EmailAnnualLimitExceeded,
     EmailDailyLimitExceeded,
     InternationalSmsNotAllowed,
@@ -47,7 +53,8 @@ from engine.domain.errors import (
     TrialModeRecipient,
     TrialModeRecipients,
 )
-from engine.domain.limits import TRIAL_DAILY_LIMIT, TokenBucket, fiscal_year_start
+from engine.domain.leases import BudgetKey, annual_key, daily_key, rate_key
+from engine.domain.limits import TRIAL_DAILY_LIMIT
 
 
 class ServiceSettings(Protocol):
@@ -93,26 +100,18 @@ class Counts:
         self.email_today = self.sms_today = self.email_year = self.sms_year = 0
 
 
-def rolled(counts: Counts, today: dt.date) -> Counts:
-    """The counts to use on ``today``: the same ones, or a new day's (the year's totals
-    carry over unless a new fiscal year began, on April 1)."""
-    if today == counts.day:
-        return counts
-    new = Counts(today)
-    if fiscal_year_start(today) == fiscal_year_start(counts.day):
-        new.email_year, new.sms_year = counts.email_year, counts.sms_year
-    return new
+class Need(NamedTuple):
+    """``amount`` units of the budget ``key``, whose limit is ``limit``."""
+
+    key: BudgetKey
+    limit: int
+    amount: int
 
 
 # -- 1, 2: the request ---------------------------------------------------------------
-def take_token(buckets: dict[str, TokenBucket], key_type: str, rate_limit: int, now: float) -> None:
-    """Take this request's token from the key type's bucket (``now`` in seconds)."""
-    bucket = buckets.get(key_type)
-    if bucket is None or bucket.rate != rate_limit / 60.0:
-        # New, or the admin API changed the limit: a bucket for the current one.
-        bucket = buckets[key_type] = TokenBucket(rate_limit, now)
-    if not bucket.take(now):
-        raise RateLimitExceeded(key_type, rate_limit)
+def rate_need(service: ServiceSettings, key_type: str) -> Need:
+    """One token of the key type's bucket (``rate_limit`` per minute), test keys included."""
+    return Need(rate_key(key_type), service.rate_limit, 1)
 
 
 def check_active(service: ServiceSettings) -> None:
@@ -213,39 +212,39 @@ def check_remaining(
         raise RemainingLimitExceeded(year, messages, channel=channel, period="annual")
 
 
-def check_quota(
+def quota_needs(
     service: ServiceSettings,
-    counts: Counts,
     key_type: str,
     channel: str,
     units: int,
-    messages: int = 1,
-) -> None:
-    """Raise if ``messages`` more (``units`` SMS fragments) would pass a limit."""
+    messages: int,
+    today: dt.date,
+) -> list[Need]:
+    """The budgets ``messages`` more (``units`` SMS fragments) take, in the order GC checks
+    them: the trial day, the channel's day, its year. Test keys take none."""
     if key_type == "test":
-        return
-    s, c = service, counts
-    if s.restricted and (c.email_today + c.sms_today + messages) > TRIAL_DAILY_LIMIT:
-        raise TrialDailyLimitExceeded(channel)
+        return []
+    s = service
+    needs = [Need(daily_key("trial", today), TRIAL_DAILY_LIMIT, messages)] if s.restricted else []
     if channel == "email":
-        if c.email_today + messages > s.email_daily_limit:
-            raise EmailDailyLimitExceeded(s.email_daily_limit)
-        if c.email_year + messages > s.email_annual_limit:
-            raise EmailAnnualLimitExceeded(s.email_annual_limit)
+        needs.append(Need(daily_key("email", today), s.email_daily_limit, messages))
+        needs.append(Need(annual_key("email", today), s.email_annual_limit, messages))
     else:
-        if c.sms_today + units > s.sms_daily_limit:
-            raise SmsDailyLimitExceeded(s.sms_daily_limit)
-        if c.sms_year + messages > s.sms_annual_limit:
-            raise SmsAnnualLimitExceeded(s.sms_annual_limit)
+        needs.append(Need(daily_key("sms", today), s.sms_daily_limit, units))
+        needs.append(Need(annual_key("sms", today), s.sms_annual_limit, messages))
+    return needs
 
 
-def add(counts: Counts, key_type: str, channel: str, units: int, messages: int = 1) -> None:
-    """Count what ``check_quota`` let through (negative values give it back)."""
-    if key_type == "test":
-        return
-    if channel == "email":
-        counts.email_today += messages
-        counts.email_year += messages
-    else:
-        counts.sms_today += units
-        counts.sms_year += messages
+def refusal(need: Need, key_type: str, channel: str) -> DomainError:
+    """The error that refuses a request whose ``need`` could not be met."""
+    kind = need.key.kind
+    if kind.startswith("rate:"):
+        return RateLimitExceeded(key_type, need.limit)
+    if kind == "daily:trial":
+        return TrialDailyLimitExceeded(channel)
+    return {
+        "daily:email": EmailDailyLimitExceeded,
+        "annual:email": EmailAnnualLimitExceeded,
+        "daily:sms": SmsDailyLimitExceeded,
+        "annual:sms": SmsAnnualLimitExceeded,
+    }[kind](need.limit)

@@ -1,6 +1,6 @@
 """Counts: what a service has sent today and this fiscal year, for its daily and annual
-limits. Read once when a service's actor starts (the actor counts from then on); test
-keys do not count."""
+limits. Read only when a budget row of a new window is created (``engine.store.budgets``
+seeds its ``used`` from them; the budgets count from then on); test keys do not count."""
 
 from __future__ import annotations
 

@@ -43,6 +43,7 @@ from engine.providers.base import Receipt
 from engine.store._pipe import Pipe
 from engine.store.asyncio_thread import AsyncioThread, open_asyncio_thread
 from engine.store.availability import Availability
+from engine.store.budgets import Budgets
 from engine.store.callbacks import Callbacks
 from engine.store.complaints import Complaints
 from engine.store.counts import Counts
@@ -102,6 +103,7 @@ class Store:
         self.recovery = Recovery(pipe)
         self.complaints = Complaints(pipe)
         self.counts = Counts(pipe)
+        self.budgets = Budgets(pipe, self.counts)
         self.unmatched_receipts = UnmatchedReceipts(pipe)
         self.retention = Retention(pipe)
         self._writers = writers

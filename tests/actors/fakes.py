@@ -6,14 +6,18 @@ in ``engine`` is patched.
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Callable, Sequence
 
 import trio
 from prometheus_client import REGISTRY
 
+from engine.domain import leases
+from engine.domain.leases import GiveBack, LeaseGrant, LeaseRequest
 from engine.domain.notification import EmailMessage, Outbound
 from engine.providers.base import Outcome, SendResult, failed_batch
+from engine.store.errors import DatabaseUnavailable
 from engine.store.notifications import StatusChange, StatusUpdate
 
 
@@ -148,3 +152,57 @@ async def wait_until(predicate: Callable[[], bool], step: float = 0.01) -> None:
     """Poll on the (mock) clock; callers bound it with ``trio.fail_after``."""
     while not predicate():  # noqa: ASYNC110 - the conditions live in the actors under test
         await trio.sleep(step)
+
+
+class MemoryBudgets:
+    """The store's ``budgets`` subject in memory, on trio's clock, with the same grant rule
+    (``engine.domain.leases.grant``). ``used``: a quota row's starting count (what the
+    store would seed from stored notifications); ``lessees``: the live processes the grant
+    divides by; ``down``: the database cannot be reached; ``leases``: the calls made."""
+
+    def __init__(self, lessees: int = 1) -> None:
+        self.lessees = lessees
+        self.used: dict[tuple[uuid.UUID, str, dt.date], int] = {}
+        self.tokens: dict[tuple[uuid.UUID, str], tuple[float, float]] = {}
+        self.leases: list[list[LeaseRequest]] = []
+        self.down = False
+
+    async def lease(
+        self, service_id: uuid.UUID, requests: Sequence[LeaseRequest], *, today: dt.date
+    ) -> list[LeaseGrant]:
+        await trio.lowlevel.checkpoint()
+        if self.down:
+            raise DatabaseUnavailable("database unavailable: ConnectionRefusedError")
+        self.leases.append(list(requests))
+        grants = []
+        now = trio.current_time()
+        for r in requests:
+            if leases.is_rate(r.kind):
+                capacity, _ = leases.bucket_shape(r.limit)
+                tokens, at = self.tokens.get((service_id, r.kind), (capacity, now))
+                available = leases.refilled(tokens, r.limit, now - at)
+                granted = leases.grant(r.need, r.want, available, self.lessees)
+                self.tokens[(service_id, r.kind)] = (available - granted, now)
+                grants.append(LeaseGrant(r.kind, r.window, granted, available - granted))
+            else:
+                key = (service_id, r.kind, r.window)
+                used = self.used.get(key, 0)
+                granted = leases.grant(r.need, r.want, max(0, r.limit - used), self.lessees)
+                self.used[key] = used + granted
+                grants.append(
+                    LeaseGrant(r.kind, r.window, granted, float(max(0, r.limit - used - granted)))
+                )
+        return grants
+
+    async def give_back(self, service_id: uuid.UUID, returns: Sequence[GiveBack]) -> None:
+        await trio.lowlevel.checkpoint()
+        if self.down:
+            raise DatabaseUnavailable("database unavailable: ConnectionRefusedError")
+        for g in returns:
+            if leases.is_rate(g.kind):
+                capacity, _ = leases.bucket_shape(g.limit)
+                tokens, at = self.tokens[(service_id, g.kind)]
+                self.tokens[(service_id, g.kind)] = (min(capacity, tokens + g.amount), at)
+            else:
+                key = (service_id, g.kind, g.window)
+                self.used[key] = max(0, self.used.get(key, 0) - g.amount)

@@ -1,12 +1,13 @@
 """ServiceActor lanes and fairness on trio's mock clock. The "provider" is a bounded channel
 drained at a fixed rate, as a ProviderActor mailbox is; the route is passed in as a seam.
-Then its admission door (``admit`` -> ``Reservation``), with the day as a seam."""
+Then its admission door (``admit`` -> ``Reservation``) on leased budgets: the budget store is
+``MemoryBudgets`` (the grant rule of ``engine.domain.leases`` on trio's clock), the day a seam."""
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import msgspec
@@ -17,7 +18,8 @@ from engine.actors.service import ServiceActor
 from engine.domain import errors as de
 from engine.domain.notification import Outbound
 from engine.services import Service
-from tests.actors.fakes import email, wait_until
+from engine.store.errors import DatabaseUnavailable
+from tests.actors.fakes import MemoryBudgets, email, wait_until
 
 
 def service(name: str = "svc") -> Service:
@@ -69,7 +71,7 @@ async def test_priority_email_overtakes_a_50000_bulk_job(autojump_clock: object)
         dispatched.append(message)
         await provider.route(message)
 
-    actor = ServiceActor(service(), route, lane_size=60_000)
+    actor = ServiceActor(service(), route, MemoryBudgets(), lane_size=60_000)
     for i in range(50_000):
         assert actor.enqueue_nowait(email(i, lane="bulk"))
     urgent = email(-1, lane="priority")
@@ -89,7 +91,7 @@ async def test_priority_email_overtakes_a_50000_bulk_job(autojump_clock: object)
 
 async def test_normal_and_bulk_share_4_to_1_without_idling(autojump_clock: object) -> None:
     provider = Provider(size=10, rate=1000)
-    actor = ServiceActor(service(), provider.route, lane_size=2000)
+    actor = ServiceActor(service(), provider.route, MemoryBudgets(), lane_size=2000)
     for i in range(1000):
         actor.enqueue_nowait(email(i, lane="normal"))
         actor.enqueue_nowait(email(i, lane="bulk"))
@@ -105,8 +107,8 @@ async def test_normal_and_bulk_share_4_to_1_without_idling(autojump_clock: objec
 
 async def test_one_services_big_job_cannot_starve_another_service(autojump_clock: object) -> None:
     provider = Provider(size=50, rate=1000)
-    big = ServiceActor(service("big"), provider.route, lane_size=30_000)
-    small = ServiceActor(service("small"), provider.route)
+    big = ServiceActor(service("big"), provider.route, MemoryBudgets(), lane_size=30_000)
+    small = ServiceActor(service("small"), provider.route, MemoryBudgets())
     for i in range(20_000):
         big.enqueue_nowait(email(i, lane="normal", service=1))
     async with running(provider, big, small):
@@ -130,7 +132,7 @@ async def test_one_services_big_job_cannot_starve_another_service(autojump_clock
 
 
 async def test_full_lane_refuses_without_blocking() -> None:
-    actor = ServiceActor(service(), Provider(size=1, rate=1).route, lane_size=3)
+    actor = ServiceActor(service(), Provider(size=1, rate=1).route, MemoryBudgets(), lane_size=3)
     assert all(actor.enqueue_nowait(email(i, lane="bulk")) for i in range(3))
     assert not actor.enqueue_nowait(email(3, lane="bulk"))
     assert actor.enqueue_nowait(email(4, lane="priority"))  # other lanes are separate
@@ -138,73 +140,181 @@ async def test_full_lane_refuses_without_blocking() -> None:
     assert actor.depth() == 4
 
 
-# -- admission: one door (admit -> Reservation) ------------------------------------------
-def admitting(**changes: object) -> ServiceActor:
+# -- admission: one door (admit -> Reservation), on leased budgets -------------------------
+@asynccontextmanager
+async def admitting(
+    budgets: MemoryBudgets | None = None,
+    today: Callable[[], dt.date] | None = None,
+    **changes: object,
+) -> AsyncIterator[ServiceActor]:
     async def route(message: Outbound) -> None:
         raise AssertionError("not sent")
 
-    return ServiceActor(msgspec.structs.replace(service(), **changes), route)
+    s = msgspec.structs.replace(service(), **changes)
+    budgets = budgets if budgets is not None else MemoryBudgets()
+    kwargs = {} if today is None else {"today": today}
+    actor = ServiceActor(s, route, budgets, **kwargs)  # type: ignore[arg-type]
+    async with trio.open_nursery() as nursery:
+        await nursery.start(actor.run)
+        yield actor
+        nursery.cancel_scope.cancel()
 
 
-def test_admit_takes_a_token_per_request_and_refuses_a_suspended_service() -> None:
-    actor = admitting(rate_limit=3)  # a burst of 2
-    actor.admit("normal", 0.0)
-    actor.admit("normal", 0.0)
-    with pytest.raises(de.RateLimitExceeded):
-        actor.admit("normal", 0.0)
-    actor.admit("test", 0.0)  # buckets are per key type
-    actor.service = msgspec.structs.replace(actor.service, suspended=True)
-    with pytest.raises(de.ServiceSuspended):
-        actor.admit("test", 0.0)
+def quota(budgets: MemoryBudgets, actor: ServiceActor, kind: str, window: dt.date) -> int:
+    return budgets.used.get((actor.service.id, kind, window), 0)
 
 
-def test_take_checks_and_counts_and_release_gives_back() -> None:
-    actor = admitting(email_daily_limit=2)
-    first = actor.admit("normal", 0.0)
-    first.take("email", units=1)
-    second = actor.admit("normal", 0.0)
-    second.take("email", units=1)
-    third = actor.admit("normal", 0.0)
-    with pytest.raises(de.EmailDailyLimitExceeded):
-        third.take("email", units=1)
-    third.release()  # nothing taken, nothing given back
-    assert (actor.counts.email_today, actor.counts.email_year) == (2, 2)
-    second.release()  # its insert failed
-    second.release()  # once only
-    assert (actor.counts.email_today, actor.counts.email_year) == (1, 1)
-    actor.admit("normal", 0.0).take("email", units=1)  # the place is free again
+TODAY = dt.date(2026, 6, 1)
+YEAR = dt.date(2026, 4, 1)
 
 
-def test_test_keys_are_rate_limited_but_not_counted() -> None:
-    actor = admitting(sms_daily_limit=1)
-    for _ in range(5):
-        actor.admit("test", 0.0).take("sms", units=3)
-    assert (actor.counts.sms_today, actor.counts.sms_year) == (0, 0)
-    actor.admit("normal", 0.0).take("sms", units=1)
-    assert (actor.counts.sms_today, actor.counts.sms_year) == (1, 1)
+async def test_admit_takes_a_token_per_request_and_refuses_a_suspended_service(
+    autojump_clock: object,
+) -> None:
+    async with admitting(rate_limit=3) as actor:  # a burst of 2
+        await actor.admit("normal")
+        await actor.admit("normal")
+        with pytest.raises(de.RateLimitExceeded):
+            await actor.admit("normal")
+        await actor.admit("test")  # buckets are per key type
+        await trio.sleep(20)  # one token a 20 s
+        await actor.admit("normal")
+        actor.service = msgspec.structs.replace(actor.service, suspended=True)
+        with pytest.raises(de.ServiceSuspended):
+            await actor.admit("test")
 
 
-def test_bulk_remaining_check_reads_the_counts_without_taking() -> None:
-    actor = admitting(email_daily_limit=5)
-    actor.counts.email_today = 3
-    reservation = actor.admit("normal", 0.0)
-    reservation.check_remaining("email", 2)
-    with pytest.raises(de.RemainingLimitExceeded):
-        reservation.check_remaining("email", 3)
-    assert actor.counts.email_today == 3
+async def test_take_checks_and_counts_and_release_gives_back(autojump_clock: object) -> None:
+    budgets = MemoryBudgets()
+    async with admitting(budgets, lambda: TODAY, email_daily_limit=2) as actor:
+        first = await actor.admit("normal")
+        await first.take("email", units=1)
+        second = await actor.admit("normal")
+        await second.take("email", units=1)
+        third = await actor.admit("normal")
+        with pytest.raises(de.EmailDailyLimitExceeded):
+            await third.take("email", units=1)
+        third.release()  # nothing taken, nothing given back
+        assert quota(budgets, actor, "daily:email", TODAY) == 2
+        second.release()  # its insert failed: the unit is back in this process's block
+        second.release()  # once only
+        await (await actor.admit("normal")).take("email", units=1)  # the place is free again
+        with pytest.raises(de.EmailDailyLimitExceeded):
+            await (await actor.admit("normal")).take("email", units=1)
+    assert quota(budgets, actor, "daily:email", TODAY) == 2
+    assert quota(budgets, actor, "annual:email", YEAR) == 2
 
 
-def test_a_new_day_starts_new_daily_counts() -> None:
-    days = iter([dt.date(2026, 6, 1), dt.date(2026, 6, 1), dt.date(2026, 6, 1),
-                 dt.date(2026, 6, 2), dt.date(2026, 6, 2)])  # fmt: skip
+async def test_test_keys_are_rate_limited_but_not_counted(autojump_clock: object) -> None:
+    budgets = MemoryBudgets()
+    async with admitting(budgets, lambda: TODAY, sms_daily_limit=1) as actor:
+        for _ in range(5):
+            await (await actor.admit("test")).take("sms", units=3)
+        assert budgets.used == {}
+        await (await actor.admit("normal")).take("sms", units=1)
+        with pytest.raises(de.SmsDailyLimitExceeded):
+            await (await actor.admit("normal")).take("sms", units=1)
+    assert quota(budgets, actor, "daily:sms", TODAY) == 1
 
-    async def route(message: Outbound) -> None:
-        raise AssertionError("not sent")
 
-    s = msgspec.structs.replace(service(), email_daily_limit=1)
-    actor = ServiceActor(s, route, today=lambda: next(days))
-    actor.admit("normal", 0.0).take("email", units=1)  # June 1 (with the constructor's read)
-    actor.admit("normal", 1.0).take("email", units=1)  # June 2: today's count starts at 0
-    assert (actor.counts.day, actor.counts.email_today, actor.counts.email_year) == (
-        dt.date(2026, 6, 2), 1, 2
-    )  # fmt: skip
+async def test_bulk_remaining_check_reads_the_deployment_wide_budget(
+    autojump_clock: object,
+) -> None:
+    budgets = MemoryBudgets()
+    async with admitting(budgets, lambda: TODAY, email_daily_limit=5) as actor:
+        budgets.used[(actor.service.id, "daily:email", TODAY)] = 3  # other processes' use
+        reservation = await actor.admit("normal")
+        await reservation.load_remaining()
+        reservation.check_remaining("email", 2)
+        with pytest.raises(de.RemainingLimitExceeded):
+            reservation.check_remaining("email", 3)
+        await reservation.take("email", units=2, messages=2)  # a whole sheet, granted whole
+        assert quota(budgets, actor, "daily:email", TODAY) == 5
+
+
+async def test_a_new_day_leases_from_a_new_daily_budget(autojump_clock: object) -> None:
+    day = [TODAY]
+    budgets = MemoryBudgets()
+    async with admitting(budgets, lambda: day[0], email_daily_limit=1) as actor:
+        await (await actor.admit("normal")).take("email", units=1)
+        day[0] = TODAY + dt.timedelta(days=1)
+        await (await actor.admit("normal")).take("email", units=1)  # June 2: a new budget
+    assert quota(budgets, actor, "daily:email", TODAY) == 1
+    assert quota(budgets, actor, "daily:email", day[0]) == 1
+    assert quota(budgets, actor, "annual:email", YEAR) == 2
+
+
+async def test_the_fast_path_makes_no_round_trip_and_tops_up_before_running_dry(
+    autojump_clock: object,
+) -> None:
+    budgets = MemoryBudgets()
+    async with admitting(budgets, lambda: TODAY, rate_limit=100_000) as actor:
+        for _ in range(2000):  # 100 requests/s for 20 s
+            await (await actor.admit("normal")).take("email", units=1)
+            await trio.sleep(0.01)
+        waited = 0
+        for _ in range(100):  # later: every request finds its blocks ready, none waits
+            before = len(budgets.leases)
+            r = await actor.admit("normal")
+            await r.take("email", units=1)
+            waited += len(budgets.leases) != before
+            await trio.sleep(0.01)
+    # Blocks of about a second of demand: ~1 lease a second (all budgets in one round).
+    assert len(budgets.leases) <= 2000 / 100 + 5
+    assert waited <= 2  # a lease happened during a request at most at a round's edge
+
+
+async def test_two_processes_never_over_grant_and_spend_the_whole_budget(
+    autojump_clock: object,
+) -> None:
+    budgets = MemoryBudgets(lessees=2)
+    sid = uuid.uuid4()
+    admitted = [0, 0]
+    limits = {"id": sid, "email_daily_limit": 1000, "rate_limit": 100_000}
+    async with (
+        admitting(budgets, lambda: TODAY, **limits) as a,
+        admitting(budgets, lambda: TODAY, **limits) as b,
+    ):
+        for i in range(1500):  # round robin, more than the limit
+            try:
+                await (await (a, b)[i % 2].admit("normal")).take("email", units=1)
+                admitted[i % 2] += 1
+            except de.EmailDailyLimitExceeded:
+                pass
+            await trio.sleep(0.002)
+        assert budgets.used[(sid, "daily:email", TODAY)] == 1000
+    # Stopping gave back what each process held unspent.
+    assert sum(admitted) <= 1000
+    assert sum(admitted) >= 950  # stranded blocks cost at most 5%
+    assert budgets.used[(sid, "daily:email", TODAY)] == sum(admitted)
+
+
+async def test_an_idle_block_goes_back_to_the_table(autojump_clock: object) -> None:
+    budgets = MemoryBudgets()
+    async with admitting(budgets, lambda: TODAY) as actor:
+        for _ in range(50):
+            await (await actor.admit("normal")).take("email", units=1)
+        assert quota(budgets, actor, "daily:email", TODAY) > 50  # a block is held
+        await trio.sleep(15)
+        assert quota(budgets, actor, "daily:email", TODAY) == 50
+
+
+async def test_an_unreachable_database_refuses_only_when_a_block_is_empty(
+    autojump_clock: object,
+) -> None:
+    budgets = MemoryBudgets()
+    async with admitting(budgets, lambda: TODAY) as actor:
+        await (await actor.admit("normal")).take("email", units=1)
+        budgets.down = True
+        await (await actor.admit("normal")).take("email", units=1)  # from the block
+        refused = None
+        for _ in range(10_000):
+            try:
+                await (await actor.admit("normal")).take("email", units=1)
+            except DatabaseUnavailable as exc:
+                refused = exc
+                break
+        assert refused is not None
+        budgets.down = False
+        await trio.sleep(1)
+        await (await actor.admit("normal")).take("email", units=1)

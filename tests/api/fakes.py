@@ -24,11 +24,14 @@ from engine.actors.service_actors import ServiceActors
 from engine.api.app import EngineApp
 from engine.api.deps import ApiDeps, ApiSettings
 from engine.crypto import SecretBox
+from engine.domain.leases import LeaseGrant, LeaseRequest, is_rate
 from engine.domain.notification import NotificationRow, Outbound
 from engine.services import Registry, TemplateCache
+from engine.store.budgets import seed
 from engine.store.counts import SentCounts
 from engine.store.errors import DatabaseUnavailable
 from engine.store.notifications import StatusChange
+from tests.actors.fakes import MemoryBudgets
 
 Row = dict[str, Any]
 BOX = SecretBox("in-process-secret-key-0123456789")
@@ -146,6 +149,24 @@ class FakeCounts:
         return self.sent_by.get(service_id, [])
 
 
+class FakeBudgets(MemoryBudgets):
+    """The budgets, in memory; a quota's first lease seeds it from ``counts.sent_by`` as
+    the store seeds a new row from the stored notifications."""
+
+    def __init__(self, counts: FakeCounts) -> None:
+        super().__init__()
+        self._counts = counts
+
+    async def lease(
+        self, service_id: uuid.UUID, requests: Sequence[LeaseRequest], *, today: dt.date
+    ) -> list[LeaseGrant]:
+        for r in requests:
+            key = (service_id, r.kind, r.window)
+            if not is_rate(r.kind) and key not in self.used:
+                self.used[key] = seed(r.kind, self._counts.sent_by.get(service_id, []))
+        return await super().lease(service_id, requests, today=today)
+
+
 def holds_nul(value: object) -> bool:
     if isinstance(value, str):
         return "\x00" in value
@@ -170,6 +191,7 @@ class FakeStore:
         self.jobs = FakeJobs()
         self.documents = FakeDocuments()
         self.counts = FakeCounts()
+        self.budgets = FakeBudgets(self.counts)
         self.inserted: list[NotificationRow] = []
         self.fail_inserts = 0
         self.down = False
@@ -243,7 +265,7 @@ class InProcessApi:
         self.routed_one = trio.Event()
         self.released: list[uuid.UUID] = []
         self.changes: list[StatusChange] = []
-        self.service_actors = ServiceActors(self.store.counts, self._route, self.released.append)
+        self.service_actors = ServiceActors(self.store.budgets, self._route, self.released.append)
         self.background: list[Any] = []
         self.deps: ApiDeps | None = None
         self.app: EngineApp | None = None

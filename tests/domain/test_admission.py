@@ -10,10 +10,9 @@ import uuid
 
 import pytest
 
-from engine.domain import admission
+from engine.domain import admission, leases
 from engine.domain import errors as de
 from engine.domain.admission import Counts
-from engine.domain.limits import TokenBucket
 
 SERVICE_ID = uuid.UUID("11111111-2222-3333-4444-555555555555")
 DOCS = "https://documentation.notification.canada.ca/en/keys.html"
@@ -47,41 +46,13 @@ def counts(**values: int) -> Counts:
 
 
 # -- rate limit ------------------------------------------------------------------------
-def test_rate_limit_takes_one_token_per_request_and_refuses_with_gcs_wording() -> None:
-    buckets: dict[str, TokenBucket] = {}
-    for _ in range(2):  # 3 a minute: a burst of ceil(3 / 3) + 1 = 2
-        admission.take_token(buckets, "normal", 3, now=0.0)
-    with pytest.raises(de.RateLimitExceeded) as exc:
-        admission.take_token(buckets, "normal", 3, now=0.0)
-    assert exc.value.message == (
-        "Exceeded rate limit for key type LIVE of 3 requests per 60 seconds"
-    )
-    admission.take_token(buckets, "normal", 3, now=20.0)  # one token back after 20 s
-
-
-def test_rate_limit_is_per_key_type_and_test_keys_are_limited_too() -> None:
-    buckets: dict[str, TokenBucket] = {}
-    for _ in range(2):
-        admission.take_token(buckets, "normal", 3, now=0.0)
-    admission.take_token(buckets, "team", 3, now=0.0)  # a separate bucket
-    admission.take_token(buckets, "test", 3, now=0.0)
-    admission.take_token(buckets, "test", 3, now=0.0)
-    with pytest.raises(de.RateLimitExceeded) as exc:
-        admission.take_token(buckets, "test", 3, now=0.0)
-    assert "key type TEST of 3 requests" in exc.value.message
-    admission.take_token(buckets, "team", 3, now=0.0)
-    with pytest.raises(de.RateLimitExceeded, match="key type TEAM"):
-        admission.take_token(buckets, "team", 3, now=0.0)
-
-
-def test_a_changed_rate_limit_gets_a_new_bucket() -> None:
-    buckets: dict[str, TokenBucket] = {}
-    for _ in range(2):
-        admission.take_token(buckets, "normal", 3, now=0.0)
-    with pytest.raises(de.RateLimitExceeded):
-        admission.take_token(buckets, "normal", 3, now=0.0)
-    admission.take_token(buckets, "normal", 1000, now=0.0)  # the admin raised it: full bucket
-    assert buckets["normal"].capacity == 335
+def test_rate_limit_is_one_token_of_the_key_types_bucket_and_refuses_with_gcs_wording() -> None:
+    need = admission.rate_need(Settings(rate_limit=3), "test")  # test keys are limited too
+    assert need == admission.Need(leases.BudgetKey("rate:test", leases.RATE_WINDOW), 3, 1)
+    assert admission.rate_need(Settings(), "team").key.kind == "rate:team"  # per key type
+    exc = admission.refusal(admission.rate_need(Settings(rate_limit=3), "normal"), "normal", "")
+    assert isinstance(exc, de.RateLimitExceeded)
+    assert exc.message == "Exceeded rate limit for key type LIVE of 3 requests per 60 seconds"
 
 
 def test_a_suspended_service_is_refused() -> None:
@@ -194,61 +165,55 @@ def test_international_sms_needs_the_permission() -> None:
 
 
 # -- daily and annual budgets ---------------------------------------------------------------
-def test_email_daily_limit_counts_messages() -> None:
-    s = Settings(email_daily_limit=10)
-    admission.check_quota(s, counts(email_today=9), "normal", "email", units=1)
-    with pytest.raises(de.EmailDailyLimitExceeded) as exc:
-        admission.check_quota(s, counts(email_today=10), "normal", "email", units=1)
-    assert exc.value.message == "Exceeded email daily sending limit of 10 messages"
-    with pytest.raises(de.EmailDailyLimitExceeded):
-        admission.check_quota(s, counts(email_today=5), "team", "email", units=6, messages=6)
+YEAR = dt.date(2026, 4, 1)
 
 
-def test_sms_daily_limit_counts_fragments_and_annual_counts_messages() -> None:
-    s = Settings(sms_daily_limit=10, sms_annual_limit=100)
-    admission.check_quota(s, counts(sms_today=7), "normal", "sms", units=3)
-    with pytest.raises(de.SmsDailyLimitExceeded) as daily:
-        admission.check_quota(s, counts(sms_today=8), "normal", "sms", units=3)
-    assert daily.value.message == "Exceeded SMS daily sending limit of 10 fragments"
-    # 99 messages this year: one more 3-fragment message still fits the annual limit.
-    admission.check_quota(s, counts(sms_year=99), "normal", "sms", units=3)
-    with pytest.raises(de.SmsAnnualLimitExceeded) as annual:
-        admission.check_quota(s, counts(sms_year=100), "normal", "sms", units=1)
-    assert annual.value.message == "Exceeded annual SMS sending limit of 100 messages"
+def needs(
+    s: Settings, key_type: str, channel: str, units: int, messages: int = 1
+) -> list[tuple[str, int, int]]:
+    got = admission.quota_needs(s, key_type, channel, units, messages, TODAY)
+    assert all(n.key.window == (YEAR if n.key.kind.startswith("annual") else TODAY) for n in got)
+    return [(n.key.kind, n.limit, n.amount) for n in got]
 
 
-def test_email_annual_limit() -> None:
+def refused(s: Settings, key_type: str, channel: str, kind: str) -> str:
+    need = next(
+        n for n in admission.quota_needs(s, key_type, channel, 1, 1, TODAY) if n.key.kind == kind
+    )
+    return admission.refusal(need, key_type, channel).message
+
+
+def test_email_counts_messages_a_day_and_a_year() -> None:
     s = Settings(email_daily_limit=10, email_annual_limit=100)
-    with pytest.raises(de.EmailAnnualLimitExceeded) as exc:
-        admission.check_quota(s, counts(email_year=100), "normal", "email", units=1)
-    assert exc.value.message == "Exceeded annual email sending limit of 100 messages"
+    assert needs(s, "team", "email", units=6, messages=6) == [
+        ("daily:email", 10, 6), ("annual:email", 100, 6)]  # fmt: skip
+    assert refused(s, "normal", "email", "daily:email") == (
+        "Exceeded email daily sending limit of 10 messages")  # fmt: skip
+    assert refused(s, "normal", "email", "annual:email") == (
+        "Exceeded annual email sending limit of 100 messages")  # fmt: skip
 
 
-def test_trial_services_have_50_a_day_across_channels() -> None:
+def test_sms_counts_fragments_a_day_and_messages_a_year() -> None:
+    s = Settings(sms_daily_limit=10, sms_annual_limit=100)
+    assert needs(s, "normal", "sms", units=3) == [("daily:sms", 10, 3), ("annual:sms", 100, 1)]
+    assert refused(s, "normal", "sms", "daily:sms") == (
+        "Exceeded SMS daily sending limit of 10 fragments")  # fmt: skip
+    assert refused(s, "normal", "sms", "annual:sms") == (
+        "Exceeded annual SMS sending limit of 100 messages")  # fmt: skip
+
+
+def test_trial_services_have_50_a_day_across_channels_checked_first() -> None:
     trial = Settings(restricted=True, email_daily_limit=1000, sms_daily_limit=1000)
-    admission.check_quota(trial, counts(email_today=30, sms_today=19), "normal", "sms", 1)
-    with pytest.raises(de.TrialDailyLimitExceeded) as exc:
-        admission.check_quota(trial, counts(email_today=30, sms_today=20), "team", "email", 1)
-    assert exc.value.message == "Exceeded send limits (email: 50) for today"
+    assert needs(trial, "normal", "sms", units=2)[0] == ("daily:trial", 50, 1)
+    assert needs(trial, "team", "email", units=1)[0] == ("daily:trial", 50, 1)
+    assert refused(trial, "team", "email", "daily:trial") == (
+        "Exceeded send limits (email: 50) for today")  # fmt: skip
 
 
 def test_test_keys_are_never_counted_nor_refused_by_budgets() -> None:
     full = counts(email_today=10, email_year=100, sms_today=10, sms_year=100)
-    admission.check_quota(Settings(restricted=True), full, "test", "email", units=1)
+    assert needs(Settings(restricted=True), "test", "email", units=1) == []
     admission.check_remaining(Settings(), full, "test", "sms", 1000)
-    c = counts()
-    admission.add(c, "test", "email", units=1)
-    admission.add(c, "test", "sms", units=3)
-    assert (c.email_today, c.email_year, c.sms_today, c.sms_year) == (0, 0, 0, 0)
-
-
-def test_add_counts_email_messages_and_sms_fragments_per_day() -> None:
-    c = counts()
-    admission.add(c, "normal", "email", units=4, messages=4)
-    admission.add(c, "team", "sms", units=6, messages=2)
-    assert (c.email_today, c.email_year, c.sms_today, c.sms_year) == (4, 4, 6, 2)
-    admission.add(c, "team", "sms", units=-6, messages=-2)  # given back
-    assert (c.sms_today, c.sms_year) == (0, 0)
 
 
 def test_bulk_remaining_check_in_messages_with_gcs_wording() -> None:
@@ -275,17 +240,19 @@ def test_bulk_remaining_check_in_messages_with_gcs_wording() -> None:
 
 
 # -- days and fiscal years ----------------------------------------------------------------
-def test_counts_roll_to_a_new_day_and_keep_the_fiscal_year() -> None:
-    c = counts(email_today=3, email_year=30, sms_today=4, sms_year=40)
-    assert admission.rolled(c, TODAY) is c
-    new = admission.rolled(c, TODAY + dt.timedelta(days=1))
-    assert new.day == TODAY + dt.timedelta(days=1)
-    assert (new.email_today, new.email_year, new.sms_today, new.sms_year) == (0, 30, 0, 40)
-
-
-@pytest.mark.parametrize("today", [dt.date(2026, 4, 1), dt.date(2026, 4, 3)])
-def test_counts_start_a_new_fiscal_year_on_april_first(today: dt.date) -> None:
-    c = Counts(dt.date(2026, 3, 31))
-    c.email_year = c.sms_year = 99
-    new = admission.rolled(c, today)  # even when nothing ran on April 1 itself
-    assert (new.email_year, new.sms_year) == (0, 0)
+def test_a_new_day_is_a_new_daily_budget_and_april_first_a_new_annual_one() -> None:
+    march, april = dt.date(2027, 3, 31), dt.date(2027, 4, 1)
+    s = Settings()
+    before = {n.key for n in admission.quota_needs(s, "normal", "email", 1, 1, march)}
+    after = {n.key for n in admission.quota_needs(s, "normal", "email", 1, 1, april)}
+    assert before == {
+        leases.BudgetKey("daily:email", march),
+        leases.BudgetKey("annual:email", YEAR),
+    }
+    assert after == {
+        leases.BudgetKey("daily:email", april),
+        leases.BudgetKey("annual:email", april),
+    }
+    assert all(leases.current(k, march) for k in before)
+    assert not any(leases.current(k, april) for k in before)
+    assert leases.current(leases.BudgetKey("annual:email", YEAR), TODAY)

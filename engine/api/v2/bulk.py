@@ -5,7 +5,7 @@ Order of checks (GC ``post_bulk`` / ``check_for_csv_errors``): body schema -> ex
 remaining daily messages -> row count -> team / trial recipients -> row errors -> render
 (SMS length per row) -> limits counted -> job and rows committed -> 201 ``{"data": job}``.
 The admission rules are ``engine.domain.admission``'s, the same as a single send's; the
-service's actor holds the rate and budgets (``admit``, ``Reservation``).
+service's actor holds the deployment-wide rate and budgets (``admit``, ``Reservation``).
 
 Sending (rows are built by ``engine.domain.notification``, written by ``bulk_rows`` and
 fed from the database by ``engine.actors.job_feeder``):
@@ -148,10 +148,11 @@ async def post_bulk(deps: ApiDeps, request: Request, ctx: AuthContext) -> Respon
     scheduled = parse_scheduled_for(body.scheduled_for, now) if body.scheduled_for else None
 
     actor = await deps.service_actors.get(bundle)
-    reservation = actor.admit(key.key_type, trio.current_time())
+    reservation = await actor.admit(key.key_type)
     template = admission.find_template(bundle.templates, template_id)
     channel = template.template_type
     sender, sender_id = _sender(bundle, channel, body.reply_to_id)
+    await reservation.load_remaining()  # the deployment-wide budgets, for the sheet's check
     sheet, columns = _check_sheet(body, reservation, template)
     checked = await _check_rows(sheet, columns, _recipient_check(bundle, channel))
     count = len(checked.recipients)
@@ -206,8 +207,8 @@ async def post_bulk(deps: ApiDeps, request: Request, ctx: AuthContext) -> Respon
         await bulk_rows.insert_job(deps, spec, body.name, count, "finished", sender_id)
         return Response(201, _encode(JobResponse(job)))
 
-    # Synchronous check and count: atomic under trio (no checkpoint in between).
-    reservation.take(channel, units, messages=count)
+    # Check and count against the deployment-wide budgets: the need is granted whole or not.
+    await reservation.take(channel, units, messages=count)
 
     small = scheduled is None and count < BULK_THRESHOLD
 

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import msgspec
-import trio
 
 from engine.api.auth import AuthContext
 from engine.api.errors import BadRequestError, ValidationError
@@ -130,7 +129,7 @@ async def _post(
     scheduled = parse_scheduled_for(body.scheduled_for, now) if body.scheduled_for else None
 
     actor = await deps.service_actors.get(bundle)
-    reservation = actor.admit(key.key_type, trio.current_time())
+    reservation = await actor.admit(key.key_type)
 
     template = admission.find_template(bundle.templates, template_id, channel)
     if isinstance(body, PostEmailRequest):
@@ -207,7 +206,7 @@ async def _post(
     if simulated:
         return Response(201, response)
 
-    reservation.take(channel, row.billable_units)
+    await reservation.take(channel, row.billable_units)
     try:
         if files:
             await store_documents(deps.store, bundle.service.id, row.id, files)

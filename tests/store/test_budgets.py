@@ -1,0 +1,82 @@
+"""The lease SQL (``engine.store.budgets``) on PostgreSQL: concurrent leases by several
+processes' worth of lessees never hand out more than a budget has, a new row starts from
+the stored notifications, a bucket refills from the database's clock, give-backs return."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import trio
+
+from engine.domain import leases
+from engine.domain.leases import GiveBack, LeaseRequest
+from engine.store.store import Store
+from tests import sql
+from tests.store.test_store import make_row
+
+TODAY = dt.datetime.now(dt.UTC).date()
+
+
+def daily(limit: int, need: int, want: int) -> LeaseRequest:
+    return LeaseRequest("daily:email", TODAY, limit, need, want)
+
+
+async def test_concurrent_leases_never_over_grant(store: Store) -> None:
+    sid = uuid.uuid4()
+    granted: list[int] = []
+
+    async def lessee() -> None:  # one process's leases: a block whenever it asks
+        for _ in range(40):
+            [g] = await store.budgets.lease(sid, [daily(1000, 1, 50)], today=TODAY)
+            granted.append(g.granted)
+            assert g.available >= 0
+
+    async with trio.open_nursery() as nursery:
+        for _ in range(6):
+            nursery.start_soon(lessee)
+    assert sum(granted) == 1000  # all of it, and not one more
+    [row] = await sql.fetch(store, "SELECT used FROM budgets WHERE service_id = $1", sid)
+    assert row["used"] == 1000
+    # The need is whole or nothing: a dry budget grants 0.
+    [g] = await store.budgets.lease(sid, [daily(1000, 1, 1)], today=TODAY)
+    assert (g.granted, g.available) == (0, 0.0)
+
+
+async def test_grants_shrink_by_the_live_processes(store: Store) -> None:
+    sid = uuid.uuid4()
+    for _ in range(3):
+        await store.recovery.register(uuid.uuid4(), hostname="h", pid=1)
+    [g] = await store.budgets.lease(sid, [daily(61, 1, 100)], today=TODAY)
+    assert g.granted == leases.grant(1, 100, 61, 3) == 11
+
+
+async def test_a_new_row_starts_from_the_stored_notifications(store: Store) -> None:
+    sid = uuid.uuid4()
+    await store.insert_notifications([make_row(service_id=sid) for _ in range(7)])
+    await store.insert_notifications([make_row(service_id=sid, key_type="test")])
+    [g] = await store.budgets.lease(sid, [daily(10, 3, 3)], today=TODAY)
+    assert (g.granted, g.available) == (3, 0.0)
+    await store.budgets.give_back(sid, [GiveBack("daily:email", TODAY, 10, 2)])
+    [g] = await store.budgets.lease(sid, [daily(10, 0, 0)], today=TODAY)
+    assert g.available == 2.0
+
+
+async def test_a_rate_bucket_refills_from_the_database_clock(store: Store) -> None:
+    sid = uuid.uuid4()
+
+    def rate(need: int, want: int) -> LeaseRequest:  # 600/min: 201 tokens, 10/s
+        return LeaseRequest("rate:normal", leases.RATE_WINDOW, 600, need, want)
+
+    [g] = await store.budgets.lease(sid, [rate(201, 201)], today=TODAY)
+    assert g.granted == 201
+    [g] = await store.budgets.lease(sid, [rate(0, 1000)], today=TODAY)
+    assert g.granted == 0  # a few ms refilled a fraction of a token
+    await trio.sleep(0.35)
+    [g] = await store.budgets.lease(sid, [rate(1, 1)], today=TODAY)
+    assert g.granted == 1
+    assert 1 <= g.available <= 6
+    await store.budgets.give_back(sid, [GiveBack("rate:normal", leases.RATE_WINDOW, 600, 500)])
+    [g] = await store.budgets.lease(sid, [rate(202, 202)], today=TODAY)
+    assert g.granted == 0  # never past the capacity
+    assert g.available == 201.0
