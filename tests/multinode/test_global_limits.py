@@ -52,15 +52,15 @@ async def _nodes_hold(database_url: str, nodes: int, *, rate: bool, **env: str) 
     with tempfile.TemporaryDirectory() as folder, trio.fail_after(150):
         async with engine_processes(database_url, folder, nodes, **env) as urls:
             big = {"rate_limit": 100_000, "email_daily_limit": 10**6, "email_annual_limit": 10**7}
-            # (b) a daily limit of 2,000, and (c) an annual limit of 1,000.
-            daily = await setup_service(urls[0], **{**big, "email_daily_limit": 2000})
-            annual = await setup_service(urls[0], **{**big, "email_annual_limit": 1000})
-            got = await _send(urls, daily[1], daily[0], 2300, 40)
-            assert set(got) == {201, 429}, got
-            assert 0.95 * 2000 <= got[201] <= 2000, got
-            got = await _send(urls, annual[1], annual[0], 1150, 30)
+            # (b) a daily limit of 1,000, and (c) an annual limit of 500.
+            daily = await setup_service(urls[0], **{**big, "email_daily_limit": 1000})
+            annual = await setup_service(urls[0], **{**big, "email_annual_limit": 500})
+            got = await _send(urls, daily[1], daily[0], 1150, 40)
             assert set(got) == {201, 429}, got
             assert 0.95 * 1000 <= got[201] <= 1000, got
+            got = await _send(urls, annual[1], annual[0], 575, 30)
+            assert set(got) == {201, 429}, got
+            assert 0.95 * 500 <= got[201] <= 500, got
             if not rate:
                 return
             # (a) a rate limit of 600 a minute: a bucket of 201 and 10 a second, for ~8 s.
