@@ -89,6 +89,7 @@ class Manager(Protocol):
     wants_room: set[Key]
 
     def wake(self) -> None: ...
+    def observed(self, key: Key, failure: str | None) -> None: ...
     async def config(self, key: Key) -> Callback | None: ...
     async def done(self, owed: cb.Owed) -> None: ...
     async def release(self, owed: cb.Owed, attempts: int, delay: float) -> None: ...
@@ -193,6 +194,7 @@ class CallbackActor:
         CALLBACK_LATENCY.observe(trio.current_time() - started)
         verdict = cb.classify(answer.status)
         kind = self.key[1]
+        m.observed(self.key, None if verdict == "ok" else _what_failed(answer))
         if verdict == "ok":
             CALLBACKS_SENT.labels(kind, "success").inc()
             await m.done(owed)
@@ -228,6 +230,10 @@ class CallbackActor:
         self._blocked[owed.notification_id] = (owed.seq, now + delay + 5.0)
 
 
+def _what_failed(answer: Answer) -> str:
+    return answer.error or f"HTTP {answer.status}"
+
+
 def _describe(answer: Answer) -> str:
-    what = answer.error or f"HTTP {answer.status}"
+    what = _what_failed(answer)
     return f"{cb.BREAKER_FAILURES} failures within {cb.BREAKER_WINDOW:.0f} s (last: {what})"

@@ -26,6 +26,10 @@ Breaker: 25 failed attempts within 300 s suspend the endpoint: ``suspended_at`` 
 ``suspended_reason`` are stored, the gauge and a log event tell operators, and the owed
 rows wait in the table (claims skip suspended endpoints) until an admin resumes it or a
 periodic ``{"health_check": "true"}`` probe succeeds (half-open).
+State a team can see: each answer and failure is noted in memory (``observed``: a dict
+write, no I/O on the delivery path) and every ``outcomes_every`` seconds the endpoints'
+last success and last failure are written (``store.callbacks.record_outcomes``; with many
+processes the latest wins), for the admin API's ``GET .../callback``.
 Status fan-out: every committed status change goes through ``on_changes`` (metrics, then a
 wake when a callback is owed); complaint receipts through ``on_complaints``.
 Bearer tokens and signing secrets are never logged.
@@ -33,10 +37,12 @@ Bearer tokens and signing secrets are never logged.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
 import uuid
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 import trio
@@ -77,6 +83,7 @@ class CallbackManager:
         claim_batch: int = 1000,
         allow_http: bool = False,
         allow_private: bool = False,
+        outcomes_every: float = 5.0,
     ) -> None:
         self.store = store
         self.registry = registry
@@ -102,6 +109,10 @@ class CallbackManager:
         self._nursery: trio.Nursery | None = None
         self._wake = trio.Event()
         self._ops_send, self._ops_recv = trio.open_memory_channel[tuple[int, int, float]](20_000)
+        # Each endpoint's last success and failure seen here: [success, failure, what failed]
+        # (wall-clock seconds), written every ``outcomes_every`` seconds (``_outcome_writer``).
+        self._outcomes: dict[Key, list[Any]] = {}
+        self._outcomes_every = outcomes_every
 
     # -- lifecycle -------------------------------------------------------------------
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -114,6 +125,7 @@ class CallbackManager:
                 nursery.start_soon(self._writer)
                 nursery.start_soon(self._claimer)
                 nursery.start_soon(self._prober)
+                nursery.start_soon(self._outcome_writer)
                 task_status.started()
         finally:
             with trio.CancelScope(shield=True), trio.move_on_after(10):
@@ -240,7 +252,39 @@ class CallbackManager:
         if released:
             self.wake()
 
+    def observed(self, key: Key, failure: str | None) -> None:
+        """An endpoint answered (``failure`` None) or failed: kept for ``state``."""
+        seen = self._outcomes.get(key)
+        if seen is None:
+            seen = self._outcomes[key] = [None, None, None]
+        if failure is None:
+            seen[0] = time.time()
+        else:
+            seen[1], seen[2] = time.time(), failure
+
+    async def _outcome_writer(self) -> None:
+        while True:
+            await trio.sleep(self._outcomes_every)
+            await self._write_outcomes()
+
+    async def _write_outcomes(self) -> None:
+        if not self._outcomes:
+            return
+        seen, self._outcomes = self._outcomes, {}
+        stamp = partial(dt.datetime.fromtimestamp, tz=dt.UTC)
+        rows = [
+            (key[0], key[1], s and stamp(s), f and stamp(f), what)
+            for key, (s, f, what) in seen.items()
+        ]
+        try:
+            await self.store.callbacks.record_outcomes(rows)
+        except DatabaseUnavailable:
+            for key, value in seen.items():  # keep them for the next round (newer wins)
+                self._outcomes.setdefault(key, value)
+
     async def _final_flush(self) -> None:
+        with trio.move_on_after(2):
+            await self._write_outcomes()
         ops = []
         while True:
             try:

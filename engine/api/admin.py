@@ -30,6 +30,7 @@ from engine.api.errors import (
 from engine.api.http import Request, Response, json_response
 from engine.api.limits import check_body
 from engine.domain import callback_urls, retention
+from engine.domain import callbacks as cb
 from engine.domain.recipients import InvalidRecipient, validate_email_address, validate_phone_number
 
 if TYPE_CHECKING:
@@ -102,6 +103,8 @@ class CallbackConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     bearer_token: str
     callback_type: Literal["delivery_status", "complaint"] = "delivery_status"
     signing_secret: str | None = None
+    # Delivery-status callbacks only for these statuses (None: all of them).
+    statuses: list[str] | None = None
 
 
 class CallbackTarget(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -332,6 +335,14 @@ async def set_callback(deps: ApiDeps, request: Request) -> Response:
         raise ValidationError([problem])
     if len(body.bearer_token) < 10:
         raise ValidationError(["bearer_token must be at least 10 characters"])
+    unknown = sorted(set(body.statuses or ()) - cb.CALLBACK_STATUSES)
+    if unknown:
+        raise ValidationError([
+            f"statuses must be among {', '.join(sorted(cb.CALLBACK_STATUSES))}, not "
+            f"{', '.join(unknown)}"
+        ])  # fmt: skip
+    if body.statuses is not None and body.callback_type != "delivery_status":
+        raise ValidationError(["statuses apply to delivery_status callbacks only"])
     signing = deps.seal(body.signing_secret) if body.signing_secret else None
     await deps.store.callbacks.configure(
         service_id,
@@ -339,6 +350,7 @@ async def set_callback(deps: ApiDeps, request: Request) -> Response:
         url=body.url,
         bearer_sealed=deps.seal(body.bearer_token),
         signing_sealed=signing,
+        statuses=body.statuses,
     )
     deps.service_changed(service_id)
     result: dict[str, Any] = {

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Literal
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
-from engine.api import admin, receipts
+from engine.api import admin, admin_callbacks, receipts
 from engine.api.admin_throttle import GuessThrottle
 from engine.api.auth import AuthContext, VerifiedTokens, authenticate
 from engine.api.errors import ApiError, database_unavailable, domain_error_body, error_body
@@ -164,6 +164,9 @@ def _add_admin_routes(r: Router, deps: ApiDeps) -> None:
     r.add("PUT", "/admin/services/{service_id}/callback", adm(admin.set_callback))
     r.add("POST", "/admin/services/{service_id}/callback/resume", adm(admin.resume_callback))
     r.add("POST", "/admin/services/{service_id}/callback/test", adm(admin.test_callback))
+    r.add("GET", "/admin/services/{service_id}/callback", adm(admin_callbacks.get_callback_state))
+    r.add("POST", "/admin/services/{service_id}/callback/replay",
+          adm(admin_callbacks.replay_callbacks))  # fmt: skip
     r.add("POST", "/admin/services/{service_id}/team-members", adm(admin.add_team_member))
     r.add("GET", "/admin/services/{service_id}/data-retention", adm(admin.get_data_retention))
     r.add("POST", "/admin/services/{service_id}/data-retention", adm(admin.set_data_retention))

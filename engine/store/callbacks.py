@@ -10,16 +10,25 @@ Rules:
   type) belongs to someone else, never for a suspended endpoint or a service in ``full``.
 - ``settle`` deletes delivered / given-up rows and puts the others back for a later
   attempt, in one transaction.
+- An endpoint may choose its statuses (``statuses``; NULL = all): migration 0015's trigger
+  queues only those. ``replay`` queues again the callbacks of a service's notifications
+  created in a time range, in final or ``pending`` status, as the trigger would have.
+- ``record_outcomes`` keeps each endpoint's last success and last failure; processes
+  write what they saw every few seconds, and the latest time wins (``greatest``).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Sequence
 
 from engine.domain import callbacks as cb
 from engine.store._pipe import Pipe, Statement, affected
 from engine.store.rows import Row
+
+# (service_id, callback_type, last success, last failure, what the last failure was)
+Outcome = tuple[uuid.UUID, str, dt.datetime | None, dt.datetime | None, str | None]
 
 _COLUMNS = ", ".join(f"q.{f}" for f in cb.Owed.__struct_fields__)
 
@@ -53,6 +62,54 @@ WHERE q.seq = u.seq
 """
 
 
+_STATE_SQL = """
+SELECT c.callback_type, c.url, c.signing_sealed IS NOT NULL AS signed, c.statuses,
+       c.suspended_at, c.suspended_reason, c.last_success_at, c.last_failure_at,
+       c.last_failure, c.updated_at,
+       (SELECT count(*) FROM callback_queue q
+        WHERE q.service_id = c.service_id AND q.callback_type = c.callback_type) AS owed,
+       (SELECT min(q.queued_at) FROM callback_queue q
+        WHERE q.service_id = c.service_id AND q.callback_type = c.callback_type) AS oldest_owed_at
+FROM service_callbacks c
+WHERE c.service_id = $1 AND c.callback_type = ANY($2::text[])
+ORDER BY c.callback_type
+"""
+
+_OUTCOMES_SQL = """
+UPDATE service_callbacks c SET
+    last_success_at = greatest(c.last_success_at, u.success_at),
+    last_failure_at = greatest(c.last_failure_at, u.failure_at),
+    last_failure = CASE WHEN u.failure_at IS NOT NULL
+                         AND u.failure_at >= coalesce(c.last_failure_at, u.failure_at)
+                        THEN u.failure ELSE c.last_failure END
+FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::text[])
+     AS u(service_id, callback_type, success_at, failure_at, failure)
+WHERE c.service_id = u.service_id AND c.callback_type = u.callback_type
+"""
+
+_REPLAY_SQL = """
+WITH wanted AS (
+    SELECT statuses FROM service_callbacks
+    WHERE service_id = $1 AND callback_type = 'delivery_status'
+), again AS (
+    SELECT n.* FROM notifications n, wanted w
+    WHERE n.service_id = $1 AND n.key_type = ANY('{normal,team,test}'::text[])
+      AND n.created_at >= $2 AND n.created_at < $3
+      AND n.status = ANY($4::text[])
+      AND (w.statuses IS NULL OR n.status = ANY(w.statuses))
+    ORDER BY n.created_at
+    LIMIT $5
+)
+INSERT INTO callback_queue (service_id, callback_type, notification_id, status,
+    notification_type, recipient, client_reference, template_id, template_version,
+    provider_response, created_at, sent_at, completed_at)
+SELECT service_id, 'delivery_status', id, status, notification_type, recipient,
+       client_reference, template_id, template_version, provider_response, created_at,
+       sent_at, updated_at
+FROM again
+"""
+
+
 class Callbacks:
     def __init__(self, pipe: Pipe) -> None:
         self._pipe = pipe
@@ -60,20 +117,23 @@ class Callbacks:
     # -- endpoints (service_callbacks) -------------------------------------------------
     async def configure(
         self, service_id: uuid.UUID, callback_type: str, *, url: str, bearer_sealed: bytes,
-        signing_sealed: bytes | None,
+        signing_sealed: bytes | None, statuses: Sequence[str] | None = None,
     ) -> None:  # fmt: skip
-        """Set (or replace) an endpoint; a replaced endpoint is no longer suspended."""
+        """Set (or replace) an endpoint; a replaced endpoint is no longer suspended.
+        ``statuses``: the delivery statuses it wants (None: all)."""
         await self._pipe.execute(
             "INSERT INTO service_callbacks (service_id, callback_type, url, bearer_sealed,"
-            " signing_sealed) VALUES ($1, $2, $3, $4, $5)"
+            " signing_sealed, statuses) VALUES ($1, $2, $3, $4, $5, $6)"
             " ON CONFLICT (service_id, callback_type) DO UPDATE SET url = EXCLUDED.url,"
             " bearer_sealed = EXCLUDED.bearer_sealed, signing_sealed = EXCLUDED.signing_sealed,"
+            " statuses = EXCLUDED.statuses,"
             " suspended_at = NULL, suspended_reason = NULL, updated_at = now()",
             service_id,
             callback_type,
             url,
             bearer_sealed,
             signing_sealed,
+            None if statuses is None else list(statuses),
         )
 
     async def configured_types(self, service_id: uuid.UUID, kinds: Sequence[str]) -> list[str]:
@@ -123,6 +183,26 @@ class Callbacks:
             "SELECT service_id, callback_type FROM service_callbacks WHERE suspended_at IS NOT NULL"
         )
         return [(r["service_id"], r["callback_type"]) for r in rows]
+
+    async def state(self, service_id: uuid.UUID, kinds: Sequence[str]) -> list[Row]:
+        """Each configured endpoint of these types: its configuration without secrets,
+        suspension, last success and failure, and what it is owed (count, oldest)."""
+        return await self._pipe.fetch(_STATE_SQL, service_id, list(kinds))
+
+    async def record_outcomes(self, outcomes: Sequence[Outcome]) -> None:
+        """Write endpoints' last success and failure (the latest wins)."""
+        if outcomes:
+            columns = [list(c) for c in zip(*outcomes, strict=True)]
+            await self._pipe.execute(_OUTCOMES_SQL, *columns)
+
+    async def replay(
+        self, service_id: uuid.UUID, start: dt.datetime, end: dt.datetime, *, limit: int
+    ) -> int:
+        """Queue again the delivery-status callbacks of the service's notifications created
+        in [start, end) (at most ``limit``); returns how many were queued."""
+        statuses = sorted(cb.CALLBACK_STATUSES)
+        status = await self._pipe.execute(_REPLAY_SQL, service_id, start, end, statuses, limit)
+        return affected(status)
 
     # -- the queue (callback_queue) -----------------------------------------------------
     async def claim(
