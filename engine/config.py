@@ -27,6 +27,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     database_url: str | None = None
     data_dir: str = ".notify-data"
     db_pool_size: Annotated[int, msgspec.Meta(ge=2, le=100)] = 8
+    # The keyed pool's fixed size (engine/store/pools.py); unset: 2 x store_writers + 2.
+    db_keyed_pool_size: Annotated[int, msgspec.Meta(ge=1, le=100)] | None = None
     # Secrets. Without a secret_key the engine refuses to start, except `demo`, which
     # generates one into data_dir.
     secret_key: str = ""

@@ -4,8 +4,9 @@ Rules:
 - A service's actor starts on its first request (``get``), in the nursery given to
   ``start``; concurrent first requests share one start. Its counts of today's and this
   fiscal year's messages are loaded from the store before it admits anything.
-- An admin change to a service marks its actor stale (``service_changed``): the next
-  ``get`` gives it the new service row (limits may have changed) and it keeps its counts.
+- A change to a service, in any process, marks its actor stale (``service_changed``;
+  every actor: ``all_changed``): the next ``get`` gives it the new service row (limits
+  may have changed) and it keeps its counts.
 - ``dispatch`` hands a committed notification to its service's lane and never blocks the
   API: a full lane releases the row's ownership (``release``) and the recovery sweep sends
   it later (the row is durable already).
@@ -96,6 +97,9 @@ class ServiceActors:
 
     def service_changed(self, service_id: uuid.UUID) -> None:
         self._stale.add(service_id)
+
+    def all_changed(self) -> None:
+        self._stale.update(self._services)
 
     def dispatch(self, actor: ServiceActor, message: Outbound) -> None:
         """Hand a committed notification to its service's lane (never blocks the API).
