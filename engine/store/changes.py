@@ -21,7 +21,8 @@ Rules:
 - A lost connection (asyncpg's termination callback, or a liveness ``SELECT 1`` every
   ``CHECK_EVERY_S`` unanswered within ``CHECK_TIMEOUT_S``: a half-open TCP connection
   never terminates by itself) is reopened with backoff (``MIN_BACKOFF_S`` doubling to
-  ``MAX_BACKOFF_S``) until the database answers.
+  ``MAX_BACKOFF_S``) until the database answers. ``notify_service_changes_listening``
+  says whether it is listening now.
 - Hot-path cost: none. Nothing here runs per request; per process, one connection and one
   ``SELECT 1`` each ``CHECK_EVERY_S``, and per admin change one notice to every process.
 """
@@ -35,6 +36,7 @@ from typing import Any
 
 import trio
 
+from engine.metrics import SERVICE_CHANGE_NOTICES, SERVICE_CHANGES_LISTENING
 from engine.store.availability import Availability
 from engine.store.errors import DatabaseUnavailable
 
@@ -46,7 +48,9 @@ CHECK_EVERY_S = 5.0
 CHECK_TIMEOUT_S = 3.0
 CONNECT_TIMEOUT_S = 5.0
 MIN_BACKOFF_S = 0.1
-MAX_BACKOFF_S = 2.0
+# Short: once the database is back, changes are heard (and all reset) within about this.
+# An attempt against a stopped server is one refused connect.
+MAX_BACKOFF_S = 0.5
 
 OnChange = Callable[[uuid.UUID], None]
 OnReset = Callable[[], None]
@@ -81,6 +85,7 @@ class ChangeListener:
         token = trio.lowlevel.current_trio_token()
 
         def deliver(payload: str) -> None:  # in trio
+            SERVICE_CHANGE_NOTICES.inc()
             if payload == EVERY_SERVICE:
                 on_reset()
                 return
@@ -122,10 +127,12 @@ class ChangeListener:
             backoff = MIN_BACKOFF_S
             complained = False
             self.connections += 1
+            SERVICE_CHANGES_LISTENING.set(1)
             try:
                 on_reset()  # whatever was sent while nobody listened is lost
                 await self._watch(conn, lost)
             finally:
+                SERVICE_CHANGES_LISTENING.set(0)
                 with trio.CancelScope(shield=True), trio.move_on_after(CHECK_TIMEOUT_S):
                     await self._db.thread.call(_terminate, conn)
 
