@@ -26,7 +26,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Storage
     database_url: str | None = None
     data_dir: str = ".notify-data"
-    db_pool_size: Annotated[int, msgspec.Meta(ge=2, le=100)] = 8
+    # The main pool's maximum. 4, not 8: under bench/e2e.py --quick it never held more
+    # than 3 connections (pg_stat_activity sampled every 50 ms, 5 runs) and 4 vs 8 taking
+    # turns measured no difference (350.8 / 282.0 vs 287.7 notifications/s, shared machine).
+    db_pool_size: Annotated[int, msgspec.Meta(ge=2, le=100)] = 4
+    # The keyed pool's fixed size (engine/store/pools.py); unset: 2 x store_writers + 2.
+    db_keyed_pool_size: Annotated[int, msgspec.Meta(ge=1, le=100)] | None = None
     # Secrets. Without a secret_key the engine refuses to start, except `demo`, which
     # generates one into data_dir.
     secret_key: str = ""

@@ -59,6 +59,13 @@ STORE_ROWS_TOTAL = Counter("notify_store_rows_total", "Rows written by the store
 DATABASE_UP = Gauge(
     "notify_database_up", "1 while the store reaches the database, 0 since a call could not"
 )
+SERVICE_CHANGES_LISTENING = Gauge(
+    "notify_service_changes_listening",
+    "1 while this process listens for service changes (engine.store.changes), else 0",
+)
+SERVICE_CHANGE_NOTICES = Counter(
+    "notify_service_change_notices_total", "Service change notices heard (payload * included)"
+)
 MAILBOX_DEPTH = Gauge("notify_mailbox_depth", "Messages waiting in actor mailboxes", ["actor"])
 MAILBOX_CAPACITY = Gauge("notify_mailbox_capacity", "Size of the bounded actor mailbox", ["actor"])
 MAILBOX_PEAK = Gauge("notify_mailbox_peak_depth", "Peak mailbox depth since start", ["actor"])

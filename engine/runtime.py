@@ -117,6 +117,10 @@ class Engine:
         await self.recovery.register()
         await nursery.start(partial(supervise, "recovery", self.recovery.run))
         await nursery.start(partial(supervise, "callbacks", self.callbacks.run))
+        if self.store.changes is not None:
+            # Every process's admin changes, heard within a second (engine.store.changes).
+            listen = partial(self.store.changes.run, self.service_changed, self.services_reset)
+            await nursery.start(partial(supervise, "service-changes", listen))
         await nursery.start(watch_loop_lag)
         await nursery.start(gc_policy.watch_pauses)
 
@@ -143,6 +147,11 @@ class Engine:
     def service_changed(self, service_id: uuid.UUID) -> None:
         self.registry.invalidate(service_id)
         self.service_actors.service_changed(service_id)
+
+    def services_reset(self) -> None:
+        """Any service may have changed (changes may have been missed): forget them all."""
+        self.registry.invalidate_all()
+        self.service_actors.all_changed()
 
     async def requeue(self, rows: Sequence[Any]) -> int:
         """Queue claimed rows (recovery, scheduled sends). Returns how many were queued."""
@@ -199,6 +208,7 @@ async def open_engine(settings: Settings, box: SecretBox) -> AsyncIterator[Engin
     async with Store.open(
         dsn,
         pool_size=settings.db_pool_size,
+        keyed_pool_size=settings.db_keyed_pool_size,
         batch_rows=settings.store_batch_rows,
         status_linger_ms=settings.store_status_linger_ms,
         linger_ms=settings.store_linger_ms,

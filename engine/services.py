@@ -2,8 +2,15 @@
 
 Rules:
 - Auth and admission never cost a database round trip per request: a service's bundle is
-  loaded once and kept for ``TTL`` seconds (other engine processes' admin changes show up
-  within that time; this process's own admin changes invalidate at once).
+  loaded once and kept until a change to the service invalidates it, and never longer
+  than ``TTL`` seconds (a backstop, should a notice ever be lost unnoticed).
+- Invalidations come through two callbacks, the registry's only seam for them:
+  ``invalidate(service_id)`` (this process's own admin change at once; every process's
+  through ``engine.store.changes``, PostgreSQL ``LISTEN/NOTIFY``, within a second) and
+  ``invalidate_all()`` (the listener reconnected: notices may have been missed). Both are
+  synchronous and cost a dict operation; the hot path does no work for them.
+- A load that an invalidation overtook (it began before the change was heard) is handed
+  to the requests that waited for it but not kept: it may predate the change.
 - Concurrent requests for a service that is not cached share one load.
 - Plain key secrets and bearer tokens live only here, in memory, decrypted from the
   database; they are never logged (``ApiKey.__repr__`` hides them).
@@ -96,17 +103,34 @@ class ServiceBundle(msgspec.Struct, kw_only=True):
     loaded_at: float
 
 
+class _Load:
+    """One load of a bundle that concurrent requests share."""
+
+    def __init__(self) -> None:
+        self.done = trio.Event()
+        self.finished = False
+        self.result: ServiceBundle | None = None
+
+
 class Registry:
     def __init__(self, store: Store, box: SecretBox) -> None:
         self._store = store
         self._box = box
         self._bundles: dict[uuid.UUID, ServiceBundle | None] = {}
-        self._loading: dict[uuid.UUID, trio.Event] = {}
+        self._loading: dict[uuid.UUID, _Load] = {}
         self._versions: dict[tuple[uuid.UUID, int], Template] = {}
         self._missing_at: dict[uuid.UUID, float] = {}
+        # Bumped by every invalidation: a load kept only if none happened while it ran.
+        self._generation = 0
 
     def invalidate(self, service_id: uuid.UUID) -> None:
+        self._generation += 1
         self._bundles.pop(service_id, None)
+
+    def invalidate_all(self) -> None:
+        """Every service may have changed (template versions never do: they stay)."""
+        self._generation += 1
+        self._bundles.clear()
 
     async def get(self, service_id: uuid.UUID) -> ServiceBundle | None:
         """The service's bundle, or None for an unknown service (remembered for 1 s)."""
@@ -119,18 +143,21 @@ class Registry:
                 return None
         waiting = self._loading.get(service_id)
         if waiting is not None:
-            await waiting.wait()
-            return self._bundles.get(service_id)
-        event = self._loading[service_id] = trio.Event()
+            await waiting.done.wait()
+            return waiting.result if waiting.finished else self._bundles.get(service_id)
+        load = self._loading[service_id] = _Load()
+        generation = self._generation
         try:
             loaded = await self._load(service_id)
-            self._bundles[service_id] = loaded
-            if loaded is None:
-                self._missing_at[service_id] = trio.current_time()
+            load.result, load.finished = loaded, True
+            if self._generation == generation:
+                self._bundles[service_id] = loaded
+                if loaded is None:
+                    self._missing_at[service_id] = trio.current_time()
             return loaded
         finally:
             del self._loading[service_id]
-            event.set()
+            load.done.set()
 
     async def template_version(self, template_id: uuid.UUID, version: int) -> Template | None:
         key = (template_id, version)

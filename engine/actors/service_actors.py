@@ -5,9 +5,9 @@ Rules:
   ``start``; concurrent first requests share one start. Its limits are deployment-wide
   budgets in the store (``engine.store.budgets``) that it leases blocks of as it goes
   (``engine.actors.service``); a stopping actor gives its unspent blocks back.
-- An admin change to a service marks its actor stale (``service_changed``): the next
-  ``get`` gives it the new service row (limits may have changed); its next lease asks the
-  table with the new limits.
+- A change to a service, in any process, marks its actor stale (``service_changed``;
+  every actor: ``all_changed``): the next ``get`` gives it the new service row (limits
+  may have changed); its next lease asks the table with the new limits.
 - ``dispatch`` hands a committed notification to its service's lane and never blocks the
   API: a full lane releases the row's ownership (``release``) and the recovery sweep sends
   it later (the row is durable already).
@@ -72,6 +72,9 @@ class ServiceActors:
 
     def service_changed(self, service_id: uuid.UUID) -> None:
         self._stale.add(service_id)
+
+    def all_changed(self) -> None:
+        self._stale.update(self._services)
 
     def dispatch(self, actor: ServiceActor, message: Outbound) -> None:
         """Hand a committed notification to its service's lane (never blocks the API).

@@ -1,9 +1,11 @@
 """Admin API: provisioning services, templates, keys, senders, callbacks and team members.
 
 Authenticated with ``Authorization: Bearer <NOTIFY_ADMIN_TOKEN>``; JSON in and out; errors
-in the Notify envelope. Every write invalidates this process's cached service bundle (other
-processes pick changes up within the registry TTL). API key secrets are returned once, at
-creation, and stored encrypted.
+in the Notify envelope. Every write invalidates this process's cached service bundle at
+once (``deps.service_changed``); every other process hears of it within a second, because
+the database itself announces each committed change (``engine.store.changes``, migration
+0010: no write here has to remember it). API key secrets are returned once, at creation,
+and stored encrypted.
 """
 
 from __future__ import annotations

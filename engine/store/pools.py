@@ -21,6 +21,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import trio
 
@@ -51,13 +52,24 @@ _KEYED_SESSION = {"plan_cache_mode": "force_custom_plan", "enable_seqscan": "off
 # are few and fixed: see ``open``).
 STATEMENT_TIMEOUT_S = 60.0
 
+# How every connection of the engine shows in pg_stat_activity (operators count them by it).
+APPLICATION_NAME = "notify-engine"
+
 
 def _not_a_floor_retry(record: logging.LogRecord) -> bool:
     return not record.getMessage().startswith("Failed to restore the pool connection floor")
 
 
-def _session(timeout_s: float, **settings: str) -> dict[str, str]:
-    return {"statement_timeout": f"{round(timeout_s * 1000)}ms", **settings}
+def session_settings(dsn: str, timeout_s: float, **settings: str) -> dict[str, str]:
+    """Settings of every connection the store opens: the statement timeout, and
+    ``application_name`` (``APPLICATION_NAME`` unless the DSN names one: asyncpg's
+    ``server_settings`` would override the DSN's)."""
+    named = "application_name" in parse_qs(urlsplit(dsn).query)
+    return {
+        "statement_timeout": f"{round(timeout_s * 1000)}ms",
+        **({} if named else {"application_name": APPLICATION_NAME}),
+        **settings,
+    }
 
 
 async def _keep_session(conn: Any) -> None:
@@ -92,10 +104,14 @@ async def open_pools(
             server_settings=settings,
         )
 
-    pool = await db.call(create, (2, pool_size), _session(statement_timeout_s))
+    pool = await db.call(
+        create, (min(2, pool_size), pool_size), session_settings(dsn, statement_timeout_s)
+    )
     try:
         keyed_pool = await db.call(
-            create, (keyed_size, keyed_size), _session(statement_timeout_s, **_KEYED_SESSION)
+            create,
+            (keyed_size, keyed_size),
+            session_settings(dsn, statement_timeout_s, **_KEYED_SESSION),
         )
     except BaseException:
         with trio.CancelScope(shield=True), trio.move_on_after(10):

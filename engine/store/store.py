@@ -31,7 +31,7 @@ Rules:
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -45,6 +45,7 @@ from engine.store.asyncio_thread import AsyncioThread, open_asyncio_thread
 from engine.store.availability import Availability
 from engine.store.budgets import Budgets
 from engine.store.callbacks import Callbacks
+from engine.store.changes import ChangeListener
 from engine.store.complaints import Complaints
 from engine.store.counts import Counts
 from engine.store.documents import Documents
@@ -64,7 +65,7 @@ from engine.store.notifications import (
     StatusUpdate,
     update_in_rounds,
 )
-from engine.store.pools import STATEMENT_TIMEOUT_S, open_pools
+from engine.store.pools import STATEMENT_TIMEOUT_S, open_pools, session_settings
 from engine.store.recovery import Recovery
 from engine.store.retention import Retention
 from engine.store.services import Services
@@ -86,6 +87,7 @@ class Store:
         linger_ms: float,
         writers: int,
         status_linger_ms: float | None = None,
+        changes: Callable[[Availability], ChangeListener] | None = None,
     ) -> None:
         self.availability = Availability(db)
         self._db = self.availability
@@ -106,6 +108,9 @@ class Store:
         self.budgets = Budgets(pipe, self.counts)
         self.unmatched_receipts = UnmatchedReceipts(pipe)
         self.retention = Retention(pipe)
+        # Service changes heard from every process (``engine.store.changes``); only a store
+        # opened from a DSN has one (its listening connection is its own).
+        self.changes = None if changes is None else changes(self.availability)
         self._writers = writers
         linger = linger_ms / 1000.0
         # Status writes (provider actors) are off every request's latency path: gathering
@@ -140,20 +145,24 @@ class Store:
         dsn: str,
         *,
         pool_size: int = 8,
+        keyed_pool_size: int | None = None,
         batch_rows: int = 1000,
         linger_ms: float = 2.0,
         writers: int = 2,
         status_linger_ms: float | None = None,
         statement_timeout_s: float = STATEMENT_TIMEOUT_S,
     ) -> AsyncIterator[Store]:
-        # The keyed pool: one connection per status and receipt writer, two for callbacks.
+        # The keyed pool: by default one connection per status and receipt writer, two
+        # for callbacks (``engine.store.pools``: ``keyed_pool_size``).
+        keyed_size = keyed_pool_size if keyed_pool_size is not None else 2 * writers + 2
+        settings = session_settings(dsn, statement_timeout_s)
         async with (
             open_asyncio_thread() as db,
             open_pools(
                 db,
                 dsn,
                 pool_size=pool_size,
-                keyed_size=2 * writers + 2,
+                keyed_size=keyed_size,
                 statement_timeout_s=statement_timeout_s,
             ) as (pool, keyed_pool),
         ):
@@ -165,6 +174,7 @@ class Store:
                 linger_ms=linger_ms,
                 writers=writers,
                 status_linger_ms=status_linger_ms,
+                changes=lambda available: ChangeListener(available, dsn, settings),
             )
 
     async def run(self, *, task_status: trio.TaskStatus[Store] = trio.TASK_STATUS_IGNORED) -> None:

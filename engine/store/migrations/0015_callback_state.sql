@@ -28,3 +28,16 @@ BEGIN
     RETURN NULL;
 END
 $$;
+
+-- The last success and failure are written every few seconds while an endpoint is busy:
+-- they are not configuration, so they must not send migration 0010's service_changes
+-- notice (every process would reload the service each time). Only a change to what the
+-- registry caches of an endpoint does.
+DROP TRIGGER service_callbacks_updated ON service_callbacks;
+CREATE TRIGGER service_callbacks_updated AFTER UPDATE ON service_callbacks FOR EACH ROW
+    WHEN ((OLD.service_id, OLD.callback_type, OLD.url, OLD.bearer_sealed, OLD.signing_sealed,
+           OLD.suspended_at, OLD.statuses)
+          IS DISTINCT FROM
+          (NEW.service_id, NEW.callback_type, NEW.url, NEW.bearer_sealed, NEW.signing_sealed,
+           NEW.suspended_at, NEW.statuses))
+    EXECUTE FUNCTION notify_service_change();
