@@ -54,8 +54,12 @@ async def test_statuses_and_replay_ranges_are_validated(running_engine: RunningE
         assert message.startswith("statuses must be among delivered, "), message
         assert message.endswith("not sending"), message
         replay = f"{path}/replay"
-        error_of(await admin.post(replay, json={"start": "2026-12-01T00:00:00Z",
-                                                "end": "2026-12-02T00:00:00Z"}), 404)
+        error_of(
+            await admin.post(
+                replay, json={"start": "2026-12-01T00:00:00Z", "end": "2026-12-02T00:00:00Z"}
+            ),
+            404,
+        )
         await admin.put(path, json={"url": "http://127.0.0.1:9/cb", "bearer_token": TOKEN})
         for start, end in (("2026-12-02T00:00:00Z", "2026-12-01T00:00:00Z"),
                            ("2026-10-01T00:00:00Z", "2026-12-01T00:00:00Z"),
