@@ -39,6 +39,7 @@ from engine.actors.routing import ProviderRoutes
 from engine.actors.service_actors import ServiceActors
 from engine.actors.sqs_poller import SqsPoller
 from engine.actors.supervisor import supervise
+from engine.actors.team_mail import TeamMailer
 from engine.api.deps import ApiDeps, ApiSettings
 from engine.config import Settings
 from engine.crypto import SecretBox
@@ -65,6 +66,7 @@ class Engine:
         self.template_cache = TemplateCache()
         self.worker_id = uuid.uuid4()
         self.receipts: ReceiptsActor | None = None
+        self.team_mail = TeamMailer(store)
         self.callbacks = CallbackManager(
             store,
             self.registry,
@@ -79,6 +81,7 @@ class Engine:
             poll=settings.callback_poll_seconds,
             probe_every=settings.callback_probe_seconds,
             dead_after=settings.recovery_dead_after_seconds,
+            on_notice=self.team_mail.post,
         )
         self.routes = ProviderRoutes(settings, store, self.callbacks.on_changes)
         self.recovery = Recovery(
@@ -93,8 +96,9 @@ class Engine:
             housekeeping=[store.documents.delete_expired, partial(purge_expired, store)],
         )
         self.service_actors = ServiceActors(
-            store.budgets, self.routes.route, self.recovery.release_soon
-        )
+            store.budgets, self.routes.route, self.recovery.release_soon,
+            on_notice=self.team_mail.post,
+        )  # fmt: skip
         self._nursery: trio.Nursery | None = None
 
     @property
@@ -105,6 +109,8 @@ class Engine:
     async def start(self, nursery: trio.Nursery) -> None:
         self._nursery = nursery
         self.service_actors.start(nursery)
+        await self.team_mail.ensure()
+        await nursery.start(partial(supervise, "team-mail", self.team_mail.run))
         self.receipts = ReceiptsActor(
             self.store, self.callbacks.on_changes, self.callbacks.on_complaints
         )

@@ -21,6 +21,7 @@ from typing import Any
 
 import trio
 
+from engine.domain.team_mail import SYSTEM_SERVICE_ID
 from tests import sql
 from tests.conftest import ADMIN_TOKEN, RunningEngine
 
@@ -105,7 +106,12 @@ async def test_bad_input_exits_non_zero_with_a_clear_message(
         "usage: python -m engine admin create-template SERVICE_ID JSON"
     )
     # No service was created by either call.
-    assert await sql.fetch(running_engine.engine.store, "SELECT id FROM services") == []
+    assert (
+        await sql.fetch(
+            running_engine.engine.store, "SELECT id FROM services WHERE id <> $1", SYSTEM_SERVICE_ID
+        )
+        == []
+    )
     # The engine's refusals are printed as its JSON envelope, with exit status 1.
     result = await admin_cli(
         [*url, "create-service", '{"name": "x"}'], data_dir=tmp_path, token="wrong-token-123"

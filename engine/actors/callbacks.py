@@ -41,7 +41,7 @@ import datetime as dt
 import logging
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
@@ -50,6 +50,8 @@ import trio
 from engine.actors.callback_actor import CallbackActor, HttpSender, Key, Sender
 from engine.batching import gather
 from engine.domain import callbacks as cb
+from engine.domain import team_mail
+from engine.domain.team_mail import Notice
 from engine.metrics import (
     CALLBACK_QUEUE,
     CALLBACKS_SUSPENDED,
@@ -84,6 +86,7 @@ class CallbackManager:
         allow_http: bool = False,
         allow_private: bool = False,
         outcomes_every: float = 5.0,
+        on_notice: Callable[[Notice], None] | None = None,
     ) -> None:
         self.store = store
         self.registry = registry
@@ -113,6 +116,7 @@ class CallbackManager:
         # (wall-clock seconds), written every ``outcomes_every`` seconds (``_outcome_writer``).
         self._outcomes: dict[Key, list[Any]] = {}
         self._outcomes_every = outcomes_every
+        self._on_notice = on_notice  # the team's mail (engine.actors.team_mail)
 
     # -- lifecycle -------------------------------------------------------------------
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -306,6 +310,7 @@ class CallbackManager:
         actor.suspended_since = trio.current_time()
         if changed:
             CALLBACKS_SUSPENDED.inc()
+            await self._tell_team(actor.key, resumed=False, reason=reason)
         log.warning(
             "callbacks suspended",
             extra={"service_id": str(service_id), "callback_type": kind, "reason": reason},
@@ -316,6 +321,8 @@ class CallbackManager:
         resumed = await self.store.callbacks.resume(service_id, kinds)
         for kind in kinds:
             self.reset((service_id, kind))
+        for kind in resumed:
+            await self._tell_team((service_id, kind), resumed=True, reason="")
         if resumed:
             CALLBACKS_SUSPENDED.dec(len(resumed))
             log.info(
@@ -324,6 +331,19 @@ class CallbackManager:
             )
         self.wake()
         return resumed
+
+    async def _tell_team(self, key: Key, *, resumed: bool, reason: str) -> None:
+        """The team's mail about a suspension or resumption this process committed."""
+        if self._on_notice is None:
+            return
+        bundle = await self.registry.get(key[0])
+        config = None if bundle is None else bundle.callbacks.get(key[1])
+        if bundle is None or config is None:
+            return
+        self._on_notice(team_mail.callback_notice(
+            key[0], bundle.service.name, resumed=resumed, callback_type=key[1], url=config.url,
+            reason=reason, at=dt.datetime.now(dt.UTC),
+        ))  # fmt: skip
 
     async def check_after_change(self, key: Key) -> dict[str, Any] | None:
         """A callback was set or changed: clean breaker, then ``{"health_check": "true"}``."""

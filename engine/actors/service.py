@@ -44,11 +44,12 @@ from typing import Protocol
 
 import trio
 
-from engine.domain import admission, leases
+from engine.domain import admission, leases, team_mail
 from engine.domain import errors as de
 from engine.domain.admission import Counts, Need
 from engine.domain.leases import BudgetKey, GiveBack, LeaseGrant, LeaseRequest
 from engine.domain.notification import Outbound
+from engine.domain.team_mail import Notice
 from engine.metrics import ADMISSION_REJECTIONS, observe_mailbox
 from engine.services import Service
 from engine.store.errors import DatabaseUnavailable, only_unavailability
@@ -93,7 +94,7 @@ def _today() -> dt.date:
 class _Block:
     """What this process holds of one budget: leased, not yet spent."""
 
-    __slots__ = ("available", "demand", "held", "limit", "refused_until", "spent_at")
+    __slots__ = ("available", "demand", "held", "limit", "noticed", "refused_until", "spent_at")
 
     def __init__(self, limit: int, now: float) -> None:
         self.limit = limit
@@ -102,6 +103,7 @@ class _Block:
         self.refused_until = -1.0  # trio time until which the table is known to be dry
         self.spent_at = now
         self.available = 0.0  # what the table had left after our last lease
+        self.noticed = ""  # the last team notice this block raised (near / reached)
 
 
 class _Round:
@@ -163,8 +165,10 @@ class ServiceActor:
         *,
         lane_size: int = 20_000,
         today: Callable[[], dt.date] = _today,
+        on_notice: Callable[[Notice], None] | None = None,
     ) -> None:
         self.service = service
+        self._on_notice = on_notice
         self._route = route
         self._budgets = budgets
         self.today = today  # the UTC date; a seam for tests
@@ -334,12 +338,27 @@ class ServiceActor:
                 continue
             block.held += g.granted
             block.available = g.available
+            if self._on_notice is not None and not leases.is_rate(g.kind):
+                self._notice_usage(key, block)
             if g.granted < request.need or (g.granted == 0 and g.available < 1):
                 block.refused_until = now + leases.retry_after(
                     g.kind, block.limit, g.available, max(1, request.need)
                 )
             else:
                 block.refused_until = -1.0
+
+    def _notice_usage(self, key: BudgetKey, block: _Block) -> None:
+        """The team's 80% / 100% notice of a daily or annual limit (``engine.domain.
+        team_mail``): the table's usage is the limit less what it had left after this lease
+        (other processes' unspent blocks count as used: they are, within the lease bound)."""
+        assert self._on_notice is not None
+        used = block.limit - int(block.available)
+        notice = team_mail.limit_notice(
+            self.service.id, self.service.name, key.kind, key.window, used, block.limit
+        )
+        if notice is not None and notice.template != block.noticed:
+            block.noticed = notice.template
+            self._on_notice(notice)
 
     async def _give_back(self, *, idle_for: float) -> None:
         """Return the blocks nobody spent from for ``idle_for`` seconds to the table."""

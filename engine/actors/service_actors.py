@@ -24,6 +24,7 @@ import trio
 from engine.actors.service import BudgetStore, Route, ServiceActor
 from engine.actors.supervisor import supervise
 from engine.domain.notification import Outbound
+from engine.domain.team_mail import Notice
 from engine.services import ServiceBundle
 
 
@@ -33,8 +34,11 @@ class ServiceActors:
         budgets: BudgetStore,
         route: Route,
         release: Callable[[uuid.UUID], None],
+        *,
+        on_notice: Callable[[Notice], None] | None = None,
     ) -> None:
         self._budgets = budgets
+        self._on_notice = on_notice
         self._route = route
         self._release = release
         self._services: dict[uuid.UUID, ServiceActor] = {}
@@ -61,7 +65,9 @@ class ServiceActors:
             return self._services[service_id]
         event = self._starting[service_id] = trio.Event()
         try:
-            actor = ServiceActor(bundle.service, self._route, self._budgets)
+            actor = ServiceActor(
+                bundle.service, self._route, self._budgets, on_notice=self._on_notice
+            )
             assert self._nursery is not None
             await self._nursery.start(partial(supervise, "service", actor.run))
             self._services[service_id] = actor

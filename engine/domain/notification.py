@@ -99,7 +99,7 @@ class RowSpec(msgspec.Struct, frozen=True, kw_only=True):
     service_id: uuid.UUID
     template_id: uuid.UUID
     template_version: int
-    api_key_id: uuid.UUID
+    api_key_id: uuid.UUID | None  # None: the engine's own mail (engine.domain.team_mail)
     key_type: str
     channel: str
     lane: str

@@ -56,7 +56,7 @@ class Jobs:
 
     async def insert(
         self, job_id: uuid.UUID, service_id: uuid.UUID, *, template_id: uuid.UUID,
-        template_version: int, api_key_id: uuid.UUID, name: str, count: int, status: str,
+        template_version: int, api_key_id: uuid.UUID | None, name: str, count: int, status: str,
         scheduled_for: dt.datetime | None, sender_id: uuid.UUID | None,
         created_at: dt.datetime,
     ) -> None:  # fmt: skip
