@@ -350,6 +350,9 @@ def test_a_personalisation_value_cannot_open_or_close_a_block(value: str) -> Non
     assert _block_attrs(parser) == ["lang=fr-ca", "lang=en-ca"]
     assert "\x00" not in r.html
     assert "\x00" not in r.text
+    plain = CompiledEmailTemplate("s", "Hello ((name))").render({"name": value})
+    assert "<div lang" not in plain.html
+    assert "\x00" not in plain.html
 
 
 def test_a_conditional_hiding_one_tag_of_a_pair_keeps_the_html_well_formed() -> None:
