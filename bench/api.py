@@ -3,6 +3,7 @@ a fixed concurrency against a running engine (simulated provider).
 
     python bench/api.py                          # 64 connections, 1 s warm-up, 10 s measured
     python bench/api.py --connections 128 --duration 20
+    python bench/api.py --template bilingual     # a GC [[en]]/[[fr]] template (issue 22)
 
 Processes, all on loopback: PostgreSQL (``DATABASE_URL``, a scratch database created and
 dropped here, or an embedded server in a temporary folder), ``python -m engine serve``
@@ -33,11 +34,20 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run as a script: make `bench` and `engine` importable
 
-from bench.e2e_load import PY, percentile, provision, start_engine  # noqa: E402
+from bench.e2e_load import PY, http, percentile, provision, start_engine  # noqa: E402
 from bench.harness import Failed, Processes, database, proc_cpu_seconds  # noqa: E402
 from bench.loadgen import Load  # noqa: E402
 
 TARGETS = {"requests_per_s": 3000, "p99_ms": 50}
+# ``--template bilingual``: GC Notify's bilingual layout, English then French blocks, with
+# the same personalisation (name, code) the load sends.
+BILINGUAL = (
+    "[[en]]\n# Application received\n\nDear ((name)),\n\nYour application has been received."
+    " Reference: **((code))**.\n\n* keep this email\n* check your status online\n[[/en]]\n\n"
+    "---\n\n[[fr]]\n# Demande reçue\n\nBonjour ((name)),\n\nNous avons reçu votre demande."
+    " Référence : **((code))**.\n\n* conservez ce courriel\n* suivez votre demande en ligne\n"
+    "[[/fr]]\n"
+)
 
 
 # -- the load process -----------------------------------------------------------------------
@@ -129,12 +139,23 @@ def run_load(
     return json.loads(out.read_text()), latencies
 
 
+def _bilingual_template(base: str, token: str, service_id: str) -> str:
+    body = {"name": "bilingual", "type": "email", "subject": "Hello ((name)) | Bonjour ((name))",
+            "content": BILINGUAL}  # fmt: skip
+    status, answer = http("POST", f"{base}/admin/services/{service_id}/templates", token, body)
+    if status not in (200, 201):
+        raise Failed(f"bilingual template -> {status} {answer}")
+    return str(answer["id"])
+
+
 def measure(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     procs = Processes(folder)
     try:
         with database(folder) as dsn:
             engine, base, admin_token, _ = start_engine(procs, dsn, folder, "simulated", args)
             ids = provision(base, admin_token, 10**7, None)
+            if args.template == "bilingual":
+                ids["template_id"] = _bilingual_template(base, admin_token, ids["service_id"])
             if args.warmup > 0:
                 run_load(procs, "warmup", base, ids, args.warmup, args)
             cpu_before = proc_cpu_seconds(engine.pid)
@@ -151,6 +172,7 @@ def measure(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     result = {
         "benchmark": "api",
         "auth": "ApiKey-v1",
+        "template": args.template,
         "connections": args.connections,
         "duration_s": round(elapsed, 2),
         "requests": int(counts.get("sent", 0)),
@@ -186,6 +208,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--duration", type=float, default=10.0, help="measured seconds")
     p.add_argument("--warmup", type=float, default=1.0, help="seconds of load not measured")
     p.add_argument("--receipt-delay-ms", type=float, default=50.0)
+    p.add_argument(
+        "--template",
+        choices=("plain", "bilingual"),
+        default="plain",
+        help="the email template sent: e2e's plain one, or a bilingual [[en]]/[[fr]] one",
+    )
     p.add_argument(
         "--engine-env",
         action="append",

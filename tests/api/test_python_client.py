@@ -132,6 +132,41 @@ async def test_send_email_and_get_it_back(api: Api) -> None:
     assert got["sent_at"] is not None
 
 
+async def test_bilingual_template_sends_and_previews_through_the_client(api: Api) -> None:
+    """GC's [[fr]]/[[en]] blocks (issue 22): the client's calls and answers are unchanged,
+    the text has no tags, the HTML has the language sections, French first here."""
+    content = "[[fr]]\nBonjour ((name))\n[[/fr]]\n\n[[en]]\nHello **((name))**\n[[/en]]"
+    async with api.running.admin() as admin:
+        created = await admin.post(
+            f"/admin/services/{api.service_id}/templates",
+            json={"name": "bilingual", "type": "email", "subject": "Bonjour | Hello",
+                  "content": content},
+        )  # fmt: skip
+    tid = created.json()["id"]
+    sent = await run(
+        api.client.send_email_notification,
+        email_address="someone@example.com",
+        template_id=tid,
+        personalisation={"name": "Zoé"},
+    )
+    api.schema.validate("PostEmailResponse", sent)
+    assert sent["content"]["body"] == "Bonjour Zoé\n\nHello Zoé"
+    got = await run(poll_status, api.client, sent["id"], "delivered")
+    api.schema.validate("Notification", got)
+    assert got["body"] == sent["content"]["body"]
+    preview = await run(api.client.post_template_preview, tid, {"name": "Zoé"})
+    api.schema.validate("TemplatePreview", preview)
+    assert preview["body"] == "Bonjour Zoé\n\nHello Zoé"
+    assert '<html lang="fr">' in preview["html"]
+    french, english = (
+        preview["html"].index('<div lang="fr-ca">'),
+        preview["html"].index('<div lang="en-ca">'),
+    )
+    assert french < english
+    assert "<strong>Zoé</strong>" in preview["html"][english:]
+    assert "[[" not in preview["html"]
+
+
 async def test_send_sms_with_sender_and_get_it_back(api: Api) -> None:
     async with api.running.admin() as admin:
         r = await admin.post(

@@ -110,10 +110,11 @@ _plain_words = hs.text(
 _markdown_lines = hs.lists(
     hs.sampled_from(
         ["# Heading ((a))", "Para with ((a)) and ((b)).", "* item ((b))", "^ inset ((a))",
-         "---", "Link [x](https://example.gc.ca/((b)))", "**bold ((a))**", "", "1. first ((b))"]
+         "---", "Link [x](https://example.gc.ca/((b)))", "**bold ((a))**", "", "1. first ((b))",
+         "[[fr]]", "[[/fr]]", "[[en]]", "[[/en]] ((a))", "[[rtl]]((b))[[/rtl]]"]
     ),
     min_size=1,
-    max_size=8,
+    max_size=10,
 )  # fmt: skip
 
 
