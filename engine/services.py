@@ -77,6 +77,7 @@ class Service(msgspec.Struct, frozen=True, kw_only=True):
     sms_annual_limit: int
     prefix_sms: bool
     international_sms: bool
+    callback_language: str = "en"  # of status_description in callbacks (issue 22)
 
 
 class Callback(msgspec.Struct, frozen=True, kw_only=True):
@@ -84,6 +85,7 @@ class Callback(msgspec.Struct, frozen=True, kw_only=True):
     bearer_token: str
     signing_secret: str | None
     suspended: bool
+    language: str = "en"  # the service's callback_language
 
     def __repr__(self) -> str:
         return f"Callback(url={self.url!r}, suspended={self.suspended})"
@@ -192,6 +194,7 @@ class Registry:
         reply_rows = await store.services.reply_to_addresses(service_id)
         sender_rows = await store.services.sms_senders(service_id)
         team = await store.services.team_members(service_id)
+        service = Service(**dict(row))
         callbacks = {
             r["callback_type"]: Callback(
                 url=r["url"],
@@ -200,11 +203,12 @@ class Registry:
                     self._box.open(r["signing_sealed"]) if r["signing_sealed"] else None
                 ),
                 suspended=r["suspended_at"] is not None,
+                language=service.callback_language,
             )
             for r in await store.callbacks.for_service(service_id)
         }
         return ServiceBundle(
-            service=Service(**dict(row)),
+            service=service,
             keys=keys,
             templates=templates,
             reply_tos={r["id"]: r["email_address"] for r in reply_rows},

@@ -187,7 +187,7 @@ class CallbackActor:
         if epoch is None:  # open: the manager is suspending this endpoint
             await m.release(owed, owed.attempts, 0.0)
             return
-        body = cb.encode_body(owed)
+        body = cb.encode_body(owed, config.language)
         headers = cb.request_headers(config.bearer_token, config.signing_secret, body, time.time())
         started = trio.current_time()
         answer = await m.sender.post(config.url, body, headers)

@@ -73,6 +73,7 @@ class ServiceUpdate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     sms_annual_limit: Limit | None = None
     prefix_sms: bool | None = None
     international_sms: bool | None = None
+    callback_language: Literal["en", "fr"] | None = None
 
 
 class NewTemplate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

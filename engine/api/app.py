@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Literal
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
-from engine.api import admin, admin_callbacks, receipts
+from engine.api import admin, admin_callbacks, i18n, receipts
 from engine.api.admin_throttle import GuessThrottle
 from engine.api.auth import AuthContext, VerifiedTokens, authenticate
 from engine.api.errors import ApiError, database_unavailable, domain_error_body, error_body
@@ -36,6 +36,7 @@ from engine.api.http import (
     Response,
     Scope,
     Send,
+    header_value,
     json_response,
     read_body,
 )
@@ -234,9 +235,28 @@ class EngineApp:
         except Exception:
             log.exception("unhandled error", extra={"route": label})
             response = Response(500, error_body(500, "Exception", "Internal server error"))
+        if response.status >= 400 and response.body.startswith(b'{"status_code"'):
+            response = _in_language(response, scope)
         await response.send(send)
         API_REQUESTS.labels(label, method, str(response.status)).inc()
         API_LATENCY.labels(label).observe(time.perf_counter() - started)
+
+
+def _in_language(response: Response, scope: Scope) -> Response:
+    """An error envelope in the language the request asks for (``engine.api.i18n``).
+    English, the default, is returned as it is: never decoded, never re-encoded."""
+    language = i18n.choose(header_value(scope, b"accept-language"))
+    if language == "en":
+        return response
+    return Response(
+        response.status,
+        i18n.translate_envelope(response.body, language),
+        headers=[
+            *response.headers[1:],  # [0] is the content type, which Response adds again
+            (b"content-language", i18n.CONTENT_LANGUAGE[language]),
+            (b"vary", b"Accept-Language"),
+        ],
+    )
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:

@@ -8,10 +8,28 @@ import msgspec
 
 from engine.http1.asgi import Message, Receive, Scope, Send
 
-__all__ = ["JSON", "Message", "Receive", "Request", "Response", "Scope", "Send"]
+__all__ = [
+    "JSON",
+    "Message",
+    "Receive",
+    "Request",
+    "Response",
+    "Scope",
+    "Send",
+    "header_value",
+    "json_response",
+]
 
 JSON = b"application/json"
 _encode = msgspec.json.Encoder().encode
+
+
+def header_value(scope: Scope, name: bytes) -> str | None:
+    """The first value of header ``name`` (lower case, as ASGI gives names)."""
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
 
 
 class Request:

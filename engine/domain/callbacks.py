@@ -6,6 +6,8 @@ Rules (contract 3.4, GC "Fonctions de rappel"):
   notification_type`` plus GOV.UK's ``template_id, template_version``. GC documents every
   value as a string (or null); ``template_version`` is GOV.UK's field and GOV.UK sends it
   as an integer, so it stays an integer. Timestamps are UTC ``%Y-%m-%dT%H:%M:%S.%fZ``.
+  ``status_description`` is in the service's ``callback_language`` (en, the default, or
+  fr: issue 22); every other value is data and stays as it is.
 - A complaint callback carries ``notification_id, complaint_id, reference, to,
   complaint_date``.
 - Callbacks are owed for the statuses a provider receipt or a failure produces
@@ -81,7 +83,7 @@ class Owed(msgspec.Struct, frozen=True, kw_only=True):
     attempts: int = 0
 
 
-def delivery_payload(o: Owed) -> dict[str, Any]:
+def delivery_payload(o: Owed, language: str = "en") -> dict[str, Any]:
     status = o.status or ""
     completed = o.completed_at if status in st.COMPLETED else None
     return {
@@ -89,7 +91,7 @@ def delivery_payload(o: Owed) -> dict[str, Any]:
         "reference": o.client_reference,
         "to": o.recipient,
         "status": status,
-        "status_description": st.status_description(status, o.notification_type or ""),
+        "status_description": st.status_description(status, o.notification_type or "", language),
         "provider_response": o.provider_response,
         "created_at": format_ts(o.created_at),
         "completed_at": format_ts(completed),
@@ -110,8 +112,12 @@ def complaint_payload(o: Owed) -> dict[str, Any]:
     }
 
 
-def encode_body(o: Owed) -> bytes:
-    payload = complaint_payload(o) if o.callback_type == "complaint" else delivery_payload(o)
+def encode_body(o: Owed, language: str = "en") -> bytes:
+    """``language``: the service's ``callback_language`` (``status_description`` only)."""
+    if o.callback_type == "complaint":
+        payload = complaint_payload(o)
+    else:
+        payload = delivery_payload(o, language)
     return _encode(payload)
 
 

@@ -4,6 +4,9 @@ Rules:
 - The transitions the engine allows live once, next to the statement that enforces them
   (``engine.store.notifications.MAY_REPLACE``).
 - ``completed_at`` is shown only for COMPLETED statuses.
+- ``status_description`` is English (GC's wording, the contract) unless French is asked
+  for: by the request (``Accept-Language``, ``engine.api.i18n``) or, in callbacks, by the
+  service's ``callback_language``.
 """
 
 from __future__ import annotations
@@ -85,9 +88,29 @@ _DESCRIPTIONS = {
 }
 
 
-def status_description(status: str, notification_type: str) -> str:
+# GC Notify's French for the same descriptions (its French interface's wording).
+_FRENCH = {
+    "In transit": "En transit",
+    "Sent": "Envoyé",
+    "Delivered": "Livré",
+    "No such address": "Adresse inexistante",
+    "Content or inbox issue": "Problème de contenu ou de boîte de réception",
+    "Tech issue": "Problème technique",
+    "Blocked": "Bloqué",
+    "Attachment has virus": "La pièce jointe contient un virus",
+    "Cancelled": "Annulé",
+    "Not a valid phone number": "Numéro de téléphone non valide",
+    "Carrier issue": "Problème du fournisseur de services",
+}
+
+
+def status_description(status: str, notification_type: str, language: str = "en") -> str:
+    """The status as a person reads it; ``language`` "fr" for French (issue 22). A status
+    without a description is shown as it is, in either language."""
     if status == PERMANENT_FAILURE and notification_type == "sms":
-        return "Not a valid phone number"
-    if status == TEMPORARY_FAILURE and notification_type == "sms":
-        return "Carrier issue"
-    return _DESCRIPTIONS.get(status, status)
+        english = "Not a valid phone number"
+    elif status == TEMPORARY_FAILURE and notification_type == "sms":
+        english = "Carrier issue"
+    else:
+        english = _DESCRIPTIONS.get(status, status)
+    return _FRENCH.get(english, english) if language == "fr" else english

@@ -22,13 +22,13 @@ from engine.store.rows import Row
 SETTINGS = frozenset({
     "name", "email_from", "sending_domain", "restricted", "active", "suspended", "rate_limit",
     "email_daily_limit", "sms_daily_limit", "email_annual_limit", "sms_annual_limit",
-    "prefix_sms", "international_sms",
+    "prefix_sms", "international_sms", "callback_language",
 })  # fmt: skip
 # What the admin API shows of a service.
 _ADMIN_COLUMNS = (
     "id, name, email_from, sending_domain, restricted, active, suspended, rate_limit,"
     " email_daily_limit, sms_daily_limit, email_annual_limit, sms_annual_limit, prefix_sms,"
-    " international_sms, created_at"
+    " international_sms, callback_language, created_at"
 )
 
 
@@ -86,7 +86,8 @@ class Services:
         row: Row | None = await self._pipe.fetchrow(
             "SELECT id, name, email_from, sending_domain, restricted, active, suspended,"
             " rate_limit, email_daily_limit, sms_daily_limit, email_annual_limit,"
-            " sms_annual_limit, prefix_sms, international_sms FROM services WHERE id = $1",
+            " sms_annual_limit, prefix_sms, international_sms, callback_language"
+            " FROM services WHERE id = $1",
             service_id,
         )
         return row

@@ -18,6 +18,7 @@ import jwt
 import trio
 
 from engine.api.auth import BAD_SCHEME, CLOCK, NO_TOKEN
+from engine.api.i18n import translate
 from tests import sql
 from tests.conftest import RunningEngine
 
@@ -118,6 +119,27 @@ async def check(running: RunningEngine, setup: Setup, cases: list[Case]) -> None
             )
             if not ok:
                 failures.append(f"{case.name}: got {r.status_code} {got}")
+                continue
+            # The same request asking for French (issue 22): same status and names, each
+            # message the catalogue's French of the English just checked.
+            with trio.fail_after(10):
+                fr = await client.request(
+                    case.method,
+                    path,
+                    headers={**headers, "Accept-Language": "fr-CA,fr;q=0.9,en;q=0.8"},
+                    json=case.json,
+                    content=case.content,
+                )
+            french = fr.json()
+            if (
+                fr.status_code != r.status_code
+                or [e["error"] for e in french["errors"]] != [e["error"] for e in got["errors"]]
+                or [e["message"] for e in french["errors"]]
+                != [translate(m, "fr") for m in messages]
+                or fr.headers.get("content-language") != "fr-CA"
+                or any(f["message"] == m for f, m in zip(french["errors"], messages, strict=True))
+            ):
+                failures.append(f"{case.name} (fr): got {fr.status_code} {french}")
     assert not failures, "\n".join(failures)
 
 

@@ -16,6 +16,7 @@ import pytest
 import trio
 
 from engine.api.auth import BAD_SCHEME, CLOCK, NO_TOKEN
+from engine.api.i18n import translate
 from engine.api.v2.cancel import ALREADY_CANCELLED, ALREADY_SENT, NOT_SCHEDULED
 from engine.store.counts import SentCounts
 from tests.api.fakes import NOW, InProcessApi, Service
@@ -75,6 +76,16 @@ async def answers(
         got = await api.request(method, path, json=body, headers=s.bearer())
         if (got.status, got.body) != (wanted["status_code"], wanted):
             failures.append(f"{name}: got {got.status} {got.body}")
+        # Asked in French (issue 22): the same envelope, each message in French.
+        french = {**wanted, "errors": [
+            {**e, "message": translate(e["message"], "fr")} for e in wanted["errors"]
+        ]}  # fmt: skip
+        fr = await api.request(
+            method, path, json=body, headers={**s.bearer(), "Accept-Language": "fr"}
+        )
+        untranslated = [e for e in fr.body["errors"] if e in wanted["errors"]]
+        if (fr.status, fr.body) != (wanted["status_code"], french) or untranslated:
+            failures.append(f"{name} (fr): got {fr.status} {fr.body}")
     assert not failures, "\n".join(failures)
 
 

@@ -24,6 +24,7 @@ import msgspec
 from engine.api.auth import AuthContext
 from engine.api.errors import BadRequestError, NotFoundError, ValidationError
 from engine.api.http import Request, Response
+from engine.api.i18n import choose
 from engine.api.v2.get_notifications import serialize
 from engine.domain import statuses as st
 from engine.store.notifications import StatusChange
@@ -67,4 +68,5 @@ async def cancel_notification(deps: ApiDeps, request: Request, ctx: AuthContext)
         ]
     )
     base = request.base_url(deps.settings.public_url)
-    return Response(200, _encode(serialize(row, base)))
+    language = choose(request.header(b"accept-language"))
+    return Response(200, _encode(serialize(row, base, language)))

@@ -3,7 +3,8 @@
 List semantics (contract 1.7): only notifications sent with the caller's key type; jobs
 excluded unless include_jobs; newest first; ``older_than`` is a cursor on created_at
 (unknown id -> empty page); ``failed`` / ``accepted`` / ``received`` expand; ``links.next``
-is present on every non-empty page.
+is present on every non-empty page. ``status_description`` is in French when the request
+prefers it (``Accept-Language``, ``engine.api.i18n.choose``); every other field is data.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import msgspec
 from engine.api.auth import AuthContext
 from engine.api.errors import NotFoundError, ValidationError
 from engine.api.http import Request, Response
+from engine.api.i18n import choose
 from engine.api.limits import query_args
 from engine.domain import statuses as st
 from engine.domain.timestamps import format_ts
@@ -74,7 +76,7 @@ class NotificationList(msgspec.Struct, frozen=True):
 _encode = msgspec.json.Encoder().encode
 
 
-def serialize(row: Any, base: str) -> Notification:
+def serialize(row: Any, base: str, language: str = "en") -> Notification:
     kind = row["notification_type"]
     status = row["status"]
     return Notification(
@@ -84,7 +86,7 @@ def serialize(row: Any, base: str) -> Notification:
         phone_number=row["recipient"] if kind == "sms" else None,
         type=kind,
         status=status,
-        status_description=st.status_description(status, kind),
+        status_description=st.status_description(status, kind, language),
         provider_response=row["provider_response"],
         template=TemplateLink(
             str(row["template_id"]),
@@ -110,7 +112,8 @@ async def get_notification(deps: ApiDeps, request: Request, ctx: AuthContext) ->
     if row is None:
         raise NotFoundError()
     base = request.base_url(deps.settings.public_url)
-    return Response(200, _encode(serialize(row, base)))
+    language = choose(request.header(b"accept-language"))
+    return Response(200, _encode(serialize(row, base, language)))
 
 
 _ALLOWED_ARGS = {"template_type", "status", "reference", "older_than", "include_jobs"}
@@ -163,7 +166,8 @@ async def list_notifications(deps: ApiDeps, request: Request, ctx: AuthContext) 
         limit=PAGE_SIZE,
     )
     base = request.base_url(deps.settings.public_url)
-    items = [serialize(r, base) for r in rows]
+    language = choose(request.header(b"accept-language"))
+    items = [serialize(r, base, language) for r in rows]
     current_args = [(k, v) for k, vs in query.items() for v in vs]
     url = f"{base}v2/notifications"
     current = url + ("?" + urlencode(current_args) if current_args else "")
