@@ -1,8 +1,12 @@
-"""Command line: ``python -m engine serve | migrate | demo | admin ...``.
+"""Command line: ``python -m engine serve | migrate | demo | admin ... | data reencrypt``.
 
 ``serve`` and ``demo`` need no setup: without DATABASE_URL an embedded PostgreSQL starts in
 NOTIFY_DATA_DIR, and a missing NOTIFY_SECRET_KEY / NOTIFY_ADMIN_TOKEN is generated once
 into that folder (mode 0600) so restarts keep decrypting stored keys.
+
+``data reencrypt`` re-seals, in bounded batches, every personal value not sealed with the
+first key of NOTIFY_DATA_KEYS (legacy clear rows included); safe while engines run and in
+several processes at once (``engine.store.sealing``).
 """
 
 from __future__ import annotations
@@ -165,6 +169,25 @@ async def run_migrate(settings: Settings) -> list[int]:
         return await store.migrate()
 
 
+async def run_reencrypt(settings: Settings, *, window: int) -> dict[str, Any]:
+    from engine.crypto import DataKeys
+    from engine.store.store import Store
+
+    dsn = settings.database_url
+    if not dsn:
+        from engine.store.embedded import start_embedded
+
+        dsn = await trio.to_thread.run_sync(start_embedded, settings.data_dir)
+    keys = DataKeys.from_settings(settings.secret_key, settings.data_keys)
+    async with Store.open(dsn, data_keys=keys) as store:
+        result = await store.reencrypt.run(window=window)
+    return {
+        "write_key": keys.write_id,
+        "resealed": result.resealed,
+        "remaining": result.remaining,
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m engine", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -175,6 +198,12 @@ def main(argv: list[str] | None = None) -> None:
     from engine.admin_cli import add_arguments
 
     add_arguments(admin_parser)
+    data_parser = sub.add_parser("data", help="personal data at rest")
+    data_sub = data_parser.add_subparsers(dest="data_command", required=True)
+    reencrypt = data_sub.add_parser(
+        "reencrypt", help="re-seal every personal value with the first NOTIFY_DATA_KEYS key"
+    )
+    reencrypt.add_argument("--window", type=int, default=1000, help="rows per transaction")
     args = parser.parse_args(argv)
     try:
         # The admin CLI only reads the token; it must not generate secrets for an engine.
@@ -198,6 +227,10 @@ def main(argv: list[str] | None = None) -> None:
         from engine.demo import print_demo
 
         trio.run(partial(run_server, settings, on_ready=print_demo))
+    elif args.command == "data":
+        result = trio.run(partial(run_reencrypt, settings, window=max(1, args.window)))
+        print(json.dumps(result))
+        raise SystemExit(1 if any(result["remaining"].values()) else 0)
     elif args.command == "admin":
         from engine.admin_cli import run_admin
 

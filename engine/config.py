@@ -16,7 +16,7 @@ from typing import Annotated, Literal
 import msgspec
 
 PREFIX = "NOTIFY_"
-_SECRET_FIELDS = frozenset({"admin_token", "secret_key", "database_url"})
+_SECRET_FIELDS = frozenset({"admin_token", "secret_key", "data_keys", "database_url"})
 
 Seconds = Annotated[float, msgspec.Meta(gt=0)]
 Positive = Annotated[int, msgspec.Meta(ge=1)]
@@ -36,6 +36,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # generates one into data_dir.
     secret_key: str = ""
     admin_token: str = ""
+    # Keys of personal data at rest, comma separated: the first seals, all open (rotation:
+    # engine.crypto.DataKeys, README "Personal data at rest"). Unset: NOTIFY_SECRET_KEY.
+    data_keys: str = ""
     # HTTP ingress
     host: str = "127.0.0.1"
     port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 6011

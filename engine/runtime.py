@@ -42,7 +42,7 @@ from engine.actors.supervisor import supervise
 from engine.actors.team_mail import TeamMailer
 from engine.api.deps import ApiDeps, ApiSettings
 from engine.config import Settings
-from engine.crypto import SecretBox
+from engine.crypto import DataKeys, SecretBox
 from engine.domain import statuses as st
 from engine.domain.notification import from_address, stored_outbound
 from engine.domain.timestamps import utcnow
@@ -219,6 +219,7 @@ async def open_engine(settings: Settings, box: SecretBox) -> AsyncIterator[Engin
         status_linger_ms=settings.store_status_linger_ms,
         linger_ms=settings.store_linger_ms,
         writers=settings.store_writers,
+        data_keys=DataKeys.from_settings(settings.secret_key, settings.data_keys),
     ) as store:
         applied = await store.migrate()
         if applied:

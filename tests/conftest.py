@@ -27,6 +27,7 @@ import trio
 import trio_asyncio
 
 from engine.config import Settings, load_settings
+from engine.crypto import DataKeys
 from engine.store.dsn import with_database
 from engine.store.store import Store
 from tests import sql
@@ -92,7 +93,11 @@ async def aio_loop() -> AsyncIterator[None]:
 @pytest.fixture
 async def store(aio_loop: None, database_url: str) -> AsyncIterator[Store]:
     await reset_database(database_url)
-    async with Store.open(database_url, linger_ms=1.0) as s, trio.open_nursery() as nursery:
+    keys = DataKeys([SECRET_KEY])
+    async with (
+        Store.open(database_url, linger_ms=1.0, data_keys=keys) as s,
+        trio.open_nursery() as nursery,
+    ):
         await nursery.start(s.run)
         yield s
         await s.close()

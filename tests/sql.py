@@ -23,6 +23,12 @@ async def fetch(store: Store, sql: str, *args: object, keyed: bool = False) -> l
     return await store._pipe.fetch(sql, *args, keyed=keyed)
 
 
+async def opened(store: Store, sql: str, *args: object) -> list[Any]:
+    """``fetch`` of notification columns, their personal values open (as the store's own
+    reads return them: ``engine.store.sealing``)."""
+    return store.sealer.notifications(await store._pipe.fetch(sql, *args))
+
+
 async def fetchrow(store: Store, sql: str, *args: object) -> Any:
     return await store._pipe.fetchrow(sql, *args)
 

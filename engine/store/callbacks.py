@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from engine.domain import callbacks as cb
 from engine.store._pipe import Pipe, Statement, affected
 from engine.store.rows import Row
+from engine.store.sealing import Sealer
 
 # (service_id, callback_type, last success, last failure, what the last failure was)
 Outcome = tuple[uuid.UUID, str, dt.datetime | None, dt.datetime | None, str | None]
@@ -111,8 +112,9 @@ FROM again
 
 
 class Callbacks:
-    def __init__(self, pipe: Pipe) -> None:
+    def __init__(self, pipe: Pipe, sealer: Sealer) -> None:
         self._pipe = pipe
+        self._sealer = sealer
 
     # -- endpoints (service_callbacks) -------------------------------------------------
     async def configure(
@@ -213,7 +215,9 @@ class Callbacks:
         rows = await self._pipe.fetch(
             _CLAIM_SQL, worker_id, dead_after, limit, list(full), keyed=True
         )
-        return [cb.Owed(**dict(r)) for r in rows]
+        # The recipient is the notification's, sealed as it is (0002's triggers copy it).
+        opened = (self._sealer.notification(r, "notification_id") for r in rows)
+        return [cb.Owed(**r) for r in opened]
 
     async def unclaim(self, seqs: Sequence[int]) -> None:
         """Give claimed rows back at once, untouched (they did not fit)."""

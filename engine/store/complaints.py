@@ -23,6 +23,7 @@ import msgspec
 
 from engine.providers.base import Receipt
 from engine.store._pipe import Pipe
+from engine.store.sealing import Sealer
 
 # Fixed namespace: the same complaint must map to the same id on every engine.
 COMPLAINT_NAMESPACE = uuid.UUID("6f1d6c3e-3c1b-4b7e-9a55-2f0c8f4d9b21")
@@ -62,8 +63,9 @@ def complaint_id(receipt: Receipt) -> uuid.UUID:
 
 
 class Complaints:
-    def __init__(self, pipe: Pipe) -> None:
+    def __init__(self, pipe: Pipe, sealer: Sealer) -> None:
         self._pipe = pipe
+        self._sealer = sealer
 
     async def record(self, receipts: Sequence[Receipt]) -> list[ComplaintRow]:
         """Insert the complaints not seen before; return the rows inserted."""
@@ -77,4 +79,5 @@ class Complaints:
             [r.feedback_type for r in unique.values()],
             [r.at for r in unique.values()],
         )
-        return [ComplaintRow(**dict(row)) for row in rows]
+        opened = (self._sealer.notification(row, "notification_id") for row in rows)
+        return [ComplaintRow(**row) for row in opened]

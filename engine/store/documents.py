@@ -19,6 +19,7 @@ import msgspec
 from engine.domain.notification import Attachment
 from engine.store._pipe import Pipe, affected
 from engine.store.rows import Row
+from engine.store.sealing import Sealer
 
 
 class NewDocument(msgspec.Struct, frozen=True, kw_only=True):
@@ -31,13 +32,15 @@ class NewDocument(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Documents:
-    def __init__(self, pipe: Pipe) -> None:
+    def __init__(self, pipe: Pipe, sealer: Sealer) -> None:
         self._pipe = pipe
+        self._sealer = sealer
 
     async def insert(
         self, service_id: uuid.UUID, notification_id: uuid.UUID,
         documents: Sequence[NewDocument], *, expires_at: dt.datetime,
     ) -> None:  # fmt: skip
+        seal, seal_bytes = self._sealer.seal, self._sealer.seal_bytes
         await self._pipe.transaction(
             [
                 (
@@ -49,10 +52,10 @@ class Documents:
                         service_id,
                         notification_id,
                         d.personalisation_key,
-                        d.filename,
+                        seal(d.filename, d.id, "filename"),
                         d.mime_type,
                         d.sending_method,
-                        d.content,
+                        seal_bytes(d.content, d.id, "content"),
                         expires_at,
                     ),
                 )
@@ -67,17 +70,18 @@ class Documents:
         if not notification_ids:
             return {}
         rows = await self._pipe.fetch(
-            "SELECT notification_id, filename, mime_type, content FROM documents"
+            "SELECT id, notification_id, filename, mime_type, content FROM documents"
             " WHERE notification_id = ANY($1::uuid[]) AND sending_method = 'attach'"
             " ORDER BY created_at, personalisation_key",
             list(notification_ids),
         )
         found: dict[uuid.UUID, list[Attachment]] = {}
+        sealer = self._sealer
         for r in rows:
             found.setdefault(r["notification_id"], []).append(
                 Attachment(
-                    filename=r["filename"] or "attachment",
-                    content=bytes(r["content"]),
+                    filename=sealer.open(r["filename"], r["id"], "filename") or "attachment",
+                    content=sealer.open_bytes(bytes(r["content"]), r["id"], "content"),
                     mime_type=r["mime_type"],
                 )
             )
@@ -94,9 +98,15 @@ class Documents:
 
     async def get_link(self, document_id: uuid.UUID) -> Row | None:
         """``filename``, ``mime_type``, ``content`` of a link document not yet expired."""
-        row: Row | None = await self._pipe.fetchrow(
+        row = await self._pipe.fetchrow(
             "SELECT filename, mime_type, content FROM documents"
             " WHERE id = $1 AND sending_method = 'link' AND expires_at > now()",
             document_id,
         )
-        return row
+        if row is None:
+            return None
+        return {
+            "filename": self._sealer.open(row["filename"], document_id, "filename"),
+            "mime_type": row["mime_type"],
+            "content": self._sealer.open_bytes(bytes(row["content"]), document_id, "content"),
+        }

@@ -23,6 +23,7 @@ import uuid
 
 from engine.store._pipe import Pipe
 from engine.store.rows import Row
+from engine.store.sealing import Sealer
 
 _PAGE_SQL = """
 SELECT id, service_id, template_id, template_version, key_type, notification_type, recipient,
@@ -51,8 +52,9 @@ SELECT count(*) AS jobs FROM gone
 
 
 class Jobs:
-    def __init__(self, pipe: Pipe) -> None:
+    def __init__(self, pipe: Pipe, sealer: Sealer) -> None:
         self._pipe = pipe
+        self._sealer = sealer
 
     async def insert(
         self, job_id: uuid.UUID, service_id: uuid.UUID, *, template_id: uuid.UUID,
@@ -64,8 +66,9 @@ class Jobs:
             "INSERT INTO jobs (id, service_id, template_id, template_version, api_key_id,"
             " original_file_name, notification_count, job_status, scheduled_for, sender_id,"
             " created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-            job_id, service_id, template_id, template_version, api_key_id, name, count,
-            status, scheduled_for, sender_id, created_at,
+            job_id, service_id, template_id, template_version, api_key_id,
+            self._sealer.seal(name, job_id, "original_file_name"), count, status,
+            scheduled_for, sender_id, created_at,
         )  # fmt: skip
 
     async def mark_sendable(self, job_id: uuid.UUID, *, scheduled: bool) -> None:
@@ -107,8 +110,9 @@ class Jobs:
     ) -> list[Row]:
         """Up to ``limit`` unsent rows of the job owned by ``owner``, after ``after_row``
         (the columns ``engine.domain.notification.stored_outbound`` reads, and
-        ``job_row_number``)."""
-        return await self._pipe.fetch(_PAGE_SQL, job_id, after_row, owner, limit)
+        ``job_row_number``), personal values open."""
+        rows = await self._pipe.fetch(_PAGE_SQL, job_id, after_row, owner, limit)
+        return self._sealer.notifications(rows)
 
     async def claim_rows(self, job_id: uuid.UUID, owner: uuid.UUID) -> None:
         """Take the job's unsent, unowned rows for ``owner``."""

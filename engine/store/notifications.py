@@ -11,7 +11,8 @@ Rules:
   ``_UPDATE_SQL`` and the cancel statement); a row in any other status is left alone, so
   receipts arriving late or twice are harmless. ``pending`` followed by a permanent
   failure becomes ``temporary-failure`` (both Notifys), in the same statement.
-- Reads return ``Row`` records (by column name); the caller shapes the response.
+- Reads return ``Row`` records (by column name), personal values open
+  (``engine.store.sealing``); the caller shapes the response.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from engine.domain import statuses as st
 from engine.domain.notification import NotificationRow
 from engine.store._pipe import Pipe
 from engine.store.rows import Row
+from engine.store.sealing import Sealer
 
 NOTIFICATION_COLUMNS = list(NotificationRow.__struct_fields__)
 
@@ -211,16 +213,17 @@ RETURNING {_V2_COLUMNS}, service_id, process_type
 class Notifications:
     """Reads of the v2 API and the cancel; each bound to the store's pipe."""
 
-    def __init__(self, pipe: Pipe) -> None:
+    def __init__(self, pipe: Pipe, sealer: Sealer) -> None:
         self._pipe = pipe
+        self._sealer = sealer
 
     async def get(self, service_id: uuid.UUID, notification_id: uuid.UUID) -> Row | None:
-        row: Row | None = await self._pipe.fetchrow(
+        row = await self._pipe.fetchrow(
             f"SELECT {_V2_COLUMNS} FROM notifications WHERE id = $1 AND service_id = $2",
             notification_id,
             service_id,
         )
-        return row
+        return None if row is None else self._sealer.notification(row)
 
     async def page(
         self,
@@ -257,17 +260,18 @@ class Notifications:
                 f"created_at < (SELECT created_at FROM notifications WHERE id = ${len(params)}"
                 " AND service_id = $1)"
             )
-        return await self._pipe.fetch(
+        rows = await self._pipe.fetch(
             f"SELECT {_V2_COLUMNS} FROM notifications WHERE {' AND '.join(where)}"
             f" ORDER BY created_at DESC, id DESC LIMIT {int(limit)}",
             *params,
         )
+        return self._sealer.notifications(rows)
 
     async def cancel(self, service_id: uuid.UUID, notification_id: uuid.UUID) -> Row | None:
         """Cancel a scheduled notification nobody has claimed yet: the row as GET shows it
         (plus ``service_id`` and ``process_type``), or None if it could not be cancelled."""
-        row: Row | None = await self._pipe.fetchrow(_CANCEL_SQL, notification_id, service_id)
-        return row
+        row = await self._pipe.fetchrow(_CANCEL_SQL, notification_id, service_id)
+        return None if row is None else self._sealer.notification(row)
 
     async def schedule_of(self, service_id: uuid.UUID, notification_id: uuid.UUID) -> Row | None:
         """``status`` and ``scheduled_for`` of a notification (why a cancel was refused)."""

@@ -27,6 +27,7 @@ from collections.abc import Sequence
 
 from engine.store._pipe import Pipe
 from engine.store.rows import Row
+from engine.store.sealing import Sealer
 
 _CLAIM_SQL = """
 WITH live AS (
@@ -63,13 +64,14 @@ WITH live AS (
     FOR UPDATE SKIP LOCKED
 )
 UPDATE notifications n SET owner = $1 FROM c WHERE n.id = c.id
-RETURNING n.provider, n.provider_reference, n.notification_type, n.recipient
+RETURNING n.id, n.provider, n.provider_reference, n.notification_type, n.recipient
 """
 
 
 class Recovery:
-    def __init__(self, pipe: Pipe) -> None:
+    def __init__(self, pipe: Pipe, sealer: Sealer) -> None:
         self._pipe = pipe
+        self._sealer = sealer
 
     # -- workers -------------------------------------------------------------------------
     async def register(self, worker_id: uuid.UUID, *, hostname: str, pid: int) -> None:
@@ -91,15 +93,17 @@ class Recovery:
         """Due ``created`` rows that are unowned or a dead worker's, and ``sending`` rows
         of a dead worker with no provider reference: now ``worker_id``'s. The columns
         ``engine.domain.notification.stored_outbound`` reads, and
-        ``status``."""
-        return await self._pipe.fetch(_CLAIM_SQL, worker_id, dead_after, limit)
+        ``status``; personal values open."""
+        rows = await self._pipe.fetch(_CLAIM_SQL, worker_id, dead_after, limit)
+        return self._sealer.notifications(rows)
 
     async def claim_simulated(
         self, worker_id: uuid.UUID, *, dead_after: float, limit: int
     ) -> list[Row]:
         """A dead worker's simulated sends still waiting for receipts: ``provider``,
-        ``provider_reference``, ``notification_type``, ``recipient``."""
-        return await self._pipe.fetch(_CLAIM_SIMULATED_SQL, worker_id, dead_after, limit)
+        ``provider_reference``, ``notification_type``, ``recipient`` (open)."""
+        rows = await self._pipe.fetch(_CLAIM_SIMULATED_SQL, worker_id, dead_after, limit)
+        return self._sealer.notifications(rows)
 
     async def release(self, worker_id: uuid.UUID, notification_ids: Sequence[uuid.UUID]) -> None:
         """Give up these unsent rows of ``worker_id`` (the next sweep claims them)."""

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 
 from engine.store._pipe import Pipe, Statement
 from engine.store.rows import Row
+from engine.store.sealing import Sealer
 
 # The columns the admin API may change after creation.
 SETTINGS = frozenset({
@@ -33,8 +34,9 @@ _ADMIN_COLUMNS = (
 
 
 class Services:
-    def __init__(self, pipe: Pipe) -> None:
+    def __init__(self, pipe: Pipe, sealer: Sealer) -> None:
         self._pipe = pipe
+        self._sealer = sealer
 
     async def exists(self, service_id: uuid.UUID) -> bool:
         return (
@@ -110,11 +112,19 @@ class Services:
         )
 
     async def team_members(self, service_id: uuid.UUID) -> list[Row]:
-        """``email_address``, ``mobile_number`` (either may be None)."""
-        return await self._pipe.fetch(
-            "SELECT email_address, mobile_number FROM team_members WHERE service_id = $1",
+        """``email_address``, ``mobile_number`` (either may be None), open."""
+        rows = await self._pipe.fetch(
+            "SELECT id, email_address, mobile_number FROM team_members WHERE service_id = $1",
             service_id,
         )
+        open_ = self._sealer.open
+        return [
+            {
+                "email_address": open_(r["email_address"], r["id"], "email_address"),
+                "mobile_number": open_(r["mobile_number"], r["id"], "mobile_number"),
+            }
+            for r in rows
+        ]
 
     async def add_reply_to(
         self, service_id: uuid.UUID, reply_to_id: uuid.UUID, email_address: str, *,
@@ -163,6 +173,6 @@ class Services:
             " VALUES ($1, $2, $3, $4)",
             member_id,
             service_id,
-            email_address,
-            mobile_number,
+            self._sealer.seal(email_address, member_id, "email_address"),
+            self._sealer.seal(mobile_number, member_id, "mobile_number"),
         )

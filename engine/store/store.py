@@ -27,6 +27,10 @@ Rules:
   callback queue's claim and bookkeeping: ``keyed=True``) run on their own small pool
   whose sessions always plan custom and shun table scans (``engine.store.pools``), so a
   status batch is one statement without BEGIN/SET/COMMIT around it.
+- Personal data is sealed on write and opened on read inside the store's methods
+  (``engine.store.sealing`` names the columns): the COPY below seals each row's recipient,
+  personalisation, subject and body before it leaves for the database thread. A store
+  opened without ``data_keys`` (migrations, maintenance) writes clear, opens no sealed value.
 """
 
 from __future__ import annotations
@@ -35,9 +39,9 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-import msgspec
 import trio
 
+from engine.crypto import DataKeys
 from engine.domain.notification import NotificationRow
 from engine.providers.base import Receipt
 from engine.store._pipe import Pipe
@@ -68,6 +72,7 @@ from engine.store.notifications import (
 from engine.store.pools import STATEMENT_TIMEOUT_S, open_pools, session_settings
 from engine.store.recovery import Recovery
 from engine.store.retention import Retention
+from engine.store.sealing import Reencrypt, Sealer
 from engine.store.services import Services
 from engine.store.team_notices import TeamNotices
 from engine.store.templates import Templates
@@ -89,22 +94,25 @@ class Store:
         writers: int,
         status_linger_ms: float | None = None,
         changes: Callable[[Availability], ChangeListener] | None = None,
+        data_keys: DataKeys | None = None,
     ) -> None:
         self.availability = Availability(db)
         self._db = self.availability
         self._pool = pool
         self._keyed_pool = pool if keyed_pool is None else keyed_pool
         self._pipe = pipe = Pipe(self._db, self._pool, self._keyed_pool)
+        self.sealer = sealer = Sealer(data_keys)
         # The queries, by subject (each module's docstring states its rules).
-        self.notifications = Notifications(pipe)
-        self.services = Services(pipe)
+        self.notifications = Notifications(pipe, sealer)
+        self.services = Services(pipe, sealer)
         self.keys = Keys(pipe)
         self.templates = Templates(pipe)
-        self.callbacks = Callbacks(pipe)
-        self.jobs = Jobs(pipe)
-        self.documents = Documents(pipe)
-        self.recovery = Recovery(pipe)
-        self.complaints = Complaints(pipe)
+        self.callbacks = Callbacks(pipe, sealer)
+        self.jobs = Jobs(pipe, sealer)
+        self.documents = Documents(pipe, sealer)
+        self.recovery = Recovery(pipe, sealer)
+        self.complaints = Complaints(pipe, sealer)
+        self.reencrypt = Reencrypt(pipe, sealer)
         self.counts = Counts(pipe)
         self.budgets = Budgets(pipe, self.counts)
         self.unmatched_receipts = UnmatchedReceipts(pipe)
@@ -153,6 +161,7 @@ class Store:
         writers: int = 2,
         status_linger_ms: float | None = None,
         statement_timeout_s: float = STATEMENT_TIMEOUT_S,
+        data_keys: DataKeys | None = None,
     ) -> AsyncIterator[Store]:
         # The keyed pool: by default one connection per status and receipt writer, two
         # for callbacks (``engine.store.pools``: ``keyed_pool_size``).
@@ -177,6 +186,7 @@ class Store:
                 writers=writers,
                 status_linger_ms=status_linger_ms,
                 changes=lambda available: ChangeListener(available, dsn, settings),
+                data_keys=data_keys,
             )
 
     async def run(self, *, task_status: trio.TaskStatus[Store] = trio.TASK_STATUS_IGNORED) -> None:
@@ -247,7 +257,8 @@ class Store:
         return await self._db.call(write)
 
     async def _copy_notifications(self, rows: list[NotificationRow]) -> None:
-        records = [msgspec.structs.astuple(r) for r in rows]
+        seal = self.sealer.notification_record
+        records = [seal(r) for r in rows]
         if len(records) < COPY_FROM_ROWS:
             columns = list(zip(*records, strict=True))
 

@@ -33,9 +33,9 @@ async def post_bulk(running: RunningEngine, key: str, body: dict[str, Any]) -> A
 
 
 async def job_rows(running: RunningEngine, job_id: str) -> list[Any]:
-    return await sql.fetch(
+    return await sql.opened(
         running.engine.store,
-        "SELECT status, process_type, recipient, body, subject, job_row_number, sent_at,"
+        "SELECT id, status, process_type, recipient, body, subject, job_row_number, sent_at,"
         " scheduled_for, owner FROM notifications WHERE job_id = $1 ORDER BY job_row_number",
         uuid.UUID(job_id),
     )

@@ -101,9 +101,9 @@ async def test_link_file_becomes_a_download_url(running_engine: RunningEngine) -
     assert missing.status_code == 404
     assert missing.json()["errors"][0]["error"] == "NoResultFound"
     assert garbage.status_code == 404
-    stored = await sql.fetchrow(
+    [stored] = await sql.opened(
         running_engine.engine.store,
-        "SELECT personalisation FROM notifications WHERE id = $1",
+        "SELECT id, personalisation FROM notifications WHERE id = $1",
         uuid.UUID(r.json()["id"]),
     )
     assert "file" not in stored["personalisation"]

@@ -12,6 +12,7 @@ from engine.domain import statuses as st
 from engine.domain.timestamps import utcnow
 from engine.store._pipe import Pipe
 from engine.store.notifications import MAY_REPLACE, StatusUpdate
+from engine.store.sealing import Sealer
 from engine.store.services import Services
 from engine.store.store import Store
 from tests import sql
@@ -29,7 +30,7 @@ class RecordingPipe:
 
 async def test_a_service_update_names_only_known_settings() -> None:
     pipe = RecordingPipe()
-    services = Services(cast(Pipe, pipe))
+    services = Services(cast(Pipe, pipe), Sealer(None))
     with pytest.raises(ValueError, match="not a service setting: id"):
         await services.update(uuid.uuid4(), {"id": uuid.uuid4(), "name": "x"})
     await services.update(uuid.uuid4(), {})

@@ -1,0 +1,291 @@
+"""Personal data at rest, at the store's boundary: which columns are sealed, what each value
+is bound to, and the re-encryption that moves every value onto the write key (the cipher
+and the keys: ``engine.crypto.DataKeys``).
+
+Rules:
+- Sealed columns, each value bound (associated data) to its row and column, so a value
+  copied onto another row or into another column does not open:
+    notifications   recipient, personalisation, subject, body    bound to (id, column)
+    callback_queue  recipient (migration 0002's triggers copy it    (notification_id,
+                    from notifications, sealed as it is)            "recipient")
+    documents       filename, content                            (id, column)
+    team_members    email_address, mobile_number                 (id, column)
+    jobs            original_file_name                           (id, column)
+- No column changes type, so no migration rewrites a populated table: text columns hold
+  the sealed text, bytea the sealed bytes, and the jsonb ``personalisation`` a JSON string
+  holding the sealed text of the whole JSON object.
+- Writes seal and reads open inside the store's methods (the group-commit COPY, the
+  documents, team and job inserts; notifications get/list/cancel, recovery claims, job
+  pages, complaints, the callback claim, attachments and links): the rest of the engine
+  sees clear values. A value without the mark (written clear, before encryption) is read
+  as it is until ``reencrypt`` seals it.
+- Left clear, on purpose: ``client_reference`` (the client's own key, looked up by
+  equality in SQL; GC keeps it clear too), the service's own senders and reply-to
+  addresses, templates (the service's text, before personalisation), ``unsubscribe_url``,
+  ``complaints`` (ids, a feedback type, a date) and ``unmatched_receipts`` (a provider
+  reference, a status, a time, the provider's short response: the receipt parsers keep
+  nothing else). ``provider_response`` is a provider's text: SES and SNS receipt texts name
+  no recipient (``engine.providers.ses_events``), but an AWS error message on a refused
+  call can (``engine.providers.aws.describe``): see the README.
+- No lookup reads a sealed column in SQL (team and safelist checks are in memory,
+  ``engine.services``); a future lookup stores a keyed hash (HMAC), never the clear value.
+- ``reencrypt`` walks each table in primary-key windows of ``window`` rows, locks what in
+  the window is not sealed with the write key (``FOR UPDATE SKIP LOCKED``: the engine and
+  other re-encrypting processes keep running) and re-seals it in one transaction per
+  window. Rows locked by someone else are left for the next pass; passes repeat (bounded)
+  until none is left.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+import msgspec
+
+from engine.crypto import MARK, DataKeys, SealError
+from engine.domain.notification import NotificationRow
+from engine.store._pipe import Pipe
+from engine.store.rows import Row
+
+# A sealed personalisation as PostgreSQL prints the jsonb string: "\u0001<key id>...".
+_JSON_MARK = '"\\u0001'
+_NOTIFICATION_TEXT = ("recipient", "subject", "body")
+# Positions in NotificationRow (COPY order) of the sealed columns.
+_FIELDS = NotificationRow.__struct_fields__
+_RECIPIENT, _PERSONALISATION = _FIELDS.index("recipient"), _FIELDS.index("personalisation")
+_SUBJECT, _BODY = _FIELDS.index("subject"), _FIELDS.index("body")
+
+
+def bound(owner: uuid.UUID, column: str) -> bytes:
+    """The associated data of a value: its row's id and its column."""
+    return owner.bytes + b"/" + column.encode()
+
+
+class Sealer:
+    """Seals and opens the sealed columns. Without keys (a store opened only to migrate or
+    inspect) it writes clear and refuses to open a sealed value."""
+
+    def __init__(self, keys: DataKeys | None) -> None:
+        self.keys = keys
+
+    def _keys(self) -> DataKeys:
+        if self.keys is None:
+            raise SealError("this store has no data keys")
+        return self.keys
+
+    # -- one value ------------------------------------------------------------------------
+    def seal(self, value: str | None, owner: uuid.UUID, column: str) -> str | None:
+        if value is None or self.keys is None:
+            return value
+        return self.keys.seal(value, bound(owner, column))
+
+    def open(self, value: str | None, owner: uuid.UUID, column: str) -> str | None:
+        if value is None or not value.startswith(MARK):
+            return value
+        return self._keys().open(value, bound(owner, column))
+
+    def seal_json(self, value: str | None, owner: uuid.UUID) -> str | None:
+        """A JSON text as the JSON string of its sealed form (for a jsonb column)."""
+        if value is None or self.keys is None:
+            return value
+        return _JSON_MARK + self.keys.seal(value, bound(owner, "personalisation"))[1:] + '"'
+
+    def open_json(self, value: str | None, owner: uuid.UUID) -> str | None:
+        if value is None or not value.startswith(_JSON_MARK):
+            return value
+        sealed = MARK + value[len(_JSON_MARK) : -1]
+        return self._keys().open(sealed, bound(owner, "personalisation"))
+
+    def seal_bytes(self, value: bytes, owner: uuid.UUID, column: str) -> bytes:
+        if self.keys is None:
+            return value
+        return self.keys.seal_bytes(value, bound(owner, column))
+
+    def open_bytes(self, value: bytes, owner: uuid.UUID, column: str) -> bytes:
+        if not value.startswith(MARK.encode()):
+            return value
+        return self._keys().open_bytes(value, bound(owner, column))
+
+    # -- onto the write key (re-encryption) ----------------------------------------------
+    def reseal(self, value: str | None, owner: uuid.UUID, column: str) -> str | None:
+        return self.seal(self.open(value, owner, column), owner, column)
+
+    def reseal_json(self, value: str | None, owner: uuid.UUID) -> str | None:
+        return self.seal_json(self.open_json(value, owner), owner)
+
+    def reseal_bytes(self, value: bytes | None, owner: uuid.UUID, column: str) -> bytes | None:
+        if value is None:
+            return None
+        return self.seal_bytes(self.open_bytes(bytes(value), owner, column), owner, column)
+
+    # -- rows -----------------------------------------------------------------------------
+    def notification_record(self, row: NotificationRow) -> tuple[Any, ...]:
+        """The row in COPY column order, its personal columns sealed."""
+        record = list(msgspec.structs.astuple(row))
+        keys = self.keys
+        if keys is not None:
+            owner = row.id.bytes
+            record[_RECIPIENT] = keys.seal(row.recipient, owner + b"/recipient")
+            record[_BODY] = keys.seal(row.body, owner + b"/body")
+            if row.subject is not None:
+                record[_SUBJECT] = keys.seal(row.subject, owner + b"/subject")
+            if row.personalisation is not None:
+                sealed = keys.seal(row.personalisation, owner + b"/personalisation")
+                record[_PERSONALISATION] = _JSON_MARK + sealed[1:] + '"'
+        return tuple(record)
+
+    def notification(self, record: Any, id_column: str = "id") -> dict[str, Any]:
+        """A read row (any subset of the notification's columns) with its values open."""
+        row = dict(record)
+        owner = row[id_column]
+        for column in _NOTIFICATION_TEXT:
+            if column in row:
+                row[column] = self.open(row[column], owner, column)
+        if "personalisation" in row:
+            row["personalisation"] = self.open_json(row["personalisation"], owner)
+        return row
+
+    def notifications(self, records: Iterable[Any]) -> list[Row]:
+        return [self.notification(r) for r in records]
+
+
+# -- re-encryption ----------------------------------------------------------------------
+
+
+class _Table(msgspec.Struct, frozen=True):
+    name: str
+    key: str  # primary key, the walk's order
+    key_type: str
+    start: object  # below every key
+    owner: str  # the column values are bound to
+    text: tuple[str, ...] = ()
+    jsonb: tuple[str, ...] = ()
+    bytea: tuple[str, ...] = ()
+
+
+_NIL = uuid.UUID(int=0)
+TABLES = (
+    _Table("notifications", "id", "uuid", _NIL, "id", text=("recipient", "subject", "body"),
+           jsonb=("personalisation",)),
+    _Table("callback_queue", "seq", "bigint", 0, "notification_id", text=("recipient",)),
+    _Table("documents", "id", "uuid", _NIL, "id", text=("filename",), bytea=("content",)),
+    _Table("team_members", "id", "uuid", _NIL, "id", text=("email_address", "mobile_number")),
+    _Table("jobs", "id", "uuid", _NIL, "id", text=("original_file_name",)),
+)  # fmt: skip
+
+
+def _kinds(t: _Table) -> tuple[str, ...]:
+    """The kinds of sealed column a table has, in the order of their prefix parameters."""
+    return tuple(k for k, cols in (("text", t.text), ("jsonb", t.jsonb), ("bytea", t.bytea))
+                 if cols)  # fmt: skip
+
+
+def _stale(t: _Table, first: int) -> str:
+    """SQL: some value of the row is not sealed with the write key; the write key's prefix
+    of each kind (``_kinds``) is a parameter from ``$first`` on."""
+    number = {k: f"${i}" for i, k in enumerate(_kinds(t), first)}
+    checks = [f"({c} IS NOT NULL AND left({c}, 9) <> {number['text']})" for c in t.text]
+    checks += [f"({c} IS NOT NULL AND left({c}::text, 15) <> {number['jsonb']})" for c in t.jsonb]
+    checks += [
+        f"({c} IS NOT NULL AND substring({c} FROM 1 FOR 9) <> {number['bytea']})" for c in t.bytea
+    ]
+    return " OR ".join(checks)
+
+
+def _statements(t: _Table) -> tuple[str, str, str, str]:
+    """(the window's last key, lock the stale rows of a window, write them, count)."""
+    columns = t.text + t.jsonb + t.bytea
+    window = (
+        f"SELECT {t.key} FROM (SELECT {t.key} FROM {t.name} WHERE {t.key} > $1"
+        f" ORDER BY {t.key} LIMIT $2) w ORDER BY {t.key} DESC LIMIT 1"
+    )
+    shown = ", ".join([*t.text, *(f"{c}::text AS {c}" for c in t.jsonb), *t.bytea])
+    key_owner = t.key if t.key == t.owner else f"{t.key}, {t.owner}"
+    lock = (
+        f"SELECT {key_owner}, {shown} FROM {t.name}"
+        f" WHERE {t.key} > $1 AND {t.key} <= $2 AND ({_stale(t, 3)})"
+        " FOR UPDATE SKIP LOCKED"
+    )
+    types = [f"$1::{t.key_type}[]"]
+    types += [f"${i}::text[]" for i, _ in enumerate(t.text, 2)]
+    types += [f"${i}::jsonb[]" for i, _ in enumerate(t.jsonb, 2 + len(t.text))]
+    types += [f"${i}::bytea[]" for i, _ in enumerate(t.bytea, 2 + len(t.text) + len(t.jsonb))]
+    update = (
+        f"UPDATE {t.name} t SET {', '.join(f'{c} = u.{c}' for c in columns)}"
+        f" FROM unnest({', '.join(types)}) AS u({t.key}, {', '.join(columns)})"
+        f" WHERE t.{t.key} = u.{t.key}"
+    )
+    remaining = f"SELECT count(*) FROM {t.name} WHERE {_stale(t, 1)}"
+    return window, lock, update, remaining
+
+
+class ReencryptResult(msgspec.Struct, frozen=True):
+    resealed: dict[str, int]  # rows re-sealed, per table
+    remaining: dict[str, int]  # rows still not on the write key (locked all along)
+
+
+class Reencrypt:
+    """``python -m engine data reencrypt``: every sealed column onto the write key."""
+
+    def __init__(self, pipe: Pipe, sealer: Sealer) -> None:
+        self._pipe = pipe
+        self._sealer = sealer
+
+    def _prefixes(self, t: _Table) -> list[object]:
+        """The write key's prefix of each kind of sealed column ``t`` has."""
+        keys = self._sealer._keys()
+        prefix: dict[str, object] = {
+            "text": keys.prefix, "jsonb": _JSON_MARK + keys.write_id, "bytea": keys.prefix_bytes
+        }  # fmt: skip
+        return [prefix[k] for k in _kinds(t)]
+
+    async def remaining(self) -> dict[str, int]:
+        """Rows per table holding a value not sealed with the write key."""
+        found = {}
+        for t in TABLES:
+            row = await self._pipe.fetchrow(_statements(t)[3], *self._prefixes(t))
+            found[t.name] = int(row[0])
+        return found
+
+    async def window(self, t: _Table, after: object, *, rows: int) -> tuple[object | None, int]:
+        """Re-seal the stale rows of the next ``rows`` keys after ``after``: (the window's
+        last key, or None at the end; rows re-sealed)."""
+        window_sql, lock_sql, update_sql, _ = _statements(t)
+        prefixes = self._prefixes(t)
+        sealer = self._sealer
+
+        async def go() -> tuple[object | None, int]:
+            async with self._pipe.pool.acquire() as conn, conn.transaction():
+                last = await conn.fetchval(window_sql, after, rows)
+                if last is None:
+                    return None, 0
+                found = await conn.fetch(lock_sql, after, last, *prefixes)
+                if not found:
+                    return last, 0
+                columns: list[list[Any]] = [[r[t.key] for r in found]]
+                for c in t.text:
+                    columns.append([sealer.reseal(r[c], r[t.owner], c) for r in found])
+                for c in t.jsonb:
+                    columns.append([sealer.reseal_json(r[c], r[t.owner]) for r in found])
+                for c in t.bytea:
+                    columns.append([sealer.reseal_bytes(r[c], r[t.owner], c) for r in found])
+                await conn.execute(update_sql, *columns)
+                return last, len(found)
+
+        return await self._pipe.db.call(go)
+
+    async def run(self, *, window: int = 1000, passes: int = 5) -> ReencryptResult:
+        resealed = {t.name: 0 for t in TABLES}
+        remaining: dict[str, int] = {}
+        for _ in range(passes):
+            for t in TABLES:
+                after: object | None = t.start
+                while after is not None:
+                    after, count = await self.window(t, after, rows=window)
+                    resealed[t.name] += count
+            remaining = await self.remaining()
+            if not any(remaining.values()):
+                break
+        return ReencryptResult(resealed, remaining)
