@@ -62,7 +62,12 @@ class Engine:
         self.settings = settings
         self.store = store
         self.box = box
-        self.registry = Registry(store, box)
+        self.registry = Registry(
+            store,
+            box,
+            phone_region=settings.default_phone_region,
+            time_zone=settings.default_time_zone,
+        )
         self.template_cache = TemplateCache()
         self.worker_id = uuid.uuid4()
         self.receipts: ReceiptsActor | None = None
