@@ -67,6 +67,8 @@ from engine.store.store import Store
 log = logging.getLogger("engine.callbacks")
 
 Op = tuple[int, int, float, uuid.UUID | None]
+# Bookkeeping that fails is tried again, a second apart, this many times (an outage).
+_SETTLE_ATTEMPTS = 120
 
 
 class CallbackManager:
@@ -239,20 +241,29 @@ class CallbackManager:
             await gather(self._ops_recv, ops, linger=0.02, limit=5000)
             await self._apply(ops)
 
-    async def _apply(self, ops: Sequence[Op]) -> None:
+    async def _apply(self, ops: Sequence[Op], *, tries: int = _SETTLE_ATTEMPTS) -> None:
+        """Settle ``ops``, trying again while the database fails (an outage): a row
+        whose settlement is dropped stays owned by this live process, and nobody would
+        deliver it again before this process stops (fencing)."""
         if not ops:
             return
         deleted = [(seq, owner) for seq, attempts, _, owner in ops if attempts < 0]
         released = [op for op in ops if op[1] >= 0]
-        try:
-            with trio.CancelScope(shield=True):
-                await self.store.callbacks.settle(deleted, released)
-        except DatabaseUnavailable:
-            return  # as below, and the store has logged the outage once
-        except Exception:
-            # The rows stay owned by us: claimed again (and resent) after a restart.
-            log.exception("callback bookkeeping failed", extra={"rows": len(ops)})
-            return
+        for attempt in range(tries):
+            try:
+                with trio.CancelScope(shield=True):
+                    await self.store.callbacks.settle(deleted, released)
+                break
+            except DatabaseUnavailable:
+                pass  # the store has logged the outage once
+            except Exception:
+                if attempt == 0:
+                    log.exception("callback bookkeeping failed", extra={"rows": len(ops)})
+            if attempt + 1 == tries:
+                # The rows stay owned by us: claimed again (and resent) after a restart.
+                log.error("callback bookkeeping given up", extra={"rows": len(ops)})
+                return
+            await trio.sleep(BACKOFF_S)
         if released:
             self.wake()
 
@@ -264,7 +275,7 @@ class CallbackManager:
             except (trio.WouldBlock, trio.EndOfChannel):
                 break
         if ops:
-            await self._apply(ops)
+            await self._apply(ops, tries=3)  # within the stop's 10 s
         await self.store.callbacks.release_owned(self.worker_id)
 
     # -- suspension, health checks ---------------------------------------------------

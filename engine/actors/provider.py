@@ -21,7 +21,11 @@ Rules:
   valid lease after the mark means nobody could have declared this process dead before
   the mark, and nobody can for ``dead_after / 3`` after the check.
 - After the call, accepted messages get the provider reference (email stays ``sending``,
-  SMS becomes ``sent``), conditional on the owner as the mark was.
+  SMS becomes ``sent``), conditional on the owner as the mark was. While the database is
+  unreachable that write is retried, not the send: resending what the provider accepted
+  because of an outage would be a duplicate. A failed ``sending`` mark (nothing sent yet)
+  puts the batch back for a retry a second later instead of crashing the actor: a crash
+  would cancel the batches in flight, and theirs would be resent.
 - Throttled / retryable results are retried with jittered exponential backoff. Attempts
   are counted per notification; after ``max_attempts`` the message is marked
   ``technical-failure`` (contract 3.2: max retries exhausted). Rejected messages become
@@ -85,6 +89,7 @@ from engine.metrics import (
     observe_mailbox,
 )
 from engine.providers.base import Provider, SendResult, failed_batch
+from engine.store.errors import BACKOFF_S, DatabaseUnavailable
 from engine.store.notifications import StatusChange, StatusUpdate
 
 log = logging.getLogger("engine.provider")
@@ -94,6 +99,8 @@ Item = tuple[Outbound, int]  # a message and the attempts it has used so far
 
 # While half-open with every probe slot taken and no fallback, how often to look again.
 _PROBE_POLL = 0.05
+# Outcome writes failing for another reason than an outage: tries, a second apart.
+_RECORD_ATTEMPTS = 5
 
 
 class StatusStore(Protocol):
@@ -294,7 +301,19 @@ class ProviderActor:
     async def _send(self, batch: list[Item], epoch: int) -> None:
         unsettled, recorded = batch, False
         try:
-            batch = unsettled = await self._fence(batch)
+            try:
+                batch = unsettled = await self._fence(batch)
+            except Exception as exc:
+                # Nothing was sent: the batch waits and tries again. Not a crash, which
+                # would cancel the other batches in flight, and those whose outcome is
+                # being written would be resent (duplicates caused by an outage).
+                if not isinstance(exc, DatabaseUnavailable):  # that one is logged once
+                    log.exception("sending mark failed", extra={"provider": self.name})
+                due = trio.current_time() + BACKOFF_S
+                for message, attempts in batch:
+                    self._delay(message, attempts, due)
+                unsettled = []
+                return
             if not batch:
                 return  # every row of it is someone else's now (finally: the epoch)
             results = await self._call([m for m, _ in batch])
@@ -308,7 +327,7 @@ class ProviderActor:
             retried = {id(m) for m, _, _ in retries}
             unsettled = [item for item in batch if id(item[0]) not in retried]
             if updates:
-                changes = await self._store.update_statuses(updates)
+                changes = await self._record(updates)
                 unsettled = []
                 await self._on_changes(changes)
             unsettled = []
@@ -345,6 +364,23 @@ class ProviderActor:
                 extra={"provider": self.name, "dropped": len(batch) - len(kept)},
             )
         return kept
+
+    async def _record(self, updates: list[StatusUpdate]) -> list[StatusChange]:
+        """Store the outcomes of a call. While the database is unreachable, keep trying:
+        the provider has these messages, and resending them because a write failed would
+        be a duplicate send caused by an outage (a cancellation still falls back to the
+        resend, at-least-once)."""
+        for attempt in itertools.count(1):
+            try:
+                return await self._store.update_statuses(updates)
+            except DatabaseUnavailable:  # logged once by the store: as long as it lasts
+                pass
+            except Exception:
+                if attempt >= _RECORD_ATTEMPTS:
+                    raise  # not an outage: the messages are resent (at-least-once)
+                log.exception("storing provider outcomes failed", extra={"provider": self.name})
+            await trio.sleep(BACKOFF_S)
+        raise AssertionError("unreachable")
 
     async def _call(self, messages: list[Outbound]) -> list[SendResult]:
         """The provider's results, one per message. Providers report every failure as results
