@@ -108,7 +108,7 @@ RECOVERY_REQUEUED = Counter(
 OWNERSHIP_DROPPED = Counter(
     "notify_ownership_dropped_total",
     "Work dropped from memory because this process no longer owns its row (fencing)",
-    ["what"],
+    ["kind"],
 )
 OWNERSHIP_LOST = Counter(
     "notify_ownership_lost_total", "Registrations lost (declared dead by another process)"

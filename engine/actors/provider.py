@@ -13,7 +13,7 @@ Rules:
   ``sending`` only (a retry re-marks its row, so it is fenced too). The batch then sends
   ONLY the messages whose mark changed a row: the others were taken over by another
   process (or finished) and are dropped from memory, counted in
-  ``notify_ownership_dropped_total{what="send"}``.
+  ``notify_ownership_dropped_total{kind="send"}``.
 - After the mark, before the call, ``ownership.acting`` checks the lease: while it is not
   valid the batch is held (the database is down, or the process was paused) until a
   heartbeat renews it; a message whose registration was lost meanwhile is dropped (its
