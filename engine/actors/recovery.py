@@ -203,7 +203,14 @@ class Recovery:
                 except trio.WouldBlock:
                     break
             # Conditional on the current id: a row of a lost registration is claimed anyway.
-            await self.store.recovery.release(self.worker_id, ids)
+            # Tried again through an outage: a row this live process owns but no longer
+            # holds would wait for its stop (fencing: nobody else may take it).
+            for _ in range(600):  # bounded: ten minutes of outage
+                try:
+                    await self.store.recovery.release(self.worker_id, ids)
+                    break
+                except DatabaseUnavailable:  # logged once by the store
+                    await trio.sleep(1.0)
             await trio.sleep(0.05)
 
     async def shutdown(self) -> None:
