@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.store_inserts import _drop, _rows, _scratch, server_dsn
 from engine.actors.callbacks import CallbackManager
+from engine.actors.ownership import Ownership
 from engine.crypto import SecretBox
 from engine.domain.timestamps import utcnow
 from engine.services import Registry
@@ -84,8 +85,10 @@ async def measure(dsn: str, urls: list[str], count: int, concurrency: int) -> di
             await prepare(store, urls, count)
             queued = (await sql.fetchrow(store, "SELECT count(*) AS n FROM callback_queue"))["n"]
             assert queued == count, queued
+            ownership = Ownership(store.recovery)  # a registration: claims record it
+            await ownership.register()
             manager = CallbackManager(
-                store, Registry(store, BOX), uuid.uuid4(), concurrency=concurrency, poll=0.05,
+                store, Registry(store, BOX), ownership, concurrency=concurrency, poll=0.05,
                 allow_http=True, allow_private=True,  # the receiver: http on 127.0.0.1
             )  # fmt: skip
             wall, cpu = time.perf_counter(), time.process_time()

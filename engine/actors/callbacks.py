@@ -5,12 +5,19 @@ Durability (a committed status never loses its callback, even to SIGKILL):
 - Migration 0002's triggers write the owed callback into ``callback_queue`` in the same
   transaction as the status change (or the complaint row, ``engine.store.complaints``).
   The table *is* the queue; memory holds only what is being delivered.
-- The manager claims due rows (``owner`` = this worker, ``FOR UPDATE SKIP LOCKED``) in
-  ``seq`` order, woken by ``on_changes`` or every ``poll`` seconds, and routes them to the
-  actor of (service, callback type), created lazily. Rows of a dead worker are claimed
-  again, as recovery does for notifications. Delivered / given-up rows are deleted in
-  batches; a crash before the delete resends them (at-least-once: GC warns receivers
-  that a notification can get several callbacks).
+- The manager claims due rows (``owner`` = this process's current registration,
+  ``FOR UPDATE SKIP LOCKED``) in ``seq`` order, woken by ``on_changes`` or every ``poll``
+  seconds, and routes them to the actor of (service, callback type), created lazily. Rows
+  of a registration declared dead (``engine.actors.recovery``) are claimed again. Delivered
+  / given-up rows are deleted in batches; a crash before the delete resends them
+  (at-least-once: GC warns receivers that a notification can get several callbacks).
+- Fencing (``engine.domain.ownership``): a claimed row is delivered only by its current
+  owner. Before each POST the actor asks ``deliverable``: it waits while the lease is being
+  renewed and says no once the row's claim (``Owed.owner``) is not the current
+  registration (the row is someone else's, or will be claimed again): the row is dropped
+  from memory. Every bookkeeping write (delete, put back, unclaim) is conditional on the
+  owner. So a duplicate callback can only be one already on the wire when the lease ran
+  out, or delivered but not yet deleted.
 - Bounded memory: each actor's queue holds at most ``queue_size`` rows. A full actor is
   left out of the next claims and rows that do not fit are released at once, so the
   overflow simply stays in the database until the actor has room.
@@ -48,6 +55,7 @@ from typing import Any
 import trio
 
 from engine.actors.callback_actor import CallbackActor, HttpSender, Key, Sender
+from engine.actors.ownership import Ownership
 from engine.batching import gather
 from engine.domain import callbacks as cb
 from engine.domain import team_mail
@@ -55,6 +63,7 @@ from engine.domain.team_mail import Notice
 from engine.metrics import (
     CALLBACK_QUEUE,
     CALLBACKS_SUSPENDED,
+    OWNERSHIP_DROPPED,
 )
 from engine.observability import observe_changes
 from engine.providers.base import Receipt
@@ -65,13 +74,17 @@ from engine.store.store import Store
 
 log = logging.getLogger("engine.callbacks")
 
+Op = tuple[int, int, float, uuid.UUID | None]
+# Bookkeeping that fails is tried again, a second apart, this many times (an outage).
+_SETTLE_ATTEMPTS = 120
+
 
 class CallbackManager:
     def __init__(
         self,
         store: Store,
         registry: Registry,
-        worker_id: uuid.UUID,
+        ownership: Ownership,
         *,
         sender: Sender | None = None,
         timeout: float = 5.0,
@@ -81,7 +94,6 @@ class CallbackManager:
         queue_size: int = 1000,
         poll: float = 1.0,
         probe_every: float = 60.0,
-        dead_after: float = 30.0,
         claim_batch: int = 1000,
         allow_http: bool = False,
         allow_private: bool = False,
@@ -90,7 +102,7 @@ class CallbackManager:
     ) -> None:
         self.store = store
         self.registry = registry
-        self.worker_id = worker_id
+        self.ownership = ownership
         self._http = (
             HttpSender(timeout, allow_http=allow_http, allow_private=allow_private)
             if sender is None
@@ -103,7 +115,6 @@ class CallbackManager:
         self._queue_size = queue_size
         self._poll = poll
         self._probe_every = probe_every
-        self._dead_after = dead_after
         self._claim_batch = claim_batch
         self._last_limit = claim_batch  # the last claim's row limit
         self.actors: dict[Key, CallbackActor] = {}
@@ -111,7 +122,8 @@ class CallbackManager:
         self._all_blocked_claim_at = -float("inf")  # last claim with every actor full/suspended
         self._nursery: trio.Nursery | None = None
         self._wake = trio.Event()
-        self._ops_send, self._ops_recv = trio.open_memory_channel[tuple[int, int, float]](20_000)
+        # (seq, attempts or -1 for done, delay, owner)
+        self._ops_send, self._ops_recv = trio.open_memory_channel[Op](20_000)
         # Each endpoint's last success and failure seen here: [success, failure, what failed]
         # (wall-clock seconds), written every ``outcomes_every`` seconds (``_outcome_writer``).
         self._outcomes: dict[Key, list[Any]] = {}
@@ -137,8 +149,21 @@ class CallbackManager:
                 if self._http is not None:
                     await self._http.aclose()
 
+    @property
+    def worker_id(self) -> uuid.UUID:
+        """The current registration's id (what a claim records)."""
+        return self.ownership.owner
+
     def wake(self) -> None:
         self._wake.set()
+
+    async def deliverable(self, owed: cb.Owed) -> bool:
+        """May this process POST ``owed`` now? Waits while the lease is being renewed;
+        False (and the row is forgotten) once its claim is not the current registration."""
+        if await self.ownership.acting(owed.owner):
+            return True
+        OWNERSHIP_DROPPED.labels("callback").inc()
+        return False
 
     def actor(self, key: Key) -> CallbackActor:
         actor = self.actors.get(key)
@@ -198,9 +223,8 @@ class CallbackManager:
         limit = min([self._claim_batch, self._queue_size // 2 or 1]
                     + [r for k, r in room.items() if k[0] not in full])  # fmt: skip
         self._last_limit = limit
-        rows = await self.store.callbacks.claim(
-            self.worker_id, dead_after=self._dead_after, limit=limit, full=full
-        )
+        owner = self.worker_id
+        rows = await self.store.callbacks.claim(owner, limit=limit, full=full)
         owed = sorted(rows, key=lambda o: o.seq)
         overflow = []
         for o in owed:
@@ -214,7 +238,7 @@ class CallbackManager:
                 overflow.append(o.seq)
         if overflow:
             # Synchronously, so no later row of these notifications is claimed meanwhile.
-            await self.store.callbacks.unclaim(overflow)
+            await self.store.callbacks.unclaim(overflow, owner)
         CALLBACK_QUEUE.set(sum(a.depth() for a in self.actors.values()))
         return len(rows)
 
@@ -223,13 +247,13 @@ class CallbackManager:
     # instead would leave the row owned by this live worker: never claimed again until a
     # restart, which would then resend every such callback at once.
     async def done(self, owed: cb.Owed) -> None:
-        await self._ops_send.send((owed.seq, -1, 0.0))
+        await self._ops_send.send((owed.seq, -1, 0.0, owed.owner))
 
     async def release(self, owed: cb.Owed, attempts: int, delay: float) -> None:
-        await self._ops_send.send((owed.seq, attempts, delay))
+        await self._ops_send.send((owed.seq, attempts, delay, owed.owner))
 
     async def release_now(self, owed: cb.Owed, attempts: int, delay: float) -> None:
-        await self.store.callbacks.retry_later([owed.seq], [attempts], [delay])
+        await self.store.callbacks.retry_later([owed.seq], [attempts], [delay], [owed.owner])
 
     async def _writer(self) -> None:
         async for first in self._ops_recv:
@@ -239,20 +263,29 @@ class CallbackManager:
             await gather(self._ops_recv, ops, linger=0.02, limit=5000)
             await self._apply(ops)
 
-    async def _apply(self, ops: Sequence[tuple[int, int, float]]) -> None:
+    async def _apply(self, ops: Sequence[Op], *, tries: int = _SETTLE_ATTEMPTS) -> None:
+        """Settle ``ops``, trying again while the database fails (an outage): a row
+        whose settlement is dropped stays owned by this live process, and nobody would
+        deliver it again before this process stops (fencing)."""
         if not ops:
             return
-        deleted = [seq for seq, attempts, _ in ops if attempts < 0]
+        deleted = [(seq, owner) for seq, attempts, _, owner in ops if attempts < 0]
         released = [op for op in ops if op[1] >= 0]
-        try:
-            with trio.CancelScope(shield=True):
-                await self.store.callbacks.settle(deleted, released)
-        except DatabaseUnavailable:
-            return  # as below, and the store has logged the outage once
-        except Exception:
-            # The rows stay owned by us: claimed again (and resent) after a restart.
-            log.exception("callback bookkeeping failed", extra={"rows": len(ops)})
-            return
+        for attempt in range(tries):
+            try:
+                with trio.CancelScope(shield=True):
+                    await self.store.callbacks.settle(deleted, released)
+                break
+            except DatabaseUnavailable:
+                pass  # the store has logged the outage once
+            except Exception:
+                if attempt == 0:
+                    log.exception("callback bookkeeping failed", extra={"rows": len(ops)})
+            if attempt + 1 == tries:
+                # The rows stay owned by us: claimed again (and resent) after a restart.
+                log.error("callback bookkeeping given up", extra={"rows": len(ops)})
+                return
+            await trio.sleep(BACKOFF_S)
         if released:
             self.wake()
 
@@ -296,7 +329,7 @@ class CallbackManager:
             except (trio.WouldBlock, trio.EndOfChannel):
                 break
         if ops:
-            await self._apply(ops)
+            await self._apply(ops, tries=3)  # within the stop's 10 s
         await self.store.callbacks.release_owned(self.worker_id)
 
     # -- suspension, health checks ---------------------------------------------------

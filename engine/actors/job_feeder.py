@@ -2,7 +2,8 @@
 lane, at the lane's pace.
 
 Rules:
-- Large jobs are owned by this process and fed by ``feed`` a page of rows at a time, so
+- Large jobs are owned by this process (its current registration, ``deps.owner()``:
+  fencing, ``engine.domain.ownership``) and fed by ``feed`` a page of rows at a time, so
   the rendered messages of 50,000 rows never sit in memory at once and the recovery sweep
   (oldest rows first, every service) is not flooded by one job. The lane is bounded: the
   feeder waits for room rather than overflow the job to recovery.
@@ -59,7 +60,7 @@ class FeederDeps(Protocol):
     @property
     def settings(self) -> FeederSettings: ...
     @property
-    def worker_id(self) -> uuid.UUID: ...
+    def owner(self) -> Callable[[], uuid.UUID]: ...
     @property
     def registry(self) -> Registry: ...
     @property
@@ -84,7 +85,7 @@ async def feed(
     try:
         while True:
             page = await deps.store.jobs.page(
-                job_id, after_row=last, owner=deps.worker_id, limit=FEED_PAGE
+                job_id, after_row=last, owner=deps.owner(), limit=FEED_PAGE
             )
             for index, row in enumerate(page):
                 await _enqueue_when_room(actor, nt.stored_outbound(row, compiled, from_address))
@@ -96,7 +97,7 @@ async def feed(
     except Exception:
         log.exception("job feeder failed; rows go to recovery", extra={"job_id": str(job_id)})
         with trio.CancelScope(shield=True):
-            await deps.store.jobs.release_rows(job_id, deps.worker_id, after_row=last)
+            await deps.store.jobs.release_rows(job_id, deps.owner(), after_row=last)
         deps.wake_recovery()
 
 
@@ -109,7 +110,7 @@ async def feed_when_due(
     other service's due rows, leaves them to this feeder. If this process stops before
     then, the rows are still unowned and recovery sends them when due."""
     await trio.sleep(max(0.0, (due - dt.datetime.now(dt.UTC)).total_seconds() - CLAIM_AHEAD))
-    await deps.store.jobs.claim_rows(job_id, deps.worker_id)
+    await deps.store.jobs.claim_rows(job_id, deps.owner())
     await trio.sleep(max(0.0, (due - dt.datetime.now(dt.UTC)).total_seconds()))
     # Limits, names and senders may have changed since the job was accepted.
     bundle = await deps.registry.get(service_id)

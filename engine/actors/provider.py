@@ -7,9 +7,25 @@ Rules:
   unpaced; the math is ``engine.domain.limits.SendRate``). The actor waits for a batch's
   tokens before sending it, so a burst drains at the rate, not faster.
 - At most ``concurrency`` calls are in flight.
-- Before the call a batch's first-try messages are marked ``sending`` in one store update;
-  after it, accepted messages get the provider reference (email stays ``sending``, SMS
-  becomes ``sent``).
+- Before the call a batch's messages are marked ``sending`` in one store update, each
+  conditional on its row still being owned by the registration it was claimed under
+  (``Outbound.owner``; fencing, ``engine.domain.ownership``), and from ``created`` or
+  ``sending`` only (a retry re-marks its row, so it is fenced too). The batch then sends
+  ONLY the messages whose mark changed a row: the others were taken over by another
+  process (or finished) and are dropped from memory, counted in
+  ``notify_ownership_dropped_total{kind="send"}``.
+- After the mark, before the call, ``ownership.acting`` checks the lease: while it is not
+  valid the batch is held (the database is down, or the process was paused) until a
+  heartbeat renews it; a message whose registration was lost meanwhile is dropped (its
+  row is claimed again, by a sweep, and sent by whoever claims it). Mark, then check: a
+  valid lease after the mark means nobody could have declared this process dead before
+  the mark, and nobody can for ``dead_after / 3`` after the check.
+- After the call, accepted messages get the provider reference (email stays ``sending``,
+  SMS becomes ``sent``), conditional on the owner as the mark was. While the database is
+  unreachable that write is retried, not the send: resending what the provider accepted
+  because of an outage would be a duplicate. A failed ``sending`` mark (nothing sent yet)
+  puts the batch back for a retry a second later instead of crashing the actor: a crash
+  would cancel the batches in flight, and theirs would be resent.
 - Throttled / retryable results are retried with jittered exponential backoff. Attempts
   are counted per notification; after ``max_attempts`` the message is marked
   ``technical-failure`` (contract 3.2: max retries exhausted). Rejected messages become
@@ -50,6 +66,7 @@ import itertools
 import logging
 import math
 import random
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
@@ -62,6 +79,7 @@ from engine.domain.limits import SendRate
 from engine.domain.notification import Outbound
 from engine.domain.timestamps import utcnow
 from engine.metrics import (
+    OWNERSHIP_DROPPED,
     PROVIDER_BATCH,
     PROVIDER_BREAKER_OPEN,
     PROVIDER_CALLS,
@@ -71,6 +89,7 @@ from engine.metrics import (
     observe_mailbox,
 )
 from engine.providers.base import Provider, SendResult, failed_batch
+from engine.store.errors import BACKOFF_S, DatabaseUnavailable
 from engine.store.notifications import StatusChange, StatusUpdate
 
 log = logging.getLogger("engine.provider")
@@ -80,10 +99,19 @@ Item = tuple[Outbound, int]  # a message and the attempts it has used so far
 
 # While half-open with every probe slot taken and no fallback, how often to look again.
 _PROBE_POLL = 0.05
+# Outcome writes failing for another reason than an outage: tries, a second apart.
+_RECORD_ATTEMPTS = 5
 
 
 class StatusStore(Protocol):
     async def update_statuses(self, updates: Sequence[StatusUpdate]) -> list[StatusChange]: ...
+
+
+class Fence(Protocol):
+    """``engine.actors.ownership.Ownership``: may this process act on a row it claimed as
+    ``owner`` (waiting while its lease is being renewed)?"""
+
+    async def acting(self, owner: uuid.UUID | None) -> bool: ...
 
 
 def backoff_delay(attempts: int, base: float, cap: float, jitter: float) -> float:
@@ -128,8 +156,10 @@ class ProviderActor:
         breaker: CircuitBreaker | None = None,
         fallback: ProviderActor | None = None,
         rng: random.Random | None = None,
+        ownership: Fence | None = None,
     ) -> None:
         self.provider = provider
+        self._ownership = ownership
         self.name = provider.name
         self.breaker = breaker or CircuitBreaker()
         self.fallback = fallback
@@ -271,16 +301,21 @@ class ProviderActor:
     async def _send(self, batch: list[Item], epoch: int) -> None:
         unsettled, recorded = batch, False
         try:
-            first_try = [m for m, attempts in batch if attempts == 0]
-            if first_try:
-                now = utcnow()
-                marked = await self._store.update_statuses(
-                    [
-                        StatusUpdate(id=m.notification_id, status=st.SENDING, at=now)
-                        for m in first_try
-                    ]
-                )
-                await self._on_changes(marked)  # created -> sending: the hand-off latency
+            try:
+                batch = unsettled = await self._fence(batch)
+            except Exception as exc:
+                # Nothing was sent: the batch waits and tries again. Not a crash, which
+                # would cancel the other batches in flight, and those whose outcome is
+                # being written would be resent (duplicates caused by an outage).
+                if not isinstance(exc, DatabaseUnavailable):  # that one is logged once
+                    log.exception("sending mark failed", extra={"provider": self.name})
+                due = trio.current_time() + BACKOFF_S
+                for message, attempts in batch:
+                    self._delay(message, attempts, due)
+                unsettled = []
+                return
+            if not batch:
+                return  # every row of it is someone else's now (finally: the epoch)
             results = await self._call([m for m, _ in batch])
             updates, retries, failures = self._settle(batch, results)
             self.breaker.record(epoch, trio.current_time(), len(results), failures)
@@ -292,7 +327,7 @@ class ProviderActor:
             retried = {id(m) for m, _, _ in retries}
             unsettled = [item for item in batch if id(item[0]) not in retried]
             if updates:
-                changes = await self._store.update_statuses(updates)
+                changes = await self._record(updates)
                 unsettled = []
                 await self._on_changes(changes)
             unsettled = []
@@ -305,6 +340,47 @@ class ProviderActor:
                 due = trio.current_time()
                 for message, attempts in unsettled:
                     self._delay(message, attempts, due)
+
+    async def _fence(self, batch: list[Item]) -> list[Item]:
+        """Mark the batch ``sending`` (conditional on each row's owner), then check the
+        lease: the items this process still owns and may send now (module rules)."""
+        now = utcnow()
+        marked = await self._store.update_statuses(
+            [
+                StatusUpdate(id=m.notification_id, status=st.SENDING, at=now, owner=m.owner)
+                for m, _ in batch
+            ]
+        )
+        # created -> sending: the hand-off latency (a retry's sending -> sending is not one).
+        await self._on_changes([c for c in marked if c.previous_status == st.CREATED])
+        changed = {c.id for c in marked}
+        kept = [item for item in batch if item[0].notification_id in changed]
+        if self._ownership is not None:
+            kept = [item for item in kept if await self._ownership.acting(item[0].owner)]
+        if len(kept) < len(batch):
+            OWNERSHIP_DROPPED.labels("send").inc(len(batch) - len(kept))
+            log.warning(
+                "dropped messages another process owns now",
+                extra={"provider": self.name, "dropped": len(batch) - len(kept)},
+            )
+        return kept
+
+    async def _record(self, updates: list[StatusUpdate]) -> list[StatusChange]:
+        """Store the outcomes of a call. While the database is unreachable, keep trying:
+        the provider has these messages, and resending them because a write failed would
+        be a duplicate send caused by an outage (a cancellation still falls back to the
+        resend, at-least-once)."""
+        for attempt in itertools.count(1):
+            try:
+                return await self._store.update_statuses(updates)
+            except DatabaseUnavailable:  # logged once by the store: as long as it lasts
+                pass
+            except Exception:
+                if attempt >= _RECORD_ATTEMPTS:
+                    raise  # not an outage: the messages are resent (at-least-once)
+                log.exception("storing provider outcomes failed", extra={"provider": self.name})
+            await trio.sleep(BACKOFF_S)
+        raise AssertionError("unreachable")
 
     async def _call(self, messages: list[Outbound]) -> list[SendResult]:
         """The provider's results, one per message. Providers report every failure as results
@@ -360,6 +436,7 @@ class ProviderActor:
                     provider=self.name,
                     provider_reference=reference,
                     provider_response=response,
+                    owner=message.owner,
                 )
             )
         for outcome, n in outcomes.items():

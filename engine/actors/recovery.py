@@ -1,21 +1,27 @@
 """Recovery: nothing acknowledged is lost, nothing is sent twice by the engine itself.
 
 Ownership: a notification inserted for immediate sending carries ``owner`` = this process's
-worker id. Scheduled notifications and lane overflow carry ``owner = NULL``. Each process
-heartbeats in ``workers``; a stopping process deletes its ``workers`` row once its actors
-have stopped (``shutdown``) and keeps ownership of its rows: a worker not in ``workers`` is
-dead, so the next sweep anywhere claims them at once. It must not release them instead: a
-``sending`` mark still in the store's writer when the actors stop lands after any release,
-and an unowned ``sending`` row is one recovery cannot tell from a live send (issue 20: 2
-notifications stranded in 1 of 22 stops under load).
+current registration id (``engine.actors.ownership``: the fence, its lease and its
+heartbeats; the timing rules in ``engine.domain.ownership``). Scheduled notifications and
+lane overflow carry ``owner = NULL``. A stopping process deletes its ``workers`` row once
+its actors have stopped (``shutdown``) and keeps ownership of its rows: an owner not in
+``workers`` is gone for good, so the next sweep anywhere claims them at once. It must not
+release them instead: a ``sending`` mark still in the store's writer when the actors stop
+lands after any release, and an unowned ``sending`` row is one recovery cannot tell from a
+live send (issue 20: 2 notifications stranded in 1 of 22 stops under load).
 
-Every ``sweep_every`` seconds a process claims (``FOR UPDATE SKIP LOCKED``, so processes
-never claim the same row) and enqueues:
+Every ``sweep_every`` seconds a process first declares dead the registrations silent for
+``dead_after`` seconds (``reap``: only if its own heartbeats have been continuous that
+long, so after a database outage nobody is declared dead on heartbeats nobody could
+write), then claims (``FOR UPDATE SKIP LOCKED``, so processes never claim the same row)
+and enqueues:
 - ``created`` rows that are due (``scheduled_for`` passed or NULL) and unowned, or owned by
-  a worker silent for ``dead_after`` seconds;
-- ``sending`` rows of a dead worker that have no provider reference: the crash happened
-  during the provider call, so the provider may have accepted them. They are resent
-  (at-least-once) and counted in ``notify_recovery_requeued_total{status="sending"}``.
+  an id no longer registered;
+- ``sending`` rows of an unregistered owner that have no provider reference: the crash
+  happened during the provider call, so the provider may have accepted them. They are
+  resent (at-least-once) and counted in ``notify_recovery_requeued_total{status="sending"}``.
+  A live process never has such a row resent: it sends only while its lease is valid, and
+  a lease has run out ``dead_after / 3`` before the registration can be declared dead.
 Rows of a bulk job still being written are never claimed (``engine.store.jobs``).
 Every ``timeout_every`` seconds the contract's timeouts apply: ``created`` older than
 3 days -> technical-failure; ``sending``/``pending``/``sent`` older than 3 days ->
@@ -29,14 +35,13 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
-import socket
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import trio
 
+from engine.actors.ownership import Ownership
 from engine.domain import statuses as st
 from engine.domain.timestamps import utcnow
 from engine.metrics import RECOVERY_REQUEUED, RECOVERY_SWEEPS
@@ -59,9 +64,8 @@ class Recovery:
         requeue: Requeue,
         on_changes: Callable[[Sequence[Any]], Awaitable[None]],
         *,
-        worker_id: uuid.UUID | None = None,
+        ownership: Ownership | None = None,
         sweep_every: float = 5.0,
-        heartbeat_every: float = 5.0,
         dead_after: float = 30.0,
         timeout_every: float = 600.0,
         timeout_age: dt.timedelta = dt.timedelta(days=3),
@@ -71,11 +75,12 @@ class Recovery:
         housekeeping: Sequence[Housekeeping] = (),
     ) -> None:
         self.store = store
-        self.worker_id = worker_id or uuid.uuid4()
+        # Without one given, the recovery runs its own registration's heartbeats.
+        self._heartbeats = ownership is None
+        self.ownership = ownership or Ownership(store.recovery, dead_after=dead_after)
         self._requeue = requeue
         self._on_changes = on_changes
         self._sweep_every = sweep_every
-        self._heartbeat_every = heartbeat_every
         self._dead_after = dead_after
         self._timeout_every = timeout_every
         self._timeout_age = timeout_age
@@ -86,14 +91,18 @@ class Recovery:
         self._release_send, self._release_recv = trio.open_memory_channel[uuid.UUID](100_000)
         self._sweep_now = trio.Event()
 
+    @property
+    def worker_id(self) -> uuid.UUID:
+        """The current registration's id (it changes when the registration was lost)."""
+        return self.ownership.owner
+
     async def register(self) -> None:
-        await self.store.recovery.register(
-            self.worker_id, hostname=socket.gethostname(), pid=os.getpid()
-        )
+        await self.ownership.register()
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._heartbeat)
+            if self._heartbeats:
+                nursery.start_soon(self.ownership.run)
             nursery.start_soon(self._releaser)
             task_status.started()
             last_timeout = -self._timeout_every
@@ -112,8 +121,15 @@ class Recovery:
         self._sweep_now.set()
 
     async def sweep(self) -> int:
-        """Claim and requeue what nobody alive owns. Returns how many were requeued."""
+        """Declare the silent dead, then claim and requeue what no registered process owns.
+        Returns how many were requeued."""
         RECOVERY_SWEEPS.inc()
+        times = self.ownership.times
+        dead = await self.store.recovery.reap(
+            self.worker_id, dead_after=self._dead_after, gap=times.gap
+        )
+        if dead:
+            log.warning("declared dead", extra={"workers": [str(w) for w in dead]})
         total = 0
         while True:
             rows = await self.store.recovery.claim(
@@ -129,9 +145,7 @@ class Recovery:
                 break
         if self._replay_receipts is not None:
             for _ in range(100):  # bounded: at most 100 batches a sweep
-                rows = await self.store.recovery.claim_simulated(
-                    self.worker_id, dead_after=self._dead_after, limit=self._batch
-                )
+                rows = await self.store.recovery.claim_simulated(self.worker_id, limit=self._batch)
                 if rows:
                     await self._replay_receipts(rows)
                 if len(rows) < self._batch:
@@ -188,13 +202,16 @@ class Recovery:
                     ids.append(self._release_recv.receive_nowait())
                 except trio.WouldBlock:
                     break
-            await self.store.recovery.release(self.worker_id, ids)
+            # Conditional on the current id: a row of a lost registration is claimed anyway.
+            # Tried again through an outage: a row this live process owns but no longer
+            # holds would wait for its stop (fencing: nobody else may take it).
+            for _ in range(600):  # bounded: ten minutes of outage
+                try:
+                    await self.store.recovery.release(self.worker_id, ids)
+                    break
+                except DatabaseUnavailable:  # logged once by the store
+                    await trio.sleep(1.0)
             await trio.sleep(0.05)
-
-    async def _heartbeat(self) -> None:
-        while True:
-            await trio.sleep(self._heartbeat_every)
-            await self.store.recovery.heartbeat(self.worker_id)
 
     async def shutdown(self) -> None:
         """Leave ``workers`` (call once the actors have stopped): this process's rows keep

@@ -20,7 +20,7 @@ from typing import Any
 
 import trio
 
-from engine.actors.provider import ProviderActor, parse_send_rates
+from engine.actors.provider import Fence, ProviderActor, parse_send_rates
 from engine.actors.supervisor import supervise
 from engine.config import Settings
 from engine.domain.notification import Outbound
@@ -38,8 +38,12 @@ OnChanges = Callable[[Sequence[StatusChange]], Awaitable[None]]
 class ProviderRoutes:
     """The running provider actors of both channels, by name, and the route to them."""
 
-    def __init__(self, settings: Settings, store: Store, on_changes: OnChanges) -> None:
+    def __init__(
+        self, settings: Settings, store: Store, on_changes: OnChanges, *,
+        ownership: Fence | None = None,
+    ) -> None:  # fmt: skip
         self._settings = settings
+        self._ownership = ownership  # every provider actor's fence (engine.actors.provider)
         self._store = store
         self._on_changes = on_changes
         self._routes: dict[tuple[str, bool], list[ProviderActor]] = {}
@@ -93,6 +97,7 @@ class ProviderRoutes:
             self._on_changes,
             send_rate=rate,
             linger=s.provider_linger_ms / 1000,
+            ownership=self._ownership,
         )
         await self._nursery.start(partial(supervise, "provider", actor.run))
         self.providers[name] = actor

@@ -147,6 +147,7 @@ def _add_public_routes(r: Router, deps: ApiDeps) -> None:
     r.add("GET", "/v2/received-text-messages", v2(inbound.list_received_texts))
     r.add("GET", "/v2/openapi", partial(openapi.get_openapi, deps))
     r.add("GET", "/v2/openapi-en", partial(openapi.get_openapi, deps))
+    r.add("GET", "/v2/openapi-fr", partial(openapi.get_openapi_fr, deps))
     # SNS cannot send an API key: these check the SNS message signature instead.
     receipts.add_routes(r, deps)
 

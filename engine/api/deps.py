@@ -111,8 +111,9 @@ class ApiDeps:
     registry: Registry
     template_cache: TemplateCache
     service_actors: ServiceActors
-    # This process's id: rows it will send itself are written owned by it (recovery).
-    worker_id: uuid.UUID
+    # This process's current registration id: rows it will send itself are written owned
+    # by it (recovery; it changes if the registration was lost, engine.actors.ownership).
+    owner: Callable[[], uuid.UUID]
     # Run a background task (a bulk job's feeder) in the actors' nursery.
     start_soon: Callable[..., None]
     # Committed status changes (a cancel): metrics and callbacks hear of them.

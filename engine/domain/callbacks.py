@@ -81,6 +81,8 @@ class Owed(msgspec.Struct, frozen=True, kw_only=True):
     completed_at: dt.datetime | None
     complaint_id: uuid.UUID | None
     attempts: int = 0
+    # The registration that claimed the row (fencing, engine.domain.ownership); never sent.
+    owner: uuid.UUID | None = None
 
 
 def delivery_payload(o: Owed, language: str = "en") -> dict[str, Any]:

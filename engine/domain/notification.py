@@ -14,7 +14,8 @@ accepted is exactly what is committed, and everything else is built from it.
   personalisation the row was created with). A row is read by column name
   (``row["id"]``), so a ``NotificationRow`` and a database record go through the same
   builder. The row's subject is sent; the rendered one only if the row has none (so a
-  sanitised subject stays sanitised).
+  sanitised subject stays sanitised). The message carries the row's ``owner`` (the
+  registration it was claimed under: the fence of ``engine.domain.ownership``).
 - ``post_response``: the 201 of a single POST, from the row.
 - ``sender_address`` / ``from_address``: an email's sender, the service's own address or
   its ``email_from`` at its sending domain (else the engine's).
@@ -188,6 +189,9 @@ class EmailMessage(msgspec.Struct, frozen=True, kw_only=True, tag="email"):
     key_type: str = "normal"
     lane: str = "normal"
     created_at: dt.datetime | None = None
+    # The registration the row was claimed under (engine.domain.ownership): the provider
+    # actor's writes are conditional on it. None: unfenced (tests without a store).
+    owner: uuid.UUID | None = None
 
 
 class SmsMessage(msgspec.Struct, frozen=True, kw_only=True, tag="sms"):
@@ -199,6 +203,7 @@ class SmsMessage(msgspec.Struct, frozen=True, kw_only=True, tag="sms"):
     key_type: str = "normal"
     lane: str = "normal"
     created_at: dt.datetime | None = None
+    owner: uuid.UUID | None = None  # as EmailMessage's
 
 
 Outbound = EmailMessage | SmsMessage
@@ -251,6 +256,7 @@ def outbound(
             key_type=row["key_type"],
             lane=row["process_type"],
             created_at=row["created_at"],
+            owner=row["owner"],
         )
     return SmsMessage(
         notification_id=row["id"],
@@ -261,6 +267,7 @@ def outbound(
         key_type=row["key_type"],
         lane=row["process_type"],
         created_at=row["created_at"],
+        owner=row["owner"],
     )
 
 

@@ -6,8 +6,13 @@ Rules:
 - The queue's claim and bookkeeping find rows by key and run on the keyed pool
   (``keyed=True``, see ``engine.store.pools``); configuration reads and writes do not.
 - A claim (``claim``) takes due rows in ``seq`` order with ``FOR UPDATE SKIP LOCKED``:
-  rows nobody alive owns, never a row while an earlier row of the same notification (and
-  type) belongs to someone else, never for a suspended endpoint or a service in ``full``.
+  rows that are unowned or whose owner is no longer registered (``engine.store.recovery``
+  is the one place that declares a registration dead), never a row while an earlier row
+  of the same notification (and type) belongs to someone else, never for a suspended
+  endpoint or a service in ``full``. It records the claimer's registration id.
+- Every later write on a claimed row (``settle``'s delete and put-back, ``unclaim``,
+  ``retry_later``) is conditional on the row still being that owner's: a process that
+  lost its registration cannot delete or reschedule a row another process holds now.
 - ``settle`` deletes delivered / given-up rows and puts the others back for a later
   attempt, in one transaction.
 - An endpoint may choose its statuses (``statuses``; NULL = all): migration 0015's trigger
@@ -34,14 +39,11 @@ Outcome = tuple[uuid.UUID, str, dt.datetime | None, dt.datetime | None, str | No
 _COLUMNS = ", ".join(f"q.{f}" for f in cb.Owed.__struct_fields__)
 
 _CLAIM_SQL = f"""
-WITH live AS (
-    SELECT id FROM workers WHERE heartbeat_at > now() - make_interval(secs => $2)
-), c AS (
+WITH c AS (
     SELECT q.seq FROM callback_queue q
     WHERE q.next_attempt_at <= now()
-      AND q.owner IS DISTINCT FROM $1
-      AND (q.owner IS NULL OR q.owner NOT IN (SELECT id FROM live))
-      AND q.service_id <> ALL($4::uuid[])
+      AND (q.owner IS NULL OR q.owner NOT IN (SELECT id FROM workers))
+      AND q.service_id <> ALL($3::uuid[])
       AND NOT EXISTS (SELECT 1 FROM callback_queue e
                       WHERE e.notification_id = q.notification_id
                         AND e.callback_type = q.callback_type
@@ -49,7 +51,7 @@ WITH live AS (
       AND NOT EXISTS (SELECT 1 FROM service_callbacks s
                       WHERE s.service_id = q.service_id AND s.callback_type = q.callback_type
                         AND s.suspended_at IS NOT NULL)
-    ORDER BY q.seq LIMIT $3
+    ORDER BY q.seq LIMIT $2
     FOR UPDATE OF q SKIP LOCKED
 )
 UPDATE callback_queue q SET owner = $1 FROM c WHERE q.seq = c.seq
@@ -58,8 +60,12 @@ RETURNING {_COLUMNS}
 _RELEASE_SQL = """
 UPDATE callback_queue q SET owner = NULL, attempts = u.attempts,
     next_attempt_at = now() + make_interval(secs => u.delay)
-FROM unnest($1::bigint[], $2::int[], $3::float8[]) AS u(seq, attempts, delay)
-WHERE q.seq = u.seq
+FROM unnest($1::bigint[], $2::int[], $3::float8[], $4::uuid[]) AS u(seq, attempts, delay, owner)
+WHERE q.seq = u.seq AND q.owner = u.owner
+"""
+_DELETE_SQL = """
+DELETE FROM callback_queue q USING unnest($1::bigint[], $2::uuid[]) AS u(seq, owner)
+WHERE q.seq = u.seq AND q.owner = u.owner
 """
 
 
@@ -208,40 +214,43 @@ class Callbacks:
 
     # -- the queue (callback_queue) -----------------------------------------------------
     async def claim(
-        self, worker_id: uuid.UUID, *, dead_after: float, limit: int, full: Sequence[uuid.UUID]
+        self, owner: uuid.UUID, *, limit: int, full: Sequence[uuid.UUID]
     ) -> list[cb.Owed]:
-        """Claim up to ``limit`` due rows for ``worker_id`` (workers silent for
-        ``dead_after`` seconds count as dead), none of the services in ``full``."""
-        rows = await self._pipe.fetch(
-            _CLAIM_SQL, worker_id, dead_after, limit, list(full), keyed=True
-        )
+        """Claim up to ``limit`` due rows for ``owner`` (a registration id), none of the
+        services in ``full``; each comes back with ``owner`` set."""
+        rows = await self._pipe.fetch(_CLAIM_SQL, owner, limit, list(full), keyed=True)
         # The recipient is the notification's, sealed as it is (0002's triggers copy it).
         opened = (self._sealer.notification(r, "notification_id") for r in rows)
         return [cb.Owed(**r) for r in opened]
 
-    async def unclaim(self, seqs: Sequence[int]) -> None:
+    async def unclaim(self, seqs: Sequence[int], owner: uuid.UUID) -> None:
         """Give claimed rows back at once, untouched (they did not fit)."""
         await self._pipe.execute(
-            "UPDATE callback_queue SET owner = NULL WHERE seq = ANY($1::bigint[])",
+            "UPDATE callback_queue SET owner = NULL WHERE seq = ANY($1::bigint[]) AND owner = $2",
             list(seqs),
+            owner,
             keyed=True,
         )
 
     async def retry_later(
-        self, seqs: Sequence[int], attempts: Sequence[int], delays: Sequence[float]
-    ) -> None:
+        self, seqs: Sequence[int], attempts: Sequence[int], delays: Sequence[float],
+        owners: Sequence[uuid.UUID | None],
+    ) -> None:  # fmt: skip
         """Give rows back with their attempt count, due again after ``delays`` seconds."""
         await self._pipe.execute(_RELEASE_SQL, list(seqs), list(attempts), list(delays),
-                                 keyed=True)  # fmt: skip
+                                 list(owners), keyed=True)  # fmt: skip
 
-    async def settle(self, done: Sequence[int], retries: Sequence[tuple[int, int, float]]) -> None:
-        """In one transaction: delete the ``done`` rows, give the ``retries``
-        (seq, attempts, delay) back as ``retry_later`` does."""
+    async def settle(
+        self,
+        done: Sequence[tuple[int, uuid.UUID | None]],
+        retries: Sequence[tuple[int, int, float, uuid.UUID | None]],
+    ) -> None:
+        """In one transaction: delete the ``done`` rows (seq, owner), give the ``retries``
+        (seq, attempts, delay, owner) back as ``retry_later`` does."""
         statements: list[Statement] = []
         if done:
-            statements.append(
-                ("DELETE FROM callback_queue WHERE seq = ANY($1::bigint[])", (list(done),))
-            )
+            seqs, owners = zip(*done, strict=True)
+            statements.append((_DELETE_SQL, (list(seqs), list(owners))))
         if retries:
             columns = tuple(list(c) for c in zip(*retries, strict=True))
             statements.append((_RELEASE_SQL, columns))

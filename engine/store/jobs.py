@@ -13,7 +13,10 @@ Rules:
   older than any write can take (the client had no 201, and retries the whole job).
 - ``discard`` removes a job and every row of it in one transaction.
 - Pages are read in ``job_row_number`` order, only rows still ``created`` and owned by
-  the feeder, so a row recovery took meanwhile is never fed twice.
+  the feeder's current registration, so a row recovery took meanwhile is never fed twice,
+  and a feeder whose registration was lost stops (its rows go to recovery). Each row
+  carries its ``owner``: the provider actor's ``sending`` mark is conditional on it
+  (fencing, ``engine.domain.ownership``).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from engine.store.sealing import Sealer
 _PAGE_SQL = """
 SELECT id, service_id, template_id, template_version, key_type, notification_type, recipient,
        status, personalisation, subject, body, reply_to_text, process_type, unsubscribe_url,
-       created_at, job_row_number
+       created_at, job_row_number, owner
 FROM notifications
 WHERE job_id = $1 AND job_row_number > $2 AND status = 'created' AND owner = $3
 ORDER BY job_row_number
@@ -109,8 +112,8 @@ class Jobs:
         self, job_id: uuid.UUID, *, after_row: int, owner: uuid.UUID, limit: int
     ) -> list[Row]:
         """Up to ``limit`` unsent rows of the job owned by ``owner``, after ``after_row``
-        (the columns ``engine.domain.notification.stored_outbound`` reads, and
-        ``job_row_number``), personal values open."""
+        (the columns ``engine.domain.notification.stored_outbound`` reads, ``owner``
+        included, and ``job_row_number``), personal values open."""
         rows = await self._pipe.fetch(_PAGE_SQL, job_id, after_row, owner, limit)
         return self._sealer.notifications(rows)
 

@@ -11,6 +11,11 @@ Rules:
   ``_UPDATE_SQL`` and the cancel statement); a row in any other status is left alone, so
   receipts arriving late or twice are harmless. ``pending`` followed by a permanent
   failure becomes ``temporary-failure`` (both Notifys), in the same statement.
+- Fencing (``engine.domain.ownership``): a status update that names an ``owner`` changes
+  the row only while the row is still that owner's (the provider actor's ``sending``
+  mark and outcomes). The check is in the locking read (``FOR UPDATE``), so a claim by
+  another process that commits first makes the update change nothing; the returned
+  changes are exactly the rows changed, and the caller acts only on those.
 - Reads return ``Row`` records (by column name), personal values open
   (``engine.store.sealing``); the caller shapes the response.
 """
@@ -80,6 +85,8 @@ class StatusUpdate(msgspec.Struct, frozen=True, kw_only=True):
     provider_response: str | None = None
     feedback_type: str | None = None
     feedback_subtype: str | None = None
+    # Fencing: only while the row is owned by this registration (None: whoever owns it).
+    owner: uuid.UUID | None = None
 
 
 class StatusChange(msgspec.Struct, frozen=True):
@@ -105,13 +112,14 @@ class ReceiptOutcome(msgspec.Struct, frozen=True):
 _UPDATE_SQL = """
 WITH u AS (
     SELECT * FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::text[], $5::text[],
-                         $6::text[], $7::text[], $8::text[], $9::text[])
+                         $6::text[], $7::text[], $8::text[], $9::text[], $10::uuid[])
         AS u(id, status, at, provider, provider_reference, provider_response,
-             feedback_type, feedback_subtype, from_statuses)
+             feedback_type, feedback_subtype, from_statuses, owner)
 ), old AS (
     SELECT n.id, n.status AS previous_status FROM notifications n JOIN u ON n.id = u.id
     WHERE n.id = ANY($1::uuid[])  -- lets the planner use the primary key, not a table scan
       AND n.status = ANY(string_to_array(u.from_statuses, ','))
+      AND (u.owner IS NULL OR n.owner = u.owner)
     FOR UPDATE OF n
 ), j AS (
     -- One relation to join the UPDATE with: it drives primary-key lookups into
@@ -189,6 +197,7 @@ def _update_columns(batch: list[StatusUpdate]) -> tuple[list[Any], ...]:
         [u.feedback_type for u in batch],
         [u.feedback_subtype for u in batch],
         [_MAY_REPLACE_TEXT[u.status] for u in batch],
+        [u.owner for u in batch],
     )
 
 

@@ -14,6 +14,7 @@ import trio
 from prometheus_client import REGISTRY
 
 from engine.domain import leases
+from engine.domain import statuses as st
 from engine.domain.leases import GiveBack, LeaseGrant, LeaseRequest
 from engine.domain.notification import EmailMessage, Outbound
 from engine.providers.base import Outcome, SendResult, failed_batch
@@ -39,13 +40,17 @@ def email(
 
 
 class FakeStore:
-    """Records every status update in order. ``fail``: the next N writes raise;
-    ``fail_outcomes``: the next N writes of provider outcomes raise."""
+    """Records every status update in order and answers with a change per row it changed,
+    as the real store does. ``fail``: the next N writes raise; ``fail_outcomes``: the next
+    N writes of provider outcomes raise; ``taken``: rows another process owns now (an
+    update that names an owner changes nothing there, as ``_UPDATE_SQL``'s fence)."""
 
     def __init__(self) -> None:
         self.updates: list[StatusUpdate] = []
         self.fail = 0
         self.fail_outcomes = 0
+        self.taken: set[uuid.UUID] = set()
+        self._status: dict[uuid.UUID, str] = {}
 
     async def update_statuses(self, updates: Sequence[StatusUpdate]) -> list[StatusChange]:
         await trio.lowlevel.checkpoint()
@@ -55,8 +60,15 @@ class FakeStore:
         if self.fail_outcomes and any(u.provider is not None for u in updates):
             self.fail_outcomes -= 1
             raise OSError("database went away")
-        self.updates.extend(updates)
-        return []
+        changes = []
+        for u in updates:
+            if u.owner is not None and u.id in self.taken:
+                continue
+            self.updates.append(u)
+            previous = self._status.get(u.id, st.CREATED)
+            self._status[u.id] = u.status
+            changes.append(StatusChange(u.id, u.status, previous, "email", "normal", None))
+        return changes
 
     def final(self) -> dict[uuid.UUID, str]:
         """The last status written per notification, for those past ``sending``-before."""

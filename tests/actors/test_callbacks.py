@@ -24,6 +24,7 @@ import trio
 from prometheus_client import REGISTRY
 
 from engine.actors.callbacks import CallbackManager
+from engine.actors.ownership import Ownership
 from engine.crypto import SecretBox
 from engine.domain import statuses as st
 from engine.domain.callbacks import Owed
@@ -142,6 +143,14 @@ async def notify(
     return [r.id for r in rows]
 
 
+async def registered(store: Store) -> Ownership:
+    """A registration of this test's process (claims record it; its lease is valid for
+    ``2/3`` of the default 30 s dead-after, longer than any test here)."""
+    ownership = Ownership(store.recovery)
+    await ownership.register()
+    return ownership
+
+
 @pytest.fixture
 async def manager_factory(
     store: Store,
@@ -154,7 +163,7 @@ async def manager_factory(
             options: dict[str, Any] = {"retry_seconds": 0.3, "poll": 0.05, "probe_every": 60.0,
                                        "allow_http": True, "allow_private": True}  # fmt: skip
             options.update(kw)
-            m = CallbackManager(store, Registry(store, BOX), uuid.uuid4(), **options)
+            m = CallbackManager(store, Registry(store, BOX), await registered(store), **options)
             scope = trio.CancelScope()
 
             async def run(task_status: trio.TaskStatus[None]) -> None:
@@ -455,7 +464,7 @@ async def test_a_full_actor_is_not_rescanned_on_every_wake_yet_new_services_are_
     busy = await add_service(store, receiver.url("/busy"))
     counting = ClaimCountingStore(store)
     manager = CallbackManager(
-        cast(Store, counting), Registry(store, BOX), uuid.uuid4(),
+        cast(Store, counting), Registry(store, BOX), await registered(store),
         concurrency=1, queue_size=8, poll=2.0, probe_every=60.0,
         allow_http=True, allow_private=True,
     )  # fmt: skip

@@ -102,7 +102,8 @@ async def test_retryable_errors_back_off_then_technical_failure(autojump_clock: 
         nominal = 1.0 * 2 ** (k - 1)
         assert nominal / 2 <= gap <= nominal + 0.01  # exponential, with jitter below nominal
     final = [u for u in store.updates if u.id == m.notification_id]
-    assert [u.status for u in final] == [st.SENDING, st.TECHNICAL_FAILURE]  # sending once
+    # Each attempt marks the row first (a retry's mark is fenced too), then one outcome.
+    assert [u.status for u in final] == [st.SENDING] * 4 + [st.TECHNICAL_FAILURE]
     assert final[-1].provider_response == "503 from provider"
 
 

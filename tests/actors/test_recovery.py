@@ -40,6 +40,13 @@ async def _recovery(store: Store, rec: Recorder, **kw: Any) -> Recovery:
     return r
 
 
+async def _up_for_an_hour(store: Store, r: Recovery) -> None:
+    """``r``'s heartbeats have been continuous for an hour: it may declare others dead."""
+    await sql.execute(
+        store, "UPDATE workers SET up_since = now() - interval '1 hour' WHERE id = $1", r.worker_id
+    )
+
+
 async def _dead_worker(store: Store) -> uuid.UUID:
     wid = uuid.uuid4()
     await sql.execute(
@@ -54,6 +61,7 @@ async def _dead_worker(store: Store) -> uuid.UUID:
 async def test_claims_unowned_and_dead_owned_rows_only(store: Store) -> None:
     rec = Recorder()
     me = await _recovery(store, rec)
+    await _up_for_an_hour(store, me)
     other_live = await _recovery(store, Recorder())
     dead = await _dead_worker(store)
     unowned = make_row(owner=None)
@@ -77,6 +85,7 @@ async def test_claims_unowned_and_dead_owned_rows_only(store: Store) -> None:
 async def test_interrupted_provider_call_is_resent_once(store: Store) -> None:
     rec = Recorder()
     me = await _recovery(store, rec)
+    await _up_for_an_hour(store, me)
     dead = await _dead_worker(store)
     in_call = make_row(owner=dead)
     accepted = make_row(owner=dead)
@@ -271,6 +280,7 @@ async def test_rows_of_a_job_not_yet_sendable_are_never_claimed_and_are_cleaned_
 ) -> None:
     rec = Recorder()
     me = await _recovery(store, rec, abandoned_job_age=dt.timedelta(hours=1))
+    await _up_for_an_hour(store, me)
     dead = await _dead_worker(store)
     # A writer killed between chunks: the job is still `pending` (engine.store.jobs.WRITING),
     # one chunk of its rows committed, owned by the dead process (or unowned, if scheduled).

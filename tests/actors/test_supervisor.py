@@ -9,7 +9,7 @@ from functools import partial
 import pytest
 import trio
 
-from engine.actors.provider import ProviderActor
+from engine.actors.provider import _RECORD_ATTEMPTS, ProviderActor
 from engine.actors.supervisor import supervise
 from engine.domain import statuses as st
 from engine.domain.breaker import CircuitBreaker, FailureShare
@@ -99,7 +99,7 @@ async def test_a_failure_to_start_is_not_retried(autojump_clock: object) -> None
 
 
 async def test_provider_actor_restart_loses_nothing(autojump_clock: object) -> None:
-    """The store fails while the first batch's outcome is written: the actor crashes, the
+    """The store keeps failing while the first batch's outcome is written: the actor crashes, the
     supervisor restarts it, and every message, queued or in flight, ends up sent."""
     provider, store = FakeProvider("restart-me", max_batch=10), FakeStore()
     actor = ProviderActor(
@@ -109,7 +109,10 @@ async def test_provider_actor_restart_loses_nothing(autojump_clock: object) -> N
     messages = [email(i) for i in range(50)]
     for m in messages:
         actor.send_channel.send_nowait(m)
-    store.fail_outcomes = 1  # the first batch is sent, then its outcome cannot be stored
+    # The first batch is sent, then its outcome cannot be stored, not even after the
+    # in-place retries (a failure that is not an outage: those are retried as long as
+    # they last, engine.actors.provider).
+    store.fail_outcomes = _RECORD_ATTEMPTS
     before = sample("notify_actor_restarts_total", actor="provider-test")
     async with trio.open_nursery() as nursery:
         await nursery.start(partial(supervise, "provider-test", actor.run, min_backoff=1.0))

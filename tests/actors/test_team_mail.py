@@ -57,9 +57,9 @@ async def test_the_team_hears_of_80_and_100_percent_of_the_daily_limit_once(
         store = running.engine.store
 
         async def delivered_to_team() -> list[Any]:
-            rows = await sql.fetch(
+            rows = await sql.opened(  # recipients and subjects are sealed at rest
                 store,
-                "SELECT template_id, status, subject, recipient FROM notifications"
+                "SELECT id, template_id, status, subject, recipient FROM notifications"
                 " WHERE service_id = $1 ORDER BY created_at",
                 SYSTEM_SERVICE_ID,
             )

@@ -11,6 +11,8 @@ and drives it with ASGI messages (``request``). Nothing in ``engine`` is patched
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import itertools
 import time
 import uuid
 from collections.abc import Sequence
@@ -290,7 +292,7 @@ class InProcessApi:
             registry=self.registry,
             template_cache=TemplateCache(),
             service_actors=self.service_actors,
-            worker_id=uuid.uuid4(),
+            owner=functools.partial(next, itertools.repeat(uuid.uuid4())),
             start_soon=lambda fn, *args: self.background.append((fn, args)),
             on_changes=self._on_changes,
             wake_recovery=lambda: None,

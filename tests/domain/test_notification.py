@@ -179,6 +179,7 @@ def test_an_email_message_from_a_fresh_row() -> None:
         key_type="normal",
         lane="priority",
         created_at=NOW,
+        owner=WORKER,  # the registration it was claimed under: the provider's fence
     )
     assert "<strong>42</strong>" in message.html
 
@@ -201,6 +202,7 @@ def test_an_sms_message_from_a_fresh_row() -> None:
         key_type="normal",
         lane="priority",
         created_at=NOW,
+        owner=WORKER,
     )
 
 

@@ -203,7 +203,7 @@ async def post_bulk(deps: ApiDeps, request: Request, ctx: AuthContext) -> Respon
         reference=body.reference,
         scheduled_for=scheduled,
         created_at=now,
-        owner=deps.worker_id if scheduled is None else None,
+        owner=deps.owner() if scheduled is None else None,
     )
     job = _job(job_id, spec, bundle, key, body.name, count, sender_id)
     if simulated:

@@ -1,6 +1,7 @@
 """The OpenAPI 3.1 document of the public v2 API, served at GET /v2/openapi (no auth).
 
-``/v2/openapi-en`` is an alias (GC serves its English document there). The document is a
+``/v2/openapi-en`` is an alias (GC serves its English document there); ``/v2/openapi-fr``
+is the same document in French (``openapi_fr``). The document is a
 plain dict built once at import (schemas in ``openapi_schemas``); the ``servers`` entry is
 the request's own base URL, so "try it" tools hit the engine they read the document from.
 
@@ -20,6 +21,7 @@ import msgspec
 
 from engine.api.http import Request, Response
 from engine.api.limits import INT32_MAX
+from engine.api.v2 import openapi_fr
 from engine.api.v2.openapi_schemas import SCHEMAS, STR, UUID, Schema, ref
 from engine.domain import statuses as st
 
@@ -186,10 +188,14 @@ PATHS: dict[str, Any] = {
         )
     },
 }
-for _alias in ("/v2/openapi", "/v2/openapi-en"):
+for _alias, _summary in (
+    ("/v2/openapi", "This document (no authentication)"),
+    ("/v2/openapi-en", "This document (no authentication)"),
+    ("/v2/openapi-fr", "This document in French (no authentication)"),
+):
     PATHS[_alias] = {
         "get": {
-            "summary": "This document (no authentication)",
+            "summary": _summary,
             "tags": ["meta"],
             "security": [],
             "responses": {
@@ -213,6 +219,8 @@ Authentication, on every endpoint except this document:
 
 Every error, whatever its status, has the body
 `{"status_code": N, "errors": [{"error": "<ClassName>", "message": "<text>"}]}`.
+Send `Accept-Language: fr` to get a request's error messages in French; this document in
+French is at `/v2/openapi-fr`.
 """
 
 DOCUMENT: dict[str, Any] = {
@@ -237,7 +245,16 @@ DOCUMENT: dict[str, Any] = {
 _encode = msgspec.json.Encoder().encode
 
 
+DOCUMENT_FR = openapi_fr.translated(DOCUMENT)
+
+
 async def get_openapi(deps: ApiDeps, request: Request) -> Response:
     base = request.base_url(deps.settings.public_url).rstrip("/")
     document = {**DOCUMENT, "servers": [{"url": base}]}
     return Response(200, _encode(document))
+
+
+async def get_openapi_fr(deps: ApiDeps, request: Request) -> Response:
+    base = request.base_url(deps.settings.public_url).rstrip("/")
+    document = {**DOCUMENT_FR, "servers": [{"url": base}]}
+    return Response(200, _encode(document), headers=[(b"content-language", b"fr-CA")])

@@ -193,7 +193,7 @@ async def _post(
         reference=body.reference,
         scheduled_for=scheduled,
         created_at=now,
-        owner=deps.worker_id if scheduled is None else None,
+        owner=deps.owner() if scheduled is None else None,
     )
     row = nt.accepted_row(
         spec,

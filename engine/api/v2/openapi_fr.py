@@ -1,0 +1,143 @@
+"""The French OpenAPI document (issue 22), served at GET /v2/openapi-fr (no auth).
+
+Rules:
+- The same document as ``/v2/openapi`` (paths, operations, schemas, security), with every
+  ``title``, ``summary`` and ``description`` in French: built once at import by walking
+  the English document and replacing each of those texts from ``FRENCH``. Field names,
+  enum values, formats and examples stay as they are: they are what clients send.
+- A text without a French entry stays English (never a broken document);
+  tests/api/test_openapi_fr.py fails if any text lacks one.
+- Canadian French as GC Notify's own French pages write it (courriel, message texte, clé
+  d'API, gabarit, personnalisation).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+FRENCH: dict[str, str] = {
+    "Notify v2 API": "API v2 de Notification",
+    "Send an email": "Envoyer un courriel",
+    "Success": "Réussite",
+    "Validation or request error": "Erreur de validation ou de requête",
+    "No or malformed Authorization header": "En-tête Authorization absent ou mal formé",
+    "Invalid token, key or service": "Jeton, clé ou service non valide",
+    "Rate limit, daily or annual limit exceeded":
+        "Limite de débit, limite quotidienne ou annuelle dépassée",
+    "Internal server error": "Erreur interne du serveur",
+    "The database cannot be reached: send the request again after Retry-After":
+        "La base de données est injoignable : renvoyez la requête après Retry-After",
+    "Seconds to wait": "Secondes d'attente",
+    "Request body too large": "Corps de requête trop volumineux",
+    "Content-Type is not JSON": "Content-Type n'est pas JSON",
+    "Send a text message": "Envoyer un message texte",
+    "Send in bulk (rows or CSV)": "Envoyer en lot (lignes ou CSV)",
+    "Get a notification's status": "Obtenir l'état d'une notification",
+    "Not found": "Introuvable",
+    "Cancel a scheduled notification that has not been sent":
+        "Annuler une notification programmée qui n'a pas encore été envoyée",
+    "List notifications sent with this key type, newest first, 250 a page":
+        "Lister les notifications envoyées avec ce type de clé, les plus récentes d'abord, "
+        "250 par page",
+    "Repeatable; 'failed' means every failure status":
+        "Répétable; « failed » désigne tous les états d'échec",
+    "Return items created before this one": "Renvoyer les éléments créés avant celui-ci",
+    "Get a template": "Obtenir un gabarit",
+    "Get a version of a template": "Obtenir une version d'un gabarit",
+    "List the service's templates": "Lister les gabarits du service",
+    "Render a template with personalisation": "Afficher un gabarit avec la personnalisation",
+    "List received text messages (none: inbound SMS is not offered yet)":
+        "Lister les messages texte reçus (aucun : la réception de messages texte n'est pas "
+        "encore offerte)",
+    "This document (no authentication)": "Ce document (sans authentification)",
+    "OpenAPI 3.1 document": "Document OpenAPI 3.1",
+    "Error class name": "Nom de la classe d'erreur",
+    "The error envelope of every v2 error, whatever the status.":
+        "L'enveloppe de chaque erreur v2, quel que soit l'état.",
+    "Placeholder values, matched ignoring case and spaces. A list becomes bullets in email "
+    "and 'a, b and c' in SMS. Email only: a file as {\"file\": <base64>, \"filename\": "
+    "<name>, \"sending_method\": \"attach\"|\"link\"}.":
+        "Valeurs des champs de personnalisation, appariées sans égard à la casse ni aux "
+        "espaces. Une liste devient des puces dans un courriel et « a, b et c » dans un "
+        "message texte. Courriel seulement : un fichier sous la forme {\"file\": <base64>, "
+        "\"filename\": <nom>, \"sending_method\": \"attach\"|\"link\"}.",
+    "Your own identifier.": "Votre propre identifiant.",
+    "ISO 8601 date time, not in the past, at most 96 hours ahead.":
+        "Date et heure ISO 8601, pas dans le passé, au plus 96 heures à l'avance.",
+    "A header row (with 'email address' or 'phone number' and the template's placeholders), "
+    "then up to 50,000 rows.":
+        "Une ligne d'en-tête (avec « email address » ou « phone number » et les champs de "
+        "personnalisation du gabarit), puis jusqu'à 50 000 lignes.",
+    "The same, as CSV text.": "La même chose, en texte CSV.",
+    "pending, or scheduled": "pending, ou scheduled",
+    "The request's name": "Le nom de la requête",
+    "A bulk send job (GC's job schema).": "Un envoi en lot (le schéma de tâche de GC).",
+    "UTC, formatted %Y-%m-%dT%H:%M:%S.%fZ": "UTC, au format %Y-%m-%dT%H:%M:%S.%fZ",
+    "`next` is present on every non-empty page.": "`next` figure sur chaque page non vide.",
+    "Raw content with ((placeholders))": "Contenu brut avec ((champs de personnalisation))",
+    "Rendered plain text": "Texte brut affiché",
+    "Email HTML": "HTML du courriel",
+    "The value is `ApiKey-v1 ` followed by the whole API key.":
+        "La valeur est `ApiKey-v1 ` suivi de la clé d'API au complet.",
+    "This document in French (no authentication)":
+        "Ce document en français (sans authentification)",
+}  # fmt: skip
+
+DESCRIPTION_FR = """\
+Une API compatible avec Notification GC / GOV.UK Notify : les clients officiels
+fonctionnent avec elle en changeant seulement l'URL de base et la clé d'API.
+
+Authentification, sur chaque point de terminaison sauf ce document :
+- `Authorization: Bearer <JWT>` : signé en HS256 avec le secret de la clé (ses 36 derniers
+  caractères); revendications `iss` = identifiant du service (caractères -73..-37 de la
+  clé) et `iat` = maintenant, à 30 secondes près de l'horloge du serveur.
+- `Authorization: ApiKey-v1 <votre clé d'API au complet>` (l'en-tête statique de
+  Notification GC).
+
+Chaque erreur, quel que soit son état, a le corps
+`{"status_code": N, "errors": [{"error": "<NomDeClasse>", "message": "<texte>"}]}`.
+Ajoutez `Accept-Language: fr` à une requête pour recevoir ses messages d'erreur en français.
+"""
+
+TEXT_KEYS = ("title", "summary", "description")
+
+
+def texts(document: Any) -> list[str]:
+    """Every title, summary and description of ``document``, once each, in order."""
+    found: dict[str, None] = {}
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in TEXT_KEYS and isinstance(value, str):
+                    found[value] = None
+                else:
+                    walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(document)
+    return list(found)
+
+
+def translated(document: dict[str, Any]) -> dict[str, Any]:
+    """A deep copy of ``document`` with its texts in French (the info's description is
+    ``DESCRIPTION_FR``)."""
+    french = copy.deepcopy(document)
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in TEXT_KEYS and isinstance(value, str):
+                    node[key] = FRENCH.get(value, value)
+                else:
+                    walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(french)
+    french["info"]["description"] = DESCRIPTION_FR
+    return french
