@@ -15,6 +15,9 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from engine.domain.recipients import region_problem
+from engine.domain.timezones import zone_problem
+
 PREFIX = "NOTIFY_"
 _SECRET_FIELDS = frozenset({"admin_token", "secret_key", "data_keys", "database_url"})
 
@@ -107,12 +110,28 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     recovery_dead_after_seconds: Annotated[float, msgspec.Meta(ge=1)] = 30.0
     # Observability: a per-process /metrics listener (0 = only /metrics on the API port)
     metrics_port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 0
+    # Regions (issue 22): the phone region whose local formats a number without "+" is read
+    # in, and the IANA time zone of the services' local day and of a scheduled_for without
+    # an offset; each service may set its own (admin API: phone_region, time_zone). The GC
+    # deployment profile sets NOTIFY_DEFAULT_TIME_ZONE=America/Toronto.
+    default_phone_region: str = "CA"
+    default_time_zone: str = "UTC"
     # Logging
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     def __post_init__(self) -> None:
         if self.admin_host and self.admin_port is None:
             raise ValueError("NOTIFY_ADMIN_HOST is set but NOTIFY_ADMIN_PORT is not")
+        if region_problem(self.default_phone_region):
+            raise ValueError(
+                f"NOTIFY_DEFAULT_PHONE_REGION={self.default_phone_region!r} is not a supported"
+                " ISO 3166 region code (such as CA, AU)"
+            )
+        if zone_problem(self.default_time_zone):
+            raise ValueError(
+                f"NOTIFY_DEFAULT_TIME_ZONE={self.default_time_zone!r} is not an IANA time zone"
+                " name (such as America/Toronto)"
+            )
 
     def __repr__(self) -> str:
         shown = {

@@ -63,7 +63,12 @@ class Engine:
         self.settings = settings
         self.store = store
         self.box = box
-        self.registry = Registry(store, box)
+        self.registry = Registry(
+            store,
+            box,
+            phone_region=settings.default_phone_region,
+            time_zone=settings.default_time_zone,
+        )
         self.template_cache = TemplateCache()
         # This process's registration (the fence every claim records) and its lease.
         self.ownership = Ownership(store.recovery, dead_after=settings.recovery_dead_after_seconds)

@@ -15,6 +15,10 @@ Rules:
 - Plain key secrets and bearer tokens live only here, in memory, decrypted from the
   database; they are never logged (``ApiKey.__repr__`` hides them).
 - Templates are compiled once per version (``TemplateCache``), not once per request.
+- A service's ``phone_region`` and ``time_zone`` are resolved here, once per load: its
+  own setting, else the deployment's default (``Registry(phone_region=, time_zone=)``,
+  from ``NOTIFY_DEFAULT_PHONE_REGION`` / ``NOTIFY_DEFAULT_TIME_ZONE``), so everything
+  downstream reads one value.
 """
 
 from __future__ import annotations
@@ -78,6 +82,9 @@ class Service(msgspec.Struct, frozen=True, kw_only=True):
     prefix_sms: bool
     international_sms: bool
     callback_language: str = "en"  # of status_description in callbacks (issue 22)
+    # Issue 22, resolved by the registry: the service's own, else the deployment's default.
+    phone_region: str = "CA"  # local numbers without "+" are read in it
+    time_zone: str = "UTC"  # its local day (daily limits) and naive scheduled_for
 
 
 class Callback(msgspec.Struct, frozen=True, kw_only=True):
@@ -115,9 +122,13 @@ class _Load:
 
 
 class Registry:
-    def __init__(self, store: Store, box: SecretBox) -> None:
+    def __init__(
+        self, store: Store, box: SecretBox, *, phone_region: str = "CA", time_zone: str = "UTC"
+    ) -> None:
         self._store = store
         self._box = box
+        self._phone_region = phone_region
+        self._time_zone = time_zone
         self._bundles: dict[uuid.UUID, ServiceBundle | None] = {}
         self._loading: dict[uuid.UUID, _Load] = {}
         self._versions: dict[tuple[uuid.UUID, int], Template] = {}
@@ -194,7 +205,10 @@ class Registry:
         reply_rows = await store.services.reply_to_addresses(service_id)
         sender_rows = await store.services.sms_senders(service_id)
         team = await store.services.team_members(service_id)
-        service = Service(**dict(row))
+        fields = dict(row)
+        fields["phone_region"] = fields.get("phone_region") or self._phone_region
+        fields["time_zone"] = fields.get("time_zone") or self._time_zone
+        service = Service(**fields)
         callbacks = {
             r["callback_type"]: Callback(
                 url=r["url"],

@@ -20,6 +20,8 @@ from engine.config import ConfigError, Settings, env_name, load_settings
 
 REPO = Path(__file__).resolve().parents[1]
 FIELDS = msgspec.structs.fields(Settings)
+# Strings that are checked at start: a valid sample of each.
+CHECKED_STRINGS = {"default_phone_region": "AU", "default_time_zone": "America/Toronto"}
 
 
 def _sample(field: msgspec.structs.FieldInfo) -> tuple[str, Any]:
@@ -44,6 +46,8 @@ def _sample(field: msgspec.structs.FieldInfo) -> tuple[str, Any]:
         real = next(x for x in (low + 0.5, (low + high) / 2) if x <= high and x != default)
         return repr(real), real
     assert isinstance(info, msgspec.inspect.StrType), (field.name, info)
+    if field.name in CHECKED_STRINGS:
+        return CHECKED_STRINGS[field.name], CHECKED_STRINGS[field.name]
     return f"value-of-{field.name}", f"value-of-{field.name}"
 
 
@@ -157,3 +161,12 @@ async def test_serve_with_a_bad_variable_exits_2_with_one_line(
     assert result.stdout == b""
     # Refused before anything was set up: no secrets were generated.
     assert not (tmp_path / "data").exists()
+
+
+def test_the_default_region_and_time_zone_are_checked_at_start() -> None:
+    settings = load_settings({})
+    assert (settings.default_phone_region, settings.default_time_zone) == ("CA", "UTC")
+    with pytest.raises(ConfigError, match="NOTIFY_DEFAULT_PHONE_REGION='ZZ'"):
+        load_settings({"NOTIFY_DEFAULT_PHONE_REGION": "ZZ"})
+    with pytest.raises(ConfigError, match="NOTIFY_DEFAULT_TIME_ZONE='America/Ottawa'"):
+        load_settings({"NOTIFY_DEFAULT_TIME_ZONE": "America/Ottawa"})

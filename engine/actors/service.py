@@ -25,6 +25,10 @@ Rules:
   (SMS fragments are known then); ``release`` gives the counts back to the blocks if the
   insert fails. A spent token is never given back (GC counts failed requests too).
 - Test keys are not counted against daily or annual limits (GC), but are rate limited.
+- The daily and annual windows are the service's local dates (``today``: the clock's UTC
+  instant in the service's ``time_zone``, ``engine.domain.timezones``): its daily limits
+  reset at its local midnight (GC: UTC midnight), and a past window's block is dropped at
+  the next round.
 - Lanes (priority / normal / bulk) are bounded channels. ``enqueue_nowait`` never blocks the
   API: if a lane is full the notification stays ``created`` in the database and the recovery
   sweep sends it later (it is durable already).
@@ -50,6 +54,8 @@ from engine.domain.admission import Counts, Need
 from engine.domain.leases import BudgetKey, GiveBack, LeaseGrant, LeaseRequest
 from engine.domain.notification import Outbound
 from engine.domain.team_mail import Notice
+from engine.domain.timestamps import utcnow
+from engine.domain.timezones import local_date
 from engine.metrics import ADMISSION_REJECTIONS, observe_mailbox
 from engine.services import Service
 from engine.store.errors import DatabaseUnavailable, only_unavailability
@@ -74,7 +80,12 @@ class BudgetStore(Protocol):
     """The store's ``budgets`` subject (``engine.store.budgets``)."""
 
     async def lease(
-        self, service_id: uuid.UUID, requests: Sequence[LeaseRequest], *, today: dt.date
+        self,
+        service_id: uuid.UUID,
+        requests: Sequence[LeaseRequest],
+        *,
+        today: dt.date,
+        time_zone: str = "UTC",
     ) -> list[LeaseGrant]: ...
 
     async def give_back(self, service_id: uuid.UUID, returns: Sequence[GiveBack]) -> None: ...
@@ -85,10 +96,6 @@ def _observe(exc: de.DomainError) -> None:
         if isinstance(exc, cls):
             ADMISSION_REJECTIONS.labels(reason).inc()
             return
-
-
-def _today() -> dt.date:
-    return dt.datetime.now(dt.UTC).date()
 
 
 class _Block:
@@ -164,14 +171,14 @@ class ServiceActor:
         budgets: BudgetStore,
         *,
         lane_size: int = 20_000,
-        today: Callable[[], dt.date] = _today,
+        clock: Callable[[], dt.datetime] = utcnow,
         on_notice: Callable[[Notice], None] | None = None,
     ) -> None:
         self.service = service
         self._on_notice = on_notice
         self._route = route
         self._budgets = budgets
-        self.today = today  # the UTC date; a seam for tests
+        self._clock = clock  # the UTC instant now; a seam for tests
         self._blocks: dict[BudgetKey, _Block] = {}
         # Waiting requests' needs per budget: (the largest one, their sum).
         self._wanted: dict[BudgetKey, tuple[int, int]] = {}
@@ -181,6 +188,10 @@ class ServiceActor:
         self._lanes = {lane: trio.open_memory_channel[Outbound](lane_size) for lane in LANES}
         self.overflowed = 0
         self._ready = trio.Event()
+
+    def today(self) -> dt.date:
+        """The service's local date: its daily and annual budgets' window."""
+        return local_date(self._clock(), self.service.time_zone)
 
     # -- admission --------------------------------------------------------------------
     async def admit(self, key_type: str) -> Reservation:
@@ -224,6 +235,7 @@ class ServiceActor:
             self.service.id,
             [LeaseRequest(n.key.kind, n.key.window, n.limit, 0, 0) for n in needs],
             today=today,
+            time_zone=self.service.time_zone,
         )
         limits = {n.key.kind: n.limit for n in needs}
         used: dict[str, int] = {}
@@ -293,7 +305,10 @@ class ServiceActor:
             if requests:
                 try:
                     grants = await self._budgets.lease(
-                        self.service.id, requests, today=self.today()
+                        self.service.id,
+                        requests,
+                        today=self.today(),
+                        time_zone=self.service.time_zone,
                     )
                 except Exception as exc:  # the waiters raise it (503 when unavailable)
                     round_.error = exc
@@ -354,8 +369,9 @@ class ServiceActor:
         assert self._on_notice is not None
         used = block.limit - int(block.available)
         notice = team_mail.limit_notice(
-            self.service.id, self.service.name, key.kind, key.window, used, block.limit
-        )
+            self.service.id, self.service.name, key.kind, key.window, used, block.limit,
+            time_zone=self.service.time_zone,
+        )  # fmt: skip
         if notice is not None and notice.template != block.noticed:
             block.noticed = notice.template
             self._on_notice(notice)

@@ -33,7 +33,13 @@ from engine.api.http import Request, Response, json_response
 from engine.api.limits import check_body
 from engine.domain import callback_urls, retention
 from engine.domain import callbacks as cb
-from engine.domain.recipients import InvalidRecipient, validate_email_address, validate_phone_number
+from engine.domain.recipients import (
+    InvalidRecipient,
+    region_problem,
+    validate_email_address,
+    validate_phone_number,
+)
+from engine.domain.timezones import zone_problem
 
 if TYPE_CHECKING:
     from engine.api.deps import ApiDeps
@@ -74,6 +80,9 @@ class ServiceUpdate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     prefix_sms: bool | None = None
     international_sms: bool | None = None
     callback_language: Literal["en", "fr"] | None = None
+    # Issue 22: null sets the service back to the deployment's default; absent: unchanged.
+    phone_region: str | msgspec.UnsetType | None = msgspec.UNSET
+    time_zone: str | msgspec.UnsetType | None = msgspec.UNSET
 
 
 class NewTemplate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -196,10 +205,37 @@ async def get_service(deps: ApiDeps, request: Request) -> Response:
     return json_response(200, _row(row))
 
 
+def _region_changes(body: ServiceUpdate) -> dict[str, str | None]:
+    """``phone_region`` and ``time_zone`` as given (null: the deployment's default),
+    checked against phonenumbers' regions and the tz database."""
+    changes: dict[str, str | None] = {}
+    problems = []
+    if not isinstance(body.phone_region, msgspec.UnsetType):
+        region = body.phone_region.upper() if body.phone_region is not None else None
+        problem = region_problem(region) if region is not None else None
+        if problem:
+            problems.append(problem)
+        changes["phone_region"] = region
+    if not isinstance(body.time_zone, msgspec.UnsetType):
+        problem = zone_problem(body.time_zone) if body.time_zone is not None else None
+        if problem:
+            problems.append(problem)
+        changes["time_zone"] = body.time_zone
+    if problems:
+        raise ValidationError(problems)
+    return changes
+
+
 async def update_service(deps: ApiDeps, request: Request) -> Response:
     service_id = await _service_id(deps, request)
     body: ServiceUpdate = _decode(request, ServiceUpdate)
-    changes = {k: v for k, v in msgspec.structs.asdict(body).items() if v is not None}
+    regions = _region_changes(body)
+    changes = {
+        k: v
+        for k, v in msgspec.structs.asdict(body).items()
+        if v is not None and k not in ("phone_region", "time_zone")
+    }
+    changes.update(regions)
     await deps.store.services.update(service_id, changes)
     deps.service_changed(service_id)
     row = await deps.store.services.get(service_id)
@@ -287,13 +323,20 @@ async def add_reply_to(deps: ApiDeps, request: Request) -> Response:
 _SENDER_ID = re.compile(r"^[A-Za-z0-9]{3,11}$")
 
 
-def _sms_sender(value: str) -> str:
-    """An alphanumeric sender ID or short code as given, else a phone number in E.164."""
+async def _phone_region(deps: ApiDeps, service_id: uuid.UUID) -> str:
+    """The service's phone region (its own, else the deployment's: the registry's)."""
+    bundle = await deps.registry.get(service_id)
+    return bundle.service.phone_region if bundle is not None else "CA"
+
+
+def _sms_sender(value: str, region: str) -> str:
+    """An alphanumeric sender ID or short code as given, else a phone number in E.164
+    (a local number read in the service's ``region``)."""
     text = value.strip()
     if _SENDER_ID.match(text):
         return text
     try:
-        return validate_phone_number(text).e164
+        return validate_phone_number(text, region).e164
     except InvalidRecipient:
         raise ValidationError(
             ["sms_sender must be a phone number, a short code or 3 to 11 letters and digits"]
@@ -303,7 +346,7 @@ def _sms_sender(value: str) -> str:
 async def add_sms_sender(deps: ApiDeps, request: Request) -> Response:
     service_id = await _service_id(deps, request)
     body: NewSmsSender = _decode(request, NewSmsSender)
-    sender = _sms_sender(body.sms_sender)
+    sender = _sms_sender(body.sms_sender, await _phone_region(deps, service_id))
     new_id = uuid.uuid4()
     await deps.store.services.add_sms_sender(service_id, new_id, sender, is_default=body.is_default)
     deps.service_changed(service_id)
@@ -398,7 +441,10 @@ async def add_team_member(deps: ApiDeps, request: Request) -> Response:
         raise ValidationError(["email_address or mobile_number is required"])
     try:
         email = validate_email_address(body.email_address) if body.email_address else None
-        mobile = validate_phone_number(body.mobile_number).e164 if body.mobile_number else None
+        mobile = None
+        if body.mobile_number:
+            region = await _phone_region(deps, service_id)
+            mobile = validate_phone_number(body.mobile_number, region).e164
     except InvalidRecipient as exc:
         raise ValidationError([exc.message]) from None
     new_id = uuid.uuid4()

@@ -6,9 +6,15 @@ Rules (contract sections 1.2, 1.3, 5.1, 5.2):
   two labels, each a valid hostname label, the last a real-looking TLD, no ``..``. Zero
   width and surrounding white space is removed first. Failure: ``Not a valid email
   address``.
-- Phone numbers are parsed with ``phonenumbers`` (region CA when there is no ``+``) and
-  stored in E.164. A number outside country code 1 is international: the service needs
-  the international permission. UK-style messages name what is wrong.
+- Phone numbers are parsed with ``phonenumbers`` and stored in E.164. A number without
+  ``+`` (or ``00``) is read in the service's phone region (issue 22: its ``phone_region``,
+  else the deployment's ``NOTIFY_DEFAULT_PHONE_REGION``, CA by default), so that region's
+  local formats are accepted (AU ``0412 345 678`` -> ``+61412345678``; CA/US
+  ``613 555 0123`` -> ``+16135550123``). A number outside the region's country calling
+  code is international (CA, as GC: anything outside +1): the service needs the
+  international permission. UK-style messages name what is wrong.
+- A region is an ISO 3166 alpha-2 code that ``phonenumbers`` has metadata for
+  (``region_problem``).
 - Simulated (smoke-test) recipients are answered with 201 and never persisted.
 Pure functions only.
 """
@@ -16,6 +22,7 @@ Pure functions only.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 import msgspec
 import phonenumbers
@@ -25,6 +32,7 @@ __all__ = [
     "PhoneNumber",
     "is_simulated_email",
     "is_simulated_phone",
+    "region_problem",
     "validate_email_address",
     "validate_phone_number",
 ]
@@ -80,8 +88,16 @@ def validate_email_address(value: str) -> str:
     return address
 
 
-def validate_phone_number(value: str) -> PhoneNumber:
-    """Parse a phone number; return it in E.164 with its international flag."""
+def region_problem(region: str) -> str | None:
+    """Why ``region`` is not a phone region we can read local numbers in, or None."""
+    if region not in phonenumbers.SUPPORTED_REGIONS:
+        return f"phone_region {region} is not a supported ISO 3166 region code (such as CA, AU)"
+    return None
+
+
+def validate_phone_number(value: str, region: str = "CA") -> PhoneNumber:
+    """Parse a phone number (local formats of ``region`` accepted); return it in E.164 with
+    its international flag (outside ``region``'s country calling code)."""
     compact = _PHONE_CHARS.sub("", value.translate(_INVISIBLE))
     if compact.startswith("00"):
         compact = "+" + compact[2:]
@@ -89,7 +105,7 @@ def validate_phone_number(value: str) -> PhoneNumber:
     if not digits.isdigit():
         raise InvalidRecipient("Must not contain letters or symbols")
     try:
-        parsed = phonenumbers.parse(compact, "CA")
+        parsed = phonenumbers.parse(compact, region)
     except phonenumbers.NumberParseException as exc:
         raise InvalidRecipient(_parse_error(exc.error_type)) from None
     reason = phonenumbers.is_possible_number_with_reason(parsed)
@@ -102,7 +118,12 @@ def validate_phone_number(value: str) -> PhoneNumber:
     e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
     if e164 not in SIMULATED_PHONES and not phonenumbers.is_valid_number(parsed):
         raise InvalidRecipient("Not a valid phone number")
-    return PhoneNumber(e164, parsed.country_code != 1)
+    return PhoneNumber(e164, parsed.country_code != _calling_code(region))
+
+
+@lru_cache(maxsize=64)
+def _calling_code(region: str) -> int:
+    return phonenumbers.country_code_for_region(region)
 
 
 def _parse_error(kind: int) -> str:

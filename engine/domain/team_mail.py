@@ -10,8 +10,10 @@ Rules:
 - Notices, at most once per event and period (``Notice.period``; the store keeps a row per
   (service, notice, period), so many processes and restarts send it once):
   callback suspended (period: the suspension's time) and resumed (the resumption's time);
-  80% and 100% of a daily limit (period: the UTC day) and of an annual limit (the fiscal
-  year), for email and for SMS. 80% is "near", 100% "reached" (GC's thresholds).
+  80% and 100% of a daily limit (period: the service's local day, in its time zone: the
+  budget's window) and of an annual limit (the fiscal year), for email and for SMS. 80% is
+  "near", 100% "reached" (GC's thresholds). The daily reset is named as midnight in the
+  service's zone ("midnight UTC" for a UTC service, as GC writes it).
 - Numbers are written as each language writes them: 12,345 in English, 12 345 in French.
 Pure: times and counts are arguments.
 """
@@ -159,10 +161,12 @@ _CALLBACK_TYPES = {"delivery_status": ("delivery status", "d'état de livraison"
 
 
 def limit_notice(
-    service_id: uuid.UUID, service_name: str, kind: str, window: dt.date, used: int, limit: int
-) -> Notice | None:
+    service_id: uuid.UUID, service_name: str, kind: str, window: dt.date, used: int, limit: int,
+    *, time_zone: str = "UTC",
+) -> Notice | None:  # fmt: skip
     """The notice owed when ``used`` of a ``kind`` budget ("daily:email", "annual:sms", ...)
-    reaches 80% or 100% of ``limit`` in ``window`` (its first day), else None."""
+    reaches 80% or 100% of ``limit`` in ``window`` (its first local day in ``time_zone``,
+    the service's zone), else None."""
     period_kind, _, channel = kind.partition(":")
     if period_kind not in ("daily", "annual") or channel not in _TYPES or limit <= 0:
         return None
@@ -176,7 +180,10 @@ def limit_notice(
     left = max(0, limit - used)
     if period_kind == "daily":
         period_en, period_fr = "daily", "quotidienne"
-        until_en, until_fr = "midnight UTC", "minuit UTC"
+        if time_zone == "UTC":
+            until_en, until_fr = "midnight UTC", "minuit UTC"
+        else:
+            until_en, until_fr = f"midnight ({time_zone} time)", f"minuit (heure {time_zone})"
     else:
         period_en, period_fr = "annual", "annuelle"
         end = window.year + 1

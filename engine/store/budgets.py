@@ -16,6 +16,9 @@ Rules:
   deployment that ran before this table, or of the minutes before a new day's first
   lease), then leased in the same call. Two processes creating it at once: one insert
   wins (``ON CONFLICT DO NOTHING``), both lease from it.
+- A window is a date in the service's time zone (``time_zone``, issue 22): its counts
+  start at that zone's midnight (``engine.domain.timezones.day_start``), its fiscal year
+  at that zone's April 1.
 - ``give_back`` returns unspent units (graceful stop, an idle block): a quota's ``used``
   goes down, a bucket's tokens up (never past its capacity).
 - Windows of past days stay (a few rows per service and day) until a purge is added.
@@ -35,6 +38,7 @@ from engine.domain.leases import (
     is_rate,
 )
 from engine.domain.limits import fiscal_year_start
+from engine.domain.timezones import day_start
 from engine.store._pipe import Pipe
 from engine.store.counts import Counts, SentCounts
 
@@ -108,14 +112,20 @@ class Budgets:
         self._live_within = float(live_within)
 
     async def lease(
-        self, service_id: uuid.UUID, requests: Sequence[LeaseRequest], *, today: dt.date
+        self,
+        service_id: uuid.UUID,
+        requests: Sequence[LeaseRequest],
+        *,
+        today: dt.date,
+        time_zone: str = "UTC",
     ) -> list[LeaseGrant]:
-        """One grant per request (``today``: the UTC date a new row's seed counts from)."""
+        """One grant per request (``today``: the service's local date in ``time_zone``,
+        whose first instant a new row's seed counts from)."""
         grants = await self._lease(service_id, requests)
         if len(grants) < len(requests):
             seen = {(g.kind, g.window) for g in grants}
             missing = [r for r in requests if (r.kind, r.window) not in seen]
-            await self._create(service_id, missing, today)
+            await self._create(service_id, missing, today, time_zone)
             grants += await self._lease(service_id, missing)
         return grants
 
@@ -141,14 +151,18 @@ class Budgets:
         ]
 
     async def _create(
-        self, service_id: uuid.UUID, requests: Sequence[LeaseRequest], today: dt.date
+        self,
+        service_id: uuid.UUID,
+        requests: Sequence[LeaseRequest],
+        today: dt.date,
+        time_zone: str,
     ) -> None:
         sent: Sequence[SentCounts] = ()
         if any(not is_rate(r.kind) for r in requests):
             sent = await self._counts.sent(
                 service_id,
-                day_start=dt.datetime.combine(today, dt.time(), dt.UTC),
-                year_start=dt.datetime.combine(fiscal_year_start(today), dt.time(), dt.UTC),
+                day_start=day_start(today, time_zone),
+                year_start=day_start(fiscal_year_start(today), time_zone),
             )
         await self._pipe.execute(
             _CREATE_SQL,

@@ -5,7 +5,8 @@ Rules:
 - Settings are written by the admin API only; the registry (``engine.services``) reads
   them back through ``settings`` and caches them.
 - ``update`` writes only the columns named in ``SETTINGS`` (a column name is never taken
-  from the caller unchecked).
+  from the caller unchecked). ``phone_region`` and ``time_zone`` may be set to NULL: the
+  deployment's default (``engine.services.Registry`` resolves it).
 - A new default sender (reply-to address or SMS sender) and the end of the previous
   default are one transaction.
 """
@@ -23,13 +24,13 @@ from engine.store.sealing import Sealer
 SETTINGS = frozenset({
     "name", "email_from", "sending_domain", "restricted", "active", "suspended", "rate_limit",
     "email_daily_limit", "sms_daily_limit", "email_annual_limit", "sms_annual_limit",
-    "prefix_sms", "international_sms", "callback_language",
+    "prefix_sms", "international_sms", "callback_language", "phone_region", "time_zone",
 })  # fmt: skip
 # What the admin API shows of a service.
 _ADMIN_COLUMNS = (
     "id, name, email_from, sending_domain, restricted, active, suspended, rate_limit,"
     " email_daily_limit, sms_daily_limit, email_annual_limit, sms_annual_limit, prefix_sms,"
-    " international_sms, callback_language, created_at"
+    " international_sms, callback_language, phone_region, time_zone, created_at"
 )
 
 
@@ -88,8 +89,8 @@ class Services:
         row: Row | None = await self._pipe.fetchrow(
             "SELECT id, name, email_from, sending_domain, restricted, active, suspended,"
             " rate_limit, email_daily_limit, sms_daily_limit, email_annual_limit,"
-            " sms_annual_limit, prefix_sms, international_sms, callback_language"
-            " FROM services WHERE id = $1",
+            " sms_annual_limit, prefix_sms, international_sms, callback_language,"
+            " phone_region, time_zone FROM services WHERE id = $1",
             service_id,
         )
         return row

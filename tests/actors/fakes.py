@@ -180,7 +180,12 @@ class MemoryBudgets:
         self.down = False
 
     async def lease(
-        self, service_id: uuid.UUID, requests: Sequence[LeaseRequest], *, today: dt.date
+        self,
+        service_id: uuid.UUID,
+        requests: Sequence[LeaseRequest],
+        *,
+        today: dt.date,
+        time_zone: str = "UTC",
     ) -> list[LeaseGrant]:
         await trio.lowlevel.checkpoint()
         if self.down:

@@ -145,6 +145,7 @@ async def test_full_lane_refuses_without_blocking() -> None:
 async def admitting(
     budgets: MemoryBudgets | None = None,
     today: Callable[[], dt.date] | None = None,
+    clock: Callable[[], dt.datetime] | None = None,
     **changes: object,
 ) -> AsyncIterator[ServiceActor]:
     async def route(message: Outbound) -> None:
@@ -152,7 +153,10 @@ async def admitting(
 
     s = msgspec.structs.replace(service(), **changes)
     budgets = budgets if budgets is not None else MemoryBudgets()
-    kwargs = {} if today is None else {"today": today}
+    if today is not None:  # noon UTC of that day: its date in every zone from UTC-12 to +11
+        day = today
+        clock = lambda: dt.datetime.combine(day(), dt.time(12), dt.UTC)  # noqa: E731
+    kwargs = {} if clock is None else {"clock": clock}
     actor = ServiceActor(s, route, budgets, **kwargs)  # type: ignore[arg-type]
     async with trio.open_nursery() as nursery:
         await nursery.start(actor.run)
@@ -318,3 +322,26 @@ async def test_an_unreachable_database_refuses_only_when_a_block_is_empty(
         budgets.down = False
         await trio.sleep(1)
         await (await actor.admit("normal")).take("email", units=1)
+
+
+async def test_a_services_daily_window_turns_at_its_local_midnight(autojump_clock: object) -> None:
+    """Issue 22: America/Toronto in winter is UTC-5, so its day D ends at 05:00 UTC; a UTC
+    service (GC's reset) is on day D+1 since midnight UTC already."""
+    at = [dt.datetime(2026, 1, 16, 4, 59, tzinfo=dt.UTC)]
+    budgets = MemoryBudgets()
+    async with (
+        admitting(budgets, clock=lambda: at[0], time_zone="America/Toronto") as toronto,
+        admitting(budgets, clock=lambda: at[0]) as utc,
+    ):
+        for actor in (toronto, utc):
+            await (await actor.admit("normal")).take("email", units=1)
+        at[0] = dt.datetime(2026, 1, 16, 5, 0, tzinfo=dt.UTC)
+        for actor in (toronto, utc):
+            await (await actor.admit("normal")).take("email", units=1)
+    day, next_day = dt.date(2026, 1, 15), dt.date(2026, 1, 16)
+    assert toronto.today() == utc.today() == next_day
+    # Day D's block was leased (and dropped unspent at the turn: the lease bound's error).
+    assert quota(budgets, toronto, "daily:email", day) >= 1
+    assert quota(budgets, toronto, "daily:email", next_day) == 1  # the rest given back
+    assert quota(budgets, utc, "daily:email", day) == 0
+    assert quota(budgets, utc, "daily:email", next_day) == 2

@@ -160,13 +160,18 @@ class FakeBudgets(MemoryBudgets):
         self._counts = counts
 
     async def lease(
-        self, service_id: uuid.UUID, requests: Sequence[LeaseRequest], *, today: dt.date
+        self,
+        service_id: uuid.UUID,
+        requests: Sequence[LeaseRequest],
+        *,
+        today: dt.date,
+        time_zone: str = "UTC",
     ) -> list[LeaseGrant]:
         for r in requests:
             key = (service_id, r.kind, r.window)
             if not is_rate(r.kind) and key not in self.used:
                 self.used[key] = seed(r.kind, self._counts.sent_by.get(service_id, []))
-        return await super().lease(service_id, requests, today=today)
+        return await super().lease(service_id, requests, today=today, time_zone=time_zone)
 
 
 def holds_nul(value: object) -> bool:

@@ -21,13 +21,17 @@ import builtins
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-DOMAIN = ("errors", "recipients", "csv_rows", "placeholders", "retention", "callback_urls")
+DOMAIN = (
+    "errors", "recipients", "csv_rows", "placeholders", "retention", "callback_urls", "timezones",
+)  # fmt: skip
 MESSAGE_FUNCTIONS = (
     "_parse_error",
     "check_days",
     "url_problem",
     "address_problem",
     "_callback_url_problem",
+    "region_problem",
+    "zone_problem",
 )
 _BUILTINS = {name for name in dir(builtins) if name[:1].isupper()}
 # Not messages: arguments of our exception classes that are not their text.

@@ -8,6 +8,7 @@ from engine.domain.recipients import (
     InvalidRecipient,
     is_simulated_email,
     is_simulated_phone,
+    region_problem,
     validate_email_address,
     validate_phone_number,
 )
@@ -68,3 +69,44 @@ def test_simulated_recipients_are_recognised() -> None:
     assert not is_simulated_email("someone@notification.canada.ca")
     assert is_simulated_phone(validate_phone_number("613 253 2222").e164)
     assert not is_simulated_phone("+16135550123")
+
+
+# -- regions (issue 22): local formats of the service's phone region ---------------------
+@pytest.mark.parametrize(
+    ("number", "region", "e164", "international"),
+    [
+        ("0412 345 678", "AU", "+61412345678", False),  # an Australian mobile, local form
+        ("04 1234 5678", "AU", "+61412345678", False),
+        ("(02) 9876 5432", "AU", "+61298765432", False),  # a Sydney landline
+        ("+61 412 345 678", "CA", "+61412345678", True),  # AU written in full: international
+        ("613 555 0123", "CA", "+16135550123", False),
+        ("613-555-0123", "US", "+16135550123", False),  # +1 is local to the US as to CA
+        ("(212) 555-0123", "US", "+12125550123", False),
+        ("+1 613 555 0123", "AU", "+16135550123", True),  # +1 from an AU service
+    ],
+)
+def test_local_numbers_are_read_in_the_service_region(
+    number: str, region: str, e164: str, international: bool
+) -> None:
+    parsed = validate_phone_number(number, region)
+    assert (parsed.e164, parsed.is_international) == (e164, international)
+
+
+@pytest.mark.parametrize(
+    ("number", "region"),
+    [("0412 345 678", "CA"), ("613 555 0123", "AU"), ("04123", "AU")],
+)
+def test_another_regions_local_number_is_refused(number: str, region: str) -> None:
+    with pytest.raises(InvalidRecipient):
+        validate_phone_number(number, region)
+
+
+def test_the_default_region_is_canada() -> None:
+    assert validate_phone_number("613 555 0123") == validate_phone_number("613 555 0123", "CA")
+
+
+def test_regions_are_checked() -> None:
+    assert region_problem("AU") is None
+    assert region_problem("CA") is None
+    for bad in ("ZZ", "au", "", "CAN", "001"):
+        assert region_problem(bad) is not None

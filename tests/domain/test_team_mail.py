@@ -82,3 +82,18 @@ def test_every_template_is_bilingual_and_filled(template: str, values: dict[str,
 
 def test_template_ids_are_distinct() -> None:
     assert len({t.id for t in TEMPLATES.values()}) == len(TEMPLATES)
+
+
+def test_the_daily_reset_is_named_in_the_services_time_zone() -> None:
+    utc = limit_notice(SID, "Passports", "daily:email", DAY, 80, 100)
+    local = limit_notice(SID, "Passports", "daily:email", DAY, 80, 100, time_zone="America/Toronto")
+    assert utc is not None
+    assert local is not None
+    assert utc.values["what_next_en"] == "It can send 20 more emails until midnight UTC."
+    assert local.values["what_next_en"] == (
+        "It can send 20 more emails until midnight (America/Toronto time)."
+    )
+    assert local.values["what_next_fr"] == (
+        "Il peut encore envoyer 20 courriels avant le minuit (heure America/Toronto)."
+    )
+    assert local.period == utc.period == "email:2026-12-06"  # the window is the local day

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
+import msgspec
 import trio
 
 from engine.domain import leases
@@ -80,3 +81,47 @@ async def test_a_rate_bucket_refills_from_the_database_clock(store: Store) -> No
     [g] = await store.budgets.lease(sid, [rate(202, 202)], today=TODAY)
     assert g.granted == 0  # never past the capacity
     assert g.available == 201.0
+
+
+async def test_a_toronto_services_day_is_a_new_window_at_05_utc_in_winter(store: Store) -> None:
+    """Issue 22: the daily budget of a service in America/Toronto is its local day. At
+    04:59:59 UTC on January 16 it is still January 15 there (the window of day D, seeded
+    from what was stored since 05:00 UTC on the 15th); at 05:00 UTC a new window begins,
+    seeded from nothing sent since local midnight."""
+    from engine.actors.service import ServiceActor
+    from tests.actors.test_service import service
+
+    s = msgspec.structs.replace(service(), time_zone="America/Toronto", email_daily_limit=4)
+    at = [dt.datetime(2026, 1, 16, 4, 59, 59, tzinfo=dt.UTC)]
+    stored = [
+        dt.datetime(2026, 1, 15, 4, 30, tzinfo=dt.UTC),  # January 14, 23:30 in Toronto
+        *[dt.datetime(2026, 1, 16, 4, 30, tzinfo=dt.UTC)] * 3,  # January 15, 23:30
+    ]
+    await store.insert_notifications([make_row(service_id=s.id, created_at=c) for c in stored])
+
+    async def route(message: object) -> None:
+        raise AssertionError("not sent")
+
+    actor = ServiceActor(s, route, store.budgets, clock=lambda: at[0])
+    async with trio.open_nursery() as nursery:
+        await nursery.start(actor.run)
+        await (await actor.admit("normal")).take("email", units=1)
+        at[0] = dt.datetime(2026, 1, 16, 5, 0, tzinfo=dt.UTC)  # midnight in Toronto
+        await (await actor.admit("normal")).take("email", units=1)
+        nursery.cancel_scope.cancel()  # gives every unspent block back
+    rows = await sql.fetch(
+        store,
+        "SELECT window_start, used FROM budgets WHERE service_id = $1 AND kind = 'daily:email'"
+        " ORDER BY window_start",
+        s.id,
+    )
+    assert [r["window_start"] for r in rows] == [dt.date(2026, 1, 15), dt.date(2026, 1, 16)]
+    # Day D: the three of the 15th (local) and the one sent then meet the limit of 4
+    # exactly (counted from UTC midnight, 4 were stored already: the send is refused).
+    assert rows[0]["used"] == 3 + 1
+    # Day D+1 starts from nothing stored since local midnight (from UTC midnight: 3 + 1).
+    assert rows[1]["used"] < 3 + 1
+    [year] = await sql.fetch(
+        store, "SELECT used FROM budgets WHERE service_id = $1 AND kind = 'annual:email'", s.id
+    )
+    assert year["used"] >= 4 + 2  # fiscal year 2025 (April 1, Toronto): all of them

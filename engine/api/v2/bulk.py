@@ -145,7 +145,11 @@ async def post_bulk(deps: ApiDeps, request: Request, ctx: AuthContext) -> Respon
     if body.rows is not None and len(body.rows) < 2:
         raise ValidationError([f"rows {msgspec.json.encode(body.rows).decode()} is too short"])
     now = utcnow()
-    scheduled = parse_scheduled_for(body.scheduled_for, now) if body.scheduled_for else None
+    scheduled = (
+        parse_scheduled_for(body.scheduled_for, now, bundle.service.time_zone)
+        if body.scheduled_for
+        else None
+    )
 
     actor = await deps.service_actors.get(bundle)
     reservation = await actor.admit(key.key_type)
@@ -352,13 +356,14 @@ def _recipient_check(bundle: ServiceBundle, channel: str) -> csv_rows.RecipientC
 
         return email
     international_ok = bundle.service.international_sms
+    region = bundle.service.phone_region
     cache: dict[str, str | None] = {}
 
     def phone(value: str) -> str | None:
         if value in cache:
             return cache[value]
         try:
-            number = validate_phone_number(value)
+            number = validate_phone_number(value, region)
         except InvalidRecipient:
             result = None
         else:

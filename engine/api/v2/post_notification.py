@@ -126,7 +126,11 @@ async def _post(
     if isinstance(body, PostEmailRequest) and body.one_click_unsubscribe_url is not None:
         unsubscribe_url = _https_url(body.one_click_unsubscribe_url)
     now = utcnow()
-    scheduled = parse_scheduled_for(body.scheduled_for, now) if body.scheduled_for else None
+    scheduled = (
+        parse_scheduled_for(body.scheduled_for, now, bundle.service.time_zone)
+        if body.scheduled_for
+        else None
+    )
 
     actor = await deps.service_actors.get(bundle)
     reservation = await actor.admit(key.key_type)
@@ -137,7 +141,7 @@ async def _post(
         simulated = is_simulated_email(recipient)
         reply_to = _sender(bundle, "email", body.email_reply_to_id, "email_reply_to_id")
     else:
-        recipient, international = _sms_recipient(body.phone_number)
+        recipient, international = _sms_recipient(body.phone_number, bundle.service.phone_region)
         simulated = is_simulated_phone(recipient)
         if not simulated:
             admission.check_international(bundle.service, international)
@@ -259,11 +263,11 @@ def _email_recipient(value: str) -> str:
         raise ValidationError([f"email_address {exc.message}"]) from None
 
 
-def _sms_recipient(value: str) -> tuple[str, bool]:
+def _sms_recipient(value: str, region: str) -> tuple[str, bool]:
     if not value.strip():
         raise BadRequestError("Recipient can't be empty")
     try:
-        number = validate_phone_number(value)
+        number = validate_phone_number(value, region)
     except InvalidRecipient as exc:
         raise ValidationError([f"phone_number {exc.message}"]) from None
     return number.e164, number.is_international
