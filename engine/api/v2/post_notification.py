@@ -8,6 +8,10 @@ are known; released if the insert fails). The 201 is sent only after the row is 
 Simulated smoke-test recipients get a 201 with a fresh id and are never persisted.
 The stored row, the provider message and the 201 are built by
 ``engine.domain.notification``, from the row.
+Language-aware sending (issue 22, beyond GC): an optional ``language`` ("en"/"fr", else
+the service's ``default_language``) picks a template's French version when it has one
+(``engine.domain.templates.choose_language``); the row records the version sent. Emails
+are rendered in the service's branding (``engine.domain.branding``).
 """
 
 from __future__ import annotations
