@@ -45,11 +45,12 @@ from engine.api.deps import ApiDeps, ApiSettings
 from engine.config import Settings
 from engine.crypto import DataKeys, SecretBox
 from engine.domain import statuses as st
-from engine.domain.notification import from_address, stored_outbound
+from engine.domain.branding import asset_base
+from engine.domain.notification import from_address, stored_language, stored_outbound
 from engine.domain.timestamps import utcnow
 from engine.metrics import RETENTION_PURGED
 from engine.observability import watch_loop_lag
-from engine.services import Registry, TemplateCache
+from engine.services import Registry, TemplateCache, email_frame
 from engine.store.notifications import StatusUpdate
 from engine.store.store import Store
 
@@ -72,6 +73,7 @@ class Engine:
         self.template_cache = TemplateCache()
         # This process's registration (the fence every claim records) and its lease.
         self.ownership = Ownership(store.recovery, dead_after=settings.recovery_dead_after_seconds)
+        self.asset_base = asset_base(settings.public_url, settings.host, settings.port)
         self.receipts: ReceiptsActor | None = None
         self.team_mail = TeamMailer(store)
         self.callbacks = CallbackManager(
@@ -199,9 +201,11 @@ class Engine:
                 continue
             message = stored_outbound(
                 row,
-                self.template_cache.compiled(template, bundle),
+                self.template_cache.compiled(template, bundle, stored_language(row)),
                 from_address(bundle.service, self.settings.notify_email_domain),
                 attached.get(row["id"], ()),
+                frame=email_frame(bundle, self.asset_base),
+                lang=bundle.service.default_language,
             )
             actor = await self.service_actors.get(bundle)
             if actor.enqueue_nowait(message):

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 import trio
 
+from engine.domain import branding as brand
 from engine.domain.templates import CompiledEmailTemplate, CompiledSmsTemplate
 
 if TYPE_CHECKING:
@@ -64,6 +65,13 @@ class Template(msgspec.Struct, frozen=True, kw_only=True):
     created_by: str
     created_at: dt.datetime
     updated_at: dt.datetime | None
+    # The French version (issue 22: language-aware sending); None: one version only.
+    subject_fr: str | None = None
+    content_fr: str | None = None
+
+    @property
+    def has_french(self) -> bool:
+        return self.content_fr is not None
 
 
 class Service(msgspec.Struct, frozen=True, kw_only=True):
@@ -85,6 +93,24 @@ class Service(msgspec.Struct, frozen=True, kw_only=True):
     # Issue 22, resolved by the registry: the service's own, else the deployment's default.
     phone_region: str = "CA"  # local numbers without "+" are read in it
     time_zone: str = "UTC"  # its local day (daily limits) and naive scheduled_for
+    # Email branding and the language of sends that name none (issue 22, migration 0018).
+    email_branding: str = "none"
+    default_branding_is_french: bool = False
+    brand_name: str | None = None
+    brand_colour: str | None = None
+    brand_logo: str | None = None  # the uploaded logo's digest
+    default_language: str = "en"
+
+    @property
+    def branding(self) -> brand.Branding:
+        logo = f"logos/{self.id}/{self.brand_logo}" if self.brand_logo else None
+        return brand.Branding(
+            self.email_branding,
+            self.default_branding_is_french,
+            self.brand_name,
+            self.brand_colour,
+            logo,
+        )
 
 
 class Callback(msgspec.Struct, frozen=True, kw_only=True):
@@ -246,23 +272,36 @@ def _default(rows: list[Row], column: str) -> str | None:
 
 class TemplateCache:
     """Compiled templates, kept for the life of the process: a template version never
-    changes once saved, so ``(id, version, SMS prefix)`` names one compiled form."""
+    changes once saved, so ``(id, version, SMS prefix, language version)`` names one
+    compiled form."""
 
     def __init__(self) -> None:
-        self._compiled: dict[tuple[uuid.UUID, int, str | None], Any] = {}
+        self._compiled: dict[tuple[uuid.UUID, int, str | None, bool], Any] = {}
 
-    def compiled(self, template: Template, bundle: ServiceBundle) -> Any:
+    def compiled(
+        self, template: Template, bundle: ServiceBundle, version: str | None = None
+    ) -> Any:
+        """``version`` "fr": the template's French version (if it has one)."""
         prefix = (
             bundle.service.name
             if template.template_type == "sms" and bundle.service.prefix_sms
             else None
         )
-        key = (template.id, template.version, prefix)
+        french = version == "fr" and template.content_fr is not None
+        key = (template.id, template.version, prefix, french)
         compiled = self._compiled.get(key)
         if compiled is None:
+            content = template.content_fr if french else template.content
+            assert content is not None
+            subject = (template.subject_fr or template.subject) if french else template.subject
             if template.template_type == "email":
-                compiled = CompiledEmailTemplate(template.subject or "", template.content)
+                compiled = CompiledEmailTemplate(subject or "", content)
             else:
-                compiled = CompiledSmsTemplate(template.content, prefix=prefix)
+                compiled = CompiledSmsTemplate(content, prefix=prefix)
             self._compiled[key] = compiled
         return compiled
+
+
+def email_frame(bundle: ServiceBundle, base: str) -> brand.Frame:
+    """The service's branding around its emails, images under ``base``."""
+    return brand.frame(bundle.service.branding, base)

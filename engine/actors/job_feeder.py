@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Protocol
 import trio
 
 from engine.domain import notification as nt
+from engine.domain.branding import frame as branding_frame
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -50,6 +51,8 @@ class FeederStore(Protocol):
 class FeederSettings(Protocol):
     @property
     def notify_email_domain(self) -> str: ...
+    @property
+    def asset_base(self) -> str: ...
 
 
 class FeederDeps(Protocol):
@@ -79,7 +82,9 @@ async def feed(
     job_id: uuid.UUID,
 ) -> None:
     """Hand a job's rows to the service's lane, a page at a time, waiting for room."""
-    compiled = deps.template_cache.compiled(template, bundle)
+    cache = deps.template_cache
+    frame = branding_frame(bundle.service.branding, deps.settings.asset_base)
+    default_language = bundle.service.default_language
     from_address = nt.from_address(bundle.service, deps.settings.notify_email_domain)
     last = 0
     try:
@@ -88,7 +93,11 @@ async def feed(
                 job_id, after_row=last, owner=deps.owner(), limit=FEED_PAGE
             )
             for index, row in enumerate(page):
-                await _enqueue_when_room(actor, nt.stored_outbound(row, compiled, from_address))
+                compiled = cache.compiled(template, bundle, nt.stored_language(row))
+                message = nt.stored_outbound(
+                    row, compiled, from_address, frame=frame, lang=default_language
+                )
+                await _enqueue_when_room(actor, message)
                 last = row["job_row_number"]
                 if index % _YIELD_EVERY == _YIELD_EVERY - 1:
                     await trio.lowlevel.checkpoint()

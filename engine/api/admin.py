@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 import msgspec
 import trio
 
+from engine.api import branding as branding_api
 from engine.api.admin_throttle import GuessThrottle
 from engine.api.errors import (
     ApiError,
@@ -31,7 +32,7 @@ from engine.api.errors import (
 )
 from engine.api.http import Request, Response, json_response
 from engine.api.limits import check_body
-from engine.domain import callback_urls, retention
+from engine.domain import branding, callback_urls, retention
 from engine.domain import callbacks as cb
 from engine.domain.recipients import (
     InvalidRecipient,
@@ -83,6 +84,13 @@ class ServiceUpdate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     # Issue 22: null sets the service back to the deployment's default; absent: unchanged.
     phone_region: str | msgspec.UnsetType | None = msgspec.UNSET
     time_zone: str | msgspec.UnsetType | None = msgspec.UNSET
+    # issue 22: email branding (engine.domain.branding) and the language of sends that
+    # name none
+    email_branding: Literal["none", "fip", "organisation"] | None = None
+    default_branding_is_french: bool | None = None
+    brand_name: str | None = None
+    brand_colour: str | None = None
+    default_language: Literal["en", "fr"] | None = None
 
 
 class NewTemplate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -93,6 +101,9 @@ class NewTemplate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     process_type: Literal["priority", "normal", "bulk"] = "normal"
     id: uuid.UUID | None = None
     created_by: str = "admin"
+    # The French version (issue 22: language-aware sending); content_fr makes it.
+    subject_fr: str | None = None
+    content_fr: str | None = None
 
 
 class NewKey(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -236,10 +247,20 @@ async def update_service(deps: ApiDeps, request: Request) -> Response:
         if v is not None and k not in ("phone_region", "time_zone")
     }
     changes.update(regions)
+    if body.brand_colour is not None:
+        changes["brand_colour"] = body.brand_colour.lower()
+        problem = branding.colour_problem(changes["brand_colour"])
+        if problem is not None:
+            raise ValidationError([problem])
     await deps.store.services.update(service_id, changes)
     deps.service_changed(service_id)
     row = await deps.store.services.get(service_id)
     return json_response(200, _row(row))
+
+
+async def upload_logo(deps: ApiDeps, request: Request) -> Response:
+    """The service's organisation logo (``engine.api.branding``)."""
+    return await branding_api.upload_logo(deps, request, await _service_id(deps, request))
 
 
 async def save_template(deps: ApiDeps, request: Request) -> Response:
@@ -253,6 +274,8 @@ async def save_template(deps: ApiDeps, request: Request) -> Response:
         body = msgspec.structs.replace(body, id=template_id)
     if body.type == "email" and not (body.subject or "").strip():
         raise ValidationError(["subject is required for an email template"])
+    if body.subject_fr is not None and body.content_fr is None:
+        raise ValidationError(["subject_fr needs content_fr (the French version)"])
     existing = None
     if body.id is not None:
         existing = await deps.store.templates.current_version(body.id)
@@ -265,6 +288,7 @@ async def save_template(deps: ApiDeps, request: Request) -> Response:
         template_id, service_id, version=version, name=body.name, template_type=body.type,
         subject=subject, content=body.content, process_type=body.process_type,
         created_by=body.created_by,
+        subject_fr=body.subject_fr if body.type == "email" else None, content_fr=body.content_fr,
     )  # fmt: skip
     deps.service_changed(service_id)
     return json_response(

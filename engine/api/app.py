@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Literal
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
-from engine.api import admin, admin_callbacks, i18n, receipts
+from engine.api import admin, admin_callbacks, branding, i18n, receipts
 from engine.api.admin_throttle import GuessThrottle
 from engine.api.auth import AuthContext, VerifiedTokens, authenticate
 from engine.api.errors import ApiError, database_unavailable, domain_error_body, error_body
@@ -133,6 +133,9 @@ def _add_public_routes(r: Router, deps: ApiDeps) -> None:
     r.add("GET", "/metrics", _metrics)
     # File links sent in emails (GC "link" files): no auth, the random id is the secret.
     r.add("GET", "/d/{document_id}", partial(files.get_document, deps))
+    # Branding images in emails (issue 22): no auth, mail clients fetch them.
+    r.add("GET", "/static/branding/{name}", partial(branding.static_file, deps))
+    r.add("GET", "/static/branding/logos/{service_id}/{digest}", partial(branding.logo, deps))
     r.add("POST", "/v2/notifications/email", v2(post_notification.post_email))
     r.add("POST", "/v2/notifications/sms", v2(post_notification.post_sms))
     r.add("POST", "/v2/notifications/bulk", v2(bulk.post_bulk))
@@ -157,6 +160,7 @@ def _add_admin_routes(r: Router, deps: ApiDeps) -> None:
     r.add("POST", "/admin/services", adm(admin.create_service))
     r.add("GET", "/admin/services/{service_id}", adm(admin.get_service))
     r.add("PATCH", "/admin/services/{service_id}", adm(admin.update_service))
+    r.add("PUT", "/admin/services/{service_id}/branding/logo", adm(admin.upload_logo))
     r.add("POST", "/admin/services/{service_id}/templates", adm(admin.save_template))
     r.add("PUT", "/admin/services/{service_id}/templates/{template_id}", adm(admin.save_template))
     r.add("POST", "/admin/services/{service_id}/api-keys", adm(admin.create_api_key))

@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
 
+from engine.domain.branding import asset_base
+
 if TYPE_CHECKING:
     from engine.actors.service_actors import ServiceActors
     from engine.config import Settings
@@ -88,6 +90,8 @@ class ApiSettings(msgspec.Struct, frozen=True, kw_only=True):
     receipts_topic_arns: str = ""
     callback_allow_http: bool = False
     callback_allow_private: bool = False
+    # The absolute base of branding images (``engine.domain.branding.asset_base``).
+    asset_base: str = "http://127.0.0.1:6011/"
 
     @classmethod
     def of(cls, settings: Settings) -> ApiSettings:
@@ -101,6 +105,7 @@ class ApiSettings(msgspec.Struct, frozen=True, kw_only=True):
             receipts_topic_arns=settings.receipts_topic_arns,
             callback_allow_http=settings.callback_allow_http,
             callback_allow_private=settings.callback_allow_private,
+            asset_base=asset_base(settings.public_url, settings.host, settings.port),
         )
 
 

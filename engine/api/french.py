@@ -218,6 +218,16 @@ MESSAGES: list[tuple[str, str]] = [
      "sms_sender doit être un numéro de téléphone, un code court ou de 3 à 11 lettres et "
      "chiffres"),
     ("url is not a valid https url", "url n'est pas une URL https valide"),
+    # -- email branding and French versions of templates (issue 22) ------------------
+    ("subject_fr needs content_fr (the French version)",
+     "subject_fr exige content_fr (la version française)"),
+    ("brand_colour must be a colour like #1a2b3c (# and 6 hexadecimal digits)",
+     "brand_colour doit être une couleur comme #1a2b3c (# et 6 chiffres hexadécimaux)"),
+    ("A logo must be image/png, image/jpeg or image/gif",
+     "Un logo doit être image/png, image/jpeg ou image/gif"),
+    ("A logo must be at most 1 MiB", "Un logo doit faire au plus 1 Mio"),
+    ("The logo's content does not match its Content-Type",
+     "Le contenu du logo ne correspond pas à son Content-Type"),
     ("bearer_token must be at least 10 characters",
      "bearer_token doit compter au moins 10 caractères"),
     ("No callback configured", "Aucun rappel n'est configuré"),

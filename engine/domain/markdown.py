@@ -290,8 +290,11 @@ def markdown_to_text(text: str) -> str:
     return marked_to_text(mark_blocks(text))
 
 
-def html_layout(body: str, subject: str, lang: str = "en") -> str:
-    """Wrap rendered content in the email's HTML document."""
+def html_layout(
+    body: str, subject: str, lang: str = "en", header: str = "", footer: str = ""
+) -> str:
+    """Wrap rendered content in the email's HTML document; ``header`` and ``footer`` (a
+    service's branding, ``engine.domain.branding``) go before and after it."""
     return (
         f'<!DOCTYPE html>\n<html lang="{lang}">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
@@ -299,5 +302,5 @@ def html_layout(body: str, subject: str, lang: str = "en") -> str:
         '<body style="margin: 0; padding: 0; background: #ffffff;">\n'
         f'<div role="article" aria-label="{html.escape(subject)}" lang="{lang}"'
         ' style="max-width: 580px; margin: 0 auto; padding: 20px 10px;">\n'
-        f"{body}</div>\n</body>\n</html>\n"
+        f"{header}{body}{footer}</div>\n</body>\n</html>\n"
     )

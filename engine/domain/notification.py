@@ -46,6 +46,7 @@ from typing import Any, Protocol
 import msgspec
 
 from engine.domain import statuses as st
+from engine.domain.branding import NO_FRAME, Frame
 from engine.domain.sanitise import Sanitised
 from engine.domain.templates import (
     CompiledEmailTemplate,
@@ -82,6 +83,8 @@ class NotificationRow(msgspec.Struct, kw_only=True):
     unsubscribe_url: str | None
     created_at: dt.datetime
     owner: uuid.UUID | None = None
+    # The template version sent, "en" or "fr", for a template with a French version.
+    language: str | None = None
 
     def __getitem__(self, column: str) -> Any:
         """By column name, like a stored row (``outbound`` reads both)."""
@@ -110,6 +113,7 @@ class RowSpec(msgspec.Struct, frozen=True, kw_only=True):
     created_at: dt.datetime
     owner: uuid.UUID | None
     job_id: uuid.UUID | None = None
+    language: str | None = None  # the template version sent (choose_language)
 
 
 _encode_json = msgspec.json.encode
@@ -155,6 +159,7 @@ def accepted_row(
         unsubscribe_url=unsubscribe_url,
         created_at=spec.created_at,
         owner=spec.owner,
+        language=spec.language,
     )
 
 
@@ -271,18 +276,36 @@ def outbound(
     )
 
 
+def stored_language(row: StoredRow) -> str | None:
+    """The template version a stored row was created in (None: the only one)."""
+    try:
+        language: str | None = row["language"]
+    except KeyError:  # a row read without the column: rows from before it
+        return None
+    return language
+
+
 def stored_outbound(
     row: StoredRow,
     compiled: CompiledEmailTemplate | CompiledSmsTemplate,
     from_address: str,
     attachments: tuple[Attachment, ...] = (),
+    *,
+    frame: Frame = NO_FRAME,
+    lang: str = "en",
 ) -> Outbound:
     """The provider message of a stored row: an email's HTML is rendered again from the
-    template version (``compiled``) and personalisation it was created with."""
+    template version (``compiled``: the row's language version) and personalisation it
+    was created with, in the service's branding (``frame``); ``lang`` the document's
+    language when the row has none."""
     rendered = None
     if row["notification_type"] == "email":
         assert isinstance(compiled, CompiledEmailTemplate)
-        rendered = compiled.render(msgspec.json.decode(row["personalisation"] or "{}"))
+        rendered = compiled.render(
+            msgspec.json.decode(row["personalisation"] or "{}"),
+            lang=stored_language(row) or lang,
+            frame=frame,
+        )
     return outbound(row, rendered, from_address, attachments)
 
 

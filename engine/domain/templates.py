@@ -36,6 +36,7 @@ import msgspec
 
 from engine.domain import placeholders as ph
 from engine.domain import sms
+from engine.domain.branding import NO_FRAME, Frame
 from engine.domain.markdown import (
     html_layout,
     mark_blocks,
@@ -136,11 +137,17 @@ class CompiledEmailTemplate:
         self._fast_text = _split(marked_to_text(tokenised))
 
     def render(
-        self, personalisation: dict[str, object], *, with_html: bool = True, lang: str = "en"
+        self,
+        personalisation: dict[str, object],
+        *,
+        with_html: bool = True,
+        lang: str = "en",
+        frame: Frame = NO_FRAME,
     ) -> RenderedEmail:
         """Subject, HTML document and text. ``with_html=False`` leaves ``html`` empty:
         for rows stored now and sent later, whose HTML is rendered at send time. ``lang``
-        is the document's language unless the template starts with a language block."""
+        is the document's language unless the template starts with a language block;
+        ``frame`` the service's branding (``engine.domain.branding``)."""
         values = ph.normalise_values(personalisation)
         ph.check_missing(self._found, values)
         subject = _WHITESPACE.sub(" ", ph.fill(self.subject, values)).strip()
@@ -164,7 +171,19 @@ class CompiledEmailTemplate:
             if not with_html:
                 return RenderedEmail(subject, "", text)
             body_html = marked_to_html(filled)
-        return RenderedEmail(subject, html_layout(body_html, subject, self.lang or lang), text)
+        document = html_layout(body_html, subject, self.lang or lang, frame.header, frame.footer)
+        return RenderedEmail(subject, document, text)
+
+
+def choose_language(has_french: bool, asked: str | None, default: str) -> tuple[str | None, str]:
+    """Language-aware sending (issue 22): ``(version, document language)`` of a send that
+    asked for ``asked`` (None: it did not) from a service whose default is ``default``.
+    A template with a French version is sent in the language asked, else the default;
+    its ``version`` (``en`` or ``fr``) is what the notification records. A template with
+    one version is sent as it is (``version`` None, as before), the language only its
+    document's ``lang`` (``en`` unless asked or the service's default says otherwise)."""
+    language = asked or default
+    return (language if has_french else None), language
 
 
 class CompiledSmsTemplate:

@@ -31,7 +31,7 @@ from engine.store.sealing import Sealer
 _PAGE_SQL = """
 SELECT id, service_id, template_id, template_version, key_type, notification_type, recipient,
        status, personalisation, subject, body, reply_to_text, process_type, unsubscribe_url,
-       created_at, job_row_number, owner
+       created_at, job_row_number, owner, language
 FROM notifications
 WHERE job_id = $1 AND job_row_number > $2 AND status = 'created' AND owner = $3
 ORDER BY job_row_number

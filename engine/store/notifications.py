@@ -49,7 +49,7 @@ _COLUMN_TYPES = {
     "personalisation": "jsonb", "subject": "text", "body": "text", "reply_to_text": "text",
     "process_type": "text", "billable_units": "int", "job_id": "uuid",
     "job_row_number": "int", "scheduled_for": "timestamptz", "unsubscribe_url": "text",
-    "created_at": "timestamptz", "owner": "uuid",
+    "created_at": "timestamptz", "owner": "uuid", "language": "text",
 }  # fmt: skip
 INSERT_SQL = "INSERT INTO notifications ({}) SELECT * FROM unnest({})".format(
     ", ".join(NOTIFICATION_COLUMNS),

@@ -53,7 +53,8 @@ WITH c AS (
 UPDATE notifications n SET owner = $1 FROM c WHERE n.id = c.id
 RETURNING n.id, n.service_id, n.template_id, n.template_version, n.key_type,
           n.notification_type, n.recipient, n.status, n.personalisation, n.subject, n.body,
-          n.reply_to_text, n.process_type, n.unsubscribe_url, n.created_at, n.owner
+          n.reply_to_text, n.process_type, n.unsubscribe_url, n.created_at, n.owner,
+          n.language
 """
 
 

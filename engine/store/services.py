@@ -25,12 +25,17 @@ SETTINGS = frozenset({
     "name", "email_from", "sending_domain", "restricted", "active", "suspended", "rate_limit",
     "email_daily_limit", "sms_daily_limit", "email_annual_limit", "sms_annual_limit",
     "prefix_sms", "international_sms", "callback_language", "phone_region", "time_zone",
+    # issue 22: email branding (brand_logo: set by set_logo only), default language
+    "email_branding", "default_branding_is_french", "brand_name", "brand_colour",
+    "default_language",
 })  # fmt: skip
 # What the admin API shows of a service.
 _ADMIN_COLUMNS = (
     "id, name, email_from, sending_domain, restricted, active, suspended, rate_limit,"
     " email_daily_limit, sms_daily_limit, email_annual_limit, sms_annual_limit, prefix_sms,"
-    " international_sms, callback_language, phone_region, time_zone, created_at"
+    " international_sms, callback_language, phone_region, time_zone, created_at,"
+    " email_branding, default_branding_is_french, brand_name, brand_colour, brand_logo,"
+    " default_language"
 )
 
 
@@ -90,8 +95,38 @@ class Services:
             "SELECT id, name, email_from, sending_domain, restricted, active, suspended,"
             " rate_limit, email_daily_limit, sms_daily_limit, email_annual_limit,"
             " sms_annual_limit, prefix_sms, international_sms, callback_language,"
-            " phone_region, time_zone FROM services WHERE id = $1",
+            " phone_region, time_zone, email_branding, default_branding_is_french,"
+            " brand_name, brand_colour, brand_logo, default_language"
+            " FROM services WHERE id = $1",
             service_id,
+        )
+        return row
+
+    # -- branding (issue 22) ----------------------------------------------------------
+    async def set_logo(
+        self, service_id: uuid.UUID, digest: str, content_type: str, data: bytes
+    ) -> None:
+        """The service's logo, and its digest on the service row (which tells every
+        process, migration 0010), in one transaction."""
+        await self._pipe.transaction([
+            (
+                "INSERT INTO service_logos (service_id, digest, content_type, data)"
+                " VALUES ($1, $2, $3, $4) ON CONFLICT (service_id) DO UPDATE SET"
+                " digest = $2, content_type = $3, data = $4, created_at = now()",
+                (service_id, digest, content_type, data),
+            ),
+            (
+                "UPDATE services SET brand_logo = $2, updated_at = now() WHERE id = $1",
+                (service_id, digest),
+            ),
+        ])  # fmt: skip
+
+    async def logo(self, service_id: uuid.UUID, digest: str) -> Row | None:
+        """``content_type`` and ``data`` of the service's logo if its digest is ``digest``."""
+        row: Row | None = await self._pipe.fetchrow(
+            "SELECT content_type, data FROM service_logos WHERE service_id = $1 AND digest = $2",
+            service_id,
+            digest,
         )
         return row
 

@@ -15,7 +15,7 @@ from engine.store.rows import Row
 
 _COLUMNS = (
     "id, service_id, name, template_type, subject, content, process_type,"
-    " version, archived, created_by, created_at, updated_at"
+    " version, archived, created_by, created_at, updated_at, subject_fr, content_fr"
 )
 
 
@@ -35,7 +35,8 @@ class Templates:
         row: Row | None = await self._pipe.fetchrow(
             "SELECT v.template_id AS id, v.service_id, v.name, v.template_type, v.subject,"
             " v.content, v.process_type, v.version, t.archived, v.created_by, v.created_at,"
-            " t.updated_at FROM template_versions v JOIN templates t ON t.id = v.template_id"
+            " t.updated_at, v.subject_fr, v.content_fr"
+            " FROM template_versions v JOIN templates t ON t.id = v.template_id"
             " WHERE v.template_id = $1 AND v.version = $2",
             template_id,
             version,
@@ -52,7 +53,7 @@ class Templates:
     async def save(
         self, template_id: uuid.UUID, service_id: uuid.UUID, *, version: int, name: str,
         template_type: str, subject: str | None, content: str, process_type: str,
-        created_by: str,
+        created_by: str, subject_fr: str | None = None, content_fr: str | None = None,
     ) -> None:  # fmt: skip
         """Write ``version`` of the template: a new template at version 1, else the next
         version of an existing one; with its history row."""
@@ -60,22 +61,24 @@ class Templates:
         if version == 1:
             write = (
                 "INSERT INTO templates (id, service_id, name, template_type, subject, content,"
-                " process_type, version, created_by) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)",
+                " process_type, version, created_by, subject_fr, content_fr)"
+                " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)",
                 (template_id, service_id, name, template_type, subject, content,
-                 process_type, version, created_by),
+                 process_type, version, created_by, subject_fr, content_fr),
             )  # fmt: skip
         else:
             write = (
                 "UPDATE templates SET name=$3, template_type=$4, subject=$5, content=$6,"
-                " process_type=$7, version=$8, updated_at=now() WHERE id=$1 AND service_id=$2",
+                " process_type=$7, version=$8, subject_fr=$9, content_fr=$10,"
+                " updated_at=now() WHERE id=$1 AND service_id=$2",
                 (template_id, service_id, name, template_type, subject, content,
-                 process_type, version),
+                 process_type, version, subject_fr, content_fr),
             )  # fmt: skip
         history: Statement = (
             "INSERT INTO template_versions (template_id, version, service_id, name,"
-            " template_type, subject, content, process_type, created_by)"
-            " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)",
+            " template_type, subject, content, process_type, created_by, subject_fr,"
+            " content_fr) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)",
             (template_id, version, service_id, name, template_type, subject, content,
-             process_type, created_by),
+             process_type, created_by, subject_fr, content_fr),
         )  # fmt: skip
         await self._pipe.transaction([write, history])

@@ -49,9 +49,10 @@ from engine.domain.recipients import (
     validate_email_address,
     validate_phone_number,
 )
-from engine.domain.templates import SMS_CHAR_COUNT_LIMIT, placeholders
+from engine.domain.templates import SMS_CHAR_COUNT_LIMIT, choose_language, placeholders
 from engine.domain.timestamps import utcnow
 from engine.metrics import NOTIFICATIONS_CREATED
+from engine.services import email_frame
 from engine.store.jobs import WRITING
 
 if TYPE_CHECKING:
@@ -171,7 +172,10 @@ async def post_bulk(deps: ApiDeps, request: Request, ctx: AuthContext) -> Respon
     if checked.errors:
         raise BadRequestError(csv_rows.row_errors_message(checked.errors))
 
-    compiled = deps.template_cache.compiled(template, bundle)
+    # Language-aware sending: a bulk send is in the service's default language.
+    version, lang = choose_language(template.has_french, None, bundle.service.default_language)
+    compiled = deps.template_cache.compiled(template, bundle, version)
+    frame = email_frame(bundle, deps.settings.asset_base)
     outs: list[Any] | None = None
     if channel == "sms":
         # SMS renders are cheap and each row's length must pass before anything is written.
@@ -204,6 +208,7 @@ async def post_bulk(deps: ApiDeps, request: Request, ctx: AuthContext) -> Respon
         scheduled_for=scheduled,
         created_at=now,
         owner=deps.owner() if scheduled is None else None,
+        language=version,
     )
     job = _job(job_id, spec, bundle, key, body.name, count, sender_id)
     if simulated:
@@ -220,7 +225,9 @@ async def post_bulk(deps: ApiDeps, request: Request, ctx: AuthContext) -> Respon
         if outs is not None:
             return outs[index]
         # Large and scheduled jobs are sent from their stored rows: HTML is rendered then.
-        return compiled.render(checked.personalisations[index], with_html=small)
+        return compiled.render(
+            checked.personalisations[index], with_html=small, lang=lang, frame=frame
+        )
 
     try:
         await bulk_rows.insert_job(deps, spec, body.name, count, WRITING, sender_id)

@@ -8,6 +8,10 @@ are known; released if the insert fails). The 201 is sent only after the row is 
 Simulated smoke-test recipients get a 201 with a fresh id and are never persisted.
 The stored row, the provider message and the 201 are built by
 ``engine.domain.notification``, from the row.
+Language-aware sending (issue 22, beyond GC): an optional ``language`` ("en"/"fr", else
+the service's ``default_language``) picks a template's French version when it has one
+(``engine.domain.templates.choose_language``); the row records the version sent. Emails
+are rendered in the service's branding (``engine.domain.branding``).
 """
 
 from __future__ import annotations
@@ -40,15 +44,22 @@ from engine.domain.recipients import (
     validate_phone_number,
 )
 from engine.domain.sanitise import Sanitised, sanitise
-from engine.domain.templates import SMS_CHAR_COUNT_LIMIT, MissingPersonalisation, RenderedEmail
+from engine.domain.templates import (
+    SMS_CHAR_COUNT_LIMIT,
+    MissingPersonalisation,
+    RenderedEmail,
+    choose_language,
+)
 from engine.domain.timestamps import utcnow
 from engine.metrics import NOTIFICATIONS_CREATED
+from engine.services import email_frame
 
 if TYPE_CHECKING:
     from engine.api.deps import ApiDeps
     from engine.services import ServiceBundle
 
 PERSONALISATION_LIMIT = 51_200
+LANGUAGES = ("en", "fr")
 
 
 class PostEmailRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -60,6 +71,7 @@ class PostEmailRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True)
     scheduled_for: str | None = None
     one_click_unsubscribe_url: str | None = None
     sanitise_content_for: list[str] | None = None
+    language: str | None = None  # issue 22: "en" or "fr" (beyond GC)
 
 
 class PostSmsRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -69,6 +81,7 @@ class PostSmsRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     reference: str | None = None
     sms_sender_id: str | None = None
     scheduled_for: str | None = None
+    language: str | None = None
 
 
 _COMMON = {
@@ -76,6 +89,7 @@ _COMMON = {
     "personalisation": (("object", "null"), False),
     "reference": (("string", "null"), False),
     "scheduled_for": (("string", "null"), False),
+    "language": (("string", "null"), False),
 }
 EMAIL_SPEC = {
     "email_address": (("string",), True),
@@ -119,6 +133,8 @@ async def _post(
     if errors:
         raise ValidationError(errors)
     assert template_id is not None
+    if body.language is not None and body.language not in LANGUAGES:
+        raise ValidationError([f"language {body.language} is not one of [en, fr]"])
     personalisation = body.personalisation or {}
     _check_personalisation_size(personalisation)
     files = extract_files(personalisation, channel) if has_files(personalisation) else []
@@ -159,9 +175,16 @@ async def _post(
         personalisation, subject_values, sanitised = sanitise(
             personalisation, body.sanitise_content_for
         )
-    compiled = deps.template_cache.compiled(template, bundle)
+    version, lang = choose_language(
+        template.has_french, body.language, bundle.service.default_language
+    )
+    compiled = deps.template_cache.compiled(template, bundle, version)
     try:
-        rendered = compiled.render(personalisation)
+        if channel == "email":
+            frame = email_frame(bundle, deps.settings.asset_base)
+            rendered = compiled.render(personalisation, lang=lang, frame=frame)
+        else:
+            rendered = compiled.render(personalisation)
     except MissingPersonalisation as exc:
         raise BadRequestError(str(exc)) from None
 
@@ -169,7 +192,7 @@ async def _post(
     if isinstance(rendered, RenderedEmail):
         if subject_values is not None:
             # The subject is plain text: URLs broken up, but no markdown escapes.
-            subject = compiled.render(subject_values).subject
+            subject = compiled.render(subject_values, with_html=False).subject
         if not rendered.text.strip():
             raise BadRequestError("Message is empty or just whitespace")
     else:
@@ -194,6 +217,7 @@ async def _post(
         scheduled_for=scheduled,
         created_at=now,
         owner=deps.owner() if scheduled is None else None,
+        language=version,
     )
     row = nt.accepted_row(
         spec,

@@ -9,8 +9,12 @@ Rules:
 - A template is visible only to its own service; anything else is 404 NoResultFound.
 - ``personalisation`` lists every placeholder of the subject and body (conditionals by
   their name), each ``{"required": true}``, names as first written.
-- Preview ``body`` is the plain text; for email ``html`` is the HTML document and
-  ``subject`` the filled subject; for SMS ``html`` and ``subject`` are null and the body
+- A template with a French version (issue 22) shows it as ``body_fr`` and
+  ``subject_fr`` after GC's fields (absent otherwise: existing clients see what they saw).
+- Preview renders exactly what a send would (same compiled version, document language
+  and branding: ``engine.domain.branding``); an optional ``language`` picks the version
+  as a send's does. ``body`` is the plain text; for email ``html`` is the HTML document
+  and ``subject`` the filled subject; for SMS ``html`` and ``subject`` are null and the body
   has no service-name prefix (GOV.UK's preview shows the content only).
 - Missing values -> 400 ``Missing personalisation: a, b``.
 Reads come from the cached service bundle; versions other than the current one are
@@ -28,9 +32,16 @@ from engine.api.auth import AuthContext
 from engine.api.errors import BadRequestError, NotFoundError, ValidationError
 from engine.api.http import Request, Response
 from engine.api.limits import int_param, query_args
+from engine.api.v2.post_notification import LANGUAGES
 from engine.api.v2.schema import decode_or_explain
-from engine.domain.templates import CompiledSmsTemplate, MissingPersonalisation, placeholders
+from engine.domain.templates import (
+    CompiledSmsTemplate,
+    MissingPersonalisation,
+    choose_language,
+    placeholders,
+)
 from engine.domain.timestamps import format_ts
+from engine.services import email_frame
 
 if TYPE_CHECKING:
     from engine.api.deps import ApiDeps
@@ -57,12 +68,20 @@ class TemplateBody(msgspec.Struct, frozen=True, kw_only=True):
     postage: None = None
 
 
+class BilingualTemplateBody(TemplateBody, frozen=True, kw_only=True):
+    """A template with a French version: the same fields, and the French ones after."""
+
+    body_fr: str
+    subject_fr: str | None
+
+
 class TemplateList(msgspec.Struct, frozen=True):
     templates: list[TemplateBody]
 
 
 class PreviewRequest(msgspec.Struct, kw_only=True):
     personalisation: dict[str, Any] | None = None
+    language: str | None = None
 
 
 class PreviewResponse(msgspec.Struct, frozen=True, kw_only=True):
@@ -75,7 +94,10 @@ class PreviewResponse(msgspec.Struct, frozen=True, kw_only=True):
     postage: None = None
 
 
-PREVIEW_SPEC = {"personalisation": (("object", "null"), False)}
+PREVIEW_SPEC = {
+    "personalisation": (("object", "null"), False),
+    "language": (("string", "null"), False),
+}
 _preview_decoder = msgspec.json.Decoder(PreviewRequest)
 _encode = msgspec.json.Encoder().encode
 
@@ -83,24 +105,37 @@ _encode = msgspec.json.Encoder().encode
 def personalisation_of(template: Template) -> dict[str, Required]:
     """Every placeholder of subject then body, deduplicated as Notify matches them."""
     names: dict[str, str] = {}
-    for text in (template.subject or "", template.content):
+    texts = [template.subject or "", template.content]
+    if template.content_fr is not None:
+        texts += [template.subject_fr or "", template.content_fr]
+    for text in texts:
         for name in placeholders(text):
             names.setdefault("".join(name.split()).lower(), name)
     return {name: Required() for name in names.values()}
 
 
 def serialize(template: Template) -> TemplateBody:
-    return TemplateBody(
-        id=str(template.id),
-        type=template.template_type,
-        created_at=format_ts(template.created_at),
-        updated_at=format_ts(template.updated_at),
-        created_by=template.created_by,
-        version=template.version,
-        body=template.content,
-        subject=template.subject if template.template_type == "email" else None,
-        name=template.name,
-        personalisation=personalisation_of(template),
+    """A template as GC shows it; one with a French version adds ``body_fr`` and
+    ``subject_fr`` (issue 22), so a single-language template's JSON is unchanged."""
+    fields: dict[str, Any] = {
+        "id": str(template.id),
+        "type": template.template_type,
+        "created_at": format_ts(template.created_at),
+        "updated_at": format_ts(template.updated_at),
+        "created_by": template.created_by,
+        "version": template.version,
+        "body": template.content,
+        "subject": template.subject if template.template_type == "email" else None,
+        "name": template.name,
+        "personalisation": personalisation_of(template),
+    }
+    if template.content_fr is None:
+        return TemplateBody(**fields)
+    subject_fr = template.subject_fr or template.subject
+    return BilingualTemplateBody(
+        **fields,
+        body_fr=template.content_fr,
+        subject_fr=subject_fr if template.template_type == "email" else None,
     )
 
 
@@ -170,9 +205,18 @@ async def preview(deps: ApiDeps, request: Request, ctx: AuthContext) -> Response
         else PreviewRequest()
     )
     values = body.personalisation or {}
+    if body.language is not None and body.language not in LANGUAGES:
+        raise ValidationError([f"language {body.language} is not one of [en, fr]"])
+    bundle = ctx.bundle
+    version, lang = choose_language(
+        template.has_french, body.language, bundle.service.default_language
+    )
     try:
         if template.template_type == "email":
-            email = deps.template_cache.compiled(template, ctx.bundle).render(values)
+            # Exactly as sent: the same compiled version, language and branding.
+            frame = email_frame(bundle, deps.settings.asset_base)
+            compiled = deps.template_cache.compiled(template, bundle, version)
+            email = compiled.render(values, lang=lang, frame=frame)
             result = PreviewResponse(
                 id=str(template.id),
                 type=template.template_type,
@@ -184,7 +228,8 @@ async def preview(deps: ApiDeps, request: Request, ctx: AuthContext) -> Response
         else:
             # Built per call (previews are rare): the engine's cached SMS template may
             # carry the service-name prefix, which a preview does not show.
-            sms = CompiledSmsTemplate(template.content).render(values)
+            content = template.content_fr if version == "fr" else template.content
+            sms = CompiledSmsTemplate(content or template.content).render(values)
             result = PreviewResponse(
                 id=str(template.id),
                 type=template.template_type,
