@@ -104,3 +104,41 @@ async def test_node_client_sends_and_reads_back(running_engine: RunningEngine) -
             "errors": [{"error": "NoResultFound", "message": "No result found"}],
         },
     }
+
+
+async def test_node_client_unchanged_for_a_french_service_and_a_bilingual_template(
+    running_engine: RunningEngine,
+) -> None:
+    """Issue 22: a service whose sends default to French, an email template with an English
+    and a French version whose French holds [[fr]]/[[en]] blocks: the client needs nothing."""
+    await _install()
+    setup = await running_engine.create_service()
+    sid = setup["service"]["id"]
+    async with running_engine.admin() as admin:
+        r = await admin.patch(f"/admin/services/{sid}", json={"default_language": "fr"})
+        assert r.status_code == 200, r.text
+        r = await admin.post(f"/admin/services/{sid}/templates", json={
+            "name": "bilingual", "type": "email",
+            "subject": "Hello ((name))", "content": "Code ((code))",
+            "subject_fr": "Bonjour ((name))",
+            "content_fr": "[[fr]]\nCode : ((code))\n[[/fr]]\n\n[[en]]\nCode: ((code))\n[[/en]]",
+        })  # fmt: skip
+        assert r.status_code == 201, r.text
+        bilingual = r.json()["id"]
+    assert NODE is not None
+    args = [NODE, str(SCRIPT), running_engine.base_url, setup["keys"]["normal"], bilingual,
+            setup["sms_template"]]  # fmt: skip
+    with trio.fail_after(25):
+        result = await trio.run_process(
+            args, capture_stdout=True, capture_stderr=True, check=False, env=_env()
+        )
+    assert result.returncode == 0, result.stderr.decode(errors="replace")
+    out = json.loads(result.stdout)
+    email = out["email"]
+    assert set(email) == POST_FIELDS
+    assert email["content"]["subject"] == "Bonjour Node"
+    assert email["content"]["body"] == "Code : js-1\n\nCode: js-1"
+    assert out["emailBack"]["status"] == "delivered"
+    assert out["emailBack"]["body"] == email["content"]["body"]
+    assert set(out["template"]) >= TEMPLATE_FIELDS
+    assert out["template"]["id"] == bilingual
