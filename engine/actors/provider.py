@@ -3,9 +3,14 @@
 Rules:
 - Messages arrive in a bounded mailbox; a full mailbox blocks the sender (backpressure).
 - A batch is up to ``provider.max_batch`` messages or whatever arrived within ``linger``.
-- Pacing: a token bucket at the provider's send rate (``send_rate`` messages/s, None =
-  unpaced; the math is ``engine.domain.limits.SendRate``). The actor waits for a batch's
-  tokens before sending it, so a burst drains at the rate, not faster.
+- Pacing (``pacer``, None = unpaced): the provider's send rate is the whole deployment's
+  (``engine.actors.pacing``: leases of a token bucket in PostgreSQL). It paces the calls'
+  start times per message, not per batch: with a slot in hand, the actor asks the pacer how
+  many messages of the batch in hand may go now (>= 1, a small burst at most) and sends
+  those in one call; the rest stay in hand for the next turn. Each such call marks its own
+  rows ``sending`` just before it (the store's group commit still writes the marks of
+  every call within its linger in one statement), so a row is never marked long before
+  its call. Unpaced, the whole batch goes in one call, as before.
 - At most ``concurrency`` calls are in flight.
 - Before the call a batch's messages are marked ``sending`` in one store update, each
   conditional on its row still being owned by the registration it was claimed under
@@ -55,8 +60,8 @@ Rules:
   return and resend accepted messages. A timed-out call may still have been delivered; it
   is resent all the same (the rule above: a resend is safer than a row stuck in
   ``sending``), so a hang can cost a duplicate, never a lost message.
-- Throttles are retried, and do not count against the breaker: pacing (``send_rate``) is
-  the cure for them, not failover.
+- Throttles are retried, and do not count against the breaker: pacing (``pacer``) is the
+  cure for them, not failover.
 """
 
 from __future__ import annotations
@@ -72,10 +77,10 @@ from typing import Protocol
 
 import trio
 
+from engine.actors.pacing import SendPacer
 from engine.batching import gather
 from engine.domain import statuses as st
 from engine.domain.breaker import CircuitBreaker
-from engine.domain.limits import SendRate
 from engine.domain.notification import Outbound
 from engine.domain.timestamps import utcnow
 from engine.metrics import (
@@ -147,8 +152,7 @@ class ProviderActor:
         mailbox: int = 10_000,
         linger: float = 0.002,
         concurrency: int = 8,
-        send_rate: float | None = None,
-        burst: float | None = None,
+        pacer: SendPacer | None = None,
         max_attempts: int = 5,
         base_backoff: float = 0.5,
         max_backoff: float = 60.0,
@@ -167,9 +171,7 @@ class ProviderActor:
         self._on_changes = on_changes
         self._linger = linger
         self._slots = trio.Semaphore(concurrency)
-        self._send_rate = send_rate
-        self._burst = burst
-        self._rate: SendRate | None = None
+        self._pacer = pacer
         self._max_attempts = max_attempts
         self._base_backoff = base_backoff
         self._max_backoff = max_backoff
@@ -198,8 +200,6 @@ class ProviderActor:
         return self.breaker.admits(trio.current_time())
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        if self._rate is None and self._send_rate:
-            self._rate = SendRate(self._send_rate, trio.current_time(), burst=self._burst)
         async with trio.open_nursery() as nursery:
             task_status.started()
             while True:
@@ -214,14 +214,28 @@ class ProviderActor:
                 if not self._hand:
                     continue
                 try:
-                    if self._rate is not None:
-                        await trio.sleep(self._rate.reserve(len(self._hand), trio.current_time()))
                     await self._slots.acquire()
+                    if self._pacer is not None:
+                        n = await self._paced(len(self._hand))
                 except BaseException:
                     self.breaker.release(epoch)
                     raise
-                batch, self._hand = self._hand, []
+                if self._pacer is None:
+                    batch, self._hand = self._hand, []
+                else:
+                    batch, self._hand = self._hand[:n], self._hand[n:]
                 nursery.start_soon(self._send_and_release, batch, epoch)
+
+    async def _paced(self, want: int) -> int:
+        """How many of the hand's first ``want`` messages may go now (waits for >= 1). The
+        slot is taken first, so a message's start time is its paced time even when every
+        slot was busy; a cancelled wait gives the slot back."""
+        assert self._pacer is not None
+        try:
+            return await self._pacer.take(want, self.depth())
+        except BaseException:
+            self._slots.release()
+            raise
 
     # -- batching ---------------------------------------------------------------------
     async def _fill(self) -> bool:

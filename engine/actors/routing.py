@@ -20,6 +20,7 @@ from typing import Any
 
 import trio
 
+from engine.actors.pacing import SendPacer
 from engine.actors.provider import Fence, ProviderActor, parse_send_rates
 from engine.actors.supervisor import supervise
 from engine.config import Settings
@@ -91,11 +92,14 @@ class ProviderRoutes:
         else:
             raise ValueError(f"unknown provider {kind!r} in NOTIFY_{channel.upper()}_PROVIDERS")
         rate = parse_send_rates(s.provider_send_rates).get(kind)
+        # The rate is the deployment's: one bucket per provider kind (an SES account's
+        # limit covers every process that sends through it) in the database.
+        pacer = SendPacer(kind, rate, self._store.send_rates.lease) if rate else None
         actor = ProviderActor(
             provider,
             self._store,
             self._on_changes,
-            send_rate=rate,
+            pacer=pacer,
             linger=s.provider_linger_ms / 1000,
             ownership=self._ownership,
         )

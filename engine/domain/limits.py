@@ -3,7 +3,7 @@ The rules that use it (who is limited, which error) are in ``engine.domain.admis
 
 The API rate limit is a token bucket per service and key type (GOV.UK's algorithm, at GC's
 default of 1000/min): refill ``rate_limit / 60`` tokens per second, capacity
-``min(ceil(rate_limit / 3) + 1, 1000)``.
+``min(ceil(rate_limit / 3) + 1, 1000)``. Provider send rates are ``engine.domain.pacing``'s.
 """
 
 from __future__ import annotations
@@ -55,32 +55,3 @@ def fiscal_year_start(today: dt.date) -> dt.date:
     """GC's annual limits reset on April 1."""
     year = today.year if today.month >= 4 else today.year - 1
     return dt.date(year, 4, 1)
-
-
-class SendRate:
-    """A provider's send rate: a token bucket of ``rate`` messages/s holding up to ``burst``.
-
-    ``reserve`` never refuses: it takes the tokens (the balance may go negative, a debt)
-    and returns how long the caller must wait before sending. Reservations are served in
-    call order, so a batch larger than the burst still goes out, just later, and N messages
-    take about ``(N - burst) / rate`` seconds whatever the batch sizes.
-    """
-
-    __slots__ = ("burst", "rate", "tokens", "updated")
-
-    def __init__(self, rate: float, now: float, *, burst: float | None = None) -> None:
-        if rate <= 0:
-            raise ValueError("rate must be positive")
-        self.rate = float(rate)
-        self.burst = float(burst) if burst is not None else max(1.0, self.rate / 10)
-        self.tokens = self.burst
-        self.updated = now
-
-    def reserve(self, n: float, now: float) -> float:
-        """Take ``n`` tokens; return the seconds to wait before using them (0 = now)."""
-        elapsed = now - self.updated
-        if elapsed > 0:
-            self.tokens = min(self.burst, self.tokens + elapsed * self.rate)
-            self.updated = now
-        self.tokens -= n
-        return 0.0 if self.tokens >= 0 else -self.tokens / self.rate

@@ -73,6 +73,7 @@ from engine.store.pools import STATEMENT_TIMEOUT_S, open_pools, session_settings
 from engine.store.recovery import Recovery
 from engine.store.retention import Retention
 from engine.store.sealing import Reencrypt, Sealer
+from engine.store.send_rates import SendRates
 from engine.store.services import Services
 from engine.store.team_notices import TeamNotices
 from engine.store.templates import Templates
@@ -118,6 +119,7 @@ class Store:
         self.unmatched_receipts = UnmatchedReceipts(pipe)
         self.retention = Retention(pipe)
         self.team_notices = TeamNotices(pipe)
+        self.send_rates = SendRates(pipe)
         # Service changes heard from every process (``engine.store.changes``); only a store
         # opened from a DSN has one (its listening connection is its own).
         self.changes = None if changes is None else changes(self.availability)

@@ -1,5 +1,6 @@
-"""ProviderActor on trio's mock clock: batching, status writes, pacing, concurrency, retries,
-rejections, the breaker and failover. Providers and the store are fakes passed in as objects."""
+"""ProviderActor on trio's mock clock: batching, status writes, concurrency, retries,
+rejections, the breaker and failover (pacing: tests/actors/test_pacing.py). Providers and
+the store are fakes passed in as objects."""
 
 from __future__ import annotations
 
@@ -53,25 +54,6 @@ async def test_batches_and_writes_sending_before_the_reference(autojump_clock: o
         assert mine[0].provider_reference is None
         assert mine[1].provider_reference == f"ref-{m.notification_id}"
         assert mine[1].provider == "fake"
-
-
-@pytest.mark.parametrize(("rate", "count"), [(100.0, 1000), (1000.0, 5000)])
-async def test_send_rate_paces_n_messages_over_n_over_r_seconds(
-    autojump_clock: object, rate: float, count: int
-) -> None:
-    provider, store = FakeProvider(max_batch=50), FakeStore()
-    a = actor(provider, store, send_rate=rate, burst=50, mailbox=count)
-    await feed(a, [email(i) for i in range(count)])
-    start = trio.current_time()
-    async with running(a):
-        with trio.fail_after(count / rate * 2):
-            await wait_until(lambda: len(store.final()) == count)
-    took = provider.calls[-1][0] - start
-    expected = (count - 50) / rate  # the first burst goes at once
-    assert expected * 0.98 <= took <= expected * 1.02 + 0.05
-    # Paced evenly, not in one late burst: half the messages went out by half the time.
-    half = sum(len(b) for t, b in provider.calls if t - start <= expected / 2)
-    assert abs(half - count / 2) <= count * 0.05
 
 
 async def test_at_most_concurrency_calls_in_flight(autojump_clock: object) -> None:
