@@ -117,9 +117,10 @@ async def read_everything(store: Store, w: Written) -> None:
     [member] = await store.services.team_members(w.service_id)
     assert member["email_address"] == "grace@example.com"
     assert member["mobile_number"] == "+16135550199"
-    owed = await store.callbacks.claim(uuid.uuid4(), dead_after=30, limit=10, full=[])
+    claimer = uuid.uuid4()
+    owed = await store.callbacks.claim(claimer, limit=10, full=[])
     assert [o.recipient for o in owed] == [RECIPIENT]
-    await store.callbacks.unclaim([o.seq for o in owed])
+    await store.callbacks.unclaim([o.seq for o in owed], claimer)
     # A recovery claim (the sms is `sending` without an owner's heartbeat: a dead worker's).
     await sql.execute(store, "UPDATE notifications SET owner = $1, provider_reference = NULL"
                       " WHERE id = $2", uuid.uuid4(), w.sms.id)  # fmt: skip
