@@ -370,7 +370,11 @@ class ProviderActor:
         changed = {c.id for c in marked}
         kept = [item for item in batch if item[0].notification_id in changed]
         if self._ownership is not None:
-            kept = [item for item in kept if await self._ownership.acting(item[0].owner)]
+            # Once per owner the batch names (one, but for rows claimed back and forth):
+            # awaiting ``acting`` per message cost ~1.5% of the API's CPU (py-spy).
+            owners = {item[0].owner for item in kept}
+            acting = {owner: await self._ownership.acting(owner) for owner in owners}
+            kept = [item for item in kept if acting[item[0].owner]]
         if len(kept) < len(batch):
             OWNERSHIP_DROPPED.labels("send").inc(len(batch) - len(kept))
             log.warning(
