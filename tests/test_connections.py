@@ -61,7 +61,8 @@ async def test_a_machine_opens_the_connections_the_formula_says(
     # A main pool of 2 is full from the start (its floor is 2), so the formula's maximum
     # is what is open once the engine is ready, exactly.
     name = f"notify-conn-{uuid.uuid4().hex[:8]}"
-    dsn = f"{database_url}?application_name={name}"
+    # The embedded server's URL already has a query (its socket folder).
+    dsn = f"{database_url}{'&' if '?' in database_url else '?'}application_name={name}"
     expected = budget(env)
     if "NOTIFY_WORKERS" in env:
         metrics_port = free_ports(2)
@@ -81,7 +82,8 @@ async def test_under_load_a_process_stays_within_the_formula(
 ) -> None:
     """Defaults: the main pool grows on demand; the sampled peak never passes the formula."""
     name = f"notify-conn-{uuid.uuid4().hex[:8]}"
-    dsn = f"{database_url}?application_name={name}"
+    # The embedded server's URL already has a query (its socket folder).
+    dsn = f"{database_url}{'&' if '?' in database_url else '?'}application_name={name}"
     expected = budget({})
     peak = 0
     with tempfile.TemporaryDirectory() as folder, trio.fail_after(120):
