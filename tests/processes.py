@@ -128,17 +128,6 @@ async def wait_ready(url: str, process: Any, path: str = "/_status/ready") -> No
 
 async def setup_email_service(url: str) -> tuple[str, str]:
     """A live service with generous limits, an email template and a normal key."""
-    async with httpx2.AsyncClient(
-        base_url=url, timeout=5, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
-    ) as admin:
-        service = (await admin.post("/admin/services", json={
-            "name": "Process test", "email_from": "process", "restricted": False,
-            "rate_limit": 100_000, "email_daily_limit": 1_000_000,
-        })).json()  # fmt: skip
-        sid = service["id"]
-        template = (await admin.post(f"/admin/services/{sid}/templates", json={
-            "name": "t", "type": "email", "subject": "Hi ((name))", "content": "Code ((code))",
-        })).json()  # fmt: skip
-        new_key = {"name": "k", "key_type": "normal"}
-        key = (await admin.post(f"/admin/services/{sid}/api-keys", json=new_key)).json()["key"]
-    return template["id"], key
+    return await setup_service(
+        url, restricted=False, rate_limit=100_000, email_daily_limit=1_000_000
+    )

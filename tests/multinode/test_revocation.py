@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AsyncExitStack
 from typing import Any
 
 import httpx2
@@ -24,7 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from engine.store.store import Store
 from tests.conftest import ADMIN_TOKEN, reset_database
 from tests.pg_instance import pg_instance
-from tests.processes import engine_process
+from tests.processes import engine_process, engine_processes
 
 pytestmark = pytest.mark.slow
 
@@ -40,11 +39,7 @@ class Node:
 @pytest.fixture
 async def nodes(store: Store, database_url: str) -> AsyncIterator[list[Node]]:
     with tempfile.TemporaryDirectory() as folder:
-        async with AsyncExitStack() as stack:
-            urls = []
-            for _ in range(3):
-                _, url = await stack.enter_async_context(engine_process(database_url, folder))
-                urls.append(url)
+        async with engine_processes(database_url, folder, 3) as urls:
             yield [Node(u) for u in urls]
 
 

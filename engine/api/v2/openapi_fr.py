@@ -14,6 +14,7 @@ Rules:
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any
 
 FRENCH: dict[str, str] = {
@@ -103,22 +104,28 @@ Ajoutez `Accept-Language: fr` à une requête pour recevoir ses messages d'erreu
 TEXT_KEYS = ("title", "summary", "description")
 
 
+def _rewrite(node: Any, text: Callable[[str], str]) -> None:
+    """Replace every title, summary and description of ``node`` in place by ``text(it)``."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in TEXT_KEYS and isinstance(value, str):
+                node[key] = text(value)
+            else:
+                _rewrite(value, text)
+    elif isinstance(node, list):
+        for value in node:
+            _rewrite(value, text)
+
+
 def texts(document: Any) -> list[str]:
     """Every title, summary and description of ``document``, once each, in order."""
     found: dict[str, None] = {}
 
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            for key, value in node.items():
-                if key in TEXT_KEYS and isinstance(value, str):
-                    found[value] = None
-                else:
-                    walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
+    def note(value: str) -> str:
+        found[value] = None
+        return value
 
-    walk(document)
+    _rewrite(copy.deepcopy(document), note)
     return list(found)
 
 
@@ -126,18 +133,6 @@ def translated(document: dict[str, Any]) -> dict[str, Any]:
     """A deep copy of ``document`` with its texts in French (the info's description is
     ``DESCRIPTION_FR``)."""
     french = copy.deepcopy(document)
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            for key, value in node.items():
-                if key in TEXT_KEYS and isinstance(value, str):
-                    node[key] = FRENCH.get(value, value)
-                else:
-                    walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(french)
+    _rewrite(french, lambda value: FRENCH.get(value, value))
     french["info"]["description"] = DESCRIPTION_FR
     return french
