@@ -15,13 +15,15 @@ import hmac
 import os
 import secrets
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from cryptography.exceptions import InvalidTag
 from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from engine.domain.recipients import lookup_form
 
 
 class SecretBox:
@@ -69,10 +71,21 @@ def new_secret_key() -> str:
 #   rotate well before (README, "Personal data at rest").
 # - Cost (cryptography 51, OpenSSL 3, loaded 2-core machine): AESGCM.encrypt of 20-100
 #   bytes ~1.3 us; ChaCha20Poly1305 ~3 us, AES-GCM-SIV ~6 us. AES-GCM it is.
+# - Recipient hashes (lookups: team and safelist checks, search by recipient): HMAC-SHA256
+#   of the normalised recipient (``engine.domain.recipients.lookup_form``: an email lower
+#   cased, a phone number in E.164), truncated to 16 bytes (128 bits: a collision is never
+#   met; half the index of the full 32). Each data key has its own hash key, derived with
+#   HKDF under another label than the cipher's (one never reveals the other). Values are
+#   hashed with the write key's; lookups try every key's hash (``recipient_hashes``, write
+#   key first), so a rotation's old hashes still match, and ``data reencrypt`` re-hashes
+#   each row it re-seals: the hash key rotates with the cipher key (an old key that leaked
+#   would otherwise let its holder confirm guessed addresses against every new row).
 
 MARK = "\x01"  # never the first character of a clear recipient, body or file we accept
 MARK_BYTES = MARK.encode()
 _DATA_INFO = b"notify-engine/data-at-rest/aes-256-gcm/v1"
+_HASH_INFO = b"notify-engine/recipient-lookup/hmac-sha256/v1"
+HASH_BYTES = 16
 _ID_CHARS = 8
 _NONCE = 12
 _NONCES_PER_DRAW = 1024
@@ -95,6 +108,7 @@ class DataKeys:
         if not entries:
             raise ValueError("at least one data key is needed")
         self._ciphers: dict[str, AESGCM] = {}
+        hash_keys: list[bytes] = []
         ids: list[str] = []
         for entry in entries:
             if len(entry) < 16:
@@ -108,6 +122,12 @@ class DataKeys:
                 continue  # the same key listed twice
             self._ciphers[key_id] = AESGCM(raw)
             ids.append(key_id)
+            hash_keys.append(
+                HKDF(algorithm=SHA256(), length=32, salt=None, info=_HASH_INFO).derive(
+                    entry.encode()
+                )
+            )
+        self._hash_keys = tuple(hash_keys)
         self.key_ids = tuple(ids)
         self.write_id = ids[0]
         self._write = self._ciphers[self.write_id]
@@ -166,5 +186,38 @@ class DataKeys:
         except InvalidTag as exc:
             raise SealError("a sealed value does not open here (tampered or moved)") from exc
 
+    # -- recipient hashes (lookups) ---------------------------------------------------
+    def recipient_hash(self, recipient: str) -> bytes:
+        """The stored hash of a recipient: the write key's."""
+        message = lookup_form(recipient).encode()
+        return hmac.digest(self._hash_keys[0], message, "sha256")[:HASH_BYTES]
+
+    def recipient_hashes(self, recipient: str) -> tuple[bytes, ...]:
+        """The recipient's hash under every key (write key first): what a lookup matches."""
+        message = lookup_form(recipient).encode()
+        return tuple(hmac.digest(k, message, "sha256")[:HASH_BYTES] for k in self._hash_keys)
+
     def __repr__(self) -> str:
         return f"DataKeys(write={self.write_id}, read={list(self.key_ids)})"
+
+
+class HashedRecipients:
+    """Recipients held only as keyed hashes (a service's team, one channel): ``recipient in
+    team`` hashes the recipient under every data key and compares; no clear value kept."""
+
+    __slots__ = ("_hashes", "_keys")
+
+    def __init__(self, hashes: Iterable[bytes], keys: DataKeys) -> None:
+        self._hashes = frozenset(hashes)
+        self._keys = keys
+
+    def __contains__(self, recipient: object) -> bool:
+        if not self._hashes or not isinstance(recipient, str):
+            return False
+        return any(h in self._hashes for h in self._keys.recipient_hashes(recipient))
+
+    def __len__(self) -> int:
+        return len(self._hashes)
+
+    def __repr__(self) -> str:
+        return f"HashedRecipients({len(self._hashes)})"

@@ -14,6 +14,8 @@ Rules:
 - Concurrent requests for a service that is not cached share one load.
 - Plain key secrets and bearer tokens live only here, in memory, decrypted from the
   database; they are never logged (``ApiKey.__repr__`` hides them).
+- Team and safelist checks compare keyed hashes: the bundle holds the team's hashes
+  (``store.services.team``), never its clear contacts.
 - Templates are compiled once per version (``TemplateCache``), not once per request.
 - A service's ``phone_region`` and ``time_zone`` are resolved here, once per load: its
   own setting, else the deployment's default (``Registry(phone_region=, time_zone=)``,
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Container
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -132,8 +135,10 @@ class ServiceBundle(msgspec.Struct, kw_only=True):
     default_reply_to: str | None
     sms_senders: dict[uuid.UUID, str]
     default_sms_sender: str | None
-    team_emails: frozenset[str]
-    team_phones: frozenset[str]
+    # The team's contacts as keyed hashes (``engine.crypto.HashedRecipients``): ``recipient
+    # in team_emails`` compares hashes; no clear contact is kept in memory.
+    team_emails: Container[str]
+    team_phones: Container[str]
     callbacks: dict[str, Callback]
     loaded_at: float
 
@@ -230,7 +235,7 @@ class Registry:
         }
         reply_rows = await store.services.reply_to_addresses(service_id)
         sender_rows = await store.services.sms_senders(service_id)
-        team = await store.services.team_members(service_id)
+        team_emails, team_phones = await store.services.team(service_id)
         fields = dict(row)
         fields["phone_region"] = fields.get("phone_region") or self._phone_region
         fields["time_zone"] = fields.get("time_zone") or self._time_zone
@@ -255,8 +260,8 @@ class Registry:
             default_reply_to=_default(reply_rows, "email_address"),
             sms_senders={r["id"]: r["sms_sender"] for r in sender_rows},
             default_sms_sender=_default(sender_rows, "sms_sender"),
-            team_emails=frozenset(r["email_address"].lower() for r in team if r["email_address"]),
-            team_phones=frozenset(r["mobile_number"] for r in team if r["mobile_number"]),
+            team_emails=team_emails,
+            team_phones=team_phones,
             callbacks=callbacks,
             loaded_at=trio.current_time(),
         )

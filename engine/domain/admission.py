@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping
 from typing import NamedTuple, Protocol, TypeVar
 
 from engine.domain.errors import (
@@ -154,15 +154,19 @@ def resolve_sender(
 
 
 # -- 5: recipients ---------------------------------------------------------------------
-def _in_team(team: frozenset[str], channel: str, recipient: str) -> bool:
+def _in_team(team: Container[str], channel: str, recipient: str) -> bool:
     return (recipient.lower() if channel == "email" else recipient) in team
 
 
 def check_recipient(
-    service: ServiceSettings, team: frozenset[str], key_type: str, channel: str, recipient: str
+    service: ServiceSettings, team: Container[str], key_type: str, channel: str, recipient: str
 ) -> None:
-    """One recipient (``recipient`` already normalised; team emails are lower case)."""
-    if key_type == "test" or _in_team(team, channel, recipient):
+    """One recipient (``recipient`` already normalised). ``team`` answers ``in`` for a
+    normalised recipient (the engine's holds keyed hashes, ``engine.crypto``); it is asked
+    only when the key or the service restricts recipients."""
+    if key_type == "test" or (key_type == "normal" and not service.restricted):
+        return
+    if _in_team(team, channel, recipient):
         return
     if key_type == "team":
         raise TeamKeyRecipient(service.id)
@@ -172,7 +176,7 @@ def check_recipient(
 
 def check_recipients(
     service: ServiceSettings,
-    team: frozenset[str],
+    team: Container[str],
     key_type: str,
     channel: str,
     recipients: Iterable[str],

@@ -88,6 +88,13 @@ def validate_email_address(value: str) -> str:
     return address
 
 
+def lookup_form(recipient: str) -> str:
+    """A recipient as lookups compare it (keyed hashes, team checks): an email address
+    lower cased, a phone number as given (the engine holds them in E.164)."""
+    value = recipient.strip()
+    return value.lower() if "@" in value else value
+
+
 def region_problem(region: str) -> str | None:
     """Why ``region`` is not a phone region we can read local numbers in, or None."""
     if region not in phonenumbers.SUPPORTED_REGIONS:

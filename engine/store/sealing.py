@@ -11,6 +11,13 @@ Rules:
     documents       filename, content                            (id, column)
     team_members    email_address, mobile_number                 (id, column)
     jobs            original_file_name                           (id, column)
+- Recipient hashes (``engine.crypto``: HMAC-SHA256 of the normalised recipient under the
+  write key, 16 bytes) are written beside the sealed value, for lookups that compare hashes
+  and never read a clear value: ``notifications.recipient_hash`` (search by recipient) and
+  ``team_members.email_hash`` / ``mobile_hash`` (team and safelist checks, through
+  ``engine.crypto.HashedRecipients``). A lookup matches the hash under every data key, so
+  rows hashed before a rotation are found until ``reencrypt`` re-hashes them (it re-hashes
+  each row it re-seals, and fills the hashes of rows written before migration 0022).
 - No column changes type, so no migration rewrites a populated table: text columns hold
   the sealed text, bytea the sealed bytes, and the jsonb ``personalisation`` a JSON string
   holding the sealed text of the whole JSON object.
@@ -27,8 +34,7 @@ Rules:
   nothing else). ``provider_response`` is a provider's text: SES and SNS receipt texts name
   no recipient (``engine.providers.ses_events``), but an AWS error message on a refused
   call can (``engine.providers.aws.describe``): see the README.
-- No lookup reads a sealed column in SQL (team and safelist checks are in memory,
-  ``engine.services``); a future lookup stores a keyed hash (HMAC), never the clear value.
+- No lookup reads a sealed column: lookups compare recipient hashes (above).
 - ``reencrypt`` walks each table in primary-key windows of ``window`` rows, locks what in
   the window is not sealed with the write key (``FOR UPDATE SKIP LOCKED``: the engine and
   other re-encrypting processes keep running) and re-seals it in one transaction per
@@ -44,7 +50,7 @@ from typing import Any
 
 import msgspec
 
-from engine.crypto import MARK, DataKeys, SealError
+from engine.crypto import MARK, DataKeys, HashedRecipients, SealError
 from engine.domain.notification import NotificationRow
 from engine.store._pipe import Pipe
 from engine.store.rows import Row
@@ -98,6 +104,20 @@ class Sealer:
         sealed = MARK + value[len(_JSON_MARK) : -1]
         return self._keys().open(sealed, bound(owner, "personalisation"))
 
+    def recipient_hash(self, recipient: str | None) -> bytes | None:
+        """The stored hash of a recipient (None without keys or recipient)."""
+        if recipient is None or self.keys is None:
+            return None
+        return self.keys.recipient_hash(recipient)
+
+    def recipient_hashes(self, recipient: str) -> list[bytes]:
+        """What a lookup of ``recipient`` matches: its hash under every data key."""
+        return list(self._keys().recipient_hashes(recipient))
+
+    def hashed_recipients(self, hashes: Iterable[bytes]) -> HashedRecipients:
+        """Stored recipient hashes as a set a recipient is tested against (``in``)."""
+        return HashedRecipients(hashes, self._keys())
+
     def seal_bytes(self, value: bytes, owner: uuid.UUID, column: str) -> bytes:
         if self.keys is None:
             return value
@@ -122,9 +142,11 @@ class Sealer:
 
     # -- rows -----------------------------------------------------------------------------
     def notification_record(self, row: NotificationRow) -> tuple[Any, ...]:
-        """The row in COPY column order, its personal columns sealed."""
+        """The row in COPY column order, its personal columns sealed, then the recipient's
+        hash (``engine.store.notifications.STORED_COLUMNS``)."""
         record = list(msgspec.structs.astuple(row))
         keys = self.keys
+        record.append(None if keys is None else keys.recipient_hash(row.recipient))
         if keys is not None:
             owner = row.id.bytes
             record[_RECIPIENT] = keys.seal(row.recipient, owner + b"/recipient")
@@ -163,15 +185,17 @@ class _Table(msgspec.Struct, frozen=True):
     text: tuple[str, ...] = ()
     jsonb: tuple[str, ...] = ()
     bytea: tuple[str, ...] = ()
+    hashes: tuple[tuple[str, str], ...] = ()  # (hash column, the text column it hashes)
 
 
 _NIL = uuid.UUID(int=0)
 TABLES = (
     _Table("notifications", "id", "uuid", _NIL, "id", text=("recipient", "subject", "body"),
-           jsonb=("personalisation",)),
+           jsonb=("personalisation",), hashes=(("recipient_hash", "recipient"),)),
     _Table("callback_queue", "seq", "bigint", 0, "notification_id", text=("recipient",)),
     _Table("documents", "id", "uuid", _NIL, "id", text=("filename",), bytea=("content",)),
-    _Table("team_members", "id", "uuid", _NIL, "id", text=("email_address", "mobile_number")),
+    _Table("team_members", "id", "uuid", _NIL, "id", text=("email_address", "mobile_number"),
+           hashes=(("email_hash", "email_address"), ("mobile_hash", "mobile_number"))),
     _Table("jobs", "id", "uuid", _NIL, "id", text=("original_file_name",)),
 )  # fmt: skip
 
@@ -191,12 +215,15 @@ def _stale(t: _Table, first: int) -> str:
     checks += [
         f"({c} IS NOT NULL AND substring({c} FROM 1 FOR 9) <> {number['bytea']})" for c in t.bytea
     ]
+    # A recipient without its hash (written before migration 0022): hashed on the way.
+    checks += [f"({h} IS NULL AND {c} IS NOT NULL)" for h, c in t.hashes]
     return " OR ".join(checks)
 
 
 def _statements(t: _Table) -> tuple[str, str, str, str]:
     """(the window's last key, lock the stale rows of a window, write them, count)."""
-    columns = t.text + t.jsonb + t.bytea
+    hashes = tuple(h for h, _ in t.hashes)
+    columns = t.text + t.jsonb + t.bytea + hashes
     window = (
         f"SELECT {t.key} FROM (SELECT {t.key} FROM {t.name} WHERE {t.key} > $1"
         f" ORDER BY {t.key} LIMIT $2) w ORDER BY {t.key} DESC LIMIT 1"
@@ -211,7 +238,9 @@ def _statements(t: _Table) -> tuple[str, str, str, str]:
     types = [f"$1::{t.key_type}[]"]
     types += [f"${i}::text[]" for i, _ in enumerate(t.text, 2)]
     types += [f"${i}::jsonb[]" for i, _ in enumerate(t.jsonb, 2 + len(t.text))]
-    types += [f"${i}::bytea[]" for i, _ in enumerate(t.bytea, 2 + len(t.text) + len(t.jsonb))]
+    types += [
+        f"${i}::bytea[]" for i, _ in enumerate(t.bytea + hashes, 2 + len(t.text) + len(t.jsonb))
+    ]
     update = (
         f"UPDATE {t.name} t SET {', '.join(f'{c} = u.{c}' for c in columns)}"
         f" FROM unnest({', '.join(types)}) AS u({t.key}, {', '.join(columns)})"
@@ -271,6 +300,9 @@ class Reencrypt:
                     columns.append([sealer.reseal_json(r[c], r[t.owner]) for r in found])
                 for c in t.bytea:
                     columns.append([sealer.reseal_bytes(r[c], r[t.owner], c) for r in found])
+                for _, c in t.hashes:  # the write key's hash of the clear recipient
+                    hash_ = sealer.recipient_hash
+                    columns.append([hash_(sealer.open(r[c], r[t.owner], c)) for r in found])
                 await conn.execute(update_sql, *columns)
                 return last, len(found)
 

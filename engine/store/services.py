@@ -7,6 +7,10 @@ Rules:
 - ``update`` writes only the columns named in ``SETTINGS`` (a column name is never taken
   from the caller unchecked). ``phone_region`` and ``time_zone`` may be set to NULL: the
   deployment's default (``engine.services.Registry`` resolves it).
+- Team members' contacts are sealed, each with its keyed hash beside it
+  (``engine.store.sealing``); ``team`` gives the registry the hashes only, so a team or
+  safelist check compares hashes (``engine.crypto.HashedRecipients``) and no clear contact
+  stays in memory. ``team_members`` opens the contacts for the team's own mail.
 - A new default sender (reply-to address or SMS sender) and the end of the previous
   default are one transaction.
 """
@@ -16,6 +20,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 
+from engine.crypto import HashedRecipients
 from engine.store._pipe import Pipe, Statement
 from engine.store.rows import Row
 from engine.store.sealing import Sealer
@@ -37,6 +42,9 @@ _ADMIN_COLUMNS = (
     " email_branding, default_branding_is_french, brand_name, brand_colour, brand_logo,"
     " default_language"
 )
+
+
+_TEAM_HASHES = (("email_address", "email_hash"), ("mobile_number", "mobile_hash"))
 
 
 class Services:
@@ -162,6 +170,29 @@ class Services:
             for r in rows
         ]
 
+    async def team(self, service_id: uuid.UUID) -> tuple[HashedRecipients, HashedRecipients]:
+        """The team's (email addresses, phone numbers) as keyed hashes. A member written
+        before migration 0022 has no hash yet: it is opened and hashed here, in memory."""
+        rows = await self._pipe.fetch(
+            "SELECT id, email_address, mobile_number, email_hash, mobile_hash"
+            " FROM team_members WHERE service_id = $1",
+            service_id,
+        )
+        sealer = self._sealer
+        found: dict[str, list[bytes]] = {"email_address": [], "mobile_number": []}
+        for r in rows:
+            for column, hashed in _TEAM_HASHES:
+                if r[hashed] is not None:
+                    found[column].append(bytes(r[hashed]))
+                elif r[column] is not None:
+                    hashed_now = sealer.recipient_hash(sealer.open(r[column], r["id"], column))
+                    if hashed_now is not None:
+                        found[column].append(hashed_now)
+        return (
+            sealer.hashed_recipients(found["email_address"]),
+            sealer.hashed_recipients(found["mobile_number"]),
+        )
+
     async def add_reply_to(
         self, service_id: uuid.UUID, reply_to_id: uuid.UUID, email_address: str, *,
         is_default: bool,
@@ -205,10 +236,12 @@ class Services:
         mobile_number: str | None,
     ) -> None:  # fmt: skip
         await self._pipe.execute(
-            "INSERT INTO team_members (id, service_id, email_address, mobile_number)"
-            " VALUES ($1, $2, $3, $4)",
+            "INSERT INTO team_members (id, service_id, email_address, mobile_number,"
+            " email_hash, mobile_hash) VALUES ($1, $2, $3, $4, $5, $6)",
             member_id,
             service_id,
             self._sealer.seal(email_address, member_id, "email_address"),
             self._sealer.seal(mobile_number, member_id, "mobile_number"),
+            self._sealer.recipient_hash(email_address),
+            self._sealer.recipient_hash(mobile_number),
         )

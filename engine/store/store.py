@@ -61,8 +61,8 @@ from engine.store.migrate import apply_migrations
 from engine.store.notifications import (
     COPY_FROM_ROWS,
     INSERT_SQL,
-    NOTIFICATION_COLUMNS,
     RECEIPT_LOOKUP_SQL,
+    STORED_COLUMNS,
     Notifications,
     ReceiptOutcome,
     StatusChange,
@@ -274,7 +274,7 @@ class Store:
         async def copy() -> None:
             async with self._pool.acquire() as conn:
                 await conn.copy_records_to_table(
-                    "notifications", records=records, columns=NOTIFICATION_COLUMNS
+                    "notifications", records=records, columns=STORED_COLUMNS
                 )
 
         await self._db.call(copy)

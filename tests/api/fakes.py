@@ -25,7 +25,7 @@ import trio
 from engine.actors.service_actors import ServiceActors
 from engine.api.app import EngineApp
 from engine.api.deps import ApiDeps, ApiSettings
-from engine.crypto import SecretBox
+from engine.crypto import DataKeys, HashedRecipients, SecretBox
 from engine.domain.leases import LeaseGrant, LeaseRequest, is_rate
 from engine.domain.notification import NotificationRow, Outbound
 from engine.services import Registry, TemplateCache
@@ -37,6 +37,7 @@ from tests.actors.fakes import MemoryBudgets
 
 Row = dict[str, Any]
 BOX = SecretBox("in-process-secret-key-0123456789")
+DATA_KEYS = DataKeys(["in-process-data-key-0123456789"])
 NOW = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
 
 
@@ -45,7 +46,7 @@ class FakeServices:
         self.rows: dict[uuid.UUID, Row] = {}
         self.reply_tos: dict[uuid.UUID, list[Row]] = {}
         self.senders: dict[uuid.UUID, list[Row]] = {}
-        self.team: dict[uuid.UUID, list[Row]] = {}
+        self.members: dict[uuid.UUID, list[Row]] = {}
 
     async def settings(self, service_id: uuid.UUID) -> Row | None:
         return self.rows.get(service_id)
@@ -60,7 +61,16 @@ class FakeServices:
         return self.senders.get(service_id, [])
 
     async def team_members(self, service_id: uuid.UUID) -> list[Row]:
-        return self.team.get(service_id, [])
+        return self.members.get(service_id, [])
+
+    async def team(self, service_id: uuid.UUID) -> tuple[HashedRecipients, HashedRecipients]:
+        """As the store gives them: keyed hashes only."""
+        rows = self.members.get(service_id, [])
+        hashed = [
+            [DATA_KEYS.recipient_hash(r[c]) for r in rows if r.get(c)]
+            for c in ("email_address", "mobile_number")
+        ]
+        return HashedRecipients(hashed[0], DATA_KEYS), HashedRecipients(hashed[1], DATA_KEYS)
 
 
 class FakeKeys:
