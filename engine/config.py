@@ -1,7 +1,8 @@
 """Engine configuration: every setting comes from one environment variable, read here once.
 
 Rules:
-- Variables are named ``NOTIFY_<FIELD>`` (upper case), except ``DATABASE_URL``.
+- Variables are named ``NOTIFY_<FIELD>`` (upper case), except ``DATABASE_URL`` and
+  ``DATABASE_REPLICA_URL``.
 - Values are converted in msgspec's lax mode ("30" -> 30, "true" -> True) and validated at
   start; a bad value stops the engine with a message naming the variable.
 - Secrets (admin token, encryption key) are never logged: ``Settings.__repr__`` hides them.
@@ -19,7 +20,10 @@ from engine.domain.recipients import region_problem
 from engine.domain.timezones import zone_problem
 
 PREFIX = "NOTIFY_"
-_SECRET_FIELDS = frozenset({"admin_token", "secret_key", "data_keys", "database_url"})
+_SECRET_FIELDS = frozenset(
+    {"admin_token", "secret_key", "data_keys", "database_url", "database_replica_url"}
+)
+_PLAIN_NAMES = {"database_url": "DATABASE_URL", "database_replica_url": "DATABASE_REPLICA_URL"}
 
 Seconds = Annotated[float, msgspec.Meta(gt=0)]
 Positive = Annotated[int, msgspec.Meta(ge=1)]
@@ -35,6 +39,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     db_pool_size: Annotated[int, msgspec.Meta(ge=2, le=100)] = 4
     # The keyed pool's fixed size (engine/store/pools.py); unset: 2 x store_writers + 2.
     db_keyed_pool_size: Annotated[int, msgspec.Meta(ge=1, le=100)] | None = None
+    # A read replica for read-only API traffic (GET, the list): engine/store/replica.py.
+    database_replica_url: str | None = None
+    # Its pool's maximum per process (opened on demand, none at start).
+    db_replica_pool_size: Annotated[int, msgspec.Meta(ge=1, le=100)] = 4
     # Secrets. Without a secret_key the engine refuses to start, except `demo`, which
     # generates one into data_dir.
     secret_key: str = ""
@@ -146,7 +154,7 @@ class ConfigError(Exception):
 
 
 def env_name(field: str) -> str:
-    return "DATABASE_URL" if field == "database_url" else PREFIX + field.upper()
+    return _PLAIN_NAMES.get(field, PREFIX + field.upper())
 
 
 def load_settings(environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:

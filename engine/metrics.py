@@ -59,6 +59,11 @@ STORE_ROWS_TOTAL = Counter("notify_store_rows_total", "Rows written by the store
 DATABASE_UP = Gauge(
     "notify_database_up", "1 while the store reaches the database, 0 since a call could not"
 )
+REPLICA_FALLBACKS = Counter(
+    "notify_replica_fallbacks_total",
+    "Reads meant for the read replica that the primary answered (engine.store.replica)",
+    ["reason"],
+)
 SERVICE_CHANGES_LISTENING = Gauge(
     "notify_service_changes_listening",
     "1 while this process listens for service changes (engine.store.changes), else 0",

@@ -240,6 +240,8 @@ async def open_engine(settings: Settings, box: SecretBox) -> AsyncIterator[Engin
         linger_ms=settings.store_linger_ms,
         writers=settings.store_writers,
         data_keys=DataKeys.from_settings(settings.secret_key, settings.data_keys),
+        replica_dsn=settings.database_replica_url,
+        replica_pool_size=settings.db_replica_pool_size,
     ) as store:
         applied = await store.migrate()
         if applied:

@@ -41,3 +41,16 @@ async def transaction(
     store: Store, statements: Sequence[tuple[str, tuple[object, ...]]], *, keyed: bool = False
 ) -> None:
     await store._pipe.transaction(statements, keyed=keyed)
+
+
+async def on_replica(store: Store, sql: str, *args: object) -> list[Any]:
+    """``fetch`` on the store's read replica itself (no fallback to the primary)."""
+    replica = store._pipe.replica
+    assert replica is not None, "this store has no read replica"
+    pool = replica.pool
+
+    async def go() -> list[Any]:
+        async with pool.acquire() as conn:
+            return list(await conn.fetch(sql, *args))
+
+    return await store._pipe.db.thread.call(go)

@@ -58,6 +58,7 @@ def test_every_setting_is_read_from_its_own_environment_variable() -> None:
     for name, (text, expected) in samples.items():
         assert getattr(settings, name) == expected, (env_name(name), text)
     assert env_name("database_url") == "DATABASE_URL"
+    assert env_name("database_replica_url") == "DATABASE_REPLICA_URL"
     assert env_name("store_batch_rows") == "NOTIFY_STORE_BATCH_ROWS"
 
 
@@ -117,15 +118,17 @@ def test_repr_hides_secrets() -> None:
     settings = load_settings(
         {
             "DATABASE_URL": "postgresql://notify:pg-password-123@db.internal/notify",
+            "DATABASE_REPLICA_URL": "postgresql://notify:pg-password-456@replica/notify",
             "NOTIFY_SECRET_KEY": "secret-key-abcdef-123456",
             "NOTIFY_ADMIN_TOKEN": "admin-token-abcdef-123456",
         }
     )
     for text in (repr(settings), str(settings), f"{settings!r}"):
         assert "pg-password-123" not in text
+        assert "pg-password-456" not in text
         assert "secret-key-abcdef-123456" not in text
         assert "admin-token-abcdef-123456" not in text
-        assert text.count("'***'") == 3
+        assert text.count("'***'") == 4
         assert "'port': 6011" in text  # the rest is shown
     # Unset secrets are shown as empty, so an operator can see they are missing.
     assert "'admin_token': ''" in repr(Settings())

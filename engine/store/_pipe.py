@@ -9,6 +9,10 @@ Rules:
   on a connection of the main pool, or with ``keyed=True`` of the keyed pool
   (``engine.store.pools``): statements that find their rows by key on the hot path.
 - ``transaction`` with one statement sends no BEGIN/COMMIT (atomic on its own).
+- ``read`` / ``read_row``: a read that tolerates replica lag. With a replica
+  (``engine.store.replica``, ``DATABASE_REPLICA_URL``) it runs there, and on the primary
+  when the replica cannot answer; ``read_row`` also asks the primary for a row the
+  replica does not have (yet). Without a replica both are ``fetch`` / ``fetchrow``.
 """
 
 from __future__ import annotations
@@ -16,7 +20,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from engine.metrics import REPLICA_FALLBACKS
 from engine.store.availability import Availability
+from engine.store.replica import Replica
 
 Statement = tuple[str, tuple[object, ...]]
 
@@ -24,10 +30,31 @@ Statement = tuple[str, tuple[object, ...]]
 class Pipe:
     """Plain statements on the store's pools (reads and writes off the per-row hot path)."""
 
-    def __init__(self, db: Availability, pool: Any, keyed_pool: Any) -> None:
+    def __init__(
+        self, db: Availability, pool: Any, keyed_pool: Any, replica: Replica | None = None
+    ) -> None:
         self.db = db
         self.pool = pool
         self.keyed_pool = keyed_pool
+        self.replica = replica
+
+    async def read(self, sql: str, *args: object) -> list[Any]:
+        """Rows of a lag-tolerant read: the replica's, else the primary's."""
+        if self.replica is not None:
+            rows = await self.replica.fetch(sql, *args)
+            if rows is not None:
+                return rows
+        return await self.fetch(sql, *args)
+
+    async def read_row(self, sql: str, *args: object) -> Any:
+        """One row of a lag-tolerant read; a row the replica lacks is the primary's to give."""
+        if self.replica is not None:
+            rows = await self.replica.fetch(sql, *args)
+            if rows:
+                return rows[0]
+            if rows is not None:
+                REPLICA_FALLBACKS.labels("missing").inc()
+        return await self.fetchrow(sql, *args)
 
     async def fetch(self, sql: str, *args: object, keyed: bool = False) -> list[Any]:
         pool = self.keyed_pool if keyed else self.pool

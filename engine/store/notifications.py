@@ -16,6 +16,9 @@ Rules:
   mark and outcomes). The check is in the locking read (``FOR UPDATE``), so a claim by
   another process that commits first makes the update change nothing; the returned
   changes are exactly the rows changed, and the caller acts only on those.
+- The v2 reads (get, list, search by recipient) go to the read replica when there is one
+  (``engine.store.replica``: lag tolerated, fallback to the primary); cancel and
+  ``schedule_of`` read their own writes and stay on the primary.
 - Reads return ``Row`` records (by column name), personal values open
   (``engine.store.sealing``); the caller shapes the response.
 """
@@ -230,7 +233,9 @@ class Notifications:
         self._sealer = sealer
 
     async def get(self, service_id: uuid.UUID, notification_id: uuid.UUID) -> Row | None:
-        row = await self._pipe.fetchrow(
+        """GET's row: from the read replica if there is one, from the primary if the
+        replica does not have it (yet): ``engine.store.replica`` states the lag tolerated."""
+        row = await self._pipe.read_row(
             f"SELECT {_V2_COLUMNS} FROM notifications WHERE id = $1 AND service_id = $2",
             notification_id,
             service_id,
@@ -252,7 +257,8 @@ class Notifications:
         """Newest first: the service's notifications sent with ``key_type`` keys, of these
         ``types`` and ``statuses`` (all when empty), with this client ``reference`` (any
         when None), from jobs too if ``include_jobs``, created before ``older_than``'s
-        notification (none if that id is unknown)."""
+        notification (none if that id is unknown). From the read replica if there is one
+        (the newest rows and statuses may lag: ``engine.store.replica``)."""
         where = ["service_id = $1", "key_type = $2"]
         params: list[Any] = [service_id, key_type]
         if types:
@@ -272,7 +278,7 @@ class Notifications:
                 f"created_at < (SELECT created_at FROM notifications WHERE id = ${len(params)}"
                 " AND service_id = $1)"
             )
-        rows = await self._pipe.fetch(
+        rows = await self._pipe.read(
             f"SELECT {_V2_COLUMNS} FROM notifications WHERE {' AND '.join(where)}"
             f" ORDER BY created_at DESC, id DESC LIMIT {int(limit)}",
             *params,
@@ -286,8 +292,8 @@ class Notifications:
         any case, a phone number in E.164), found by its keyed hash under every data key
         (index ``(service_id, recipient_hash, created_at)``, migration 0022): no clear
         value is compared. Rows without a hash (written before 0022, until ``data
-        reencrypt``) are not found."""
-        rows = await self._pipe.fetch(
+        reencrypt``) are not found. From the read replica if there is one (may lag)."""
+        rows = await self._pipe.read(
             f"SELECT {_V2_COLUMNS} FROM notifications"
             " WHERE service_id = $1 AND recipient_hash = ANY($2::bytea[])"
             f" ORDER BY created_at DESC, id DESC LIMIT {int(limit)}",

@@ -27,6 +27,9 @@ Rules:
   callback queue's claim and bookkeeping: ``keyed=True``) run on their own small pool
   whose sessions always plan custom and shun table scans (``engine.store.pools``), so a
   status batch is one statement without BEGIN/SET/COMMIT around it.
+- Read-only API traffic (GET, the list, the search by recipient) reads from a replica
+  when one is given (``replica_dsn``: ``engine.store.replica`` has the lag rules);
+  everything else uses the primary.
 - Personal data is sealed on write and opened on read inside the store's methods
   (``engine.store.sealing`` names the columns): the COPY below seals each row's recipient,
   personalisation, subject and body before it leaves for the database thread. A store
@@ -36,7 +39,7 @@ Rules:
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 import trio
@@ -71,6 +74,7 @@ from engine.store.notifications import (
 )
 from engine.store.pools import STATEMENT_TIMEOUT_S, open_pools, session_settings
 from engine.store.recovery import Recovery
+from engine.store.replica import Replica, open_replica
 from engine.store.retention import Retention
 from engine.store.sealing import Reencrypt, Sealer
 from engine.store.send_rates import SendRates
@@ -96,12 +100,13 @@ class Store:
         status_linger_ms: float | None = None,
         changes: Callable[[Availability], ChangeListener] | None = None,
         data_keys: DataKeys | None = None,
+        replica: Replica | None = None,
     ) -> None:
         self.availability = Availability(db)
         self._db = self.availability
         self._pool = pool
         self._keyed_pool = pool if keyed_pool is None else keyed_pool
-        self._pipe = pipe = Pipe(self._db, self._pool, self._keyed_pool)
+        self._pipe = pipe = Pipe(self._db, self._pool, self._keyed_pool, replica)
         self.sealer = sealer = Sealer(data_keys)
         # The queries, by subject (each module's docstring states its rules).
         self.notifications = Notifications(pipe, sealer)
@@ -164,6 +169,8 @@ class Store:
         status_linger_ms: float | None = None,
         statement_timeout_s: float = STATEMENT_TIMEOUT_S,
         data_keys: DataKeys | None = None,
+        replica_dsn: str | None = None,
+        replica_pool_size: int = 4,
     ) -> AsyncIterator[Store]:
         # The keyed pool: by default one connection per status and receipt writer, two
         # for callbacks (``engine.store.pools``: ``keyed_pool_size``).
@@ -178,7 +185,16 @@ class Store:
                 keyed_size=keyed_size,
                 statement_timeout_s=statement_timeout_s,
             ) as (pool, keyed_pool),
+            AsyncExitStack() as stack,
         ):
+            replica = None
+            if replica_dsn:  # read-only API traffic (engine.store.replica)
+                replica = await stack.enter_async_context(
+                    open_replica(
+                        db, replica_dsn, size=replica_pool_size,
+                        statement_timeout_s=statement_timeout_s,
+                    )
+                )  # fmt: skip
             yield cls(
                 db,
                 pool,
@@ -189,6 +205,7 @@ class Store:
                 status_linger_ms=status_linger_ms,
                 changes=lambda available: ChangeListener(available, dsn, settings),
                 data_keys=data_keys,
+                replica=replica,
             )
 
     async def run(self, *, task_status: trio.TaskStatus[Store] = trio.TASK_STATUS_IGNORED) -> None:
