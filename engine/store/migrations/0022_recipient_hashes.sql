@@ -8,6 +8,9 @@ ALTER TABLE notifications ADD COLUMN recipient_hash bytea;
 ALTER TABLE team_members ADD COLUMN email_hash bytea, ADD COLUMN mobile_hash bytea;
 -- Notifications of a service by recipient, newest first (engine.store.notifications
 -- .by_recipient: the coming console's search, the v2 list's filter). service_id first:
--- the distribution column (README, "Ready for more than one database server").
+-- the distribution column (README, "Ready for more than one database server"). Partial
+-- (WHERE recipient_hash IS NOT NULL), so that only a query naming the hash can use it:
+-- other per-service scans (the purge, the list) keep their own indexes, not this one.
 CREATE INDEX notifications_recipient_hash_idx
-    ON notifications (service_id, recipient_hash, created_at DESC);
+    ON notifications (service_id, recipient_hash, created_at DESC)
+    WHERE recipient_hash IS NOT NULL;
