@@ -67,6 +67,13 @@ class PgPair:
             conf.write(f"port = {self.replica_port}\nhot_standby = on\n")
         self._ctl("replica", "start")
 
+    def psql(self, port: int, sql: str) -> str:
+        """One statement through psql on the server at ``port``; its unaligned output."""
+        command = [str(self._bin / "psql"), "-h", "127.0.0.1", "-p", str(port), "-U",
+                   "postgres", "-d", "postgres", "-Atc", sql]  # fmt: skip
+        done = subprocess.run(command, check=True, timeout=60, capture_output=True, text=True)
+        return done.stdout.strip()
+
     def stop_replica(self) -> None:
         self._ctl("replica", "stop", "-m", "immediate")
 
