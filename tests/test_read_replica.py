@@ -1,8 +1,10 @@
 """``DATABASE_REPLICA_URL`` on a real engine process (``engine.store.replica``): with the
 replica's replay paused, the v2 list is the replica's (it lacks the newest notification)
 while a GET of that notification is answered by the primary (201 then 200, never 404);
-once replay resumes the list has it. A primary and its streaming replica of the test's
-own (``tests.pg_replica``); the store-level rules are ``tests/store/test_replica.py``."""
+once replay resumes the list has it; the replica's connections stay within
+``NOTIFY_DB_REPLICA_POOL_SIZE`` (README, "Database connections"). A primary and its
+streaming replica of the test's own (``tests.pg_replica``); the store-level rules are
+``tests/store/test_replica.py``."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from tests.processes import engine_process, setup_email_service
 
 pytestmark = pytest.mark.slow
 EMAIL = "replica.api@example.com"
+REPLICA_POOL = 2
 
 
 @asynccontextmanager
@@ -28,7 +31,8 @@ async def replicated_engine() -> AsyncIterator[tuple[PgPair, str]]:
     pair = await trio.to_thread.run_sync(pair_cm.__enter__)
     try:
         with tempfile.TemporaryDirectory() as folder:
-            env = {"DATABASE_REPLICA_URL": pair.replica_dsn}
+            env = {"DATABASE_REPLICA_URL": pair.replica_dsn,
+                   "NOTIFY_DB_REPLICA_POOL_SIZE": str(REPLICA_POOL)}  # fmt: skip
             async with engine_process(pair.primary_dsn, folder, **env) as (_, url):
                 yield pair, url
     finally:
@@ -75,6 +79,14 @@ async def test_the_api_reads_the_replica_and_never_404s_for_what_it_lacks() -> N
             await on_replica(pair, "SELECT pg_wal_replay_resume()")
             for _ in range(600):
                 if await listed() == {first, second}:
-                    return
+                    break
                 await trio.sleep(0.05)
-            raise AssertionError("the list never showed the second notification")
+            else:
+                raise AssertionError("the list never showed the second notification")
+            # Many reads at once: the replica sees at most the pool's size of connections.
+            async with trio.open_nursery() as nursery:
+                for _ in range(20):
+                    nursery.start_soon(listed)
+            count = "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'notify-engine'"
+            opened = await trio.to_thread.run_sync(pair.psql, pair.replica_port, count)
+            assert 1 <= int(opened) <= REPLICA_POOL
