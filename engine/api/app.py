@@ -50,6 +50,7 @@ from engine.api.v2 import (
     manage_templates,
     openapi,
     post_notification,
+    reports,
     templates,
 )
 from engine.domain.errors import DomainError
@@ -156,6 +157,11 @@ def _add_public_routes(r: Router, deps: ApiDeps) -> None:
     r.add("GET", "/v2/manage-template/{template_id}", v2(mt.get_template))
     r.add("PATCH", "/v2/manage-template/{template_id}", v2(mt.update_template))
     r.add("DELETE", "/v2/manage-template/{template_id}", v2(mt.archive_template))
+    # Issue 24: GC's reports (keys with ``manage_reports``).
+    r.add("POST", "/v2/reports", v2(reports.post_report))
+    r.add("GET", "/v2/reports", v2(reports.list_reports))
+    r.add("GET", "/v2/reports/{report_id}", v2(reports.get_report))
+    r.add("GET", "/v2/reports/{report_id}/content", v2(reports.get_content))
     r.add("GET", "/v2/openapi", partial(openapi.get_openapi, deps))
     r.add("GET", "/v2/openapi-en", partial(openapi.get_openapi, deps))
     r.add("GET", "/v2/openapi-fr", partial(openapi.get_openapi_fr, deps))

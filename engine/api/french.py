@@ -279,6 +279,12 @@ MESSAGES: list[tuple[str, str]] = [
      "Le nom du gabarit doit compter moins de {limit} caractères"),
     ("The template changed while it was written; retry",
      "Le gabarit a changé pendant son écriture; réessayez"),
+    # -- reports through the API (issue 24: engine.api.v2.reports) -------------------------
+    ("This API key does not have permission to manage reports.",
+     "Cette clé d'API n'a pas la permission de gérer les rapports."),
+    ("Maximum 10 report requests per hour", "Maximum de 10 demandes de rapport par heure"),
+    ("Report is not ready for download (status: {status})",
+     "Le rapport n'est pas prêt à être téléchargé (état : {status})"),
 ]  # fmt: skip
 
 # Words carried as values (``{kind}``, ``{period}``, ``{channel}``, ``{verb}``).

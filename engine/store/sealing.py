@@ -11,6 +11,9 @@ Rules:
     documents       filename, content                            (id, column)
     team_members    email_address, mobile_number                 (id, column)
     jobs            original_file_name                           (id, column)
+    report_chunks   content: a report's CSV (issue 24; written and  (report_id,
+                    read by engine.store.reports; not re-sealed by  "content/<attempt>/
+                    ``reencrypt``: a report lives 3 days)           <seq>")
 - No column changes type, so no migration rewrites a populated table: text columns hold
   the sealed text, bytea the sealed bytes, and the jsonb ``personalisation`` a JSON string
   holding the sealed text of the whole JSON object.
