@@ -248,9 +248,7 @@ async def test_every_operation_answers_as_documented(running_engine: RunningEngi
     assert len(statuses) == 2 * operations - 4, statuses
     assert not failures, "\n\n".join(failures)
     # The success answers were reached (and so checked against their schemas) everywhere.
-    unreached = {
-        k: v for k, v in statuses.items() if "positive" in k and not v & {200, 201, 202}
-    }
+    unreached = {k: v for k, v in statuses.items() if "positive" in k and not v & {200, 201, 202}}
     assert not unreached, unreached
 
 
