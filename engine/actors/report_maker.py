@@ -9,10 +9,10 @@ Rules:
   Each chunk renews the lease; losing it (the attempt is no longer the report's) stops
   the task without a word, the new holder writes the report.
 - What a report covers and how a row reads: ``engine.domain.reports``; the period ends
-  at the service's retention for the channel (a job report: its channel's, both when the
-  job is not found).
-- Any failure marks the attempt ``error`` and is logged; a process that dies mid-way
-  leaves the lease to run out, and the next GET of the report starts it again
+  at the service's retention for the channel (a job report: the shorter of the two).
+- Any failure marks the attempt ``error`` and is logged, never raised (the task runs in
+  the engine's nursery); a process that dies mid-way, or a database that cannot be
+  reached, leaves the lease to run out, and the next GET of the report starts it again
   (``engine.api.v2.reports``).
 """
 
@@ -43,18 +43,24 @@ async def make(
     reports: Reports, periods: Retention, registry: Registry, report_id: uuid.UUID,
     *, page: int = PAGE, lease_s: float = LEASE_S,
 ) -> None:  # fmt: skip
-    claimed = await reports.claim(report_id, lease_s=lease_s)
-    if claimed is None:
-        return
-    attempt: int = claimed["attempt"]
+    """Write the report if it can be claimed. Never raises (it runs in the engine's own
+    nursery): a failure is logged, and the report is marked ``error`` or, if even that
+    cannot be written (the database is gone), left to its lease."""
     try:
-        done = await _write(reports, periods, registry, claimed, page=page, lease_s=lease_s)
+        claimed = await reports.claim(report_id, lease_s=lease_s)
+        if claimed is None:
+            return
+        attempt: int = claimed["attempt"]
+        try:
+            done = await _write(reports, periods, registry, claimed, page=page, lease_s=lease_s)
+        except Exception:
+            log.exception("report failed", extra={"report_id": str(report_id)})
+            await reports.fail(report_id, attempt)
+            return
+        if done is not None:
+            await reports.finish(report_id, attempt, rows=done, keep_days=rp.DAYS_BEFORE_EXPIRY)
     except Exception:
-        log.exception("report failed", extra={"report_id": str(report_id)})
-        await reports.fail(report_id, attempt)
-        return
-    if done is not None:
-        await reports.finish(report_id, attempt, rows=done, keep_days=rp.DAYS_BEFORE_EXPIRY)
+        log.exception("report left to its lease", extra={"report_id": str(report_id)})
 
 
 async def _write(
