@@ -177,6 +177,12 @@ async def test_permission_is_checked_first_and_costs_send_keys_nothing(
         assert r.json()["errors"][0]["message"] == (
             "Cette clé d'API n'a pas la permission de gérer les gabarits."
         )
+    # Only GC's two permissions exist.
+    async with running_engine.admin() as admin:
+        r = await admin.post(f"/admin/services/{sid}/api-keys",
+                             json={"name": "k", "permissions": ["send_letters"]})  # fmt: skip
+        assert r.status_code == 400, r.text
+        assert "permissions" in r.json()["errors"][0]["message"]
 
 
 async def test_categories_and_gc_errors(running_engine: RunningEngine) -> None:
