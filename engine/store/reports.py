@@ -15,9 +15,10 @@ Rules:
 - Rows are read a page at a time, by keyset: a service's channel newest first through
   ``notifications_list_idx`` (one ordered, limited scan per key type, merged: never a
   sort of the whole period; measured with EXPLAIN ANALYZE, a page of 1,000 from 200,000
-  rows of one service reads ~3,000 index entries in 13 ms), a job's rows by ``notifications_job_row_idx``. Recipients and
-  job file names are opened here (``engine.store.sealing``); the CSV chunks are sealed
-  (bound to the report, the attempt and the chunk's number) and opened here.
+  rows of one service reads ~3,000 index entries in 13 ms), a job's rows by
+  ``notifications_job_row_idx``. Recipients and job file names are opened here
+  (``engine.store.sealing``); the CSV chunks are sealed (bound to the report, the attempt
+  and the chunk's number) and opened here.
 - Ready reports are deleted once expired (``delete_expired``, a housekeeping job), with
   their chunks; failed ones after the same delay.
 """
