@@ -4,8 +4,8 @@ report covers, its CSV columns and how each row reads, in English or French.
 Rules (GC's code, notification-api ``app/report/utils.py`` and ``app/celery/tasks.py``):
 - A report covers the notifications of the last ``LIMIT_DAYS`` (7) days, never any past
   the service's retention for the channel (``since``). ``email`` and ``sms`` reports hold
-  the service's notifications of that channel, newest first; a ``job`` report the rows of
-  one bulk job, in row order.
+  the service's notifications of that channel, newest first, of every key type (GC's
+  query has no key-type filter); a ``job`` report the rows of one bulk job, in row order.
 - Columns: Recipient, Template, Type, Sent by, Sent by email, Job, Status, Sent Time; a
   job report starts with Row number (the sheet's row, from 1) and has no Sent by columns.
   Nobody signs in here, so the Sent by columns are empty, as GC's are for API sends.

@@ -30,6 +30,8 @@ documentation differ; the test says which):
   archived template cannot be archived again: "Template is already archived.".
 - Reads come from the database, not the cached bundle: a management call must see the
   write another process made a moment ago.
+- ``created_by`` is the name of the key that wrote the version (GC shows its user's email
+  address; nobody signs in here).
 """
 
 from __future__ import annotations
