@@ -50,6 +50,9 @@ class ApiKey(msgspec.Struct, frozen=True, kw_only=True):
     key_type: str
     secret: str
     revoked: bool
+    # GC's key permissions (``manage_templates``, ``manage_reports``): read only by the
+    # endpoints that need one, never on the send path.
+    permissions: tuple[str, ...] = ()
 
     def __repr__(self) -> str:
         return f"ApiKey(id={self.id}, name={self.name!r}, key_type={self.key_type})"
@@ -71,6 +74,8 @@ class Template(msgspec.Struct, frozen=True, kw_only=True):
     # The French version (issue 22: language-aware sending); None: one version only.
     subject_fr: str | None = None
     content_fr: str | None = None
+    # GC's template category (issue 24, engine.domain.template_categories); None: none.
+    template_category_id: uuid.UUID | None = None
 
     @property
     def has_french(self) -> bool:
@@ -227,6 +232,7 @@ class Registry:
                 key_type=r["key_type"],
                 secret=self._box.open(r["secret_sealed"]),
                 revoked=r["expiry_date"] is not None,
+                permissions=tuple(r["permissions"] or ()),
             )
             for r in await store.keys.for_service(service_id)
         ]

@@ -18,6 +18,7 @@ import pytest
 import trio
 
 from tests import sql
+from tests.api.test_reports import wait_ready
 from tests.conftest import RunningEngine
 
 EMAIL = "zephyrine.quoddy@example.com"
@@ -134,6 +135,25 @@ async def test_no_column_of_any_table_holds_personal_data_in_clear(
         assert got[0]["subject"] == f"Hello {NAME}"
         listed = (await client.get("/v2/notifications?include_jobs=true")).json()
         assert BULK_EMAIL in {n["email_address"] for n in listed["notifications"]}
+        # Reports (issue 24) hold recipients and job file names: sealed, read back in clear.
+        async with running_engine.admin() as admin:
+            made = await admin.post(
+                f"/admin/services/{sid}/api-keys",
+                json={"name": "reports", "permissions": ["manage_reports"]},
+            )
+        reports_auth = auth(made.json()["key"])  # fmt: skip
+        for kind in ("email", "sms"):
+            r = await client.post("/v2/reports", json={"report_type": kind, "language": "en"},
+                                  headers=reports_auth)  # fmt: skip
+            assert r.status_code == 202, r.text
+            rid = r.json()["report_id"]
+            assert (await wait_ready(client, reports_auth, rid))["status"] == "ready"
+            csv_text = (await client.get(f"/v2/reports/{rid}/content", headers=reports_auth)).text
+            assert (
+                (EMAIL in csv_text and JOB_FILE in csv_text)
+                if kind == "email"
+                else (PHONE in csv_text)
+            )
         metrics = (await client.get("/metrics")).text
     for what, needle in NEEDLES.items():
         assert await find_in_every_column(store, needle) == [], what

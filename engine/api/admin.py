@@ -109,6 +109,8 @@ class NewTemplate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 class NewKey(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     name: str
     key_type: Literal["normal", "team", "test"] = "normal"
+    # GC's API key permissions (issue 24): any key type may hold them.
+    permissions: list[Literal["manage_templates", "manage_reports"]] = []
 
 
 class NewReplyTo(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -311,11 +313,19 @@ async def create_api_key(deps: ApiDeps, request: Request) -> Response:
         key_type=body.key_type,
         secret_sealed=deps.seal(secret),
         secret_digest=hashlib.sha256(secret.encode()).digest(),
+        permissions=list(dict.fromkeys(body.permissions)),
     )
     deps.service_changed(service_id)
     key = f"{_key_name(body.name)}-{service_id}-{secret}"
     return json_response(
-        201, {"id": str(key_id), "name": body.name, "key_type": body.key_type, "key": key}
+        201,
+        {
+            "id": str(key_id),
+            "name": body.name,
+            "key_type": body.key_type,
+            "key": key,
+            "permissions": list(dict.fromkeys(body.permissions)),
+        },
     )
 
 

@@ -47,8 +47,10 @@ from engine.api.v2 import (
     files,
     get_notifications,
     inbound,
+    manage_templates,
     openapi,
     post_notification,
+    reports,
     templates,
 )
 from engine.domain.errors import DomainError
@@ -85,7 +87,7 @@ def _v2(
     async def endpoint(request: Request) -> Response:
         header = request.header(b"authorization")
         ctx = await authenticate(header, deps.registry.get, tokens)
-        if request.method in ("POST", "PUT"):
+        if request.method in ("POST", "PUT", "PATCH"):
             content_type = request.headers.get(b"content-type")
             if content_type is not None and not content_type.startswith(_JSON_TYPES):
                 raise ApiError(
@@ -148,6 +150,18 @@ def _add_public_routes(r: Router, deps: ApiDeps) -> None:
     r.add("POST", "/v2/template/{template_id}/preview", v2(templates.preview))
     r.add("GET", "/v2/templates", v2(templates.list_templates))
     r.add("GET", "/v2/received-text-messages", v2(inbound.list_received_texts))
+    # Issue 24: GC's template management (keys with ``manage_templates``).
+    mt = manage_templates
+    r.add("POST", "/v2/manage-template", v2(mt.create_template))
+    r.add("GET", "/v2/manage-template/template-categories", v2(mt.get_categories))
+    r.add("GET", "/v2/manage-template/{template_id}", v2(mt.get_template))
+    r.add("PATCH", "/v2/manage-template/{template_id}", v2(mt.update_template))
+    r.add("DELETE", "/v2/manage-template/{template_id}", v2(mt.archive_template))
+    # Issue 24: GC's reports (keys with ``manage_reports``).
+    r.add("POST", "/v2/reports", v2(reports.post_report))
+    r.add("GET", "/v2/reports", v2(reports.list_reports))
+    r.add("GET", "/v2/reports/{report_id}", v2(reports.get_report))
+    r.add("GET", "/v2/reports/{report_id}/content", v2(reports.get_content))
     r.add("GET", "/v2/openapi", partial(openapi.get_openapi, deps))
     r.add("GET", "/v2/openapi-en", partial(openapi.get_openapi, deps))
     r.add("GET", "/v2/openapi-fr", partial(openapi.get_openapi_fr, deps))

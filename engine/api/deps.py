@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from engine.store.jobs import Jobs
     from engine.store.keys import Keys
     from engine.store.notifications import Notifications, StatusChange
+    from engine.store.reports import Reports
     from engine.store.retention import Retention
     from engine.store.services import Services
     from engine.store.templates import Templates
@@ -60,6 +61,8 @@ class ApiStore(Protocol):
     def callbacks(self) -> Callbacks: ...
     @property
     def retention(self) -> Retention: ...
+    @property
+    def reports(self) -> Reports: ...
     async def insert_notifications(self, rows: Sequence[NotificationRow]) -> None: ...
     async def ping(self) -> bool: ...
 

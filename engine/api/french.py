@@ -266,6 +266,25 @@ MESSAGES: list[tuple[str, str]] = [
     ("Request body is not an SNS message", "Le corps de la requête n'est pas un message SNS"),
     ("SubscribeURL is not an SNS URL", "SubscribeURL n'est pas une URL SNS"),
     ("Could not confirm the SNS subscription", "Impossible de confirmer l'abonnement SNS"),
+    # -- templates through the API (issue 24: engine.api.v2.manage_templates) --------------
+    ("This API key does not have permission to manage templates.",
+     "Cette clé d'API n'a pas la permission de gérer les gabarits."),
+    ("template_category_id must be a valid UUID", "template_category_id doit être un UUID valide"),
+    ("template_category_id not found", "template_category_id introuvable"),
+    ("Template is already archived.", "Le gabarit est déjà archivé."),
+    ("parent_folder_id not found", "parent_folder_id introuvable"),
+    ("Content has a character count greater than the limit of {limit}",
+     "Le contenu compte plus de caractères que la limite de {limit}"),
+    ("Template name must be less than {limit} characters",
+     "Le nom du gabarit doit compter moins de {limit} caractères"),
+    ("The template changed while it was written; retry",
+     "Le gabarit a changé pendant son écriture; réessayez"),
+    # -- reports through the API (issue 24: engine.api.v2.reports) -------------------------
+    ("This API key does not have permission to manage reports.",
+     "Cette clé d'API n'a pas la permission de gérer les rapports."),
+    ("Maximum 10 report requests per hour", "Maximum de 10 demandes de rapport par heure"),
+    ("Report is not ready for download (status: {status})",
+     "Le rapport n'est pas prêt à être téléchargé (état : {status})"),
 ]  # fmt: skip
 
 # Words carried as values (``{kind}``, ``{period}``, ``{channel}``, ``{verb}``).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
 from urllib.parse import parse_qs
 
 import msgspec
@@ -16,6 +17,7 @@ __all__ = [
     "Response",
     "Scope",
     "Send",
+    "StreamedResponse",
     "header_value",
     "json_response",
 ]
@@ -86,6 +88,28 @@ class Response:
             }
         )
         await send({"type": "http.response.body", "body": self.body})
+
+
+class StreamedResponse(Response):
+    """A 200 whose body is sent as it is made (chunked): ``chunks`` yields its parts."""
+
+    __slots__ = ("chunks",)
+
+    def __init__(
+        self,
+        chunks: Callable[[], AsyncIterator[bytes]],
+        content_type: bytes,
+        headers: list[tuple[bytes, bytes]] | None = None,
+    ) -> None:
+        super().__init__(200, b"", content_type, headers)
+        self.chunks = chunks
+
+    async def send(self, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": self.headers})
+        async for part in self.chunks():
+            if part:
+                await send({"type": "http.response.body", "body": part, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 def json_response(status: int, obj: object) -> Response:

@@ -149,6 +149,7 @@ def translate(message: str, language: Language) -> str:
 
 
 _decode_envelope = msgspec.json.Decoder(ErrorEnvelope).decode
+_ENVELOPE = ("status_code", "errors")
 _encode = msgspec.json.Encoder().encode
 
 
@@ -161,4 +162,7 @@ def translate_envelope(body: bytes, language: Language) -> bytes:
     except msgspec.DecodeError:
         return body
     items = [ErrorItem(i.error, translate(i.message, language)) for i in envelope.errors]
-    return _encode(ErrorEnvelope(envelope.status_code, items))
+    translated = _encode(ErrorEnvelope(envelope.status_code, items))
+    # Fields beside the envelope (GC's category list of a category error) stay as they were.
+    extra = {k: v for k, v in msgspec.json.decode(body).items() if k not in _ENVELOPE}
+    return translated[:-1] + b"," + _encode(extra)[1:] if extra else translated

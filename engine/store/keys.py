@@ -1,5 +1,7 @@
 """API keys: created sealed (the secret encrypted, its digest for lookups), revoked by
-setting ``expiry_date``, never deleted. The plain secret never reaches this module."""
+setting ``expiry_date``, never deleted. The plain secret never reaches this module.
+A key's ``permissions`` (GC's ``manage_templates``, ``manage_reports``; migration 0023)
+are set when it is created."""
 
 from __future__ import annotations
 
@@ -15,17 +17,18 @@ class Keys:
 
     async def create(
         self, key_id: uuid.UUID, service_id: uuid.UUID, *, name: str, key_type: str,
-        secret_sealed: bytes, secret_digest: bytes,
+        secret_sealed: bytes, secret_digest: bytes, permissions: list[str] | None = None,
     ) -> None:  # fmt: skip
         await self._pipe.execute(
-            "INSERT INTO api_keys (id, service_id, name, key_type, secret_sealed, secret_digest)"
-            " VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO api_keys (id, service_id, name, key_type, secret_sealed, secret_digest,"
+            " permissions) VALUES ($1, $2, $3, $4, $5, $6, $7)",
             key_id,
             service_id,
             name,
             key_type,
             secret_sealed,
             secret_digest,
+            permissions or [],
         )
 
     async def revoke(self, service_id: uuid.UUID, key_id: uuid.UUID) -> bool:
@@ -39,9 +42,10 @@ class Keys:
         return affected(status) > 0
 
     async def for_service(self, service_id: uuid.UUID) -> list[Row]:
-        """``id``, ``name``, ``key_type``, ``secret_sealed``, ``expiry_date``; oldest first."""
+        """``id``, ``name``, ``key_type``, ``secret_sealed``, ``expiry_date``,
+        ``permissions``; oldest first."""
         return await self._pipe.fetch(
-            "SELECT id, name, key_type, secret_sealed, expiry_date FROM api_keys"
+            "SELECT id, name, key_type, secret_sealed, expiry_date, permissions FROM api_keys"
             " WHERE service_id = $1 ORDER BY created_at",
             service_id,
         )

@@ -11,6 +11,9 @@ Rules:
     documents       filename, content                            (id, column)
     team_members    email_address, mobile_number                 (id, column)
     jobs            original_file_name                           (id, column)
+    report_chunks   content: a report's CSV (issue 24; written and  (report_id,
+                    read by engine.store.reports; not re-sealed by  "content/<attempt>/
+                    ``reencrypt``: a report lives 3 days)           <seq>")
 - Recipient hashes (``engine.crypto``: HMAC-SHA256 of the normalised recipient under the
   write key, 16 bytes) are written beside the sealed value, for lookups that compare hashes
   and never read a clear value: ``notifications.recipient_hash`` (search by recipient) and

@@ -75,6 +75,7 @@ from engine.store.notifications import (
 from engine.store.pools import STATEMENT_TIMEOUT_S, open_pools, session_settings
 from engine.store.recovery import Recovery
 from engine.store.replica import Replica, open_replica
+from engine.store.reports import Reports
 from engine.store.retention import Retention
 from engine.store.sealing import Reencrypt, Sealer
 from engine.store.send_rates import SendRates
@@ -125,6 +126,7 @@ class Store:
         self.retention = Retention(pipe)
         self.team_notices = TeamNotices(pipe)
         self.send_rates = SendRates(pipe)
+        self.reports = Reports(pipe, sealer)
         # Service changes heard from every process (``engine.store.changes``); only a store
         # opened from a DSN has one (its listening connection is its own).
         self.changes = None if changes is None else changes(self.availability)

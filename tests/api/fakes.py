@@ -339,7 +339,7 @@ class InProcessApi:
         self.store.keys.rows.append(
             {"id": uuid.uuid4(), "service_id": service.id, "name": f"{kind} key",
              "key_type": kind, "secret_sealed": BOX.seal(secret),
-             "expiry_date": NOW if revoked else None}
+             "expiry_date": NOW if revoked else None, "permissions": []}
         )  # fmt: skip
         self.registry.invalidate(service.id)
         if not revoked:

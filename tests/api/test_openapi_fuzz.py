@@ -47,6 +47,7 @@ from engine.api.errors import RETRY_AFTER_S, database_unavailable
 from engine.api.v2.openapi import DOCUMENT
 from engine.api.v2.openapi_schemas import ref
 from tests.api.contract import OpenApiValidator
+from tests.api.test_reports import wait_ready
 from tests.conftest import RunningEngine
 
 MAX_EXAMPLES = 40
@@ -156,6 +157,7 @@ def real_bodies(setup: dict[str, Any], plain_email: str, plain_sms: str) -> list
         "sms_sender_id": None,
         "reply_to_id": None,
         "sanitise_content_for": None,
+        "template_category_id": "b6c42a7e-2a26-4a07-802b-123a5c3198a9",  # one of GC's
     }
     values = {"name": "Ada", "code": "1"}
     return [
@@ -203,7 +205,12 @@ async def test_every_operation_answers_as_documented(running_engine: RunningEngi
     plain_sms = await _add_template(
         running_engine, sid, {"name": "s", "type": "sms", "content": "Hello"}
     )
-    headers = {"Authorization": f"ApiKey-v1 {setup['keys']['normal']}"}
+    # A key that may also manage templates and reports (issue 24), so those reach success.
+    async with running_engine.admin() as admin:
+        made = await admin.post(f"/admin/services/{sid}/api-keys", json={
+            "name": "fuzz", "permissions": ["manage_templates", "manage_reports"],
+        })  # fmt: skip
+    headers = {"Authorization": f"ApiKey-v1 {made.json()['key']}"}
     in_an_hour = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
     notifications = []
     async with running_engine.client(headers=headers) as client:
@@ -219,9 +226,14 @@ async def test_every_operation_answers_as_documented(running_engine: RunningEngi
             )
             assert r.status_code == 201, r.text
             notifications.append(r.json()["id"])
+        r = await client.post("/v2/reports", json={"report_type": "email", "language": "fr"})
+        assert r.status_code == 202, r.text
+        report = r.json()["report_id"]
+        await wait_ready(client, headers, report)
     known = {
         "template_id": [setup["email_template"], setup["sms_template"], plain_email, plain_sms],
         "notification_id": notifications,
+        "report_id": [report],
     }
     bodies = real_bodies(setup, plain_email, plain_sms)
     with trio.fail_after(240):
@@ -231,11 +243,12 @@ async def test_every_operation_answers_as_documented(running_engine: RunningEngi
     # Every operation of the document; both modes where there is something to make invalid
     # (the document, its alias and its French version take nothing).
     operations = sum(len(methods) for methods in document["paths"].values())
-    assert operations == 14
-    assert len(statuses) == 2 * operations - 3, statuses
+    assert operations == 23
+    # Nothing to make invalid: the document, its alias, its French version, the categories.
+    assert len(statuses) == 2 * operations - 4, statuses
     assert not failures, "\n\n".join(failures)
     # The success answers were reached (and so checked against their schemas) everywhere.
-    unreached = {k: v for k, v in statuses.items() if "positive" in k and not v & {200, 201}}
+    unreached = {k: v for k, v in statuses.items() if "positive" in k and not v & {200, 201, 202}}
     assert not unreached, unreached
 
 

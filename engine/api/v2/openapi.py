@@ -40,6 +40,7 @@ def _errors(*codes: int) -> dict[str, Any]:
         403: "Invalid token, key or service",
         404: "Not found",
         405: "Method not allowed",
+        409: "Not ready (a report), or changed meanwhile (a template): try again later",
         413: "Request body too large",
         415: "Content-Type is not JSON",
         429: "Rate limit, daily or annual limit exceeded",
@@ -188,6 +189,77 @@ PATHS: dict[str, Any] = {
         )
     },
 }
+
+# Issue 24: GC's template management and reports, for keys holding a permission.
+REPORT_ID = path_param("report_id", UUID)
+_MANAGE = "Needs a key with the manage_templates permission (else 403)."
+_REPORTS = "Needs a key with the manage_reports permission (else 403)."
+
+
+def _gated(operation: dict[str, Any], needs: str, error: str = "Error") -> dict[str, Any]:
+    """An operation that needs a key permission; its 400 is ``error``'s schema."""
+    operation["description"] = needs
+    if "400" in operation["responses"]:
+        operation["responses"]["400"]["content"] = _json(error)
+    return operation
+
+
+def _manage(summary: str, ok: tuple[int, str], **kwargs: Any) -> dict[str, Any]:
+    return _gated(op(summary, ok, tag="manage-template", **kwargs), _MANAGE, "TemplateError")
+
+
+def _csv_content() -> dict[str, Any]:
+    operation = op("Download a ready report as CSV", (200, "Error"), params=[REPORT_ID],
+                   errors=(404, 409), tag="reports")  # fmt: skip
+    operation["responses"]["200"] = {
+        "description": "The CSV, as an attachment (chunked)",
+        "content": {"text/csv": {"schema": {"type": "string"}}},
+    }
+    return _gated(operation, _REPORTS)
+
+
+PATHS.update({
+    "/v2/manage-template": {
+        "post": _manage("Create a template", (201, "ManagedTemplate"),
+                        body="ManageTemplateCreateRequest"),
+    },
+    "/v2/manage-template/template-categories": {
+        "get": _manage("List the template categories", (200, "TemplateCategoryList"),
+                       errors=()),
+    },
+    "/v2/manage-template/{template_id}": {
+        "get": _manage("Get a template with its category", (200, "ManagedTemplate"),
+                       params=[TEMPLATE_ID], errors=(400, 404)),
+        "patch": _manage("Update a template (its next version)", (200, "ManagedTemplate"),
+                         body="ManageTemplateUpdateRequest", params=[TEMPLATE_ID],
+                         errors=(400, 404, 409)),
+        "delete": _manage("Archive a template (its next version)", (200, "ManagedTemplate"),
+                          params=[TEMPLATE_ID], errors=(400, 404, 409)),
+    },
+    "/v2/reports": {
+        "post": _gated(op("Request a report of the last 7 days (10 an hour)",
+                          (202, "ReportRequested"), body="ReportRequest", errors=(400, 404),
+                          tag="reports"), _REPORTS),
+        "get": _gated(op("List the service's reports, newest first, 250 a page",
+                         (200, "ReportList"), params=[OLDER_THAN], tag="reports"), _REPORTS),
+    },
+    "/v2/reports/{report_id}": {
+        "get": _gated(op("Get a report's status", (200, "Report"), params=[REPORT_ID],
+                         errors=(400, 404), tag="reports"), _REPORTS),
+    },
+    "/v2/reports/{report_id}/content": {"get": _csv_content()},
+})  # fmt: skip
+_RATE = PATHS["/v2/reports"]["post"]["responses"]["429"]
+_RATE["headers"] = {
+    name: {"description": text, "schema": {"type": "integer"}}
+    for name, text in (
+        ("Retry-After", "Seconds to wait"),
+        ("X-RateLimit-Limit", "Requests allowed an hour"),
+        ("X-RateLimit-Remaining", "Requests left this hour"),
+        ("X-RateLimit-Reset", "When the window has room again (Unix time)"),
+    )
+}
+
 for _alias, _summary in (
     ("/v2/openapi", "This document (no authentication)"),
     ("/v2/openapi-en", "This document (no authentication)"),

@@ -83,6 +83,37 @@ FRENCH: dict[str, str] = {
         "La valeur est `ApiKey-v1 ` suivi de la clé d'API au complet.",
     "This document in French (no authentication)":
         "Ce document en français (sans authentification)",
+    # Issue 24: templates and reports through the API.
+    "Create a template": "Créer un gabarit",
+    "Needs a key with the manage_templates permission (else 403).":
+        "Exige une clé ayant la permission manage_templates (sinon 403).",
+    "Needs a key with the manage_reports permission (else 403).":
+        "Exige une clé ayant la permission manage_reports (sinon 403).",
+    "List the template categories": "Lister les catégories de gabarit",
+    "Get a template with its category": "Obtenir un gabarit avec sa catégorie",
+    "Update a template (its next version)": "Modifier un gabarit (sa version suivante)",
+    "Archive a template (its next version)": "Archiver un gabarit (sa version suivante)",
+    "Not ready (a report), or changed meanwhile (a template): try again later":
+        "Pas prêt (un rapport) ou modifié entre-temps (un gabarit) : réessayez plus tard",
+    "Request a report of the last 7 days (10 an hour)":
+        "Demander un rapport des 7 derniers jours (10 par heure)",
+    "Requests allowed an hour": "Demandes permises par heure",
+    "Requests left this hour": "Demandes restantes pour cette heure",
+    "When the window has room again (Unix time)":
+        "Moment où la fenêtre aura de nouveau de la place (temps Unix)",
+    "List the service's reports, newest first, 250 a page":
+        "Lister les rapports du service, les plus récents d'abord, 250 par page",
+    "Get a report's status": "Obtenir l'état d'un rapport",
+    "Download a ready report as CSV": "Télécharger un rapport prêt en CSV",
+    "The CSV, as an attachment (chunked)": "Le CSV, en pièce jointe (par morceaux)",
+    "At most 612 SMS or 50,000 email characters":
+        "Au plus 612 caractères (message texte) ou 50 000 (courriel)",
+    "Email templates only": "Gabarits de courriel seulement",
+    "The French version (null: none)": "La version française (null : aucune)",
+    "GC's template; body_fr and subject_fr when it has a French version.":
+        "Le gabarit de GC; body_fr et subject_fr s'il a une version française.",
+    "The error envelope; a category error adds the categories.":
+        "L'enveloppe d'erreur; une erreur de catégorie y ajoute les catégories.",
 }  # fmt: skip
 
 DESCRIPTION_FR = """\

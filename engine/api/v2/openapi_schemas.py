@@ -257,3 +257,103 @@ SCHEMAS: dict[str, Schema] = {
         }
     ),
 }
+
+
+# -- issue 24: templates and reports through the API (GC's manage-template and reports) --
+_TEMPLATE_TEXT: dict[str, Schema] = {
+    "name": {"type": "string", "maxLength": 255},
+    "content": {"type": "string", "description": "At most 612 SMS or 50,000 email characters"},
+    "subject": {"type": "string", "description": "Email templates only"},
+    "template_category_id": UUID,
+    "content_fr": nullable({"type": "string", "description": "The French version (null: none)"}),
+    "subject_fr": nullable(STR),
+}
+_CATEGORY = strict({"template_category_id": UUID, "name": STR})
+_MANAGED: dict[str, Schema] = {
+    "id": UUID,
+    "service_id": UUID,
+    "service_name": STR,
+    "name": STR,
+    "type": {"enum": ["email", "sms"]},
+    "created_at": TIMESTAMP,
+    "updated_at": nullable(TIMESTAMP),
+    "created_by": STR,
+    "version": {"type": "integer", "minimum": 1},
+    "body": STR,
+    "subject": nullable(STR),
+    "postage": NULL,
+    "template_category_id": nullable(UUID),
+    "template_category_name": nullable(STR),
+    "folder_id": NULL,
+    "archived": {"type": "boolean"},
+}
+REPORT_STATUS: Schema = {"enum": ["requested", "generating", "ready", "error"]}
+
+SCHEMAS.update(
+    {
+        "ManageTemplateCreateRequest": {
+            **request(
+                {
+                    "name": _TEMPLATE_TEXT["name"],
+                    "template_type": {"enum": ["sms", "email"]},
+                    **{k: v for k, v in _TEMPLATE_TEXT.items() if k != "name"},
+                    "parent_folder_id": UUID,
+                },
+                ["name", "template_type", "content", "template_category_id"],
+            ),
+            "if": {"properties": {"template_type": {"const": "email"}}},
+            "then": {"required": ["subject"]},
+        },
+        "ManageTemplateUpdateRequest": request(
+            {**_TEMPLATE_TEXT, "parent_folder_id": nullable(UUID)}, []
+        ),
+        "ManagedTemplate": {
+            "type": "object",
+            "properties": {**_MANAGED, "body_fr": STR, "subject_fr": nullable(STR)},
+            "required": list(_MANAGED),
+            "additionalProperties": False,
+            "description": "GC's template; body_fr and subject_fr when it has a French version.",
+        },
+        "TemplateCategoryList": strict(
+            {"template_categories": {"type": "array", "items": _CATEGORY}}
+        ),
+        "TemplateError": {
+            "type": "object",
+            "properties": {
+                **SCHEMAS["Error"]["properties"],
+                "template_categories": {"type": "array", "items": _CATEGORY},
+            },
+            "required": ["status_code", "errors"],
+            "additionalProperties": False,
+            "description": "The error envelope; a category error adds the categories.",
+        },
+        "ReportRequest": {
+            **request(
+                {
+                    "report_type": {"enum": ["sms", "email", "job"]},
+                    "language": {"enum": ["en", "fr"]},
+                    "job_id": nullable(UUID),
+                },
+                ["report_type", "language"],
+            ),
+            "if": {"properties": {"report_type": {"const": "job"}}},
+            "then": {"properties": {"job_id": UUID}, "required": ["job_id"]},
+        },
+        "ReportRequested": strict({"report_id": UUID, "status": REPORT_STATUS}),
+        "Report": strict(
+            {
+                "id": UUID,
+                "report_type": {"enum": ["sms", "email", "job"]},
+                "service_id": UUID,
+                "status": REPORT_STATUS,
+                "requested_at": TIMESTAMP,
+                "completed_at": nullable(TIMESTAMP),
+                "expires_at": nullable(TIMESTAMP),
+                "api_key_id": nullable(UUID),
+            }
+        ),
+        "ReportList": strict(
+            {"reports": {"type": "array", "items": ref("Report")}, "links": ref("Links")}
+        ),
+    }
+)
