@@ -18,7 +18,7 @@ and enqueues:
 - ``created`` rows that are due (``scheduled_for`` passed or NULL) and unowned, or owned by
   an id no longer registered;
 - ``sending`` rows of an unregistered owner that have no provider reference, once their
-  mark is older than the sending grace (2 x ``dead_after`` + the provider call's deadline,
+  mark is older than the sending grace (3 x ``dead_after`` + the provider call's deadline,
   ``engine.domain.ownership``): the owner died or froze during the provider call, so the
   provider may have accepted them. Within the grace a frozen owner comes back and records
   the provider's reference (and then the row is never claimed); after it they are resent

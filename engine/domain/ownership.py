@@ -24,19 +24,26 @@ Rules, for a dead-node timeout D (``NOTIFY_RECOVERY_DEAD_AFTER_SECONDS``):
 - A ``sending`` row without a provider reference is a provider call whose outcome only its
   sender can know: the answer arrives on that process's socket. Recovery resends such a
   row of an unregistered owner only once its mark is older than the sending grace
-  S = 2 D + T (``sending_grace``; T the provider call's deadline,
+  S = 3 D + T (``sending_grace``; T the provider call's deadline,
   ``NOTIFY_PROVIDER_TIMEOUT_SECONDS``), not as soon as the owner is declared dead. A
   process declared dead may only be frozen (SIGSTOP, a long GC pause, a VM migration):
   within S it comes back, reads the answer that waited on its socket (a call's deadline
-  counts the time its process ran, not a freeze: ``engine.providers.aws.call``) and
+  counts the time its process ran, not a freeze: ``engine.providers.deadline``) and
   records the reference, which is a fact and is accepted from a fenced sender
   (``engine.store.notifications``); a row with a reference is never marked for sending
-  again. Without freezes a call ends within T of its mark, so S - T = 2 D is the freeze
-  a sender survives without a duplicate: a sender frozen longer in the middle of a call
-  has its rows resent (at-least-once; neither SES nor SNS has an idempotency key), and so
-  has a call that got no answer at all (its sender retries it while it owns the row).
+  again. What a sender must fit in S: the time from its mark to its call (the lease
+  check may wait for a heartbeat), the call (at most T of running time), the freeze, and
+  the work of catching up after it before the reference is written. So a freeze of up to
+  about 3 D is survived without a duplicate, the issue's 60 s pause with the default
+  D = 30 s included. Measured with D = 3 s (bench/faults.py ``pause``, 8 s freezes, a
+  2-core machine at load 12-15): with S = 2 D + T = 11 s, 1 duplicate in 11 runs, cause
+  not pinned down (a lease check waiting for a late heartbeat, then a slow catch-up,
+  would do it); hence 3 D. A sender frozen longer in the middle of a call has its rows
+  resent (at-least-once; neither SES nor SNS has an idempotency key), and so has a call
+  that got no answer at all (its sender retries it while it owns the row).
   The cost: after a crash or a stop, the rows whose call was on the wire wait S after
-  their mark (others' rows are taken over D after the last heartbeat, as before).
+  their mark (95 s with the defaults; others' rows are taken over D after the last
+  heartbeat, as before).
 """
 
 from __future__ import annotations
@@ -54,7 +61,7 @@ class LeaseTimes(msgspec.Struct, frozen=True):
 def sending_grace(dead_after: float, provider_timeout: float) -> float:
     """S: how old a reference-less ``sending`` mark of an unregistered owner must be
     before recovery resends its row (module rules)."""
-    return 2 * dead_after + provider_timeout
+    return 3 * dead_after + provider_timeout
 
 
 def lease_times(dead_after: float) -> LeaseTimes:

@@ -249,15 +249,15 @@ async def test_a_sending_mark_committed_after_a_graceful_stop_is_still_sent_once
 
 async def test_an_unowned_sending_row_is_resent_once_its_mark_is_old(store: Store) -> None:
     # Left by builds that released rows at shutdown: resent once the mark is older than the
-    # sending grace (2 x 30 s + the provider's 5 s deadline), as a dead owner's.
+    # sending grace (3 x 30 s + the provider's 5 s deadline), as a dead owner's.
     rec = Recorder()
     me = await _recovery(store, rec, dead_after=30)
     fresh, old = make_row(owner=None), make_row(owner=None)
     await store.insert_notifications([fresh, old])
     await store.update_statuses(
         [
-            StatusUpdate(id=fresh.id, status=st.SENDING, at=utcnow() - dt.timedelta(seconds=60)),
-            StatusUpdate(id=old.id, status=st.SENDING, at=utcnow() - dt.timedelta(seconds=70)),
+            StatusUpdate(id=fresh.id, status=st.SENDING, at=utcnow() - dt.timedelta(seconds=90)),
+            StatusUpdate(id=old.id, status=st.SENDING, at=utcnow() - dt.timedelta(seconds=100)),
         ]
     )
     await me.sweep()

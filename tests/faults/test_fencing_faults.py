@@ -8,8 +8,8 @@ holds a backlog of owned, unsent notifications in memory when the fault hits:
 - ``pause-mid-call``: the same with SES calls of the frozen worker certainly on the wire
   (the simulator holds calls until both workers have some in flight, then answers once
   the worker is frozen): the thawed worker reads those answers and records them, and the
-  other does not resend them, since it waits the sending grace (2 x 3 s + the 5 s call
-  deadline = 11 s after the mark, longer than the 8 s freeze);
+  other does not resend them, since it waits the sending grace (3 x 3 s + the 5 s call
+  deadline = 14 s after the mark, longer than the 8 s freeze);
 - ``outage-2``: PostgreSQL is stopped for 6 s (longer than the dead-after) and restarted:
   neither process may declare the other dead on heartbeats nobody could write.
 Each time every acknowledged notification must be delivered and called back, with zero
