@@ -27,8 +27,9 @@ Rules:
   are refused, as from an endpoint that is down; any other mode opens it again.
 - Fault injection (``bench/faults.py``): the AWS simulator counts sends per recipient (the
   benchmark's recipients are unique, so a recipient sent twice is a duplicate send; ``GET
-  /stats?ids=1``, with the wall-clock times of each duplicate's acceptances) and ``POST /control {"mode": "ok"|"fail"|"hang", "status": 500}`` makes
-  SES/SNS calls answer 5xx, or wait unanswered until the mode changes back.
+  /stats?ids=1``, with the wall-clock times of each duplicate's acceptances) and ``POST
+  /control {"mode": "ok"|"fail"|"hang", "status": 500}`` makes SES/SNS calls answer 5xx,
+  or wait unanswered until the mode changes back.
 """
 
 from __future__ import annotations

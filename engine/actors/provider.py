@@ -57,7 +57,9 @@ Rules:
   crash the supervisor's restart finds them intact, and a batch interrupted mid-call is put
   back on the delay queue (at-least-once, as recovery does for a crashed process).
 - A call that hangs is bounded where the call is made, per provider call (the AWS
-  providers' deadline, ``NOTIFY_PROVIDER_TIMEOUT_SECONDS``, ``engine.providers.aws``): it
+  providers' deadline, ``NOTIFY_PROVIDER_TIMEOUT_SECONDS``, ``engine.providers.aws``;
+  it counts the time the process ran, so a thawed process reads the answers that
+  arrived while it was frozen, ``engine.providers.deadline``): it
   comes back as retryable results, so the breaker counts it and the batch is retried or
   failed over one deadline plus one backoff after it was sent. Not a deadline on the whole
   ``send_batch`` here: that would throw away the answers of the batch's calls that did

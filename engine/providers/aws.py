@@ -30,10 +30,15 @@ Rules:
   (``engine.providers.deadline``): a worker SIGSTOPped with a call on the wire reads the
   answer that arrived meanwhile instead of cancelling it (issue 19). The connect phase
   keeps its own bound under it, ``CONNECT_SECONDS`` (an unreachable endpoint fails as a
-  connect error, certainly not sent); the read phase has none of its own (a wall-clock
-  one would count a freeze; until issue 19 it was the deadline again, a backstop). The
-  write phase keeps aiobotocore's 5 s per chunk: a freeze while a large request is
-  being written can still fail it (retryable, likely not sent whole).
+  connect error, certainly not sent: a freeze during the connect costs a retry, never a
+  duplicate). The write and read phases have none of their own: a trio deadline is
+  wall-clock, so a freeze that landed just before the request's write found the write
+  phase's deadline spent after the thaw; the request still went out (the step runs on
+  to the next checkpoint) and the call then failed as a write timeout, so its sender
+  retried, and, fenced meanwhile, left the row to recovery: a duplicate, one of 6
+  ``pause`` fault runs (the two acceptances 17 s apart, the sending grace after the
+  retry's mark). Until issue 19 the read phase's bound was the deadline again (a
+  backstop) and the write phase's aiobotocore's 5 s.
 - The trade-off of a deadline: a timed-out call may have been delivered (SES and SNS have
   no idempotency key for SendBulkEmail, SendEmail or Publish), and resending it may
   deliver it twice. This is the ProviderActor's existing rule for an uncertain outcome
@@ -178,15 +183,22 @@ def provider_config(settings: Settings, *, max_connections: int) -> AioConfig:
     return client_config(
         max_connections=max_connections,
         connect_timeout=min(CONNECT_SECONDS, deadline),
-        read_timeout=None,  # ``call``'s deadline; a wall-clock one would count a freeze
+        # ``call``'s deadline bounds them; a wall-clock one counts a freeze (module rules).
+        read_timeout=None,
+        write_timeout=None,
     )
 
 
 def client_config(
-    *, max_connections: int = 16, connect_timeout: float = 5.0, read_timeout: float | None = 15.0
+    *,
+    max_connections: int = 16,
+    connect_timeout: float = 5.0,
+    read_timeout: float | None = 15.0,
+    write_timeout: float | None = 5.0,
 ) -> AioConfig:
     return AioConfig(
         http_session_cls=AwsHttpSession,
+        connector_args={"write_timeout": write_timeout},
         max_pool_connections=max_connections,
         connect_timeout=connect_timeout,
         read_timeout=read_timeout,

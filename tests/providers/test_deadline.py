@@ -285,6 +285,18 @@ async def test_a_call_frozen_past_its_deadline_reads_the_answer_that_arrived() -
     assert output.decode().split() == ["accepted", "ses-0"]
 
 
+async def test_only_the_connect_phase_has_a_wall_clock_bound_of_its_own() -> None:
+    """A trio deadline counts a freeze. On the write phase it turned a request written
+    just after a thaw into a "write timeout" (the request went out, the call failed, its
+    frozen-and-fenced sender left the row to recovery: a duplicate in the ``pause`` fault
+    runs); so the write and read phases are bounded by the call's running-time deadline
+    only. A connect that times out sent nothing: that bound stays."""
+    async with open_ses(settings("http://127.0.0.1:9"), credentials=CREDENTIALS) as ses:
+        timeouts = ses._client._endpoint.http_session._timeouts  # the session aiobotocore built
+    assert timeouts.connect == 1.0  # min(CONNECT_SECONDS, the 1 s deadline)
+    assert (timeouts.write, timeouts.read) == (float("inf"), float("inf"))
+
+
 async def test_the_deadline_counts_running_time_only(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
