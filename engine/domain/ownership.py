@@ -35,12 +35,13 @@ Rules, for a dead-node timeout D (``NOTIFY_RECOVERY_DEAD_AFTER_SECONDS``):
   check may wait for a heartbeat), the call (at most T of running time), the freeze, and
   the work of catching up after it before the reference is written. So a freeze of up to
   about 3 D is survived without a duplicate, the issue's 60 s pause with the default
-  D = 30 s included. Measured with D = 3 s (bench/faults.py ``pause``, 8 s freezes, a
-  2-core machine at load 12-15): with S = 2 D + T = 11 s, 1 duplicate in 11 runs, cause
-  not pinned down (a lease check waiting for a late heartbeat, then a slow catch-up,
-  would do it); hence 3 D. A sender frozen longer in the middle of a call has its rows
-  resent (at-least-once; neither SES nor SNS has an idempotency key), and so has a call
-  that got no answer at all (its sender retries it while it owns the row).
+  D = 30 s included (2 D + T would have left a 60 s pause 5 s for all that). Also
+  required: nothing between the mark and the answer may count the freeze as a timeout
+  (the call's deadline and its HTTP phases: ``engine.providers.aws``), or the sender
+  retries, is fenced, and the row is resent after the grace. A sender frozen longer in
+  the middle of a call has its rows resent (at-least-once; neither SES nor SNS has an
+  idempotency key), and so has a call that got no answer at all (its sender retries it
+  while it owns the row).
   The cost: after a crash or a stop, the rows whose call was on the wire wait S after
   their mark (95 s with the defaults; others' rows are taken over D after the last
   heartbeat, as before).
