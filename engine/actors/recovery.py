@@ -17,9 +17,12 @@ write), then claims (``FOR UPDATE SKIP LOCKED``, so processes never claim the sa
 and enqueues:
 - ``created`` rows that are due (``scheduled_for`` passed or NULL) and unowned, or owned by
   an id no longer registered;
-- ``sending`` rows of an unregistered owner that have no provider reference: the crash
-  happened during the provider call, so the provider may have accepted them. They are
-  resent (at-least-once) and counted in ``notify_recovery_requeued_total{status="sending"}``.
+- ``sending`` rows of an unregistered owner that have no provider reference, once their
+  mark is older than the sending grace (3 x ``dead_after`` + the provider call's deadline,
+  ``engine.domain.ownership``): the owner died or froze during the provider call, so the
+  provider may have accepted them. Within the grace a frozen owner comes back and records
+  the provider's reference (and then the row is never claimed); after it they are resent
+  (at-least-once) and counted in ``notify_recovery_requeued_total{status="sending"}``.
   A live process never has such a row resent: it sends only while its lease is valid, and
   a lease has run out ``dead_after / 3`` before the registration can be declared dead.
 Rows of a bulk job still being written are never claimed (``engine.store.jobs``).
@@ -43,6 +46,7 @@ import trio
 
 from engine.actors.ownership import Ownership
 from engine.domain import statuses as st
+from engine.domain.ownership import sending_grace
 from engine.domain.timestamps import utcnow
 from engine.metrics import RECOVERY_REQUEUED, RECOVERY_SWEEPS
 from engine.store.errors import DatabaseUnavailable
@@ -67,6 +71,7 @@ class Recovery:
         ownership: Ownership | None = None,
         sweep_every: float = 5.0,
         dead_after: float = 30.0,
+        provider_timeout: float = 5.0,
         timeout_every: float = 600.0,
         timeout_age: dt.timedelta = dt.timedelta(days=3),
         abandoned_job_age: dt.timedelta = dt.timedelta(hours=1),
@@ -82,6 +87,7 @@ class Recovery:
         self._on_changes = on_changes
         self._sweep_every = sweep_every
         self._dead_after = dead_after
+        self.sending_grace = sending_grace(dead_after, provider_timeout)
         self._timeout_every = timeout_every
         self._timeout_age = timeout_age
         self._abandoned_job_age = abandoned_job_age
@@ -133,7 +139,7 @@ class Recovery:
         total = 0
         while True:
             rows = await self.store.recovery.claim(
-                self.worker_id, dead_after=self._dead_after, limit=self._batch
+                self.worker_id, sending_grace=self.sending_grace, limit=self._batch
             )
             if not rows:
                 return total

@@ -21,6 +21,30 @@ Rules, for a dead-node timeout D (``NOTIFY_RECOVERY_DEAD_AFTER_SECONDS``):
   G = 2 H after the previous one) and its own last heartbeat is younger than G. After a
   database outage every process's ``up_since`` restarts, so everyone has D to renew
   before anyone can claim; a paused process judges no one before it has renewed.
+- A ``sending`` row without a provider reference is a provider call whose outcome only its
+  sender can know: the answer arrives on that process's socket. Recovery resends such a
+  row of an unregistered owner only once its mark is older than the sending grace
+  S = 3 D + T (``sending_grace``; T the provider call's deadline,
+  ``NOTIFY_PROVIDER_TIMEOUT_SECONDS``), not as soon as the owner is declared dead. A
+  process declared dead may only be frozen (SIGSTOP, a long GC pause, a VM migration):
+  within S it comes back, reads the answer that waited on its socket (a call's deadline
+  counts the time its process ran, not a freeze: ``engine.providers.deadline``) and
+  records the reference, which is a fact and is accepted from a fenced sender
+  (``engine.store.notifications``); a row with a reference is never marked for sending
+  again. What a sender must fit in S: the time from its mark to its call (the lease
+  check may wait for a heartbeat), the call (at most T of running time), the freeze, and
+  the work of catching up after it before the reference is written. So a freeze of up to
+  about 3 D is survived without a duplicate, the issue's 60 s pause with the default
+  D = 30 s included (2 D + T would have left a 60 s pause 5 s for all that). Also
+  required: nothing between the mark and the answer may count the freeze as a timeout
+  (the call's deadline and its HTTP phases: ``engine.providers.aws``), or the sender
+  retries, is fenced, and the row is resent after the grace. A sender frozen longer in
+  the middle of a call has its rows resent (at-least-once; neither SES nor SNS has an
+  idempotency key), and so has a call that got no answer at all (its sender retries it
+  while it owns the row).
+  The cost: after a crash or a stop, the rows whose call was on the wire wait S after
+  their mark (95 s with the defaults; others' rows are taken over D after the last
+  heartbeat, as before).
 """
 
 from __future__ import annotations
@@ -33,6 +57,12 @@ class LeaseTimes(msgspec.Struct, frozen=True):
     heartbeat_every: float
     lease: float
     gap: float
+
+
+def sending_grace(dead_after: float, provider_timeout: float) -> float:
+    """S: how old a reference-less ``sending`` mark of an unregistered owner must be
+    before recovery resends its row (module rules)."""
+    return 3 * dead_after + provider_timeout
 
 
 def lease_times(dead_after: float) -> LeaseTimes:

@@ -26,9 +26,19 @@ Rules:
   message of that call is a ``retryable`` result: the breaker counts it, the actor retries
   it with backoff or fails it over. The deadline is per call, not per batch: the other
   calls of the batch keep their own answers, so an accepted entry is never resent because
-  a sibling call hung. The phases keep their own bounds under it: connect
-  ``CONNECT_SECONDS`` (an unreachable endpoint fails as a connect error, certainly not
-  sent), read the deadline itself (a backstop at the HTTP layer).
+  a sibling call hung. It counts the time the process ran, not the time it was frozen
+  (``engine.providers.deadline``): a worker SIGSTOPped with a call on the wire reads the
+  answer that arrived meanwhile instead of cancelling it (issue 19). The connect phase
+  keeps its own bound under it, ``CONNECT_SECONDS`` (an unreachable endpoint fails as a
+  connect error, certainly not sent: a freeze during the connect costs a retry, never a
+  duplicate). The write and read phases have none of their own: a trio deadline is
+  wall-clock, so a freeze that landed just before the request's write found the write
+  phase's deadline spent after the thaw; the request still went out (the step runs on
+  to the next checkpoint) and the call then failed as a write timeout, so its sender
+  retried, and, fenced meanwhile, left the row to recovery: a duplicate, one of 6
+  ``pause`` fault runs (the two acceptances 17 s apart, the sending grace after the
+  retry's mark). Until issue 19 the read phase's bound was the deadline again (a
+  backstop) and the write phase's aiobotocore's 5 s.
 - The trade-off of a deadline: a timed-out call may have been delivered (SES and SNS have
   no idempotency key for SendBulkEmail, SendEmail or Publish), and resending it may
   deliver it twice. This is the ProviderActor's existing rule for an uncertain outcome
@@ -56,6 +66,7 @@ from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 from engine.config import Settings
 from engine.http1.aws_session import AwsHttpSession
 from engine.providers.base import Outcome
+from engine.providers.deadline import deadlines
 
 THROTTLE_CODES = frozenset(
     {
@@ -152,10 +163,17 @@ R = TypeVar("R")
 
 
 async def call(method: Callable[..., Awaitable[R]], request: dict[str, Any], deadline: float) -> R:
-    """``await method(**request)``, cancelled after ``deadline`` seconds: ``NoAnswer`` then
-    (``describe``: retryable). The cancelled request's connection is closed by the session."""
-    with trio.move_on_after(deadline):
-        return await method(**request)
+    """``await method(**request)``, cancelled once the process has run ``deadline`` seconds
+    without the whole answer (time it was frozen does not count: ``engine.providers.deadline``):
+    ``NoAnswer`` then (``describe``: retryable). The cancelled request's connection is closed
+    by the session."""
+    clock = deadlines()
+    scope = clock.open(deadline)
+    try:
+        with scope:
+            return await method(**request)
+    finally:
+        clock.close(scope)
     raise NoAnswer(deadline)
 
 
@@ -165,15 +183,22 @@ def provider_config(settings: Settings, *, max_connections: int) -> AioConfig:
     return client_config(
         max_connections=max_connections,
         connect_timeout=min(CONNECT_SECONDS, deadline),
-        read_timeout=deadline,
+        # ``call``'s deadline bounds them; a wall-clock one counts a freeze (module rules).
+        read_timeout=None,
+        write_timeout=None,
     )
 
 
 def client_config(
-    *, max_connections: int = 16, connect_timeout: float = 5.0, read_timeout: float = 15.0
+    *,
+    max_connections: int = 16,
+    connect_timeout: float = 5.0,
+    read_timeout: float | None = 15.0,
+    write_timeout: float | None = 5.0,
 ) -> AioConfig:
     return AioConfig(
         http_session_cls=AwsHttpSession,
+        connector_args={"write_timeout": write_timeout},
         max_pool_connections=max_connections,
         connect_timeout=connect_timeout,
         read_timeout=read_timeout,

@@ -8,6 +8,14 @@ Rules:
   class (SQLSTATE 08) and the server's own "shutting down / starting up / too many
   connections" (57P01, 57P02, 57P03, 53300). Callers handle that one class: the API
   answers 503, actors back off (``engine.store.availability`` logs the state change).
+- asyncpg's ``InternalClientError("cannot switch to state N; ...")`` is one too. A
+  stopping server sends each connection an unsolicited FATAL (57P01), then closes it;
+  asyncpg reads the message in one turn of its loop (an idle connection takes it as a
+  protocol error and waits for a sync that never comes: state 2) and the close in a
+  later one, and a statement issued in between fails with this error before anything
+  is sent (tests/store/test_availability.py reproduces it with a terminated backend).
+  Unclassified, it reached callers as an unexpected error (logged with a traceback)
+  during PostgreSQL outages.
 - Everything else passes unchanged. An error the server answered with (data errors,
   SQLSTATE 22 and 23; a cancelled statement, 57014) is not unavailability: the database
   is there and refused this statement.
@@ -46,6 +54,8 @@ def is_unavailability(exc: BaseException) -> bool:
         return True
     if isinstance(exc, asyncpg.PostgresError):
         return getattr(exc, "sqlstate", None) in _UNAVAILABLE_SQLSTATES
+    if isinstance(exc, asyncpg.InternalClientError):
+        return str(exc).startswith("cannot switch to state")  # see the module rules
     if isinstance(exc, asyncpg.InterfaceError):
         # "connection is closed", "connection was closed in the middle of operation"
         return "closed" in str(exc) and "pool" not in str(exc)

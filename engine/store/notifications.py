@@ -16,6 +16,16 @@ Rules:
   mark and outcomes). The check is in the locking read (``FOR UPDATE``), so a claim by
   another process that commits first makes the update change nothing; the returned
   changes are exactly the rows changed, and the caller acts only on those.
+- A provider reference is a fact, not a claim of work: an update that carries one is
+  applied to a row that has none yet whoever owns the row now (the statuses it may move
+  from still apply, and the owner is left alone). So a sender that froze in the middle
+  of a provider call and was fenced meanwhile still records what the provider accepted,
+  and recovery never resends that row (``engine.domain.ownership``).
+- A row that has a provider reference is never marked ``sending`` again (a ``sending``
+  update without a reference is the provider actor's mark before a call): the claimer's
+  mark and the late reference are serialised by the row lock, so either the reference
+  came first and the claimer sends nothing, or the claimer's call was already under way
+  (a duplicate no one can prevent without an idempotency key at the provider).
 - The v2 reads (get, list, search by recipient) go to the read replica when there is one
   (``engine.store.replica``: lag tolerated, fallback to the primary); cancel and
   ``schedule_of`` read their own writes and stay on the primary.
@@ -125,7 +135,10 @@ WITH u AS (
     SELECT n.id, n.status AS previous_status FROM notifications n JOIN u ON n.id = u.id
     WHERE n.id = ANY($1::uuid[])  -- lets the planner use the primary key, not a table scan
       AND n.status = ANY(string_to_array(u.from_statuses, ','))
-      AND (u.owner IS NULL OR n.owner = u.owner)
+      AND (u.owner IS NULL OR n.owner = u.owner  -- fencing; a reference is a fact:
+           OR (u.provider_reference IS NOT NULL AND n.provider_reference IS NULL))
+      AND (u.status <> 'sending' OR u.provider_reference IS NOT NULL  -- no mark once
+           OR n.provider_reference IS NULL)                           -- accepted
     FOR UPDATE OF n
 ), j AS (
     -- One relation to join the UPDATE with: it drives primary-key lookups into

@@ -22,10 +22,13 @@ Rules (the timings and why they fence: ``engine.domain.ownership``):
   index scan of ``notifications_unfinished_idx`` in ``created_at`` order (EXPLAIN checked
   in tests/actors/test_recovery.py).
 - A ``sending`` row without a provider reference was marked before a provider call that
-  may or may not have happened: claimed when its owner is dead (at-least-once, as
-  ``engine.actors.recovery`` says). Unowned such rows (a shutdown that released a row
-  just before its ``sending`` mark landed, with builds before issue 20) are claimed once
-  the mark is ``dead_after`` old: no provider call follows a mark that late.
+  may or may not have happened: claimed when its owner is not registered (or is NULL: a
+  shutdown that released a row just before its mark landed, with builds before issue 20)
+  and its mark is older than the sending grace (``engine.domain.ownership``: a sender
+  that was only frozen has that long to come back and record the provider's reference,
+  after which the row is never claimed). At-least-once after that, as
+  ``engine.actors.recovery`` says. The mark's time is ``updated_at`` (the marking
+  process's clock): node clocks are assumed to agree to well within the grace.
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ WITH c AS (
     SELECT n.id FROM notifications n
     WHERE ((n.status = 'created' AND (n.scheduled_for IS NULL OR n.scheduled_for <= now()))
            OR (n.status = 'sending' AND n.provider_reference IS NULL
-               AND (n.owner IS NOT NULL OR n.updated_at < now() - make_interval(secs => $2))))
+               AND n.updated_at < now() - make_interval(secs => $2)))
       AND (n.owner IS NULL OR n.owner NOT IN (SELECT id FROM workers))
       AND (n.job_id IS NULL OR n.job_id NOT IN (SELECT id FROM jobs WHERE job_status = 'pending'))
     ORDER BY n.created_at
@@ -128,13 +131,13 @@ class Recovery:
         await self._pipe.execute("DELETE FROM workers WHERE id = $1", worker_id)
 
     # -- claims and releases -------------------------------------------------------------
-    async def claim(self, worker_id: uuid.UUID, *, dead_after: float, limit: int) -> list[Row]:
+    async def claim(self, worker_id: uuid.UUID, *, sending_grace: float, limit: int) -> list[Row]:
         """Due ``created`` rows that are unowned or an unregistered owner's, and ``sending``
-        rows of an unregistered owner with no provider reference (unowned ones once
-        ``dead_after`` old): now ``worker_id``'s. The columns
+        rows of such an owner with no provider reference, marked more than
+        ``sending_grace`` seconds ago: now ``worker_id``'s. The columns
         ``engine.domain.notification.stored_outbound`` reads (``owner`` included), and
         ``status``; personal values open."""
-        rows = await self._pipe.fetch(_CLAIM_SQL, worker_id, dead_after, limit)
+        rows = await self._pipe.fetch(_CLAIM_SQL, worker_id, sending_grace, limit)
         return self._sealer.notifications(rows)
 
     async def claim_simulated(self, worker_id: uuid.UUID, *, limit: int) -> list[Row]:

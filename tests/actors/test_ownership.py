@@ -212,7 +212,9 @@ async def test_a_process_silent_past_dead_after_is_declared_dead_by_one_up_long_
 
 async def test_a_paused_process_comes_back_and_sends_nothing_it_lost(store: Store) -> None:
     """The issue's SIGSTOP, in process: b holds a message (owned, marked or not) when it is
-    paused past dead_after; a declares it dead and claims the row. b comes back: its lease
+    paused past dead_after; a declares it dead and claims the unmarked row at once, the
+    marked one once its mark is older than the sending grace (its call's outcome is b's
+    to record until then: tests/actors/test_sending_grace.py). b comes back: its lease
     has run out, the renewal finds its registration gone, it registers under a new id, and
     its provider actor sends nothing."""
     a_rec = Recorder()
@@ -228,7 +230,15 @@ async def test_a_paused_process_comes_back_and_sends_nothing_it_lost(store: Stor
     await _age(store, b, heartbeat_s=60, up_s=3600)
     await _age(store, a.ownership, heartbeat_s=0, up_s=3600)
     b.lease.lost()  # b's own clock: 60 s since its last heartbeat
-    assert await a.sweep() == 2
+    assert await a.sweep() == 1
+    assert a_rec.requeued == [queued.id]
+    await sql.execute(
+        store,
+        "UPDATE notifications SET updated_at = now() - make_interval(secs => $2) WHERE id = $1",
+        marked.id,
+        a.sending_grace + 1,
+    )
+    assert await a.sweep() == 1
     assert set(a_rec.requeued) == {queued.id, marked.id}
 
     provider = FakeProvider()

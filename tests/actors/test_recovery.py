@@ -90,10 +90,11 @@ async def test_interrupted_provider_call_is_resent_once(store: Store) -> None:
     in_call = make_row(owner=dead)
     accepted = make_row(owner=dead)
     await store.insert_notifications([in_call, accepted])
+    long_ago = utcnow() - dt.timedelta(seconds=me.sending_grace + 1)
     await store.update_statuses(
         [
-            StatusUpdate(id=in_call.id, status=st.SENDING, at=utcnow()),
-            StatusUpdate(id=accepted.id, status=st.SENDING, at=utcnow(), provider_reference="ref"),
+            StatusUpdate(id=in_call.id, status=st.SENDING, at=long_ago),
+            StatusUpdate(id=accepted.id, status=st.SENDING, at=long_ago, provider_reference="ref"),
         ]
     )
     await me.sweep()
@@ -234,21 +235,29 @@ async def test_a_sending_mark_committed_after_a_graceful_stop_is_still_sent_once
     )
     assert row["status"] == st.SENDING
     other = await _recovery(store, rec)
+    assert await other.sweep() == 0  # a fresh mark: within the sending grace
+    await sql.execute(
+        store,
+        "UPDATE notifications SET updated_at = now() - make_interval(secs => $2) WHERE id = $1",
+        message.notification_id,
+        other.sending_grace + 1,
+    )
     await other.sweep()
     assert rec.requeued == [message.notification_id]  # sent once, by the next process
     assert await other.sweep() == 0
 
 
 async def test_an_unowned_sending_row_is_resent_once_its_mark_is_old(store: Store) -> None:
-    # Left by builds that released rows at shutdown: no provider call follows such a mark.
+    # Left by builds that released rows at shutdown: resent once the mark is older than the
+    # sending grace (3 x 30 s + the provider's 5 s deadline), as a dead owner's.
     rec = Recorder()
     me = await _recovery(store, rec, dead_after=30)
     fresh, old = make_row(owner=None), make_row(owner=None)
     await store.insert_notifications([fresh, old])
     await store.update_statuses(
         [
-            StatusUpdate(id=fresh.id, status=st.SENDING, at=utcnow()),
-            StatusUpdate(id=old.id, status=st.SENDING, at=utcnow() - dt.timedelta(minutes=1)),
+            StatusUpdate(id=fresh.id, status=st.SENDING, at=utcnow() - dt.timedelta(seconds=90)),
+            StatusUpdate(id=old.id, status=st.SENDING, at=utcnow() - dt.timedelta(seconds=100)),
         ]
     )
     await me.sweep()

@@ -11,7 +11,11 @@ constructor).
 from __future__ import annotations
 
 import json
+import os
 import random
+import signal
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from functools import partial
@@ -19,6 +23,7 @@ from typing import Any
 
 import pytest
 import trio
+import trio.testing
 from msgspec.structs import replace
 
 from engine.actors.provider import ProviderActor
@@ -26,6 +31,7 @@ from engine.config import ConfigError, Settings, load_settings
 from engine.domain import statuses as st
 from engine.domain.breaker import CircuitBreaker, FailureShare
 from engine.domain.notification import Outbound, SmsMessage
+from engine.providers import aws
 from engine.providers.ses import SesProvider, open_ses
 from engine.providers.sns import open_sns
 from tests.actors.fakes import FakeProvider, FakeStore, email, no_changes, wait_until
@@ -41,10 +47,15 @@ PUBLISH_OK = (
 class Endpoint:
     """Answers SendBulkEmail with SUCCESS per entry, SendEmail and Publish with a MessageId.
     A request whose body holds one of ``hang_on`` is read and never answered; with
-    ``status`` set every request gets that HTTP status and an AWS error instead."""
+    ``status`` set every request gets that HTTP status and an AWS error instead. With
+    ``hold`` set, answers wait for that event (``holding``: one does; ``answered``: one
+    was written)."""
 
     def __init__(self) -> None:
         self.hang_on: tuple[bytes, ...] = ()
+        self.hold: trio.Event | None = None
+        self.holding = trio.Event()
+        self.answered = trio.Event()
         self.status: int | None = None
         self.requests = 0
         self.hung = 0
@@ -59,7 +70,11 @@ class Endpoint:
                 if any(mark in body for mark in self.hang_on):
                     self.hung += 1
                     await trio.sleep_forever()
+                if self.hold is not None:
+                    self.holding.set()
+                    await self.hold.wait()
                 await stream.send_all(self._answer(path, body))
+                self.answered.set()
         except trio.BrokenResourceError:
             pass
         finally:
@@ -211,6 +226,104 @@ async def test_a_hung_bulk_call_does_not_resend_or_hold_up_the_others() -> None:
     assert done["next"] < 0.8  # before the hung call's deadline: it did not wait for it
     assert 0.9 <= done["mixed"] < 2.5
     assert (server.hung, server.requests) == (1, 3)
+
+
+# -- a freeze is not a hang: the deadline counts the time the process ran ------------------
+# A process that sends one email through the real SES provider (1 s deadline) and prints
+# the result's outcome and reference.
+FROZEN_CLIENT = """
+import sys, uuid, trio
+from engine.config import Settings
+from engine.domain.notification import EmailMessage
+from engine.providers.ses import open_ses
+
+async def main(url):
+    settings = Settings(aws_endpoint_url=url, aws_region="us-east-1",
+                        provider_timeout_seconds=1.0)
+    email = EmailMessage(notification_id=uuid.uuid4(), service_id=uuid.uuid4(),
+                         to="someone@example.com", from_address="S <s@example.com>",
+                         reply_to=None, subject="s", html="<p>h</p>", text="h")
+    async with open_ses(settings, credentials=("k", "s")) as ses:
+        [result] = await ses.send_batch([email])
+    print(result.outcome, result.reference, flush=True)
+
+trio.run(main, sys.argv[1])
+"""
+
+
+async def test_a_call_frozen_past_its_deadline_reads_the_answer_that_arrived() -> None:
+    """Issue 19's residual duplicate, with a real SIGSTOP: a process frozen while its call
+    was on the wire comes back past the call's deadline with the answer on its socket.
+    Before, the deadline (wall time) cancelled the call (the first wait after SIGCONT
+    returns no events: the kernel interrupts epoll_wait on a stop, and Python's retry finds
+    its timeout spent), so an accepted message was retried, and, once its worker had been
+    declared dead, resent by recovery. Now the answer is read."""
+    async with endpoint() as server:
+        server.hold = trio.Event()
+        child = await trio.lowlevel.open_process(
+            [sys.executable, "-c", FROZEN_CLIENT, server.url], stdout=subprocess.PIPE
+        )
+        try:
+            assert child.stdout is not None
+            with trio.fail_after(30):
+                await server.holding.wait()  # the call is on the wire
+                os.kill(child.pid, signal.SIGSTOP)
+                server.hold.set()
+                await server.answered.wait()  # the answer waits on the frozen client's socket
+                await trio.sleep(3.0)  # the freeze: three times the call's deadline
+                os.kill(child.pid, signal.SIGCONT)
+                output = b""
+                while chunk := await child.stdout.receive_some():
+                    output += chunk
+                await child.wait()
+        finally:
+            if child.returncode is None:
+                child.kill()
+                os.kill(child.pid, signal.SIGCONT)
+                with trio.CancelScope(shield=True):
+                    await child.wait()
+    assert output.decode().split() == ["accepted", "ses-0"]
+
+
+async def test_only_the_connect_phase_has_a_wall_clock_bound_of_its_own() -> None:
+    """A trio deadline counts a freeze. On the write phase it turned a request written
+    just after a thaw into a "write timeout" (the request went out, the call failed, its
+    frozen-and-fenced sender left the row to recovery: a duplicate in the ``pause`` fault
+    runs); so the write and read phases are bounded by the call's running-time deadline
+    only. A connect that times out sent nothing: that bound stays."""
+    async with open_ses(settings("http://127.0.0.1:9"), credentials=CREDENTIALS) as ses:
+        timeouts = ses._client._endpoint.http_session._timeouts  # the session aiobotocore built
+    assert timeouts.connect == 1.0  # min(CONNECT_SECONDS, the 1 s deadline)
+    assert (timeouts.write, timeouts.read) == (float("inf"), float("inf"))
+
+
+async def test_the_deadline_counts_running_time_only(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """On the mock clock: a jump of the clock (a freeze) while the answer arrives is not
+    counted; a hang is cancelled between the deadline and one tick after it."""
+    answered = trio.Event()
+
+    async def answer_after_a_freeze() -> None:
+        await trio.sleep(0.6)
+        autojump_clock.jump(8.0)  # frozen 8 s (the loop runs nothing meanwhile) ...
+        answered.set()  # ... while the answer arrived
+
+    async def on_the_wire() -> str:
+        await answered.wait()
+        await trio.lowlevel.checkpoint()  # reading the answer: more checkpoints
+        return "accepted"
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(answer_after_a_freeze)
+        assert await aws.call(on_the_wire, {}, 1.0) == "accepted"
+
+    from engine.providers.deadline import STEP  # here: the part above runs on main too
+
+    start = trio.current_time()
+    with pytest.raises(aws.NoAnswer):
+        await aws.call(trio.sleep_forever, {}, 1.0)
+    assert 1.0 <= trio.current_time() - start <= 1.0 + STEP
 
 
 async def test_a_5xx_answer_is_retryable_at_once() -> None:

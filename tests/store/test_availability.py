@@ -27,6 +27,9 @@ UNREACHABLE = [
     asyncpg.AdminShutdownError("terminating connection due to administrator command"),
     asyncpg.TooManyConnectionsError("sorry, too many clients already"),
     asyncpg.InterfaceError("cannot perform operation: connection is closed"),
+    # A statement issued between the server's unsolicited FATAL (shutdown, or a terminated
+    # backend) and the connection's close: see test_a_statement_after_a_fatal_is_unreachable.
+    asyncpg.InternalClientError("cannot switch to state 12; another operation (2) is in progress"),
     DatabaseUnavailable("already classified"),
 ]
 ANSWERED = [
@@ -36,6 +39,7 @@ ANSWERED = [
     asyncpg.QueryCanceledError("canceling statement due to statement timeout"),  # 57014
     asyncpg.DataError("invalid input for query argument $1"),
     asyncpg.InterfaceError("pool is closing"),  # our own shutdown, not an outage
+    asyncpg.InternalClientError("unknown error in protocol implementation"),
     ValueError("a bug"),
 ]
 
@@ -48,6 +52,57 @@ def test_unreachable(exc: Exception) -> None:
 @pytest.mark.parametrize("exc", ANSWERED, ids=lambda e: type(e).__name__)
 def test_not_unreachable(exc: Exception) -> None:
     assert not is_unavailability(exc)
+
+
+class _SeesData:
+    """Stands between an asyncpg connection's transport and its protocol: counts the
+    ``data_received`` calls (the driver's own seam: the transport's ``_protocol``)."""
+
+    def __init__(self, protocol: Any) -> None:
+        self.protocol = protocol
+        self.received = 0
+
+    def data_received(self, data: bytes) -> None:
+        self.received += 1
+        self.protocol.data_received(data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.protocol, name)
+
+
+def test_a_statement_after_a_fatal_is_unreachable(database_url: str) -> None:
+    """The "cannot switch to state 12" seen in logs during PostgreSQL outages: a stopping
+    server sends every backend's connection an unsolicited ErrorResponse (FATAL 57P01),
+    then closes it. asyncpg reads the message in one loop turn (an idle connection takes it
+    as a protocol error: state 2, "error consume") and the close in a later one; a
+    statement issued in between fails before anything is sent, with InternalClientError.
+    Reproduced here with a terminated backend: it is an outage like the close itself."""
+    import asyncio
+
+    async def statement_between_fatal_and_close() -> BaseException:
+        conn = await asyncpg.connect(database_url)
+        other = await asyncpg.connect(database_url)
+        try:
+            await conn.fetchval("SELECT 1")  # prepared and cached: the next is a bind-execute
+            seen = _SeesData(conn._transport._protocol)
+            conn._transport._protocol = seen
+            await other.fetchval("SELECT pg_terminate_backend($1)", conn.get_server_pid())
+            for _ in range(100_000):  # bounded: the FATAL arrives within milliseconds
+                if seen.received:
+                    break
+                await asyncio.sleep(0)
+            try:
+                await conn.fetchval("SELECT 1")
+            except Exception as exc:
+                return exc
+            raise AssertionError("the statement ran on a terminated connection")
+        finally:
+            await other.close()
+            conn.terminate()
+
+    exc = asyncio.run(statement_between_fatal_and_close())
+    assert isinstance(exc, asyncpg.InternalClientError), exc
+    assert is_unavailability(exc)
 
 
 def test_only_unavailability_looks_inside_groups() -> None:
