@@ -55,7 +55,8 @@ def _leaves(cls: type[de.DomainError]) -> list[type[de.DomainError]]:
 
 SAMPLE_ARGS: dict[type[de.DomainError], tuple[object, ...]] = {
     de.RateLimitExceeded: ("team", 3000),
-    de.TrialDailyLimitExceeded: ("sms",),
+    de.TrialEmailDailyLimitExceeded: (50,),
+    de.TrialSmsDailyLimitExceeded: (50,),
     de.EmailDailyLimitExceeded: (10,),
     de.SmsDailyLimitExceeded: (10,),
     de.EmailAnnualLimitExceeded: (10,),
