@@ -176,8 +176,6 @@ MESSAGES: list[tuple[str, str]] = [
     ("Exceeded rate limit for key type {key_type} of {limit} requests per 60 seconds",
      "Limite de débit dépassée pour le type de clé {key_type} : {limit} requêtes par "
      "60 secondes"),
-    ("Exceeded send limits ({channel}: {limit}) for today",
-     "Limites d'envoi dépassées ({channel} : {limit}) pour aujourd'hui"),
     ("Exceeded email daily sending limit of {limit} messages",
      "Limite quotidienne d'envoi de courriels dépassée : {limit} messages"),
     ("Exceeded SMS daily sending limit of {limit} fragments",
