@@ -118,6 +118,8 @@ MESSAGES: list[tuple[str, str]] = [
     ("Not enough digits", "Pas assez de chiffres"),
     ("Must not contain letters or symbols", "Ne doit pas contenir de lettres ni de symboles"),
     ("Missing personalisation: {names}", "Personnalisation manquante : {names}"),
+    ("Missing personalisation for template ID {template_id}: {names}",
+     "Personnalisation manquante pour le gabarit {template_id} : {names}"),
     # -- files (engine.api.v2.files) -----------------------------------------------------
     ("Can only send a file by email", "Un fichier ne peut être envoyé que par courriel"),
     ("File number exceed allowed limits of {limit} with number of {count}.",

@@ -313,7 +313,8 @@ async def test_request_errors(running_engine: RunningEngine) -> None:
         ),
         post_email(
             "missing personalisation",
-            "Missing personalisation: name, code",
+            # GC's send wording (cds-snc/notification-api process_notifications.py).
+            f"Missing personalisation for template ID {s['email_template']}: name, code",
             email(s, personalisation=None),
         ),
         post_email(

@@ -122,7 +122,8 @@ async def test_post_request_errors(api: InProcessApi) -> None:
         ("archived", "POST", post_email, email(s, template_id=str(archived)),
          bad_request(f"Template {archived} has been deleted")),
         ("missing personalisation", "POST", post_email, email(s, personalisation=None),
-         bad_request("Missing personalisation: name, code")),
+         bad_request(f"Missing personalisation for template ID {s.templates['email']}: "
+                     "name, code")),
         ("unknown reply-to", "POST", post_email, email(s, email_reply_to_id=str(MISSING)),
          bad_request(f"email_reply_to_id {MISSING} does not exist in database for service id "
                      f"{sid}")),

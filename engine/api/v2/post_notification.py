@@ -186,7 +186,11 @@ async def _post(
         else:
             rendered = compiled.render(personalisation)
     except MissingPersonalisation as exc:
-        raise BadRequestError(str(exc)) from None
+        # GC's send path names the template (check_placeholders); a preview does not.
+        names = ", ".join(exc.names)
+        raise BadRequestError(
+            f"Missing personalisation for template ID {template.id}: {names}"
+        ) from None
 
     subject: str | None = None
     if isinstance(rendered, RenderedEmail):
