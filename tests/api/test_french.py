@@ -139,9 +139,8 @@ def test_accept_language(header: str | None, language: str) -> None:
 
 def test_status_descriptions_in_french() -> None:
     assert st.status_description(st.DELIVERED, "email", "fr") == "Livré"
-    assert st.status_description(st.PERMANENT_FAILURE, "sms", "fr") == (
-        "Numéro de téléphone non valide"
-    )
+    assert st.status_description(st.PERMANENT_FAILURE, "sms", "fr") == "Numéro inexistant"
+    assert st.status_description(st.PERMANENT_FAILURE, "email", "fr", "suppressed") == "Bloqué"
     assert st.status_description(st.DELIVERED, "email") == "Delivered"
     for status in st.ALL_STATUSES:
         for kind in ("email", "sms"):

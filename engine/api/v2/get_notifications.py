@@ -86,7 +86,9 @@ def serialize(row: Any, base: str, language: str = "en") -> Notification:
         phone_number=row["recipient"] if kind == "sms" else None,
         type=kind,
         status=status,
-        status_description=st.status_description(status, kind, language),
+        status_description=st.status_description(
+            status, kind, language, row.get("feedback_subtype")
+        ),
         provider_response=row["provider_response"],
         template=TemplateLink(
             str(row["template_id"]),
