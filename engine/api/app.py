@@ -47,6 +47,7 @@ from engine.api.v2 import (
     files,
     get_notifications,
     inbound,
+    letters,
     openapi,
     post_notification,
     templates,
@@ -138,6 +139,7 @@ def _add_public_routes(r: Router, deps: ApiDeps) -> None:
     r.add("GET", "/static/branding/logos/{service_id}/{digest}", partial(branding.logo, deps))
     r.add("POST", "/v2/notifications/email", v2(post_notification.post_email))
     r.add("POST", "/v2/notifications/sms", v2(post_notification.post_sms))
+    r.add("POST", "/v2/notifications/letter", v2(letters.post_letter))
     r.add("POST", "/v2/notifications/bulk", v2(bulk.post_bulk))
     r.add("GET", "/v2/notifications/{notification_id}", v2(get_notifications.get_notification))
     r.add("GET", "/v2/notifications", v2(get_notifications.list_notifications))

@@ -39,3 +39,38 @@ async def test_a_send_missing_personalisation_names_the_template(api: Api) -> No
         {"error": "BadRequestError",
          "message": f"Missing personalisation for template ID {tid}: code"}
     ]  # fmt: skip
+
+
+async def test_letters_are_refused_as_gc_refuses_a_service_without_them(api: Api) -> None:
+    """GC (post_notifications.py, check_service_has_permission): the letter schema's
+    violations first, then 400 'Service is not allowed to send letters'. Plain HTTP: the
+    python client's send_letter_notification is GOV.UK's, same route."""
+    tid = api.setup["email_template"]
+    address = {"address_line_1": "A", "address_line_2": "B", "postcode": "K1A 0A1"}
+    with pytest.raises(HTTPError) as refused:
+        await run(api.client.send_letter_notification, template_id=tid, personalisation=address)
+    assert error_of(refused.value)["errors"] == [
+        {"error": "BadRequestError", "message": "Service is not allowed to send letters"}
+    ]
+    assert refused.value.status_code == 400
+    async with api.running.client() as http:
+        headers = {"Authorization": f"ApiKey-v1 {api.setup['keys']['normal']}"}
+        bad = await http.post(
+            "/v2/notifications/letter",
+            json={"template_id": "x", "personalisation": {"address_line_1": ""}, "foo": 1},
+            headers=headers,
+        )
+        precompiled = await http.post(
+            "/v2/notifications/letter", json={"content": "JVBERi0="}, headers=headers
+        )
+    assert bad.status_code == 400
+    assert [e["message"] for e in bad.json()["errors"]] == [
+        "template_id is not a valid UUID",
+        "personalisation address_line_1 is required",
+        "personalisation address_line_2 is a required property",
+        "personalisation postcode is a required property",
+        "Additional properties are not allowed (foo was unexpected)",
+    ]
+    assert precompiled.json()["errors"] == [
+        {"error": "ValidationError", "message": "reference is a required property"}
+    ]

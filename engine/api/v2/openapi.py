@@ -99,6 +99,23 @@ NOTIFICATION_ID = path_param("notification_id", UUID)
 TEMPLATE_ID = path_param("template_id", UUID)
 OLDER_THAN = query_param("older_than", UUID, "Return items created before this one")
 
+
+def _letter_operation() -> dict[str, Any]:
+    operation = op(
+        "Letters are not offered: always refused",
+        (400, "Error"),
+        body="PostLetterRequest",
+        errors=(403,),
+    )
+    operation["responses"]["400"]["description"] = "Always"
+    operation["description"] = (
+        "Answered as GC Notify answers a service without the letter permission: the body's "
+        "violations (400 ValidationError), else 400 BadRequestError 'Service is not allowed "
+        "to send letters'."
+    )
+    return operation
+
+
 PATHS: dict[str, Any] = {
     "/v2/notifications/email": {
         "post": op("Send an email", (201, "PostEmailResponse"), body="PostEmailRequest")
@@ -106,6 +123,7 @@ PATHS: dict[str, Any] = {
     "/v2/notifications/sms": {
         "post": op("Send a text message", (201, "PostSmsResponse"), body="PostSmsRequest")
     },
+    "/v2/notifications/letter": {"post": _letter_operation()},
     "/v2/notifications/bulk": {
         "post": op("Send in bulk (rows or CSV)", (201, "PostBulkResponse"), body="PostBulkRequest")
     },

@@ -33,6 +33,19 @@ FRENCH: dict[str, str] = {
     "Request body too large": "Corps de requête trop volumineux",
     "Content-Type is not JSON": "Content-Type n'est pas JSON",
     "Send a text message": "Envoyer un message texte",
+    "Letters are not offered: always refused": "Les lettres ne sont pas offertes : toujours refusé",
+    "Always": "Toujours",
+    "Answered as GC Notify answers a service without the letter permission: the body's "
+    "violations (400 ValidationError), else 400 BadRequestError 'Service is not allowed to "
+    "send letters'.":
+        "Répondu comme GC Notification répond à un service sans la permission d'envoyer des "
+        "lettres : les violations du corps (400 ValidationError), sinon 400 BadRequestError "
+        "« Service is not allowed to send letters ».",
+    "A template letter (template_id, personalisation with address_line_1, address_line_2 "
+    "and postcode) or a precompiled one (reference, content: base64 PDF).":
+        "Une lettre à partir d'un gabarit (template_id, personalisation avec address_line_1, "
+        "address_line_2 et postcode) ou une lettre déjà composée (reference, content : PDF "
+        "en base64).",
     "Send in bulk (rows or CSV)": "Envoyer en lot (lignes ou CSV)",
     "Get a notification's status": "Obtenir l'état d'une notification",
     "Not found": "Introuvable",

@@ -76,6 +76,18 @@ COMMON_REQUEST: dict[str, Schema] = {
 TEMPLATE_REF = strict({"id": UUID, "version": {"type": "integer"}, "uri": STR})
 
 SCHEMAS: dict[str, Schema] = {
+    "PostLetterRequest": {
+        "type": "object",
+        "description": "A template letter (template_id, personalisation with address_line_1, "
+        "address_line_2 and postcode) or a precompiled one (reference, content: base64 PDF).",
+        "properties": {
+            "template_id": UUID,
+            "personalisation": PERSONALISATION,
+            "reference": STR,
+            "content": STR,
+            "postage": {"enum": ["first", "second"]},
+        },
+    },
     "Error": strict(
         {
             "status_code": {"type": "integer"},

@@ -36,7 +36,7 @@ def json_type(value: object) -> str:
     return _JSON_TYPE.get(type(value), "object")
 
 
-def _render(value: object) -> str:
+def render_value(value: object) -> str:
     if isinstance(value, str):
         return value
     return msgspec.json.encode(value).decode()
@@ -44,7 +44,7 @@ def _render(value: object) -> str:
 
 def schema_errors(body: object, spec: FieldSpec) -> list[str]:
     if not isinstance(body, dict):
-        return [f"{_render(body)} is not of type object"]
+        return [f"{render_value(body)} is not of type object"]
     errors: list[str] = []
     for name, (_types, required) in spec.items():
         if required and name not in body:
@@ -63,7 +63,7 @@ def schema_errors(body: object, spec: FieldSpec) -> list[str]:
             continue
         if kind not in types:
             wanted = types[0] if len(types) == 1 or types[1] == "null" else ", ".join(types)
-            errors.append(f"{name} {_render(value)} is not of type {wanted}")
+            errors.append(f"{name} {render_value(value)} is not of type {wanted}")
     return errors
 
 
