@@ -230,6 +230,14 @@ class ServiceActor:
                 raise exc
             await self._lease_for(short)
 
+    def given_back(self, keys: Sequence[BudgetKey]) -> None:
+        """Units of these budgets went back to the table (a cancelled job): ask it again
+        rather than refuse from memory until the dry mark runs out."""
+        for key in keys:
+            block = self._blocks.get(key)
+            if block is not None:
+                block.refused_until = -1.0
+
     def unspend(self, needs: Sequence[Need]) -> None:
         """Put back what ``spend`` took (a refused insert): it stays in this process's blocks."""
         now = trio.current_time()

@@ -43,6 +43,7 @@ from engine.api.http import (
 from engine.api.router import Router
 from engine.api.v2 import (
     bulk,
+    bulk_jobs,
     cancel,
     files,
     get_notifications,
@@ -141,6 +142,8 @@ def _add_public_routes(r: Router, deps: ApiDeps) -> None:
     r.add("POST", "/v2/notifications/sms", v2(post_notification.post_sms))
     r.add("POST", "/v2/notifications/letter", v2(letters.post_letter))
     r.add("POST", "/v2/notifications/bulk", v2(bulk.post_bulk))
+    r.add("GET", "/v2/notifications/bulk/{job_id}", v2(bulk_jobs.get_bulk_job))
+    r.add("DELETE", "/v2/notifications/bulk/{job_id}", v2(bulk_jobs.cancel_bulk_job))
     r.add("GET", "/v2/notifications/{notification_id}", v2(get_notifications.get_notification))
     r.add("GET", "/v2/notifications", v2(get_notifications.list_notifications))
     r.add("DELETE", "/v2/notifications/{notification_id}", v2(cancel.cancel_notification))

@@ -4,7 +4,12 @@ the system whose exact message it follows."""
 
 from __future__ import annotations
 
+import datetime as dt
+import uuid
+from typing import Any
+
 import pytest
+import trio
 from notifications_python_client.errors import HTTPError
 
 from tests.api.test_python_client import Api, api, error_of, poll_status, run
@@ -74,3 +79,97 @@ async def test_letters_are_refused_as_gc_refuses_a_service_without_them(api: Api
     assert precompiled.json()["errors"] == [
         {"error": "ValidationError", "message": "reference is a required property"}
     ]
+
+
+def _auth(api: Api, key_type: str = "normal") -> dict[str, str]:
+    return {"Authorization": f"ApiKey-v1 {api.setup['keys'][key_type]}"}
+
+
+async def _bulk(api: Api, rows: int, *, due: dt.datetime | None = None) -> dict[str, Any]:
+    sheet = [["email address", "name", "code"]] + [
+        [f"p{i}@example.com", "A", str(i)] for i in range(rows)
+    ]
+    body: dict[str, Any] = {
+        "name": "job.csv", "template_id": api.setup["email_template"], "rows": sheet,
+    }  # fmt: skip
+    if due is not None:
+        body["scheduled_for"] = due.isoformat()
+    async with api.running.client() as http:
+        r = await http.post("/v2/notifications/bulk", json=body, headers=_auth(api))
+    assert r.status_code == 201, r.text
+    job: dict[str, Any] = r.json()["data"]
+    return job
+
+
+async def _job_call(api: Api, method: str, job_id: str) -> Any:
+    async with api.running.client() as http:
+        return await http.request(method, f"/v2/notifications/bulk/{job_id}", headers=_auth(api))
+
+
+async def test_a_bulk_job_with_counts_per_status_and_cancelled_before_it_is_due(api: Api) -> None:
+    """GC's GET and DELETE /v2/notifications/bulk/{job_id} (cds-snc/notification-api #3013,
+    #3040): the job with ``statistics``; a scheduled job cancelled whole, its rows too."""
+    due = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=3)
+    job = await _bulk(api, 2, due=due)
+    got = await _job_call(api, "GET", job["id"])
+    assert got.status_code == 200
+    api.schema.validate("BulkJobResponse", got.json())
+    data = got.json()["data"]
+    assert {k: v for k, v in data.items() if k != "statistics"} == {
+        **job,
+        "updated_at": data["updated_at"],
+    }
+    assert data["statistics"] == [{"status": "created", "count": 2}]
+
+    cancelled = await _job_call(api, "DELETE", job["id"])
+    assert cancelled.status_code == 200, cancelled.text
+    api.schema.validate("BulkJobResponse", cancelled.json())
+    assert cancelled.json()["data"]["job_status"] == "cancelled"
+    assert cancelled.json()["data"]["statistics"] == [{"status": "cancelled", "count": 2}]
+
+    again = await _job_call(api, "DELETE", job["id"])
+    assert (again.status_code, again.json()) == (409, {
+        "status_code": 409,
+        "errors": [{"error": "JobAlreadyCancelledError",
+                    "message": "Job has already been cancelled"}],
+    })  # fmt: skip
+    # Past its time, the feeder of this process finds the job cancelled: nothing is sent.
+    # No event marks a feeder finding nothing to feed: wait past the due time, bounded.
+    await trio.sleep(max(0.0, (due - dt.datetime.now(dt.UTC)).total_seconds()) + 1.5)
+    after = (await _job_call(api, "GET", job["id"])).json()["data"]
+    assert after["job_status"] == "cancelled"
+    assert after["statistics"] == [{"status": "cancelled", "count": 2}]
+
+
+async def test_a_job_being_sent_or_unknown_cannot_be_cancelled(api: Api) -> None:
+    job = await _bulk(api, 1)
+    sent = await _job_call(api, "DELETE", job["id"])
+    assert (sent.status_code, sent.json()["errors"]) == (409, [{
+        "error": "JobCancellationNotAllowedError",
+        "message": "Job cannot be cancelled because it is already being sent or has already "
+        "been sent",
+    }])  # fmt: skip
+    for method in ("GET", "DELETE"):
+        unknown = await _job_call(api, method, str(uuid.uuid4()))
+        assert (unknown.status_code, unknown.json()) == (404, {
+            "status_code": 404,
+            "errors": [{"error": "JobNotFoundError", "message": "Job not found in database"}],
+        })  # fmt: skip
+        bad = await _job_call(api, method, "nope")
+        assert bad.json()["errors"] == [
+            {"error": "ValidationError", "message": "job_id is not a valid UUID"}
+        ]
+    other = await api.running.create_service(name="Other")
+    theirs = await _job_call(Api(api.running, other, api.client, api.schema), "GET", job["id"])
+    assert theirs.status_code == 404
+
+
+async def test_a_cancelled_job_gives_its_messages_back_to_the_day(api: Api) -> None:
+    """GC decrements the day's email count when it cancels an email job."""
+    async with api.running.admin() as admin:
+        r = await admin.patch(f"/admin/services/{api.service_id}", json={"email_daily_limit": 3})
+        assert r.status_code == 200, r.text
+    due = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
+    job = await _bulk(api, 3, due=due)
+    assert (await _job_call(api, "DELETE", job["id"])).status_code == 200
+    await _bulk(api, 3, due=due)  # refused (429) if the 3 were still counted

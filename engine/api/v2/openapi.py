@@ -40,6 +40,7 @@ def _errors(*codes: int) -> dict[str, Any]:
         403: "Invalid token, key or service",
         404: "Not found",
         405: "Method not allowed",
+        409: "The job cannot be cancelled (already cancelled, being sent or sent)",
         413: "Request body too large",
         415: "Content-Type is not JSON",
         429: "Rate limit, daily or annual limit exceeded",
@@ -97,6 +98,7 @@ def query_param(name: str, schema: Schema, description: str = "") -> Schema:
 
 NOTIFICATION_ID = path_param("notification_id", UUID)
 TEMPLATE_ID = path_param("template_id", UUID)
+JOB_ID = path_param("job_id", UUID)
 OLDER_THAN = query_param("older_than", UUID, "Return items created before this one")
 
 
@@ -126,6 +128,20 @@ PATHS: dict[str, Any] = {
     "/v2/notifications/letter": {"post": _letter_operation()},
     "/v2/notifications/bulk": {
         "post": op("Send in bulk (rows or CSV)", (201, "PostBulkResponse"), body="PostBulkRequest")
+    },
+    "/v2/notifications/bulk/{job_id}": {
+        "get": op(
+            "Get a bulk job, with how many of its notifications are in each status",
+            (200, "BulkJobResponse"),
+            params=[JOB_ID],
+            errors=(400, 404),
+        ),
+        "delete": op(
+            "Cancel a scheduled bulk job that is not yet due",
+            (200, "BulkJobResponse"),
+            params=[JOB_ID],
+            errors=(400, 404, 409),
+        ),
     },
     "/v2/notifications/{notification_id}": {
         "get": op(

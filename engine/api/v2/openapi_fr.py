@@ -35,6 +35,18 @@ FRENCH: dict[str, str] = {
     "Send a text message": "Envoyer un message texte",
     "Letters are not offered: always refused": "Les lettres ne sont pas offertes : toujours refusé",
     "Always": "Toujours",
+    "Get a bulk job, with how many of its notifications are in each status":
+        "Obtenir un envoi en lot et le nombre de ses notifications dans chaque état",
+    "Cancel a scheduled bulk job that is not yet due":
+        "Annuler un envoi en lot programmé dont l'heure n'est pas encore venue",
+    "The job cannot be cancelled (already cancelled, being sent or sent)":
+        "L'envoi en lot ne peut pas être annulé (déjà annulé, en cours d'envoi ou envoyé)",
+    "How many of the job's notifications are in each status.":
+        "Le nombre de notifications de l'envoi en lot dans chaque état.",
+    "A bulk send job with counts per status (GC's GET /v2/notifications/bulk/{job_id}).":
+        "Un envoi en lot et ses nombres par état (GET /v2/notifications/bulk/{job_id} de GC).",
+    "pending, scheduled, finished (every row created) or cancelled":
+        "pending, scheduled, finished (chaque ligne créée) ou cancelled",
     "Answered as GC Notify answers a service without the letter permission: the body's "
     "violations (400 ValidationError), else 400 BadRequestError 'Service is not allowed to "
     "send letters'.":
@@ -84,7 +96,6 @@ FRENCH: dict[str, str] = {
         "Une ligne d'en-tête (avec « email address » ou « phone number » et les champs de "
         "personnalisation du gabarit), puis jusqu'à 50 000 lignes.",
     "The same, as CSV text.": "La même chose, en texte CSV.",
-    "pending, or scheduled": "pending, ou scheduled",
     "The request's name": "Le nom de la requête",
     "A bulk send job (GC's job schema).": "Un envoi en lot (le schéma de tâche de GC).",
     "UTC, formatted %Y-%m-%dT%H:%M:%S.%fZ": "UTC, au format %Y-%m-%dT%H:%M:%S.%fZ",

@@ -167,7 +167,10 @@ SCHEMAS: dict[str, Schema] = {
             "created_at": ISO_DATETIME,
             "created_by": strict({"id": STR, "name": STR}),
             "id": UUID,
-            "job_status": {"type": "string", "description": "pending, or scheduled"},
+            "job_status": {
+                "type": "string",
+                "description": "pending, scheduled, finished (every row created) or cancelled",
+            },
             "notification_count": {"type": "integer"},
             "original_file_name": {"type": "string", "description": "The request's name"},
             "processing_finished": nullable(ISO_DATETIME),
@@ -183,6 +186,7 @@ SCHEMAS: dict[str, Schema] = {
         "A bulk send job (GC's job schema).",
     ),
     "PostBulkResponse": strict({"data": ref("Job")}),
+    "BulkJobResponse": strict({"data": ref("BulkJob")}),
     "Notification": strict(
         {
             "id": UUID,
@@ -269,3 +273,17 @@ SCHEMAS: dict[str, Schema] = {
         }
     ),
 }
+_JOB = SCHEMAS["Job"]
+SCHEMAS["BulkJob"] = strict(
+    {
+        **_JOB["properties"],
+        "statistics": {
+            "type": "array",
+            "description": "How many of the job's notifications are in each status.",
+            "items": strict(
+                {"status": {"enum": list(st.ALL_STATUSES)}, "count": {"type": "integer"}}
+            ),
+        },
+    },
+    "A bulk send job with counts per status (GC's GET /v2/notifications/bulk/{job_id}).",
+)
