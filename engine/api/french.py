@@ -103,6 +103,10 @@ MESSAGES: list[tuple[str, str]] = [
      "https://en.wikipedia.org/wiki/ISO_8601",
      "Le format de date et heure de scheduled_for n'est pas valide. Il doit respecter le "
      "format ISO 8601, https://fr.wikipedia.org/wiki/ISO_8601"),
+    ("{name} datetime format is invalid. It must be a valid ISO8601 date time format, "
+     "https://en.wikipedia.org/wiki/ISO_8601",
+     "Le format de date et heure de {name} n'est pas valide. Il doit respecter le "
+     "format ISO 8601, https://fr.wikipedia.org/wiki/ISO_8601"),
     ("scheduled_for datetime cannot be in the past",
      "La date et l'heure de scheduled_for ne peuvent pas être dans le passé"),
     ("scheduled_for datetime can only be up to {hours} hours in the future",

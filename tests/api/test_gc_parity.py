@@ -173,3 +173,51 @@ async def test_a_cancelled_job_gives_its_messages_back_to_the_day(api: Api) -> N
     job = await _bulk(api, 3, due=due)
     assert (await _job_call(api, "DELETE", job["id"])).status_code == 200
     await _bulk(api, 3, due=due)  # refused (429) if the 3 were still counted
+
+
+async def test_list_filters_template_job_and_creation_time(api: Api) -> None:
+    """Beyond GC and GOV.UK: template_id (the Australian fork's name), job_id, and our
+    created_after / created_before (exclusive bounds). Plain HTTP: the client has no such
+    arguments."""
+    first = await run(
+        api.client.send_email_notification,
+        email_address="a@example.com",
+        template_id=api.setup["email_template"],
+        personalisation={"name": "A", "code": "1"},
+    )
+    texted = await run(
+        api.client.send_sms_notification,
+        phone_number="+16135550123",
+        template_id=api.setup["sms_template"],
+        personalisation={"code": "2"},
+    )
+    job = await _bulk(api, 2)
+
+    async def listed(**query: str) -> list[str]:
+        async with api.running.client() as http:
+            r = await http.get("/v2/notifications", params=query, headers=_auth(api))
+        assert r.status_code == 200, r.text
+        api.schema.validate("NotificationList", r.json())
+        return [n["id"] for n in r.json()["notifications"]]
+
+    assert await listed(template_id=api.setup["sms_template"]) == [texted["id"]]
+    assert await listed(template_id=api.setup["email_template"]) == [first["id"]]
+    in_job = await listed(job_id=job["id"])
+    assert len(in_job) == 2 and first["id"] not in in_job
+    got = await run(api.client.get_notification_by_id, texted["id"])
+    at = got["created_at"]
+    assert await listed(created_before=at) == [first["id"]]
+    assert texted["id"] not in await listed(created_after=at)
+    assert await listed(created_after=at, include_jobs="true") == in_job
+    async with api.running.client() as http:
+        bad = await http.get(
+            "/v2/notifications",
+            params={"template_id": "x", "created_after": "yesterday"},
+            headers=_auth(api),
+        )
+    assert bad.status_code == 400
+    assert bad.json()["errors"] == [
+        {"error": "ValidationError", "message": "template_id is not a valid UUID"},
+        {"error": "ValidationError", "message": "created_after datetime format is invalid. It "
+         "must be a valid ISO8601 date time format, https://en.wikipedia.org/wiki/ISO_8601"},
+    ]  # fmt: skip

@@ -171,6 +171,22 @@ PATHS: dict[str, Any] = {
                 query_param("reference", STR),
                 OLDER_THAN,
                 query_param("include_jobs", {"enum": ["true", "True", "false", "False"]}),
+                query_param("template_id", UUID, "Only notifications of this template"),
+                query_param(
+                    "job_id", UUID, "Only notifications of this bulk job (include_jobs implied)"
+                ),
+                query_param(
+                    "created_after",
+                    {"type": "string", "format": "date-time"},
+                    "Only notifications created after this time (ISO 8601; without an offset, "
+                    "in the service's time zone)",
+                ),
+                query_param(
+                    "created_before",
+                    {"type": "string", "format": "date-time"},
+                    "Only notifications created before this time (ISO 8601; without an "
+                    "offset, in the service's time zone)",
+                ),
             ],
         )
     },

@@ -35,6 +35,17 @@ FRENCH: dict[str, str] = {
     "Send a text message": "Envoyer un message texte",
     "Letters are not offered: always refused": "Les lettres ne sont pas offertes : toujours refusé",
     "Always": "Toujours",
+    "Only notifications of this template": "Seulement les notifications de ce gabarit",
+    "Only notifications of this bulk job (include_jobs implied)":
+        "Seulement les notifications de cet envoi en lot (include_jobs implicite)",
+    "Only notifications created after this time (ISO 8601; without an offset, in the "
+    "service's time zone)":
+        "Seulement les notifications créées après ce moment (ISO 8601; sans décalage, dans "
+        "le fuseau horaire du service)",
+    "Only notifications created before this time (ISO 8601; without an offset, in the "
+    "service's time zone)":
+        "Seulement les notifications créées avant ce moment (ISO 8601; sans décalage, dans "
+        "le fuseau horaire du service)",
     "Get a bulk job, with how many of its notifications are in each status":
         "Obtenir un envoi en lot et le nombre de ses notifications dans chaque état",
     "Cancel a scheduled bulk job that is not yet due":
