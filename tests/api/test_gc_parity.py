@@ -203,7 +203,8 @@ async def test_list_filters_template_job_and_creation_time(api: Api) -> None:
     assert await listed(template_id=api.setup["sms_template"]) == [texted["id"]]
     assert await listed(template_id=api.setup["email_template"]) == [first["id"]]
     in_job = await listed(job_id=job["id"])
-    assert len(in_job) == 2 and first["id"] not in in_job
+    assert len(in_job) == 2
+    assert first["id"] not in in_job
     got = await run(api.client.get_notification_by_id, texted["id"])
     at = got["created_at"]
     assert await listed(created_before=at) == [first["id"]]
@@ -221,3 +222,44 @@ async def test_list_filters_template_job_and_creation_time(api: Api) -> None:
         {"error": "ValidationError", "message": "created_after datetime format is invalid. It "
          "must be a valid ISO8601 date time format, https://en.wikipedia.org/wiki/ISO_8601"},
     ]  # fmt: skip
+
+
+async def test_validation_lists_every_error_in_notifys_order(api: Api) -> None:
+    """Notify's JSON-schema validation (GC schema_validation.validate, iter_errors) lists
+    every violation: each property in the schema's order, then missing, then extra ones."""
+    with pytest.raises(HTTPError) as exc:
+        await run(
+            api.client.send_email_notification,
+            email_address="not-an-email",
+            template_id="not-a-uuid",
+            personalisation={"name": "A", "code": "1"},
+            email_reply_to_id="nope",
+        )
+    assert [e["message"] for e in error_of(exc.value)["errors"]] == [
+        "email_address Not a valid email address",
+        "template_id is not a valid UUID",
+        "email_reply_to_id is not a valid UUID",
+    ]
+    async with api.running.client() as http:  # the client has no scheduled_for
+        sms = await http.post(
+            "/v2/notifications/sms",
+            json={"phone_number": "12", "template_id": "x", "scheduled_for": "tomorrow"},
+            headers=_auth(api),
+        )
+    assert [e["message"] for e in sms.json()["errors"]] == [
+        "phone_number Not enough digits",
+        "template_id is not a valid UUID",
+        "scheduled_for datetime format is invalid. It must be a valid ISO8601 date time "
+        "format, https://en.wikipedia.org/wiki/ISO_8601",
+    ]
+    async with api.running.client() as http:
+        r = await http.post(
+            "/v2/notifications/email",
+            json={"email_address": 5, "template_id": 7, "foo": 1},
+            headers=_auth(api),
+        )
+    assert [e["message"] for e in r.json()["errors"]] == [
+        "email_address 5 is not of type string",
+        "template_id is not a valid UUID",
+        "Additional properties are not allowed (foo was unexpected)",
+    ]

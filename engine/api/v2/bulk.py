@@ -74,14 +74,15 @@ class PostBulkRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     reference: str | None = None
 
 
+# In GC's schema order (post_bulk_request).
 BULK_SPEC = {
-    "name": (("string",), True),
-    "template_id": (("string",), True),
-    "rows": (("array", "null"), False),
-    "csv": (("string", "null"), False),
-    "scheduled_for": (("string", "null"), False),
-    "reply_to_id": (("string", "null"), False),
+    "template_id": (("uuid",), True),
     "reference": (("string", "null"), False),
+    "scheduled_for": (("string", "null"), False),
+    "reply_to_id": (("uuid", "null"), False),
+    "csv": (("string", "null"), False),
+    "rows": (("array", "null"), False),
+    "name": (("string",), True),
 }
 _decoder = msgspec.json.Decoder(PostBulkRequest)
 
