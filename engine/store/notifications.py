@@ -206,7 +206,7 @@ def _update_columns(batch: list[StatusUpdate]) -> tuple[list[Any], ...]:
 _V2_COLUMNS = (
     "id, client_reference, recipient, notification_type, status, template_id,"
     " template_version, body, subject, created_at, sent_at, updated_at, scheduled_for,"
-    " provider_response, key_type, feedback_subtype"
+    " provider_response, key_type, feedback_subtype, billable_units, unsubscribe_url"
 )
 _CANCELLABLE = ", ".join(f"'{s}'" for s in MAY_REPLACE[st.CANCELLED])
 # The check and the change are one UPDATE, so a recovery sweep claiming the row at the

@@ -263,3 +263,37 @@ async def test_validation_lists_every_error_in_notifys_order(api: Api) -> None:
         "template_id is not a valid UUID",
         "Additional properties are not allowed (foo was unexpected)",
     ]
+
+
+async def test_unsubscribe_link_and_cost_data_as_govuk_shows_them(api: Api) -> None:
+    """GOV.UK's create_post_email_response_from_notification and serialize_with_cost_data:
+    the unsubscribe link echoed in the content and on GET; an SMS's billable fragments."""
+    link = "https://example.com/unsubscribe?u=1"
+    sent = await run(
+        api.client.send_email_notification,
+        email_address="someone@example.com",
+        template_id=api.setup["email_template"],
+        personalisation={"name": "A", "code": "1"},
+        one_click_unsubscribe_url=link,
+    )
+    api.schema.validate("PostEmailResponse", sent)
+    assert sent["content"]["one_click_unsubscribe_url"] == link
+    got = await run(api.client.get_notification_by_id, sent["id"])
+    api.schema.validate("Notification", got)
+    assert got["one_click_unsubscribe_url"] == link
+    assert (got["is_cost_data_ready"], got["cost_details"]) == (True, {})
+
+    long_code = "x" * 200  # "Test service: Code: " + 200 characters: 2 fragments
+    texted = await run(
+        api.client.send_sms_notification,
+        phone_number="+16135550123",
+        template_id=api.setup["sms_template"],
+        personalisation={"code": long_code},
+    )
+    sms = await run(api.client.get_notification_by_id, texted["id"])
+    api.schema.validate("Notification", sms)
+    assert sms["is_cost_data_ready"] is True
+    assert sms["cost_details"] == {"billable_sms_fragments": 2}
+    assert sms["one_click_unsubscribe_url"] is None
+    listed = await run(api.client.get_all_notifications, template_type="sms")
+    assert listed["notifications"][0]["cost_details"] == {"billable_sms_fragments": 2}

@@ -46,6 +46,10 @@ class TemplateLink(msgspec.Struct, frozen=True):
     uri: str
 
 
+class SmsCost(msgspec.Struct, frozen=True):
+    billable_sms_fragments: int
+
+
 class Notification(msgspec.Struct, frozen=True, kw_only=True):
     id: str
     reference: str | None
@@ -71,6 +75,11 @@ class Notification(msgspec.Struct, frozen=True, kw_only=True):
     completed_at: str | None
     scheduled_for: str | None
     postage: None = None
+    # GOV.UK's: the unsubscribe link sent in the email's headers, and the cost data it
+    # keeps (the SMS fragments billed; no prices: neither GC nor we charge per message).
+    one_click_unsubscribe_url: str | None
+    is_cost_data_ready: bool
+    cost_details: SmsCost | dict[str, Any]
 
 
 class Links(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -84,6 +93,7 @@ class NotificationList(msgspec.Struct, frozen=True):
 
 
 _encode = msgspec.json.Encoder().encode
+_EMPTY: dict[str, Any] = {}
 
 
 def serialize(row: Any, base: str, language: str = "en") -> Notification:
@@ -111,6 +121,10 @@ def serialize(row: Any, base: str, language: str = "en") -> Notification:
         sent_at=format_ts(row["sent_at"]),
         completed_at=format_ts(row["updated_at"]) if status in st.COMPLETED else None,
         scheduled_for=format_ts(row["scheduled_for"]),
+        one_click_unsubscribe_url=row.get("unsubscribe_url"),
+        # GOV.UK: an SMS's cost is known once its fragments are (ours are at acceptance).
+        is_cost_data_ready=kind != "sms" or bool(row.get("billable_units")),
+        cost_details=_EMPTY if kind != "sms" else SmsCost(int(row.get("billable_units") or 0)),
     )
 
 

@@ -35,6 +35,10 @@ FRENCH: dict[str, str] = {
     "Send a text message": "Envoyer un message texte",
     "Letters are not offered: always refused": "Les lettres ne sont pas offertes : toujours refusé",
     "Always": "Toujours",
+    "SMS: billable_sms_fragments (GOV.UK's name); email: empty. No prices: messages are not "
+    "charged for one by one.":
+        "Message texte : billable_sms_fragments (le nom de GOV.UK); courriel : vide. Aucun "
+        "prix : les messages ne sont pas facturés un à un.",
     "Only notifications of this template": "Seulement les notifications de ce gabarit",
     "Only notifications of this bulk job (include_jobs implied)":
         "Seulement les notifications de cet envoi en lot (include_jobs implicite)",

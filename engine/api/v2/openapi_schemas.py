@@ -144,7 +144,14 @@ SCHEMAS: dict[str, Schema] = {
         {
             "id": UUID,
             "reference": nullable(STR),
-            "content": strict({"from_email": STR, "body": STR, "subject": STR}),
+            "content": strict(
+                {
+                    "from_email": STR,
+                    "body": STR,
+                    "subject": STR,
+                    "one_click_unsubscribe_url": nullable(STR),
+                }
+            ),
             "uri": STR,
             "template": TEMPLATE_REF,
             "scheduled_for": nullable(STR),
@@ -208,6 +215,15 @@ SCHEMAS: dict[str, Schema] = {
             "completed_at": nullable(TIMESTAMP),
             "scheduled_for": nullable(TIMESTAMP),
             "postage": nullable(STR),
+            "one_click_unsubscribe_url": nullable(STR),
+            "is_cost_data_ready": {"type": "boolean"},
+            "cost_details": {
+                "type": "object",
+                "description": "SMS: billable_sms_fragments (GOV.UK's name); email: empty. "
+                "No prices: messages are not charged for one by one.",
+                "properties": {"billable_sms_fragments": {"type": "integer", "minimum": 0}},
+                "additionalProperties": False,
+            },
         }
     ),
     "Links": {
