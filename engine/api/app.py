@@ -135,6 +135,7 @@ def _add_public_routes(r: Router, deps: ApiDeps) -> None:
     r.add("GET", "/metrics", _metrics)
     # File links sent in emails (GC "link" files): no auth, the random id is the secret.
     r.add("GET", "/d/{document_id}", partial(files.get_document, deps))
+    r.add("POST", "/d/{document_id}", partial(files.confirm_document, deps))
     # Branding images in emails (issue 22): no auth, mail clients fetch them.
     r.add("GET", "/static/branding/{name}", partial(branding.static_file, deps))
     r.add("GET", "/static/branding/logos/{service_id}/{digest}", partial(branding.logo, deps))

@@ -85,6 +85,16 @@ MESSAGES: list[tuple[str, str]] = [
     ("Job has already been cancelled", "L'envoi en lot a déjà été annulé"),
     ("Job cannot be cancelled because it is already being sent or has already been sent",
      "L'envoi en lot ne peut pas être annulé, car il est en cours d'envoi ou a déjà été envoyé"),
+    ("Unsupported value for confirm_email_before_download: {value}. Use a boolean true or "
+     "false value.",
+     "Valeur non prise en charge pour confirm_email_before_download : {value}. Utilisez une "
+     "valeur booléenne true ou false."),
+    ("Unsupported value for retention_period: {value}. Supported periods are from 1 to 78 "
+     "weeks.",
+     "Valeur non prise en charge pour retention_period : {value}. Les durées prises en charge "
+     "vont de 1 à 78 semaines."),
+    ("This is not the email address the file was sent to",
+     "Ce n'est pas l'adresse courriel à laquelle le fichier a été envoyé"),
     ("Service is not allowed to send letters",
      "Le service n'est pas autorisé à envoyer des lettres"),
     ("personalisation {name} is required", "personalisation {name} est obligatoire"),

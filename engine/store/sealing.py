@@ -170,7 +170,8 @@ TABLES = (
     _Table("notifications", "id", "uuid", _NIL, "id", text=("recipient", "subject", "body"),
            jsonb=("personalisation",)),
     _Table("callback_queue", "seq", "bigint", 0, "notification_id", text=("recipient",)),
-    _Table("documents", "id", "uuid", _NIL, "id", text=("filename",), bytea=("content",)),
+    _Table("documents", "id", "uuid", _NIL, "id", text=("filename", "confirm_email"),
+           bytea=("content",)),
     _Table("team_members", "id", "uuid", _NIL, "id", text=("email_address", "mobile_number")),
     _Table("jobs", "id", "uuid", _NIL, "id", text=("original_file_name",)),
 )  # fmt: skip

@@ -297,3 +297,74 @@ async def test_unsubscribe_link_and_cost_data_as_govuk_shows_them(api: Api) -> N
     assert sms["one_click_unsubscribe_url"] is None
     listed = await run(api.client.get_all_notifications, template_type="sms")
     assert listed["notifications"][0]["cost_details"] == {"billable_sms_fragments": 2}
+
+
+async def test_prepare_upload_files_mean_what_govuk_means(api: Api) -> None:
+    """The python client's prepare_upload() output is a link (GOV.UK's files), which asks
+    for the recipient's address first unless confirm_email_before_download is false, and
+    is kept for retention_period (GOV.UK post_notifications / document download)."""
+    import io
+    import re
+
+    from notifications_python_client import prepare_upload
+
+    async with api.running.admin() as admin:
+        created = await admin.post(
+            f"/admin/services/{api.service_id}/templates",
+            json={"name": "files", "type": "email", "subject": "Files",
+                  "content": "Confirm: ((a))\nOpen: ((b))"},
+        )  # fmt: skip
+    tid = created.json()["id"]
+    confirm = prepare_upload(io.BytesIO(b"secret,1\n"), filename="report.csv")
+    assert confirm["confirm_email_before_download"] is None  # GOV.UK: None means ask
+    open_file = prepare_upload(
+        io.BytesIO(b"open,2\n"), filename="open.csv", confirm_email_before_download=False,
+        retention_period="2 weeks",
+    )  # fmt: skip
+    sent = await run(
+        api.client.send_email_notification,
+        email_address="Someone@Example.com",
+        template_id=tid,
+        personalisation={"a": confirm, "b": open_file},
+    )
+    links = re.findall(r"/d/[0-9a-f-]{36}", sent["content"]["body"])
+    assert len(links) == 2
+    async with api.running.client() as http:
+        asked = await http.get(links[0])
+        wrong = await http.post(links[0], data={"email_address": "other@example.com"})
+        right = await http.post(links[0], data={"email_address": " someone@example.com "})
+        direct = await http.get(links[1])
+    assert asked.status_code == 200
+    assert asked.headers["content-type"].startswith("text/html")
+    assert b"secret" not in asked.content
+    assert 'name="email_address"' in asked.text
+    assert wrong.status_code == 403
+    assert b"secret" not in wrong.content
+    assert "This is not the email address the file was sent to" in wrong.text
+    assert (right.status_code, right.content) == (200, b"secret,1\n")
+    assert (direct.status_code, direct.content) == (200, b"open,2\n")
+    from tests import sql
+
+    kept = await sql.fetch(
+        api.running.engine.store,
+        "SELECT personalisation_key, round(extract(epoch FROM expires_at - created_at)"
+        " / 86400) AS days FROM documents ORDER BY personalisation_key",
+    )
+    assert [(r["personalisation_key"], r["days"]) for r in kept] == [("a", 182), ("b", 14)]
+
+    with pytest.raises(HTTPError) as bad:
+        await run(
+            api.client.send_email_notification,
+            email_address="someone@example.com",
+            template_id=tid,
+            personalisation={
+                "a": {**confirm, "retention_period": "80 weeks"},
+                "b": {**open_file, "confirm_email_before_download": "yes"},
+            },
+        )
+    assert [e["message"] for e in error_of(bad.value)["errors"]] == [
+        "Unsupported value for retention_period: 80 weeks. Supported periods are from 1 to 78 "
+        "weeks.",
+        "Unsupported value for confirm_email_before_download: yes. Use a boolean true or "
+        "false value.",
+    ]

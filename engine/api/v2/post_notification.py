@@ -256,7 +256,7 @@ async def _post(
     await reservation.take(channel, row.billable_units)
     try:
         if files:
-            await store_documents(deps.store, bundle.service.id, row.id, files)
+            await store_documents(deps.store, bundle.service.id, row.id, files, recipient)
         await deps.store.insert_notifications([row])
     except Exception:
         reservation.release()

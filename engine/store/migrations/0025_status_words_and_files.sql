@@ -24,3 +24,9 @@ BEGIN
     RETURN NULL;
 END
 $$;
+
+-- GOV.UK's files (issue 24, the python client's prepare_upload): a link can require the
+-- recipient to confirm their email address before the download; the address it must
+-- match is kept with the document, sealed like its name (engine.store.sealing), and NULL
+-- when no confirmation is asked for.
+ALTER TABLE documents ADD COLUMN confirm_email text;
