@@ -10,7 +10,7 @@ Rules:
 - If ``feed`` fails it releases the rest to recovery; after a crash or a shutdown
   recovery claims them as it claims any row.
 - A scheduled job is fed when due (``feed_when_due``), its rows claimed ``CLAIM_AHEAD``
-  seconds early.
+  seconds early; a job cancelled before then is not fed.
 - Messages are built from the stored rows by ``engine.domain.notification``.
 """
 
@@ -126,7 +126,8 @@ async def feed_when_due(
     if bundle is None:
         await deps.store.jobs.release_unsent(job_id)
         return
-    await deps.store.jobs.mark_finished(job_id)
+    if not await deps.store.jobs.mark_finished(job_id):
+        return  # cancelled before it was due (engine.store.jobs.cancel): nothing to send
     await feed(deps, await deps.service_actors.get(bundle), bundle, template, job_id)
 
 

@@ -70,7 +70,8 @@ _LEASE_ROUNDS = 4  # a short request re-leases at most this often before it is r
 # The ``reason`` label of a refusal in ``notify_admission_rejections_total``.
 _REJECTION_REASONS: tuple[tuple[type[de.DomainError], str], ...] = (
     (de.RateLimitExceeded, "rate_limit"),
-    (de.TrialDailyLimitExceeded, "trial_daily"),
+    (de.TrialEmailDailyLimitExceeded, "trial_daily"),
+    (de.TrialSmsDailyLimitExceeded, "trial_daily"),
     (de.DailyLimitExceeded, "daily_limit"),
     (de.AnnualLimitExceeded, "annual_limit"),
 )
@@ -222,10 +223,20 @@ class ServiceActor:
                 return
             refused = [n for n in short if self._blocks[n.key].refused_until > now]
             if refused or attempt == _LEASE_ROUNDS - 1:
-                exc = admission.refusal((refused or short)[0], key_type, channel)
+                exc = admission.refusal(
+                    (refused or short)[0], key_type, channel, restricted=self.service.restricted
+                )
                 _observe(exc)
                 raise exc
             await self._lease_for(short)
+
+    def given_back(self, keys: Sequence[BudgetKey]) -> None:
+        """Units of these budgets went back to the table (a cancelled job): ask it again
+        rather than refuse from memory until the dry mark runs out."""
+        for key in keys:
+            block = self._blocks.get(key)
+            if block is not None:
+                block.refused_until = -1.0
 
     def unspend(self, needs: Sequence[Need]) -> None:
         """Put back what ``spend`` took (a refused insert): it stays in this process's blocks."""
@@ -240,7 +251,6 @@ class ServiceActor:
         counts = Counts(today)
         needs = admission.quota_needs(self.service, "normal", "email", 0, 0, today)
         needs += admission.quota_needs(self.service, "normal", "sms", 0, 0, today)
-        needs = list({n.key: n for n in needs}.values())  # the trial day is in both
         grants = await self._budgets.lease(
             self.service.id,
             [LeaseRequest(n.key.kind, n.key.window, n.limit, 0, 0) for n in needs],
@@ -253,11 +263,8 @@ class ServiceActor:
             block = self._blocks.get(BudgetKey(g.kind, g.window))
             held = block.held if block is not None else 0
             used[g.kind] = max(0, limits[g.kind] - int(g.available) - held)
-        if self.service.restricted:  # the trial day counts all channels together
-            counts.email_today = used.get("daily:trial", 0)
-        else:
-            counts.email_today = used.get("daily:email", 0)
-            counts.sms_today = used.get("daily:sms", 0)
+        counts.email_today = used.get("daily:email", 0)
+        counts.sms_today = used.get("daily:sms", 0)
         counts.email_year = used.get("annual:email", 0)
         counts.sms_year = used.get("annual:sms", 0)
         return counts

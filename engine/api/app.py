@@ -43,10 +43,12 @@ from engine.api.http import (
 from engine.api.router import Router
 from engine.api.v2 import (
     bulk,
+    bulk_jobs,
     cancel,
     files,
     get_notifications,
     inbound,
+    letters,
     manage_templates,
     openapi,
     post_notification,
@@ -135,12 +137,16 @@ def _add_public_routes(r: Router, deps: ApiDeps) -> None:
     r.add("GET", "/metrics", _metrics)
     # File links sent in emails (GC "link" files): no auth, the random id is the secret.
     r.add("GET", "/d/{document_id}", partial(files.get_document, deps))
+    r.add("POST", "/d/{document_id}", partial(files.confirm_document, deps))
     # Branding images in emails (issue 22): no auth, mail clients fetch them.
     r.add("GET", "/static/branding/{name}", partial(branding.static_file, deps))
     r.add("GET", "/static/branding/logos/{service_id}/{digest}", partial(branding.logo, deps))
     r.add("POST", "/v2/notifications/email", v2(post_notification.post_email))
     r.add("POST", "/v2/notifications/sms", v2(post_notification.post_sms))
+    r.add("POST", "/v2/notifications/letter", v2(letters.post_letter))
     r.add("POST", "/v2/notifications/bulk", v2(bulk.post_bulk))
+    r.add("GET", "/v2/notifications/bulk/{job_id}", v2(bulk_jobs.get_bulk_job))
+    r.add("DELETE", "/v2/notifications/bulk/{job_id}", v2(bulk_jobs.cancel_bulk_job))
     r.add("GET", "/v2/notifications/{notification_id}", v2(get_notifications.get_notification))
     r.add("GET", "/v2/notifications", v2(get_notifications.list_notifications))
     r.add("DELETE", "/v2/notifications/{notification_id}", v2(cancel.cancel_notification))

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from engine.domain.notification import NotificationRow
     from engine.providers.base import Receipt
     from engine.services import Registry, TemplateCache
+    from engine.store.budgets import Budgets
     from engine.store.callbacks import Callbacks
     from engine.store.documents import Documents
     from engine.store.jobs import Jobs
@@ -51,6 +52,8 @@ class ApiStore(Protocol):
     def documents(self) -> Documents: ...
     @property
     def jobs(self) -> Jobs: ...
+    @property
+    def budgets(self) -> Budgets: ...
     @property
     def services(self) -> Services: ...
     @property

@@ -115,10 +115,11 @@ def error_body(status_code: int, wire_name: str, message: str) -> bytes:
 DOMAIN_ERRORS: dict[type[de.DomainError], tuple[int, str]] = {
     de.ServiceSuspended: (403, "BadRequestError"),
     de.RateLimitExceeded: (429, "RateLimitError"),
-    de.TrialDailyLimitExceeded: (429, "TooManyRequestsError"),
     de.EmailDailyLimitExceeded: (429, "LiveServiceTooManyEmailRequestsError"),
     de.EmailAnnualLimitExceeded: (429, "LiveServiceTooManyEmailRequestsError"),
     de.SmsDailyLimitExceeded: (429, "LiveServiceTooManySMSRequestsError"),
+    de.TrialEmailDailyLimitExceeded: (429, "TrialServiceTooManyEmailRequestsError"),
+    de.TrialSmsDailyLimitExceeded: (429, "TrialServiceTooManySMSRequestsError"),
     de.SmsAnnualLimitExceeded: (429, "LiveServiceTooManySMSRequestsError"),
     de.RemainingLimitExceeded: (400, "BadRequestError"),  # GC: a check of the sheet
     de.TemplateError: (400, "BadRequestError"),

@@ -81,6 +81,27 @@ MESSAGES: list[tuple[str, str]] = [
     ("{field} {value} is greater than the maximum of {maximum}",
      "{field} {value} est supérieur au maximum de {maximum}"),
     ("{field} is a required property", "{field} est une propriété obligatoire"),
+    ("Job not found in database", "Envoi en lot introuvable dans la base de données"),
+    ("Job has already been cancelled", "L'envoi en lot a déjà été annulé"),
+    ("Job cannot be cancelled because it is already being sent or has already been sent",
+     "L'envoi en lot ne peut pas être annulé, car il est en cours d'envoi ou a déjà été envoyé"),
+    ("Unsupported value for confirm_email_before_download: {value}. Use a boolean true or "
+     "false value.",
+     "Valeur non prise en charge pour confirm_email_before_download : {value}. Utilisez une "
+     "valeur booléenne true ou false."),
+    ("Unsupported value for retention_period: {value}. Supported periods are from 1 to 78 "
+     "weeks.",
+     "Valeur non prise en charge pour retention_period : {value}. Les durées prises en charge "
+     "vont de 1 à 78 semaines."),
+    ("This is not the email address the file was sent to",
+     "Ce n'est pas l'adresse courriel à laquelle le fichier a été envoyé"),
+    ("Service is not allowed to send letters",
+     "Le service n'est pas autorisé à envoyer des lettres"),
+    ("personalisation {name} is required", "personalisation {name} est obligatoire"),
+    ("personalisation {name} is a required property",
+     "personalisation {name} est une propriété obligatoire"),
+    ("postage invalid. It must be either first or second.",
+     "postage non valide. Il doit être first ou second."),
     ("Additional properties are not allowed ({names} {verb} unexpected)",
      "Les propriétés supplémentaires ne sont pas permises ({names} : {verb})"),
     ("{field} {value} is not of type {wanted}", "{field} {value} n'est pas de type {wanted}"),
@@ -91,6 +112,10 @@ MESSAGES: list[tuple[str, str]] = [
     ("scheduled_for datetime format is invalid. It must be a valid ISO8601 date time format, "
      "https://en.wikipedia.org/wiki/ISO_8601",
      "Le format de date et heure de scheduled_for n'est pas valide. Il doit respecter le "
+     "format ISO 8601, https://fr.wikipedia.org/wiki/ISO_8601"),
+    ("{name} datetime format is invalid. It must be a valid ISO8601 date time format, "
+     "https://en.wikipedia.org/wiki/ISO_8601",
+     "Le format de date et heure de {name} n'est pas valide. Il doit respecter le "
      "format ISO 8601, https://fr.wikipedia.org/wiki/ISO_8601"),
     ("scheduled_for datetime cannot be in the past",
      "La date et l'heure de scheduled_for ne peuvent pas être dans le passé"),
@@ -118,6 +143,8 @@ MESSAGES: list[tuple[str, str]] = [
     ("Not enough digits", "Pas assez de chiffres"),
     ("Must not contain letters or symbols", "Ne doit pas contenir de lettres ni de symboles"),
     ("Missing personalisation: {names}", "Personnalisation manquante : {names}"),
+    ("Missing personalisation for template ID {template_id}: {names}",
+     "Personnalisation manquante pour le gabarit {template_id} : {names}"),
     # -- files (engine.api.v2.files) -----------------------------------------------------
     ("Can only send a file by email", "Un fichier ne peut être envoyé que par courriel"),
     ("File number exceed allowed limits of {limit} with number of {count}.",
@@ -176,8 +203,6 @@ MESSAGES: list[tuple[str, str]] = [
     ("Exceeded rate limit for key type {key_type} of {limit} requests per 60 seconds",
      "Limite de débit dépassée pour le type de clé {key_type} : {limit} requêtes par "
      "60 secondes"),
-    ("Exceeded send limits ({channel}: {limit}) for today",
-     "Limites d'envoi dépassées ({channel} : {limit}) pour aujourd'hui"),
     ("Exceeded email daily sending limit of {limit} messages",
      "Limite quotidienne d'envoi de courriels dépassée : {limit} messages"),
     ("Exceeded SMS daily sending limit of {limit} fragments",

@@ -15,8 +15,10 @@ Rules, in the order the endpoints apply them (GC's; contract section 6):
    likewise. International SMS needs the service's permission. Simulated recipients are
    exempt (the callers skip the check).
 6. Daily and annual budgets (``quota_needs``; ``refusal`` names the one that refused):
-   test keys are never counted. A trial service has 50 a day, all channels together.
-   Email counts messages; SMS counts fragments a day and messages a year (GC). Bulk jobs
+   test keys are never counted. A trial service may send 50 emails and 50 SMS fragments
+   a day, each channel counted apart, and is refused with GC's trial errors
+   (``TrialServiceTooMany...RequestsError``). Email counts messages; SMS counts fragments,
+   a day and a year (GC's billable units). Bulk jobs
    are checked in messages first (``check_remaining``, GC's "remaining messages" wording,
    on ``Counts`` of today's and this fiscal year's totals) and in fragments at the end.
 
@@ -49,9 +51,10 @@ from engine.domain.errors import (
     TemplateArchived,
     TemplateNotFound,
     TemplateWrongType,
-    TrialDailyLimitExceeded,
+    TrialEmailDailyLimitExceeded,
     TrialModeRecipient,
     TrialModeRecipients,
+    TrialSmsDailyLimitExceeded,
 )
 from engine.domain.leases import BudgetKey, annual_key, daily_key, rate_key
 from engine.domain.limits import TRIAL_DAILY_LIMIT
@@ -91,7 +94,7 @@ T = TypeVar("T", bound=TemplateSettings)
 
 
 class Counts:
-    """A service's messages today and this fiscal year (SMS today: fragments)."""
+    """A service's messages today and this fiscal year (SMS: fragments)."""
 
     __slots__ = ("day", "email_today", "email_year", "sms_today", "sms_year")
 
@@ -202,12 +205,10 @@ def check_remaining(
     if key_type == "test":
         return
     s, c = service, counts
-    if s.restricted:
-        remaining = TRIAL_DAILY_LIMIT - c.email_today - c.sms_today
-    elif channel == "email":
-        remaining = s.email_daily_limit - c.email_today
+    if channel == "email":
+        remaining = daily_limit(s, "email") - c.email_today
     else:
-        remaining = s.sms_daily_limit - c.sms_today
+        remaining = daily_limit(s, "sms") - c.sms_today
     if messages > remaining:
         raise RemainingLimitExceeded(remaining, messages, channel=channel, period="daily")
     year = (s.email_annual_limit - c.email_year) if channel == "email" else (
@@ -225,27 +226,37 @@ def quota_needs(
     today: dt.date,
 ) -> list[Need]:
     """The budgets ``messages`` more (``units`` SMS fragments) take, in the order GC checks
-    them: the trial day, the channel's day, its year. Test keys take none."""
+    them: the channel's day, its year. Test keys take none."""
     if key_type == "test":
         return []
     s = service
-    needs = [Need(daily_key("trial", today), TRIAL_DAILY_LIMIT, messages)] if s.restricted else []
     if channel == "email":
-        needs.append(Need(daily_key("email", today), s.email_daily_limit, messages))
-        needs.append(Need(annual_key("email", today), s.email_annual_limit, messages))
-    else:
-        needs.append(Need(daily_key("sms", today), s.sms_daily_limit, units))
-        needs.append(Need(annual_key("sms", today), s.sms_annual_limit, messages))
-    return needs
+        return [
+            Need(daily_key("email", today), daily_limit(s, "email"), messages),
+            Need(annual_key("email", today), s.email_annual_limit, messages),
+        ]
+    return [
+        Need(daily_key("sms", today), daily_limit(s, "sms"), units),
+        Need(annual_key("sms", today), s.sms_annual_limit, units),
+    ]
 
 
-def refusal(need: Need, key_type: str, channel: str) -> DomainError:
-    """The error that refuses a request whose ``need`` could not be met."""
+def daily_limit(service: ServiceSettings, channel: str) -> int:
+    """The channel's daily limit; a trial service's is at most ``TRIAL_DAILY_LIMIT``."""
+    limit = service.email_daily_limit if channel == "email" else service.sms_daily_limit
+    return min(limit, TRIAL_DAILY_LIMIT) if service.restricted else limit
+
+
+def refusal(need: Need, key_type: str, channel: str, *, restricted: bool = False) -> DomainError:
+    """The error that refuses a request whose ``need`` could not be met (``restricted``: a
+    trial service, whose day is refused with GC's trial classes)."""
     kind = need.key.kind
     if kind.startswith("rate:"):
         return RateLimitExceeded(key_type, need.limit)
-    if kind == "daily:trial":
-        return TrialDailyLimitExceeded(channel)
+    if restricted and kind == "daily:email":
+        return TrialEmailDailyLimitExceeded(need.limit)
+    if restricted and kind == "daily:sms":
+        return TrialSmsDailyLimitExceeded(need.limit)
     return {
         "daily:email": EmailDailyLimitExceeded,
         "annual:email": EmailAnnualLimitExceeded,

@@ -80,6 +80,7 @@ class Owed(msgspec.Struct, frozen=True, kw_only=True):
     sent_at: dt.datetime | None
     completed_at: dt.datetime | None
     complaint_id: uuid.UUID | None
+    feedback_subtype: str | None = None  # an email bounce's (its status_description)
     attempts: int = 0
     # The registration that claimed the row (fencing, engine.domain.ownership); never sent.
     owner: uuid.UUID | None = None
@@ -93,7 +94,9 @@ def delivery_payload(o: Owed, language: str = "en") -> dict[str, Any]:
         "reference": o.client_reference,
         "to": o.recipient,
         "status": status,
-        "status_description": st.status_description(status, o.notification_type or "", language),
+        "status_description": st.status_description(
+            status, o.notification_type or "", language, o.feedback_subtype
+        ),
         "provider_response": o.provider_response,
         "created_at": format_ts(o.created_at),
         "completed_at": format_ts(completed),

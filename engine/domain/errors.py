@@ -4,8 +4,8 @@
     ├── ServiceSuspended
     ├── RateLimitExceeded(key_type, limit)
     ├── LimitExceeded
-    │   ├── TrialDailyLimitExceeded(channel)
     │   ├── DailyLimitExceeded(limit)       EmailDailyLimitExceeded / SmsDailyLimitExceeded
+    │   │   └── (trial services) TrialEmailDailyLimitExceeded / TrialSmsDailyLimitExceeded
     │   ├── AnnualLimitExceeded(limit)      EmailAnnualLimitExceeded / SmsAnnualLimitExceeded
     │   └── RemainingLimitExceeded(remaining, tried, channel, period)   (bulk, before rows)
     ├── TemplateError
@@ -30,8 +30,6 @@ Rules:
 from __future__ import annotations
 
 import uuid
-
-from engine.domain.limits import TRIAL_DAILY_LIMIT
 
 DOCS = "https://documentation.notification.canada.ca/en/keys.html"
 KEY_TYPE_LABEL = {"normal": "LIVE", "team": "TEAM", "test": "TEST"}
@@ -63,12 +61,6 @@ class LimitExceeded(DomainError):
     """A daily or annual budget would be passed."""
 
 
-class TrialDailyLimitExceeded(LimitExceeded):
-    def __init__(self, channel: str) -> None:
-        self.channel = channel
-        super().__init__(f"Exceeded send limits ({channel}: {TRIAL_DAILY_LIMIT}) for today")
-
-
 class DailyLimitExceeded(LimitExceeded):
     def __init__(self, message: str, limit: int) -> None:
         self.limit = limit
@@ -83,6 +75,14 @@ class EmailDailyLimitExceeded(DailyLimitExceeded):
 class SmsDailyLimitExceeded(DailyLimitExceeded):
     def __init__(self, limit: int) -> None:
         super().__init__(f"Exceeded SMS daily sending limit of {limit} fragments", limit)
+
+
+class TrialEmailDailyLimitExceeded(EmailDailyLimitExceeded):
+    """GC's ``TrialServiceTooManyEmailRequestsError``: a trial service's day, per channel."""
+
+
+class TrialSmsDailyLimitExceeded(SmsDailyLimitExceeded):
+    """GC's ``TrialServiceTooManySMSRequestsError`` (fragments, like a live service's day)."""
 
 
 class AnnualLimitExceeded(LimitExceeded):

@@ -5,10 +5,10 @@ Rules:
 - Every limit of a service is a *budget* held in PostgreSQL, one row per (service, kind,
   window) (``engine.store.budgets``): ``rate:<key type>`` (a token bucket, GOV.UK's shape
   from ``engine.domain.limits``; window ``RATE_WINDOW``), ``daily:email`` /
-  ``daily:sms`` (SMS: fragments) / ``daily:trial`` (a trial service's 50 a day, all
-  channels; window: the service's local date, in its time zone: the daily limits reset
-  at its local midnight, ``engine.domain.timezones``), ``annual:email`` / ``annual:sms``
-  (messages; window: the fiscal year's April 1, local likewise).
+  ``daily:sms`` (SMS: fragments; a trial service's days are at most 50 each; window:
+  the service's local date, in its time zone: the daily limits reset at its local
+  midnight, ``engine.domain.timezones``), ``annual:email`` (messages) / ``annual:sms``
+  (fragments; window: the fiscal year's April 1, local likewise).
 - A process never asks the database per request. It *leases* a block (``grant``) and
   spends it from memory; it asks again in the background when what it holds falls under
   the low-water mark (``low``), and only a request that finds its block empty waits for a

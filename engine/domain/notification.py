@@ -322,6 +322,7 @@ class EmailContent(msgspec.Struct, frozen=True):
     from_email: str
     body: str
     subject: str
+    one_click_unsubscribe_url: str | None  # GOV.UK's echo of the request's link
 
 
 class SmsContent(msgspec.Struct, frozen=True):
@@ -351,7 +352,7 @@ def post_response(
     SMS, whose sender is the row's); ``scheduled_for`` as the request wrote it."""
     content: EmailContent | SmsContent
     if row.notification_type == "email":
-        content = EmailContent(sender, row.body, row.subject or "")
+        content = EmailContent(sender, row.body, row.subject or "", row.unsubscribe_url)
     else:
         content = SmsContent(row.body, row.reply_to_text)
     return PostResponse(

@@ -72,21 +72,40 @@ def expand_filter(statuses: list[str]) -> list[str]:
     return list(dict.fromkeys(out))
 
 
-_DESCRIPTIONS = {
-    CREATED: "In transit",
-    SENDING: "In transit",
-    PENDING: "In transit",
-    SENT: "Sent",
+# GC Notify's words for each status (cds-snc/notification-api models.py
+# ``formatted_status``), per channel; a status it has no words for is shown as it is.
+_IN_TRANSIT = "In transit"
+_EMAIL = {
+    CREATED: _IN_TRANSIT,
+    SENDING: _IN_TRANSIT,
+    PENDING: _IN_TRANSIT,
+    PENDING_VIRUS_CHECK: _IN_TRANSIT,
+    SENT: "Delivered",
     DELIVERED: "Delivered",
+    "failed": "Failed",
     PERMANENT_FAILURE: "No such address",
     TEMPORARY_FAILURE: "Content or inbox issue",
     TECHNICAL_FAILURE: "Tech issue",
-    PROVIDER_FAILURE: "Blocked",
     VIRUS_SCAN_FAILED: "Attachment has virus",
-    PENDING_VIRUS_CHECK: "In transit",
+    "pii-check-failed": "Exceeds Protected A",
+    CANCELLED: "Cancelled",  # ours: GC deletes a cancelled notification
+}
+_SMS = {
+    CREATED: _IN_TRANSIT,
+    SENDING: _IN_TRANSIT,
+    PENDING: _IN_TRANSIT,
+    SENT: "Sent",
+    DELIVERED: "Delivered",
+    "failed": "Failed",
+    PERMANENT_FAILURE: "No such number",
+    PROVIDER_FAILURE: "No such number",
+    TEMPORARY_FAILURE: "Carrier issue",
+    TECHNICAL_FAILURE: "Tech issue",
     CANCELLED: "Cancelled",
 }
-
+# An email SES refused to send because the address is on a suppression list (its bounce
+# subtype, ``feedback_subtype``) reads "Blocked", not "No such address" (GC).
+BLOCKED_SUBTYPES = frozenset({"suppressed", "on-account-suppression-list"})
 
 # GC Notify's French for the same descriptions (its French interface's wording).
 _FRENCH = {
@@ -99,18 +118,24 @@ _FRENCH = {
     "Blocked": "Bloqué",
     "Attachment has virus": "La pièce jointe contient un virus",
     "Cancelled": "Annulé",
-    "Not a valid phone number": "Numéro de téléphone non valide",
     "Carrier issue": "Problème du fournisseur de services",
+    "No such number": "Numéro inexistant",
+    "Failed": "Échec",
+    "Exceeds Protected A": "Dépasse Protégé A",
 }
 
 
-def status_description(status: str, notification_type: str, language: str = "en") -> str:
-    """The status as a person reads it; ``language`` "fr" for French (issue 22). A status
-    without a description is shown as it is, in either language."""
-    if status == PERMANENT_FAILURE and notification_type == "sms":
-        english = "Not a valid phone number"
-    elif status == TEMPORARY_FAILURE and notification_type == "sms":
-        english = "Carrier issue"
+def status_description(
+    status: str, notification_type: str, language: str = "en", feedback_subtype: str | None = None
+) -> str:
+    """The status as a person reads it (GC's words; ``feedback_subtype``: an email bounce's
+    subtype); ``language`` "fr" for French (issue 22). A status without a description is
+    shown as it is, in either language."""
+    if notification_type == "email":
+        if status == PERMANENT_FAILURE and feedback_subtype in BLOCKED_SUBTYPES:
+            english = "Blocked"
+        else:
+            english = _EMAIL.get(status, status)
     else:
-        english = _DESCRIPTIONS.get(status, status)
+        english = _SMS.get(status, status)
     return _FRENCH.get(english, english) if language == "fr" else english

@@ -28,6 +28,7 @@ import trio
 from engine.domain import statuses as st
 from engine.domain.notification import EmailMessage, Outbound
 from engine.providers.base import Channel, Receipt, SendResult, failed
+from engine.providers.ses_events import SUPPRESSED_RESPONSE
 
 SES_SIMULATOR = "@simulator.amazonses.com"
 
@@ -45,11 +46,7 @@ def outcome_for(channel: str, recipient: str) -> tuple[str, bool, str | None]:
         if to == "perm-fail@simulator.notify" or to == "bounce" + SES_SIMULATOR:
             return st.PERMANENT_FAILURE, False, None
         if to == "suppressionlist" + SES_SIMULATOR:
-            return (
-                st.PERMANENT_FAILURE,
-                False,
-                "The email address is on our email provider suppression list",
-            )
+            return st.PERMANENT_FAILURE, False, SUPPRESSED_RESPONSE
         if to == "complaint" + SES_SIMULATOR:
             return st.DELIVERED, True, None
         return st.DELIVERED, False, None
@@ -147,6 +144,8 @@ class SimulatedProvider:
             at=now,
             provider=self.name,
             provider_response=response,
+            # SES's bounce subtype for its suppression list (engine.providers.ses_events).
+            feedback_subtype="suppressed" if response == SUPPRESSED_RESPONSE else None,
         )
         await self._due_send.send((due, receipt))
         if complaint:

@@ -92,8 +92,6 @@ def seed(kind: str, sent: Sequence[SentCounts]) -> int:
     """What a new quota row starts from: the stored notifications of its window."""
     by = {c.notification_type: c for c in sent}
     email, sms = by.get("email"), by.get("sms")
-    if kind == "daily:trial":
-        return (email.today_messages if email else 0) + (sms.today_messages if sms else 0)
     if kind == "daily:email":
         return email.today_messages if email else 0
     if kind == "daily:sms":
@@ -101,7 +99,7 @@ def seed(kind: str, sent: Sequence[SentCounts]) -> int:
     if kind == "annual:email":
         return email.year_messages if email else 0
     if kind == "annual:sms":
-        return sms.year_messages if sms else 0
+        return sms.year_units if sms else 0
     raise ValueError(f"unknown budget kind {kind!r}")
 
 

@@ -109,10 +109,10 @@ WITH wanted AS (
 )
 INSERT INTO callback_queue (service_id, callback_type, notification_id, status,
     notification_type, recipient, client_reference, template_id, template_version,
-    provider_response, created_at, sent_at, completed_at)
+    provider_response, created_at, sent_at, completed_at, feedback_subtype)
 SELECT service_id, 'delivery_status', id, status, notification_type, recipient,
        client_reference, template_id, template_version, provider_response, created_at,
-       sent_at, updated_at
+       sent_at, updated_at, feedback_subtype
 FROM again
 """
 

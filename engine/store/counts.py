@@ -13,13 +13,14 @@ from engine.store._pipe import Pipe
 
 
 class SentCounts(msgspec.Struct, frozen=True, kw_only=True):
-    """One channel's counts: messages today, billable units today (SMS fragments), and
-    messages since the fiscal year started."""
+    """One channel's counts: messages and billable units (SMS fragments) today, and since
+    the fiscal year started."""
 
     notification_type: str
     today_messages: int
     today_units: int
     year_messages: int
+    year_units: int = 0
 
 
 class Counts:
@@ -33,7 +34,7 @@ class Counts:
             "SELECT notification_type,"
             " count(*) FILTER (WHERE created_at >= $2) AS today_messages,"
             " coalesce(sum(billable_units) FILTER (WHERE created_at >= $2), 0) AS today_units,"
-            " count(*) AS year_messages"
+            " count(*) AS year_messages, coalesce(sum(billable_units), 0) AS year_units"
             " FROM notifications WHERE service_id = $1 AND key_type <> 'test'"
             " AND created_at >= $3 GROUP BY notification_type",
             service_id,
@@ -46,6 +47,7 @@ class Counts:
                 today_messages=r["today_messages"],
                 today_units=int(r["today_units"]),
                 year_messages=r["year_messages"],
+                year_units=int(r["year_units"]),
             )
             for r in rows
         ]

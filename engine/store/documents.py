@@ -29,6 +29,8 @@ class NewDocument(msgspec.Struct, frozen=True, kw_only=True):
     mime_type: str
     sending_method: str  # attach | link
     content: bytes
+    confirm_email: str | None = None  # a link the recipient must confirm this address for
+    expires_at: dt.datetime | None = None  # None: the call's expires_at
 
 
 class Documents:
@@ -45,8 +47,8 @@ class Documents:
             [
                 (
                     "INSERT INTO documents (id, service_id, notification_id, personalisation_key,"
-                    " filename, mime_type, sending_method, content, expires_at)"
-                    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                    " filename, mime_type, sending_method, content, expires_at, confirm_email)"
+                    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
                     (
                         d.id,
                         service_id,
@@ -56,7 +58,8 @@ class Documents:
                         d.mime_type,
                         d.sending_method,
                         seal_bytes(d.content, d.id, "content"),
-                        expires_at,
+                        d.expires_at or expires_at,
+                        seal(d.confirm_email, d.id, "confirm_email"),
                     ),
                 )
                 for d in documents
@@ -97,9 +100,10 @@ class Documents:
         return affected(status)
 
     async def get_link(self, document_id: uuid.UUID) -> Row | None:
-        """``filename``, ``mime_type``, ``content`` of a link document not yet expired."""
+        """``filename``, ``mime_type``, ``content`` and ``confirm_email`` (None: no
+        confirmation asked) of a link document not yet expired."""
         row = await self._pipe.fetchrow(
-            "SELECT filename, mime_type, content FROM documents"
+            "SELECT filename, mime_type, content, confirm_email FROM documents"
             " WHERE id = $1 AND sending_method = 'link' AND expires_at > now()",
             document_id,
         )
@@ -109,4 +113,5 @@ class Documents:
             "filename": self._sealer.open(row["filename"], document_id, "filename"),
             "mime_type": row["mime_type"],
             "content": self._sealer.open_bytes(bytes(row["content"]), document_id, "content"),
+            "confirm_email": self._sealer.open(row["confirm_email"], document_id, "confirm_email"),
         }

@@ -12,6 +12,12 @@ Rules:
   job leaves rows that are never sent; ``discard_abandoned`` deletes them once the job is
   older than any write can take (the client had no 201, and retries the whole job).
 - ``discard`` removes a job and every row of it in one transaction.
+- ``cancel`` (GC's ``DELETE /v2/notifications/bulk/{id}``): a ``scheduled`` job not yet
+  due becomes ``cancelled`` and its rows still ``created`` become ``cancelled``, in one
+  statement. The job row's lock orders it against ``mark_finished``, which only moves a
+  ``pending`` or ``scheduled`` job: whichever commits first wins, so a job is either sent
+  whole or cancelled whole (its feeder stops when ``mark_finished`` moves nothing; recovery
+  only takes rows still ``created``).
 - Pages are read in ``job_row_number`` order, only rows still ``created`` and owned by
   the feeder's current registration, so a row recovery took meanwhile is never fed twice,
   and a feeder whose registration was lost stops (its rows go to recovery). Each row
@@ -54,6 +60,31 @@ SELECT count(*) AS jobs FROM gone
 """
 
 
+_JOB_COLUMNS = (
+    "id, service_id, template_id, template_version, api_key_id, original_file_name,"
+    " notification_count, job_status, scheduled_for, sender_id, processing_started,"
+    " processing_finished, created_at, updated_at"
+)
+# The rows of a cancelled job go with it, and what they took of the budgets is reported.
+_CANCEL_SQL = f"""
+WITH job AS (
+    UPDATE jobs SET job_status = 'cancelled', updated_at = now()
+    WHERE id = $1 AND service_id = $2 AND job_status = 'scheduled'
+      AND scheduled_for > clock_timestamp()
+    RETURNING {_JOB_COLUMNS}
+), gone AS (
+    UPDATE notifications SET status = 'cancelled', updated_at = now()
+    WHERE job_id = (SELECT id FROM job) AND status = 'created'
+    RETURNING notification_type, key_type, billable_units
+)
+SELECT job.*, (SELECT count(*) FROM gone) AS messages,
+       (SELECT coalesce(sum(billable_units), 0) FROM gone) AS units,
+       (SELECT min(notification_type) FROM gone) AS notification_type,
+       (SELECT min(key_type) FROM gone) AS key_type
+FROM job
+"""
+
+
 class Jobs:
     def __init__(self, pipe: Pipe, sealer: Sealer) -> None:
         self._pipe = pipe
@@ -85,14 +116,48 @@ class Jobs:
         else:
             await self.mark_finished(job_id)
 
-    async def mark_finished(self, job_id: uuid.UUID) -> None:
+    async def mark_finished(self, job_id: uuid.UUID) -> bool:
         """Every row of the job exists (GC: ``finished`` once all notifications are
-        created)."""
-        await self._pipe.execute(
+        created). False if the job was cancelled first (nothing of it may be sent)."""
+        row = await self._pipe.fetchrow(
             "UPDATE jobs SET job_status = 'finished', processing_started = created_at,"
-            " processing_finished = now(), updated_at = now() WHERE id = $1",
+            " processing_finished = now(), updated_at = now()"
+            " WHERE id = $1 AND job_status IN ('pending', 'scheduled') RETURNING id",
             job_id,
         )
+        return row is not None
+
+    async def get(self, service_id: uuid.UUID, job_id: uuid.UUID) -> Row | None:
+        """The job of the service, its name open; None if the service has no such job."""
+        row = await self._pipe.fetchrow(
+            f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = $1 AND service_id = $2",
+            job_id,
+            service_id,
+        )
+        return None if row is None else self._opened(row)
+
+    async def statistics(self, job_id: uuid.UUID) -> list[tuple[str, int]]:
+        """(status, count) of the job's notifications, by status (GC's job statistics)."""
+        rows = await self._pipe.fetch(
+            "SELECT status, count(*) AS count FROM notifications WHERE job_id = $1"
+            " GROUP BY status ORDER BY status",
+            job_id,
+        )
+        return [(r["status"], int(r["count"])) for r in rows]
+
+    async def cancel(self, service_id: uuid.UUID, job_id: uuid.UUID) -> Row | None:
+        """Cancel a scheduled job not yet due, and its rows (one statement). The job as it
+        now is, with ``messages``, ``units`` (SMS fragments), ``notification_type`` and
+        ``key_type`` of the rows cancelled; None if the job could not be cancelled."""
+        row = await self._pipe.fetchrow(_CANCEL_SQL, job_id, service_id)
+        return None if row is None else self._opened(row)
+
+    def _opened(self, row: Row) -> Row:
+        out = dict(row)
+        out["original_file_name"] = self._sealer.open(
+            row["original_file_name"], row["id"], "original_file_name"
+        )
+        return out
 
     async def discard(self, job_id: uuid.UUID) -> None:
         await self._pipe.transaction(

@@ -225,7 +225,7 @@ def _update_columns(batch: list[StatusUpdate]) -> tuple[list[Any], ...]:
 _V2_COLUMNS = (
     "id, client_reference, recipient, notification_type, status, template_id,"
     " template_version, body, subject, created_at, sent_at, updated_at, scheduled_for,"
-    " provider_response, key_type"
+    " provider_response, key_type, feedback_subtype, billable_units, unsubscribe_url"
 )
 _CANCELLABLE = ", ".join(f"'{s}'" for s in MAY_REPLACE[st.CANCELLED])
 # The check and the change are one UPDATE, so a recovery sweep claiming the row at the
@@ -266,12 +266,18 @@ class Notifications:
         include_jobs: bool,
         older_than: uuid.UUID | None,
         limit: int,
+        template_id: uuid.UUID | None = None,
+        job_id: uuid.UUID | None = None,
+        created_after: dt.datetime | None = None,
+        created_before: dt.datetime | None = None,
     ) -> list[Row]:
         """Newest first: the service's notifications sent with ``key_type`` keys, of these
         ``types`` and ``statuses`` (all when empty), with this client ``reference`` (any
         when None), from jobs too if ``include_jobs``, created before ``older_than``'s
-        notification (none if that id is unknown). From the read replica if there is one
-        (the newest rows and statuses may lag: ``engine.store.replica``)."""
+        notification (none if that id is unknown); only those of ``template_id``, of the
+        job ``job_id``, created strictly after ``created_after`` and strictly before
+        ``created_before``, when given. From the read replica if there is one (the newest
+        rows and statuses may lag: ``engine.store.replica``)."""
         where = ["service_id = $1", "key_type = $2"]
         params: list[Any] = [service_id, key_type]
         if types:
@@ -283,8 +289,20 @@ class Notifications:
         if reference is not None:
             params.append(reference)
             where.append(f"client_reference = ${len(params)}")
-        if not include_jobs:
+        if template_id is not None:
+            params.append(template_id)
+            where.append(f"template_id = ${len(params)}")
+        if job_id is not None:
+            params.append(job_id)
+            where.append(f"job_id = ${len(params)}")
+        elif not include_jobs:
             where.append("job_id IS NULL")
+        if created_after is not None:
+            params.append(created_after)
+            where.append(f"created_at > ${len(params)}")
+        if created_before is not None:
+            params.append(created_before)
+            where.append(f"created_at < ${len(params)}")
         if older_than is not None:
             params.append(older_than)
             where.append(

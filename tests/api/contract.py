@@ -17,7 +17,8 @@ from referencing.jsonschema import DRAFT202012
 TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
 
 POST_FIELDS = {"id", "reference", "content", "uri", "template", "scheduled_for"}
-EMAIL_CONTENT_FIELDS = {"from_email", "body", "subject"}
+# GOV.UK's echo of one_click_unsubscribe_url (issue 24; GC has no such field).
+EMAIL_CONTENT_FIELDS = {"from_email", "body", "subject", "one_click_unsubscribe_url"}
 SMS_CONTENT_FIELDS = {"body", "from_number"}
 TEMPLATE_REF_FIELDS = {"id", "version", "uri"}
 # Section 1.6, GC's serialize(): the common fields plus status_description and
@@ -28,6 +29,8 @@ NOTIFICATION_FIELDS = {
     "type", "status", "template", "body", "subject", "created_at", "created_by_name",
     "sent_at", "completed_at", "scheduled_for", "postage",
     "status_description", "provider_response",
+    # GOV.UK's (issue 24): the email's unsubscribe link and the cost data.
+    "one_click_unsubscribe_url", "is_cost_data_ready", "cost_details",
 }  # fmt: skip
 LIST_FIELDS = {"notifications", "links"}
 TEMPLATE_FIELDS = {

@@ -134,8 +134,8 @@ class FakeJobs:
     async def insert(self, job_id: uuid.UUID, service_id: uuid.UUID, **fields: Any) -> None:
         self.inserted.append(job_id)
 
-    async def mark_finished(self, job_id: uuid.UUID) -> None:
-        return None
+    async def mark_finished(self, job_id: uuid.UUID) -> bool:
+        return True
 
     async def mark_sendable(self, job_id: uuid.UUID, *, scheduled: bool) -> None:
         return None

@@ -26,7 +26,8 @@ def test_every_domain_error_has_a_wire_form(cls: type[de.DomainError]) -> None:
     [
         (de.ServiceSuspended(), 403, "BadRequestError"),
         (de.RateLimitExceeded("normal", 3), 429, "RateLimitError"),
-        (de.TrialDailyLimitExceeded("sms"), 429, "TooManyRequestsError"),
+        (de.TrialEmailDailyLimitExceeded(50), 429, "TrialServiceTooManyEmailRequestsError"),
+        (de.TrialSmsDailyLimitExceeded(50), 429, "TrialServiceTooManySMSRequestsError"),
         (de.EmailDailyLimitExceeded(1), 429, "LiveServiceTooManyEmailRequestsError"),
         (de.EmailAnnualLimitExceeded(1), 429, "LiveServiceTooManyEmailRequestsError"),
         (de.SmsDailyLimitExceeded(1), 429, "LiveServiceTooManySMSRequestsError"),

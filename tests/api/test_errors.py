@@ -313,7 +313,8 @@ async def test_request_errors(running_engine: RunningEngine) -> None:
         ),
         post_email(
             "missing personalisation",
-            "Missing personalisation: name, code",
+            # GC's send wording (cds-snc/notification-api process_notifications.py).
+            f"Missing personalisation for template ID {s['email_template']}: name, code",
             email(s, personalisation=None),
         ),
         post_email(
@@ -645,7 +646,8 @@ async def test_trial_daily_limit_and_deleted_template(running_engine: RunningEng
     sid = trial["service"]["id"]
     async with running_engine.admin() as a:
         r = await a.post(
-            f"/admin/services/{sid}/team-members", json={"email_address": "me@example.com"}
+            f"/admin/services/{sid}/team-members",
+            json={"email_address": "me@example.com", "mobile_number": "+16135550123"},
         )
         assert r.status_code == 201, r.text
     key = trial["keys"]["normal"]
@@ -659,15 +661,20 @@ async def test_trial_daily_limit_and_deleted_template(running_engine: RunningEng
             ]
     assert {r.status_code for r in sent} == {201}
     over = await _post(running_engine, "/v2/notifications/email", to_me, key)
+    # GC's trial error (cds-snc/notification-api app/v2/errors.py), not GOV.UK's wording.
     assert over.json() == {
         "status_code": 429,
         "errors": [
             {
-                "error": "TooManyRequestsError",
-                "message": "Exceeded send limits (email: 50) for today",
+                "error": "TrialServiceTooManyEmailRequestsError",
+                "message": "Exceeded email daily sending limit of 50 messages",
             }
         ],
     }
+    # Counted per channel, as GC does: the emails leave the SMS day untouched.
+    to_my_phone = sms(trial)
+    texted = await _post(running_engine, "/v2/notifications/sms", to_my_phone, key)
+    assert texted.status_code == 201, texted.text
 
     s = await service(running_engine)
     await sql.execute(

@@ -55,7 +55,8 @@ def _leaves(cls: type[de.DomainError]) -> list[type[de.DomainError]]:
 
 SAMPLE_ARGS: dict[type[de.DomainError], tuple[object, ...]] = {
     de.RateLimitExceeded: ("team", 3000),
-    de.TrialDailyLimitExceeded: ("sms",),
+    de.TrialEmailDailyLimitExceeded: (50,),
+    de.TrialSmsDailyLimitExceeded: (50,),
     de.EmailDailyLimitExceeded: (10,),
     de.SmsDailyLimitExceeded: (10,),
     de.EmailAnnualLimitExceeded: (10,),
@@ -138,9 +139,8 @@ def test_accept_language(header: str | None, language: str) -> None:
 
 def test_status_descriptions_in_french() -> None:
     assert st.status_description(st.DELIVERED, "email", "fr") == "Livré"
-    assert st.status_description(st.PERMANENT_FAILURE, "sms", "fr") == (
-        "Numéro de téléphone non valide"
-    )
+    assert st.status_description(st.PERMANENT_FAILURE, "sms", "fr") == "Numéro inexistant"
+    assert st.status_description(st.PERMANENT_FAILURE, "email", "fr", "suppressed") == "Bloqué"
     assert st.status_description(st.DELIVERED, "email") == "Delivered"
     for status in st.ALL_STATUSES:
         for kind in ("email", "sms"):

@@ -230,10 +230,20 @@ async def test_every_operation_answers_as_documented(running_engine: RunningEngi
         assert r.status_code == 202, r.text
         report = r.json()["report_id"]
         await wait_ready(client, headers, report)
+        jobs = []
+        for _ in range(3):  # scheduled, so DELETE can cancel them (issue 24)
+            r = await client.post(
+                "/v2/notifications/bulk",
+                json={"name": "j", "template_id": plain_email, "scheduled_for": in_an_hour,
+                      "rows": [["email address"], ["someone@example.com"]]},
+            )  # fmt: skip
+            assert r.status_code == 201, r.text
+            jobs.append(r.json()["data"]["id"])
     known = {
         "template_id": [setup["email_template"], setup["sms_template"], plain_email, plain_sms],
         "notification_id": notifications,
         "report_id": [report],
+        "job_id": jobs,
     }
     bodies = real_bodies(setup, plain_email, plain_sms)
     with trio.fail_after(240):
@@ -243,12 +253,17 @@ async def test_every_operation_answers_as_documented(running_engine: RunningEngi
     # Every operation of the document; both modes where there is something to make invalid
     # (the document, its alias and its French version take nothing).
     operations = sum(len(methods) for methods in document["paths"].values())
-    assert operations == 23
+    assert operations == 26
     # Nothing to make invalid: the document, its alias, its French version, the categories.
     assert len(statuses) == 2 * operations - 4, statuses
     assert not failures, "\n\n".join(failures)
-    # The success answers were reached (and so checked against their schemas) everywhere.
-    unreached = {k: v for k, v in statuses.items() if "positive" in k and not v & {200, 201, 202}}
+    # The success answers were reached (and so checked against their schemas) everywhere
+    # but on the letter route, which always refuses (issue 24).
+    unreached = {
+        k: v
+        for k, v in statuses.items()
+        if "positive" in k and not v & {200, 201, 202} and "/letter" not in k
+    }
     assert not unreached, unreached
 
 

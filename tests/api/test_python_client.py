@@ -464,6 +464,9 @@ async def test_openapi_document_describes_every_v2_route(api: Api) -> None:
         assert template in document["paths"], template
         assert set(document["paths"][template]) == {m.lower() for m in methods}, template
         for operation in document["paths"][template].values():
+            if template == "/v2/notifications/letter":  # always refused (letters.py)
+                assert "200" not in operation["responses"]
+                continue
             assert {"200", "201", "202"} & set(operation["responses"])  # 202: a report
     assert "/v2/notifications/bulk" in document["paths"]
     assert "Error" in document["components"]["schemas"]

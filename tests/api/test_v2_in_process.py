@@ -122,7 +122,8 @@ async def test_post_request_errors(api: InProcessApi) -> None:
         ("archived", "POST", post_email, email(s, template_id=str(archived)),
          bad_request(f"Template {archived} has been deleted")),
         ("missing personalisation", "POST", post_email, email(s, personalisation=None),
-         bad_request("Missing personalisation: name, code")),
+         bad_request(f"Missing personalisation for template ID {s.templates['email']}: "
+                     "name, code")),
         ("unknown reply-to", "POST", post_email, email(s, email_reply_to_id=str(MISSING)),
          bad_request(f"email_reply_to_id {MISSING} does not exist in database for service id "
                      f"{sid}")),
@@ -256,9 +257,10 @@ async def test_bulk_errors(api: InProcessApi) -> None:
     path = "/v2/notifications/bulk"
     await answers(api, s, [
         ("schema", "POST", path, {"rows": 5, "bad": 1},
-         invalid("name is a required property", "template_id is a required property",
-                 "Additional properties are not allowed (bad was unexpected)",
-                 "rows 5 is not of type array")),
+         # GC's order: properties, then required, then additional (jsonschema iter_errors).
+         invalid("rows 5 is not of type array", "template_id is a required property",
+                 "name is a required property",
+                 "Additional properties are not allowed (bad was unexpected)")),
         ("neither rows nor csv", "POST", path, {"name": "x", "template_id": template},
          bad_request("You should specify either rows or csv")),
         ("missing placeholders", "POST", path,

@@ -193,21 +193,36 @@ def test_email_counts_messages_a_day_and_a_year() -> None:
         "Exceeded annual email sending limit of 100 messages")  # fmt: skip
 
 
-def test_sms_counts_fragments_a_day_and_messages_a_year() -> None:
+def test_sms_counts_fragments_a_day_and_a_year() -> None:
+    # GC counts billable units (fragments) for both SMS limits (FF_USE_BILLABLE_UNITS).
     s = Settings(sms_daily_limit=10, sms_annual_limit=100)
-    assert needs(s, "normal", "sms", units=3) == [("daily:sms", 10, 3), ("annual:sms", 100, 1)]
+    assert needs(s, "normal", "sms", units=3) == [("daily:sms", 10, 3), ("annual:sms", 100, 3)]
     assert refused(s, "normal", "sms", "daily:sms") == (
         "Exceeded SMS daily sending limit of 10 fragments")  # fmt: skip
     assert refused(s, "normal", "sms", "annual:sms") == (
         "Exceeded annual SMS sending limit of 100 messages")  # fmt: skip
 
 
-def test_trial_services_have_50_a_day_across_channels_checked_first() -> None:
+def test_trial_services_have_50_a_day_per_channel_with_gcs_trial_errors() -> None:
+    # GC: a trial service's email and SMS days are counted apart (50 emails, 50 fragments),
+    # refused by TrialServiceTooManyEmailRequestsError / ...SMSRequestsError.
     trial = Settings(restricted=True, email_daily_limit=1000, sms_daily_limit=1000)
-    assert needs(trial, "normal", "sms", units=2)[0] == ("daily:trial", 50, 1)
-    assert needs(trial, "team", "email", units=1)[0] == ("daily:trial", 50, 1)
-    assert refused(trial, "team", "email", "daily:trial") == (
-        "Exceeded send limits (email: 50) for today")  # fmt: skip
+    assert needs(trial, "normal", "sms", units=2)[0] == ("daily:sms", 50, 2)
+    assert needs(trial, "team", "email", units=1)[0] == ("daily:email", 50, 1)
+    assert needs(Settings(restricted=True, email_daily_limit=20), "normal", "email", units=1)[
+        0] == ("daily:email", 20, 1)  # fmt: skip
+    email = admission.refusal(
+        admission.quota_needs(trial, "team", "email", 1, 1, TODAY)[0], "team", "email",
+        restricted=True,
+    )  # fmt: skip
+    assert type(email) is de.TrialEmailDailyLimitExceeded
+    assert email.message == "Exceeded email daily sending limit of 50 messages"
+    sms = admission.refusal(
+        admission.quota_needs(trial, "normal", "sms", 2, 1, TODAY)[0], "normal", "sms",
+        restricted=True,
+    )  # fmt: skip
+    assert type(sms) is de.TrialSmsDailyLimitExceeded
+    assert sms.message == "Exceeded SMS daily sending limit of 50 fragments"
 
 
 def test_test_keys_are_never_counted_nor_refused_by_budgets() -> None:
@@ -235,8 +250,10 @@ def test_bulk_remaining_check_in_messages_with_gcs_wording() -> None:
         admission.check_remaining(Settings(sms_daily_limit=2), counts(), "normal", "sms", 3)
     assert sms.value.remaining == 2
     trial = Settings(restricted=True, email_daily_limit=1000)
+    # A trial day is per channel: 9 SMS sent take nothing from the 50 emails.
+    admission.check_remaining(trial, counts(email_today=40, sms_today=9), "team", "email", 10)
     with pytest.raises(de.RemainingLimitExceeded, match="You only have 1 remaining"):
-        admission.check_remaining(trial, counts(email_today=40, sms_today=9), "team", "email", 2)
+        admission.check_remaining(trial, counts(email_today=49, sms_today=9), "team", "email", 2)
 
 
 # -- days and fiscal years ----------------------------------------------------------------

@@ -62,7 +62,7 @@ def test_delivery_payload_has_exactly_gc_fields_plus_template() -> None:
     [
         (st.PENDING, "sms", "In transit", False),
         (st.PERMANENT_FAILURE, "email", "No such address", True),
-        (st.PERMANENT_FAILURE, "sms", "Not a valid phone number", True),
+        (st.PERMANENT_FAILURE, "sms", "No such number", True),
         (st.TEMPORARY_FAILURE, "sms", "Carrier issue", True),
         (st.TECHNICAL_FAILURE, "email", "Tech issue", True),
     ],
@@ -73,6 +73,19 @@ def test_status_description_and_completed_at(
     body = cb.delivery_payload(owed(status=status, notification_type=kind))
     assert body["status_description"] == description
     assert (body["completed_at"] is not None) is completed
+
+
+def test_an_email_refused_by_a_suppression_list_reads_blocked() -> None:
+    # GC's formatted_status: the bounce subtype decides (cds-snc/notification-api models.py).
+    for subtype in ("suppressed", "on-account-suppression-list"):
+        body = cb.delivery_payload(
+            owed(status=st.PERMANENT_FAILURE, notification_type="email", feedback_subtype=subtype)
+        )
+        assert body["status_description"] == "Blocked"
+    body = cb.delivery_payload(
+        owed(status=st.PERMANENT_FAILURE, notification_type="email", feedback_subtype="general")
+    )
+    assert body["status_description"] == "No such address"
 
 
 def test_provider_response_and_missing_reference_are_null_or_string() -> None:

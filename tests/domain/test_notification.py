@@ -252,6 +252,7 @@ def test_the_email_response_names_the_notification_its_template_and_its_content(
             "from_email": "news@d.example",
             "body": "Dear Ada,\n\nYour code is 42.",
             "subject": "Hello Ada",
+            "one_click_unsubscribe_url": row.unsubscribe_url,  # GOV.UK's echo (issue 24)
         },
         "uri": f"{BASE}v2/notifications/{row.id}",
         "template": {

@@ -12,6 +12,8 @@ import trio
 
 from engine.domain import leases
 from engine.domain.leases import GiveBack, LeaseRequest
+from engine.store.budgets import seed
+from engine.store.counts import SentCounts
 from engine.store.store import Store
 from tests import sql
 from tests.store.test_store import make_row
@@ -125,3 +127,11 @@ async def test_a_toronto_services_day_is_a_new_window_at_05_utc_in_winter(store:
         store, "SELECT used FROM budgets WHERE service_id = $1 AND kind = 'annual:email'", s.id
     )
     assert year["used"] >= 4 + 2  # fiscal year 2025 (April 1, Toronto): all of them
+
+
+def test_a_new_annual_sms_budget_is_seeded_in_fragments() -> None:
+    """The stored year counts billable units, as the lease then does (GC's billable units)."""
+    sent = [SentCounts(notification_type="sms", today_messages=2, today_units=5,
+                       year_messages=4, year_units=9)]  # fmt: skip
+    assert seed("annual:sms", sent) == 9
+    assert seed("daily:sms", sent) == 5

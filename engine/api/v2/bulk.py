@@ -74,14 +74,15 @@ class PostBulkRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     reference: str | None = None
 
 
+# In GC's schema order (post_bulk_request).
 BULK_SPEC = {
-    "name": (("string",), True),
-    "template_id": (("string",), True),
-    "rows": (("array", "null"), False),
-    "csv": (("string", "null"), False),
-    "scheduled_for": (("string", "null"), False),
-    "reply_to_id": (("string", "null"), False),
+    "template_id": (("uuid",), True),
     "reference": (("string", "null"), False),
+    "scheduled_for": (("string", "null"), False),
+    "reply_to_id": (("uuid", "null"), False),
+    "csv": (("string", "null"), False),
+    "rows": (("array", "null"), False),
+    "name": (("string",), True),
 }
 _decoder = msgspec.json.Decoder(PostBulkRequest)
 
@@ -128,7 +129,7 @@ class JobResponse(msgspec.Struct, frozen=True):
 _encode = msgspec.json.Encoder().encode
 
 
-def _iso(value: dt.datetime | None) -> str | None:
+def iso(value: dt.datetime | None) -> str | None:
     # GC dumps jobs with marshmallow: ISO 8601 with the UTC offset.
     return None if value is None else value.astimezone(dt.UTC).isoformat()
 
@@ -269,7 +270,7 @@ def _job(
     return Job(
         api_key=JobApiKey(str(key.id), key.key_type, key.name),
         archived=False,
-        created_at=_iso(spec.created_at) or "",
+        created_at=iso(spec.created_at) or "",
         created_by=NamedRef(str(key.id), key.name),
         id=str(job_id),
         job_status="scheduled" if spec.scheduled_for else "pending",
@@ -277,7 +278,7 @@ def _job(
         original_file_name=name,
         processing_finished=None,
         processing_started=None,
-        scheduled_for=_iso(spec.scheduled_for),
+        scheduled_for=iso(spec.scheduled_for),
         sender_id=str(sender_id) if sender_id else None,
         service=str(bundle.service.id),
         service_name=ServiceName(bundle.service.name),

@@ -10,6 +10,15 @@ Rules:
   ``LINK_DAYS`` days. ``attach``: stored the same way and attached to the email at send
   time; the placeholder shows the file name. The notification's stored personalisation
   holds the URL / file name, never the file.
+- GOV.UK's form (what the python client's ``prepare_upload`` writes): a file object with
+  ``confirm_email_before_download`` and ``retention_period`` keys (null allowed) needs no
+  ``sending_method``: it is a link, as GOV.UK's files are. It means what GOV.UK means:
+  ``confirm_email_before_download`` (default true) makes the download ask for the
+  recipient's email address first (``GET /d/{id}`` is a form; ``POST /d/{id}`` with the
+  address the email was sent to answers the file, any other address 403);
+  ``retention_period`` ("N weeks", 1 to 78; default "26 weeks") is how long the file is
+  kept. GOV.UK's messages for bad values. GC's form keeps GC's rules (no confirmation,
+  ``LINK_DAYS``).
 - Simulated recipients get the fake URL ``<base>d/test-document`` and nothing is stored.
 - Expired files are refused at once and removed by ``store.documents.delete_expired``
   (recovery runs it as housekeeping every ``timeout_every``).
@@ -21,14 +30,18 @@ import base64
 import binascii
 import datetime as dt
 import mimetypes
+import re
 import uuid
 from collections.abc import Mapping, Sequence
+from html import escape
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs
 
 import msgspec
 
 from engine.api.errors import BadRequestError, NotFoundError, ValidationError
 from engine.api.http import Request, Response
+from engine.api.i18n import choose, translate
 from engine.domain.notification import Attachment
 from engine.store.documents import NewDocument
 
@@ -39,6 +52,10 @@ ATTACHMENT_NUM_LIMIT = 10
 ATTACHMENT_SIZE_LIMIT = 10 * 1024 * 1024
 LINK_DAYS = 7
 METHODS = ("attach", "link")
+GOVUK_KEYS = ("confirm_email_before_download", "retention_period")
+GOVUK_RETENTION_WEEKS = 26
+_WEEKS = re.compile(r"^(\d+) weeks?$")
+WRONG_ADDRESS = "This is not the email address the file was sent to"
 
 
 class FileUpload(msgspec.Struct, frozen=True, kw_only=True):
@@ -48,6 +65,8 @@ class FileUpload(msgspec.Struct, frozen=True, kw_only=True):
     content: bytes
     mime_type: str
     document_id: uuid.UUID
+    confirm_email: bool = False
+    keep_days: int = LINK_DAYS
 
 
 def has_files(personalisation: Mapping[str, Any]) -> bool:
@@ -79,12 +98,18 @@ def extract_files(personalisation: Mapping[str, Any], channel: str) -> list[File
 
 def _one_file(key: str, value: Mapping[str, Any], errors: list[str]) -> FileUpload | None:
     before = len(errors)
-    unexpected = [k for k in value if k not in ("file", "filename", "sending_method")]
+    govuk = any(k in value for k in GOVUK_KEYS)
+    allowed = ("file", "filename", "sending_method", *(GOVUK_KEYS if govuk else ()))
+    unexpected = [k for k in value if k not in allowed]
     if unexpected:
         names = ", ".join(unexpected)
         verb = "was" if len(unexpected) == 1 else "were"
         errors.append(f"Additional properties are not allowed ({names} {verb} unexpected)")
     data, filename, method = value.get("file"), value.get("filename"), value.get("sending_method")
+    confirm, keep_days = False, LINK_DAYS
+    if govuk:
+        method = method if method is not None else "link"
+        confirm, keep_days = _govuk_options(value, errors)
     if data is None:
         errors.append(f"personalisation {key} file is a required property")
     elif not isinstance(data, str):
@@ -118,7 +143,30 @@ def _one_file(key: str, value: Mapping[str, Any], errors: list[str]) -> FileUplo
     name = filename if isinstance(filename, str) else None
     mime = (mimetypes.guess_type(name)[0] if name else None) or "application/octet-stream"
     return FileUpload(key=key, filename=name, sending_method=str(method), content=content,
-                      mime_type=mime, document_id=uuid.uuid4())  # fmt: skip
+                      mime_type=mime, document_id=uuid.uuid4(), confirm_email=confirm,
+                      keep_days=keep_days)  # fmt: skip
+
+
+def _govuk_options(value: Mapping[str, Any], errors: list[str]) -> tuple[bool, int]:
+    """(confirm before download, days kept) of a GOV.UK file, with GOV.UK's defaults."""
+    confirm = value.get("confirm_email_before_download")
+    if confirm is not None and not isinstance(confirm, bool):
+        errors.append(
+            f"Unsupported value for confirm_email_before_download: {confirm}. Use a boolean "
+            "true or false value."
+        )
+    period = value.get("retention_period")
+    weeks = GOVUK_RETENTION_WEEKS
+    if period is not None:
+        match = _WEEKS.match(period.strip().lower()) if isinstance(period, str) else None
+        if match is None or not 1 <= int(match[1]) <= 78:
+            errors.append(
+                f"Unsupported value for retention_period: {period}. Supported periods are "
+                "from 1 to 78 weeks."
+            )
+        else:
+            weeks = int(match[1])
+    return confirm is not False, weeks * 7
 
 
 def apply_files(
@@ -144,9 +192,12 @@ def attachments(files: Sequence[FileUpload]) -> tuple[Attachment, ...]:
 
 
 async def store_documents(
-    store: ApiStore, service_id: uuid.UUID, notification_id: uuid.UUID, files: Sequence[FileUpload]
-) -> None:
-    expires = dt.datetime.now(dt.UTC) + dt.timedelta(days=LINK_DAYS)
+    store: ApiStore, service_id: uuid.UUID, notification_id: uuid.UUID,
+    files: Sequence[FileUpload], recipient: str,
+) -> None:  # fmt: skip
+    """``recipient``: the address a link asking for confirmation must be confirmed with."""
+    now = dt.datetime.now(dt.UTC)
+    expires = now + dt.timedelta(days=LINK_DAYS)
     await store.documents.insert(
         service_id,
         notification_id,
@@ -158,6 +209,8 @@ async def store_documents(
                 mime_type=f.mime_type,
                 sending_method=f.sending_method,
                 content=f.content,
+                confirm_email=recipient if f.confirm_email and f.sending_method == "link" else None,
+                expires_at=now + dt.timedelta(days=f.keep_days),
             )
             for f in files
         ],
@@ -166,7 +219,27 @@ async def store_documents(
 
 
 async def get_document(deps: ApiDeps, request: Request) -> Response:
-    """GET /d/{document_id}: the file, to whoever has the link, until it expires."""
+    """GET /d/{document_id}: the file, to whoever has the link, until it expires; a file
+    that asks for confirmation answers the form that asks for the address instead."""
+    row = await _document(deps, request)
+    if row["confirm_email"] is not None:
+        return _confirm_page(request, "")
+    return _file(row)
+
+
+async def confirm_document(deps: ApiDeps, request: Request) -> Response:
+    """POST /d/{document_id} (a form: ``email_address``): the file if the address is the
+    one it was sent to (case and surrounding spaces ignored), else the form again, 403."""
+    row = await _document(deps, request)
+    if row["confirm_email"] is None:
+        return _file(row)
+    given = parse_qs(request.body.decode("utf-8", "replace")).get("email_address", [""])[0]
+    if given.strip().lower() != row["confirm_email"].strip().lower():
+        return _confirm_page(request, WRONG_ADDRESS, status=403)
+    return _file(row)
+
+
+async def _document(deps: ApiDeps, request: Request) -> Any:
     try:
         document_id = uuid.UUID(request.path_params["document_id"])
     except ValueError:
@@ -174,6 +247,10 @@ async def get_document(deps: ApiDeps, request: Request) -> Response:
     row = await deps.store.documents.get_link(document_id)
     if row is None:
         raise NotFoundError()
+    return row
+
+
+def _file(row: Any) -> Response:
     name = (row["filename"] or "document").replace('"', "")
     disposition = f'attachment; filename="{name}"'.encode("latin-1", "replace")
     return Response(
@@ -181,4 +258,27 @@ async def get_document(deps: ApiDeps, request: Request) -> Response:
         bytes(row["content"]),
         content_type=row["mime_type"].encode(),
         headers=[(b"content-disposition", disposition), (b"cache-control", b"no-store")],
+    )
+
+
+def _confirm_page(request: Request, problem: str, status: int = 200) -> Response:
+    """The page that asks for the recipient's address (English and French)."""
+    french = choose(request.header(b"accept-language")) == "fr"
+    title = "Confirmez votre adresse courriel" if french else "Confirm your email address"
+    label = "Adresse courriel" if french else "Email address"
+    button = "Continuer" if french else "Continue"
+    error = f'<p role="alert">{escape(translate(problem, "fr") if french else problem)}</p>'
+    page = (
+        f'<!DOCTYPE html><html lang="{"fr" if french else "en"}"><head><meta charset="utf-8">'
+        f"<title>{title}</title></head><body><h1>{title}</h1>{error if problem else ''}"
+        '<form method="post"><label for="email_address">'
+        f'{label}</label> <input id="email_address" name="email_address" type="email" '
+        f'autocomplete="email" required> <button type="submit">{button}</button></form>'
+        "</body></html>"
+    )
+    return Response(
+        status,
+        page.encode(),
+        content_type=b"text/html; charset=utf-8",
+        headers=[(b"cache-control", b"no-store")],
     )

@@ -5,10 +5,19 @@ excluded unless include_jobs; newest first; ``older_than`` is a cursor on create
 (unknown id -> empty page); ``failed`` / ``accepted`` / ``received`` expand; ``links.next``
 is present on every non-empty page. ``status_description`` is in French when the request
 prefers it (``Accept-Language``, ``engine.api.i18n.choose``); every other field is data.
+
+Filters beyond GC and GOV.UK (issue 24; asked for in their trackers): ``template_id`` (one
+template; the name and the single UUID value are the Australian fork's, govau/notify),
+``job_id`` (one bulk job's notifications, whatever ``include_jobs`` says: GC's job id), and
+``created_after`` / ``created_before`` (ours: ISO 8601 date times, both bounds exclusive,
+like ``older_than``; a value without an offset is read in the service's time zone, as
+``scheduled_for`` is). Each takes one value; a bad one is a ValidationError listed with the
+others.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
@@ -22,6 +31,7 @@ from engine.api.i18n import choose
 from engine.api.limits import query_args
 from engine.domain import statuses as st
 from engine.domain.timestamps import format_ts
+from engine.domain.timezones import NonexistentLocalTime, to_utc
 
 if TYPE_CHECKING:
     from engine.api.deps import ApiDeps
@@ -34,6 +44,10 @@ class TemplateLink(msgspec.Struct, frozen=True):
     id: str
     version: int
     uri: str
+
+
+class SmsCost(msgspec.Struct, frozen=True):
+    billable_sms_fragments: int
 
 
 class Notification(msgspec.Struct, frozen=True, kw_only=True):
@@ -61,6 +75,11 @@ class Notification(msgspec.Struct, frozen=True, kw_only=True):
     completed_at: str | None
     scheduled_for: str | None
     postage: None = None
+    # GOV.UK's: the unsubscribe link sent in the email's headers, and the cost data it
+    # keeps (the SMS fragments billed; no prices: neither GC nor we charge per message).
+    one_click_unsubscribe_url: str | None
+    is_cost_data_ready: bool
+    cost_details: SmsCost | dict[str, Any]
 
 
 class Links(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -74,6 +93,7 @@ class NotificationList(msgspec.Struct, frozen=True):
 
 
 _encode = msgspec.json.Encoder().encode
+_EMPTY: dict[str, Any] = {}
 
 
 def serialize(row: Any, base: str, language: str = "en") -> Notification:
@@ -86,7 +106,9 @@ def serialize(row: Any, base: str, language: str = "en") -> Notification:
         phone_number=row["recipient"] if kind == "sms" else None,
         type=kind,
         status=status,
-        status_description=st.status_description(status, kind, language),
+        status_description=st.status_description(
+            status, kind, language, row.get("feedback_subtype")
+        ),
         provider_response=row["provider_response"],
         template=TemplateLink(
             str(row["template_id"]),
@@ -99,6 +121,10 @@ def serialize(row: Any, base: str, language: str = "en") -> Notification:
         sent_at=format_ts(row["sent_at"]),
         completed_at=format_ts(row["updated_at"]) if status in st.COMPLETED else None,
         scheduled_for=format_ts(row["scheduled_for"]),
+        one_click_unsubscribe_url=row.get("unsubscribe_url"),
+        # GOV.UK: an SMS's cost is known once its fragments are (ours are at acceptance).
+        is_cost_data_ready=kind != "sms" or bool(row.get("billable_units")),
+        cost_details=_EMPTY if kind != "sms" else SmsCost(int(row.get("billable_units") or 0)),
     )
 
 
@@ -116,10 +142,28 @@ async def get_notification(deps: ApiDeps, request: Request, ctx: AuthContext) ->
     return Response(200, _encode(serialize(row, base, language)))
 
 
-_ALLOWED_ARGS = {"template_type", "status", "reference", "older_than", "include_jobs"}
+_ALLOWED_ARGS = {
+    "template_type", "status", "reference", "older_than", "include_jobs",
+    "template_id", "job_id", "created_after", "created_before",
+}  # fmt: skip
+_TIME_FORMAT = (
+    "datetime format is invalid. It must be a valid ISO8601 date time format, "
+    "https://en.wikipedia.org/wiki/ISO_8601"
+)
 
 
-def parse_list_args(query: dict[str, list[str]]) -> tuple[dict[str, Any], list[str]]:
+def _parse_time(value: str, name: str, time_zone: str, errors: list[str]) -> dt.datetime | None:
+    try:
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return parsed if parsed.tzinfo is not None else to_utc(parsed, time_zone)
+    except (ValueError, NonexistentLocalTime):
+        errors.append(f"{name} {_TIME_FORMAT}")
+        return None
+
+
+def parse_list_args(
+    query: dict[str, list[str]], time_zone: str = "UTC"
+) -> tuple[dict[str, Any], list[str]]:
     errors: list[str] = []
     unexpected = [k for k in query if k not in _ALLOWED_ARGS]
     if unexpected:
@@ -143,6 +187,15 @@ def parse_list_args(query: dict[str, list[str]]) -> tuple[dict[str, Any], list[s
             args["older_than"] = uuid.UUID(query["older_than"][0])
         except ValueError:
             errors.append("older_than is not a valid UUID")
+    for name in ("template_id", "job_id"):
+        if name in query:
+            try:
+                args[name] = uuid.UUID(query[name][0])
+            except ValueError:
+                errors.append(f"{name} is not a valid UUID")
+    for name in ("created_after", "created_before"):
+        if name in query:
+            args[name] = _parse_time(query[name][0], name, time_zone, errors)
     include = query.get("include_jobs", ["false"])[0]
     if include not in ("true", "True", "false", "False"):
         errors.append(f"include_jobs {include} is not one of [true, True, false, False]")
@@ -152,7 +205,7 @@ def parse_list_args(query: dict[str, list[str]]) -> tuple[dict[str, Any], list[s
 
 async def list_notifications(deps: ApiDeps, request: Request, ctx: AuthContext) -> Response:
     query = query_args(request)
-    args, errors = parse_list_args(query)
+    args, errors = parse_list_args(query, ctx.bundle.service.time_zone)
     if errors:
         raise ValidationError(errors)
     rows = await deps.store.notifications.page(
@@ -164,6 +217,10 @@ async def list_notifications(deps: ApiDeps, request: Request, ctx: AuthContext) 
         include_jobs=args["include_jobs"],
         older_than=args.get("older_than"),
         limit=PAGE_SIZE,
+        template_id=args.get("template_id"),
+        job_id=args.get("job_id"),
+        created_after=args.get("created_after"),
+        created_before=args.get("created_before"),
     )
     base = request.base_url(deps.settings.public_url)
     language = choose(request.header(b"accept-language"))

@@ -40,7 +40,8 @@ def _errors(*codes: int) -> dict[str, Any]:
         403: "Invalid token, key or service",
         404: "Not found",
         405: "Method not allowed",
-        409: "Not ready (a report), or changed meanwhile (a template): try again later",
+        409: "Not ready (a report), changed meanwhile (a template), or a job that cannot be"
+        " cancelled (already cancelled, being sent or sent)",
         413: "Request body too large",
         415: "Content-Type is not JSON",
         429: "Rate limit, daily or annual limit exceeded",
@@ -98,7 +99,25 @@ def query_param(name: str, schema: Schema, description: str = "") -> Schema:
 
 NOTIFICATION_ID = path_param("notification_id", UUID)
 TEMPLATE_ID = path_param("template_id", UUID)
+JOB_ID = path_param("job_id", UUID)
 OLDER_THAN = query_param("older_than", UUID, "Return items created before this one")
+
+
+def _letter_operation() -> dict[str, Any]:
+    operation = op(
+        "Letters are not offered: always refused",
+        (400, "Error"),
+        body="PostLetterRequest",
+        errors=(403,),
+    )
+    operation["responses"]["400"]["description"] = "Always"
+    operation["description"] = (
+        "Answered as GC Notify answers a service without the letter permission: the body's "
+        "violations (400 ValidationError), else 400 BadRequestError 'Service is not allowed "
+        "to send letters'."
+    )
+    return operation
+
 
 PATHS: dict[str, Any] = {
     "/v2/notifications/email": {
@@ -107,8 +126,23 @@ PATHS: dict[str, Any] = {
     "/v2/notifications/sms": {
         "post": op("Send a text message", (201, "PostSmsResponse"), body="PostSmsRequest")
     },
+    "/v2/notifications/letter": {"post": _letter_operation()},
     "/v2/notifications/bulk": {
         "post": op("Send in bulk (rows or CSV)", (201, "PostBulkResponse"), body="PostBulkRequest")
+    },
+    "/v2/notifications/bulk/{job_id}": {
+        "get": op(
+            "Get a bulk job, with how many of its notifications are in each status",
+            (200, "BulkJobResponse"),
+            params=[JOB_ID],
+            errors=(400, 404),
+        ),
+        "delete": op(
+            "Cancel a scheduled bulk job that is not yet due",
+            (200, "BulkJobResponse"),
+            params=[JOB_ID],
+            errors=(400, 404, 409),
+        ),
     },
     "/v2/notifications/{notification_id}": {
         "get": op(
@@ -138,6 +172,22 @@ PATHS: dict[str, Any] = {
                 query_param("reference", STR),
                 OLDER_THAN,
                 query_param("include_jobs", {"enum": ["true", "True", "false", "False"]}),
+                query_param("template_id", UUID, "Only notifications of this template"),
+                query_param(
+                    "job_id", UUID, "Only notifications of this bulk job (include_jobs implied)"
+                ),
+                query_param(
+                    "created_after",
+                    {"type": "string", "format": "date-time"},
+                    "Only notifications created after this time (ISO 8601; without an offset, "
+                    "in the service's time zone)",
+                ),
+                query_param(
+                    "created_before",
+                    {"type": "string", "format": "date-time"},
+                    "Only notifications created before this time (ISO 8601; without an "
+                    "offset, in the service's time zone)",
+                ),
             ],
         )
     },

@@ -33,6 +33,46 @@ FRENCH: dict[str, str] = {
     "Request body too large": "Corps de requête trop volumineux",
     "Content-Type is not JSON": "Content-Type n'est pas JSON",
     "Send a text message": "Envoyer un message texte",
+    "Letters are not offered: always refused": "Les lettres ne sont pas offertes : toujours refusé",
+    "Always": "Toujours",
+    "SMS: billable_sms_fragments (GOV.UK's name); email: empty. No prices: messages are not "
+    "charged for one by one.":
+        "Message texte : billable_sms_fragments (le nom de GOV.UK); courriel : vide. Aucun "
+        "prix : les messages ne sont pas facturés un à un.",
+    "Only notifications of this template": "Seulement les notifications de ce gabarit",
+    "Only notifications of this bulk job (include_jobs implied)":
+        "Seulement les notifications de cet envoi en lot (include_jobs implicite)",
+    "Only notifications created after this time (ISO 8601; without an offset, in the "
+    "service's time zone)":
+        "Seulement les notifications créées après ce moment (ISO 8601; sans décalage, dans "
+        "le fuseau horaire du service)",
+    "Only notifications created before this time (ISO 8601; without an offset, in the "
+    "service's time zone)":
+        "Seulement les notifications créées avant ce moment (ISO 8601; sans décalage, dans "
+        "le fuseau horaire du service)",
+    "Get a bulk job, with how many of its notifications are in each status":
+        "Obtenir un envoi en lot et le nombre de ses notifications dans chaque état",
+    "Cancel a scheduled bulk job that is not yet due":
+        "Annuler un envoi en lot programmé dont l'heure n'est pas encore venue",
+    "The job cannot be cancelled (already cancelled, being sent or sent)":
+        "L'envoi en lot ne peut pas être annulé (déjà annulé, en cours d'envoi ou envoyé)",
+    "How many of the job's notifications are in each status.":
+        "Le nombre de notifications de l'envoi en lot dans chaque état.",
+    "A bulk send job with counts per status (GC's GET /v2/notifications/bulk/{job_id}).":
+        "Un envoi en lot et ses nombres par état (GET /v2/notifications/bulk/{job_id} de GC).",
+    "pending, scheduled, finished (every row created) or cancelled":
+        "pending, scheduled, finished (chaque ligne créée) ou cancelled",
+    "Answered as GC Notify answers a service without the letter permission: the body's "
+    "violations (400 ValidationError), else 400 BadRequestError 'Service is not allowed to "
+    "send letters'.":
+        "Répondu comme GC Notification répond à un service sans la permission d'envoyer des "
+        "lettres : les violations du corps (400 ValidationError), sinon 400 BadRequestError "
+        "« Service is not allowed to send letters ».",
+    "A template letter (template_id, personalisation with address_line_1, address_line_2 "
+    "and postcode) or a precompiled one (reference, content: base64 PDF).":
+        "Une lettre à partir d'un gabarit (template_id, personalisation avec address_line_1, "
+        "address_line_2 et postcode) ou une lettre déjà composée (reference, content : PDF "
+        "en base64).",
     "Send in bulk (rows or CSV)": "Envoyer en lot (lignes ou CSV)",
     "Get a notification's status": "Obtenir l'état d'une notification",
     "Not found": "Introuvable",
@@ -71,7 +111,6 @@ FRENCH: dict[str, str] = {
         "Une ligne d'en-tête (avec « email address » ou « phone number » et les champs de "
         "personnalisation du gabarit), puis jusqu'à 50 000 lignes.",
     "The same, as CSV text.": "La même chose, en texte CSV.",
-    "pending, or scheduled": "pending, ou scheduled",
     "The request's name": "Le nom de la requête",
     "A bulk send job (GC's job schema).": "Un envoi en lot (le schéma de tâche de GC).",
     "UTC, formatted %Y-%m-%dT%H:%M:%S.%fZ": "UTC, au format %Y-%m-%dT%H:%M:%S.%fZ",

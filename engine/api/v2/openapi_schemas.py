@@ -76,6 +76,18 @@ COMMON_REQUEST: dict[str, Schema] = {
 TEMPLATE_REF = strict({"id": UUID, "version": {"type": "integer"}, "uri": STR})
 
 SCHEMAS: dict[str, Schema] = {
+    "PostLetterRequest": {
+        "type": "object",
+        "description": "A template letter (template_id, personalisation with address_line_1, "
+        "address_line_2 and postcode) or a precompiled one (reference, content: base64 PDF).",
+        "properties": {
+            "template_id": UUID,
+            "personalisation": PERSONALISATION,
+            "reference": STR,
+            "content": STR,
+            "postage": {"enum": ["first", "second"]},
+        },
+    },
     "Error": strict(
         {
             "status_code": {"type": "integer"},
@@ -132,7 +144,14 @@ SCHEMAS: dict[str, Schema] = {
         {
             "id": UUID,
             "reference": nullable(STR),
-            "content": strict({"from_email": STR, "body": STR, "subject": STR}),
+            "content": strict(
+                {
+                    "from_email": STR,
+                    "body": STR,
+                    "subject": STR,
+                    "one_click_unsubscribe_url": nullable(STR),
+                }
+            ),
             "uri": STR,
             "template": TEMPLATE_REF,
             "scheduled_for": nullable(STR),
@@ -155,7 +174,10 @@ SCHEMAS: dict[str, Schema] = {
             "created_at": ISO_DATETIME,
             "created_by": strict({"id": STR, "name": STR}),
             "id": UUID,
-            "job_status": {"type": "string", "description": "pending, or scheduled"},
+            "job_status": {
+                "type": "string",
+                "description": "pending, scheduled, finished (every row created) or cancelled",
+            },
             "notification_count": {"type": "integer"},
             "original_file_name": {"type": "string", "description": "The request's name"},
             "processing_finished": nullable(ISO_DATETIME),
@@ -171,6 +193,7 @@ SCHEMAS: dict[str, Schema] = {
         "A bulk send job (GC's job schema).",
     ),
     "PostBulkResponse": strict({"data": ref("Job")}),
+    "BulkJobResponse": strict({"data": ref("BulkJob")}),
     "Notification": strict(
         {
             "id": UUID,
@@ -192,6 +215,15 @@ SCHEMAS: dict[str, Schema] = {
             "completed_at": nullable(TIMESTAMP),
             "scheduled_for": nullable(TIMESTAMP),
             "postage": nullable(STR),
+            "one_click_unsubscribe_url": nullable(STR),
+            "is_cost_data_ready": {"type": "boolean"},
+            "cost_details": {
+                "type": "object",
+                "description": "SMS: billable_sms_fragments (GOV.UK's name); email: empty. "
+                "No prices: messages are not charged for one by one.",
+                "properties": {"billable_sms_fragments": {"type": "integer", "minimum": 0}},
+                "additionalProperties": False,
+            },
         }
     ),
     "Links": {
@@ -356,4 +388,18 @@ SCHEMAS.update(
             {"reports": {"type": "array", "items": ref("Report")}, "links": ref("Links")}
         ),
     }
+)
+_JOB = SCHEMAS["Job"]
+SCHEMAS["BulkJob"] = strict(
+    {
+        **_JOB["properties"],
+        "statistics": {
+            "type": "array",
+            "description": "How many of the job's notifications are in each status.",
+            "items": strict(
+                {"status": {"enum": list(st.ALL_STATUSES)}, "count": {"type": "integer"}}
+            ),
+        },
+    },
+    "A bulk send job with counts per status (GC's GET /v2/notifications/bulk/{job_id}).",
 )

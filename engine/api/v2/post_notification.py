@@ -84,24 +84,26 @@ class PostSmsRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     language: str | None = None
 
 
-_COMMON = {
-    "template_id": (("string",), True),
-    "personalisation": (("object", "null"), False),
-    "reference": (("string", "null"), False),
-    "scheduled_for": (("string", "null"), False),
-    "language": (("string", "null"), False),
-}
+# In GC's schema order (post_email_request / post_sms_request), then GOV.UK's and our own.
 EMAIL_SPEC = {
+    "reference": (("string", "null"), False),
     "email_address": (("string",), True),
-    **_COMMON,
-    "email_reply_to_id": (("string", "null"), False),
+    "template_id": (("uuid",), True),
+    "personalisation": (("object", "null"), False),
+    "scheduled_for": (("string", "null"), False),
+    "email_reply_to_id": (("uuid", "null"), False),
     "one_click_unsubscribe_url": (("string", "null"), False),
     "sanitise_content_for": (("array", "null"), False),
+    "language": (("string", "null"), False),
 }
 SMS_SPEC = {
+    "reference": (("string", "null"), False),
     "phone_number": (("string",), True),
-    **_COMMON,
-    "sms_sender_id": (("string", "null"), False),
+    "template_id": (("uuid",), True),
+    "personalisation": (("object", "null"), False),
+    "scheduled_for": (("string", "null"), False),
+    "sms_sender_id": (("uuid", "null"), False),
+    "language": (("string", "null"), False),
 }
 _email_decoder = msgspec.json.Decoder(PostEmailRequest)
 _sms_decoder = msgspec.json.Decoder(PostSmsRequest)
@@ -128,40 +130,53 @@ async def _post(
     body: PostEmailRequest | PostSmsRequest,
 ) -> Response:
     bundle, key = ctx.bundle, ctx.key
+    now = utcnow()
+    # Every format violation at once, in GC's schema order (its JSON-schema validation).
     errors: list[str] = []
+    is_email = isinstance(body, PostEmailRequest)
+    raw = body.email_address if isinstance(body, PostEmailRequest) else body.phone_number
+    recipient: str | None = None
+    international = False
+    if raw.strip():  # blank: "Recipient can't be empty", after the template (GC)
+        if isinstance(body, PostEmailRequest):
+            recipient = _email_recipient(raw, errors)
+        else:
+            recipient, international = _sms_recipient(raw, bundle.service.phone_region, errors)
     template_id = parse_uuid(body.template_id, "template_id", errors)
+    scheduled = None
+    if body.scheduled_for:
+        try:
+            scheduled = parse_scheduled_for(body.scheduled_for, now, bundle.service.time_zone)
+        except ValidationError as exc:
+            errors += exc.messages
+    sender_field = "email_reply_to_id" if is_email else "sms_sender_id"
+    sender_id = body.email_reply_to_id if isinstance(body, PostEmailRequest) else body.sms_sender_id
+    sender_uuid = parse_uuid(sender_id, sender_field, errors) if sender_id is not None else None
+    unsubscribe_url = None
+    if isinstance(body, PostEmailRequest) and body.one_click_unsubscribe_url is not None:
+        unsubscribe_url = _https_url(body.one_click_unsubscribe_url, errors)
+    if body.language is not None and body.language not in LANGUAGES:
+        errors.append(f"language {body.language} is not one of [en, fr]")
     if errors:
         raise ValidationError(errors)
     assert template_id is not None
-    if body.language is not None and body.language not in LANGUAGES:
-        raise ValidationError([f"language {body.language} is not one of [en, fr]"])
     personalisation = body.personalisation or {}
     _check_personalisation_size(personalisation)
     files = extract_files(personalisation, channel) if has_files(personalisation) else []
-    unsubscribe_url = None
-    if isinstance(body, PostEmailRequest) and body.one_click_unsubscribe_url is not None:
-        unsubscribe_url = _https_url(body.one_click_unsubscribe_url)
-    now = utcnow()
-    scheduled = (
-        parse_scheduled_for(body.scheduled_for, now, bundle.service.time_zone)
-        if body.scheduled_for
-        else None
-    )
 
     actor = await deps.service_actors.get(bundle)
     reservation = await actor.admit(key.key_type)
 
     template = admission.find_template(bundle.templates, template_id, channel)
-    if isinstance(body, PostEmailRequest):
-        recipient = _email_recipient(body.email_address)
+    if recipient is None:
+        raise BadRequestError("Recipient can't be empty")
+    if is_email:
         simulated = is_simulated_email(recipient)
-        reply_to = _sender(bundle, "email", body.email_reply_to_id, "email_reply_to_id")
     else:
-        recipient, international = _sms_recipient(body.phone_number, bundle.service.phone_region)
         simulated = is_simulated_phone(recipient)
         if not simulated:
             admission.check_international(bundle.service, international)
-        reply_to = _sender(bundle, "sms", body.sms_sender_id, "sms_sender_id")
+    reply_to = _sender(bundle, channel, sender_uuid, sender_field, sender_id or "")
     if not simulated:
         team = bundle.team_emails if channel == "email" else bundle.team_phones
         admission.check_recipient(bundle.service, team, key.key_type, channel, recipient)
@@ -186,7 +201,11 @@ async def _post(
         else:
             rendered = compiled.render(personalisation)
     except MissingPersonalisation as exc:
-        raise BadRequestError(str(exc)) from None
+        # GC's send path names the template (check_placeholders); a preview does not.
+        names = ", ".join(exc.names)
+        raise BadRequestError(
+            f"Missing personalisation for template ID {template.id}: {names}"
+        ) from None
 
     subject: str | None = None
     if isinstance(rendered, RenderedEmail):
@@ -237,7 +256,7 @@ async def _post(
     await reservation.take(channel, row.billable_units)
     try:
         if files:
-            await store_documents(deps.store, bundle.service.id, row.id, files)
+            await store_documents(deps.store, bundle.service.id, row.id, files, recipient)
         await deps.store.insert_notifications([row])
     except Exception:
         reservation.release()
@@ -252,7 +271,7 @@ async def _post(
     return Response(201, response)
 
 
-def _https_url(value: str) -> str:
+def _https_url(value: str, errors: list[str]) -> str:
     """UK's ``https_url`` format, plus GC's checks on unsubscribe links (dotted host, no
     white space or control characters)."""
     try:
@@ -265,7 +284,7 @@ def _https_url(value: str) -> str:
         or "." not in host
         or any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in value)
     ):
-        raise ValidationError(["one_click_unsubscribe_url is not a valid https url"])
+        errors.append("one_click_unsubscribe_url is not a valid https url")
     return value
 
 
@@ -278,38 +297,32 @@ def _check_personalisation_size(personalisation: dict[str, Any]) -> None:
         )
 
 
-def _email_recipient(value: str) -> str:
-    if not value.strip():
-        raise BadRequestError("Recipient can't be empty")
+def _email_recipient(value: str, errors: list[str]) -> str | None:
     try:
         return validate_email_address(value)
     except InvalidRecipient as exc:
-        raise ValidationError([f"email_address {exc.message}"]) from None
+        errors.append(f"email_address {exc.message}")
+        return None
 
 
-def _sms_recipient(value: str, region: str) -> tuple[str, bool]:
-    if not value.strip():
-        raise BadRequestError("Recipient can't be empty")
+def _sms_recipient(value: str, region: str, errors: list[str]) -> tuple[str | None, bool]:
     try:
         number = validate_phone_number(value, region)
     except InvalidRecipient as exc:
-        raise ValidationError([f"phone_number {exc.message}"]) from None
+        errors.append(f"phone_number {exc.message}")
+        return None, False
     return number.e164, number.is_international
 
 
-def _sender(bundle: ServiceBundle, channel: str, sender_id: str | None, field: str) -> str | None:
-    parsed = None
-    if sender_id is not None:
-        errors: list[str] = []
-        parsed = parse_uuid(sender_id, field, errors)
-        if errors:
-            raise ValidationError(errors)
+def _sender(
+    bundle: ServiceBundle, channel: str, sender: uuid.UUID | None, field: str, written: str
+) -> str | None:
     email = channel == "email"
     return admission.resolve_sender(
         bundle.reply_tos if email else bundle.sms_senders,
         bundle.default_reply_to if email else bundle.default_sms_sender,
-        parsed,
+        sender,
         field=field,
-        written=sender_id or "",
+        written=written,
         service_id=bundle.service.id,
     )
