@@ -54,8 +54,6 @@ FRENCH: dict[str, str] = {
         "Obtenir un envoi en lot et le nombre de ses notifications dans chaque état",
     "Cancel a scheduled bulk job that is not yet due":
         "Annuler un envoi en lot programmé dont l'heure n'est pas encore venue",
-    "The job cannot be cancelled (already cancelled, being sent or sent)":
-        "L'envoi en lot ne peut pas être annulé (déjà annulé, en cours d'envoi ou envoyé)",
     "How many of the job's notifications are in each status.":
         "Le nombre de notifications de l'envoi en lot dans chaque état.",
     "A bulk send job with counts per status (GC's GET /v2/notifications/bulk/{job_id}).":
@@ -132,8 +130,10 @@ FRENCH: dict[str, str] = {
     "Get a template with its category": "Obtenir un gabarit avec sa catégorie",
     "Update a template (its next version)": "Modifier un gabarit (sa version suivante)",
     "Archive a template (its next version)": "Archiver un gabarit (sa version suivante)",
-    "Not ready (a report), or changed meanwhile (a template): try again later":
-        "Pas prêt (un rapport) ou modifié entre-temps (un gabarit) : réessayez plus tard",
+    "Not ready (a report), changed meanwhile (a template), or a job that cannot be"
+    " cancelled (already cancelled, being sent or sent)":
+        "Pas prêt (un rapport), modifié entre-temps (un gabarit) ou envoi en lot qui ne peut"
+        " pas être annulé (déjà annulé, en cours d'envoi ou envoyé)",
     "Request a report of the last 7 days (10 an hour)":
         "Demander un rapport des 7 derniers jours (10 par heure)",
     "Requests allowed an hour": "Demandes permises par heure",
