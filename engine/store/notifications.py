@@ -49,12 +49,22 @@ _COLUMN_TYPES = {
     "personalisation": "jsonb", "subject": "text", "body": "text", "reply_to_text": "text",
     "process_type": "text", "billable_units": "int", "job_id": "uuid",
     "job_row_number": "int", "scheduled_for": "timestamptz", "unsubscribe_url": "text",
-    "created_at": "timestamptz", "owner": "uuid", "language": "text",
+    "created_at": "timestamptz", "owner": "uuid", "language": "text", "callback_url": "text",
 }  # fmt: skip
-INSERT_SQL = "INSERT INTO notifications ({}) SELECT * FROM unnest({})".format(
-    ", ".join(NOTIFICATION_COLUMNS),
-    ", ".join(f"${i}::{_COLUMN_TYPES[c]}[]" for i, c in enumerate(NOTIFICATION_COLUMNS, 1)),
-)
+# ``callback_url`` (issue 23) is the last column: a batch in which no row names one (the
+# common case) is inserted without it (INSERT_SQL), so an ordinary send costs no more.
+assert NOTIFICATION_COLUMNS[-1] == "callback_url"
+
+
+def _insert_sql(columns: list[str]) -> str:
+    return "INSERT INTO notifications ({}) SELECT * FROM unnest({})".format(
+        ", ".join(columns),
+        ", ".join(f"${i}::{_COLUMN_TYPES[c]}[]" for i, c in enumerate(columns, 1)),
+    )
+
+
+INSERT_SQL = _insert_sql(NOTIFICATION_COLUMNS[:-1])
+INSERT_WITH_URL_SQL = _insert_sql(NOTIFICATION_COLUMNS)
 
 # What each new status may replace: the one list of allowed transitions. Status writes
 # send it with every row (``from_statuses`` in _UPDATE_SQL); the cancel statement is

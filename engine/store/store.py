@@ -61,6 +61,7 @@ from engine.store.migrate import apply_migrations
 from engine.store.notifications import (
     COPY_FROM_ROWS,
     INSERT_SQL,
+    INSERT_WITH_URL_SQL,
     NOTIFICATION_COLUMNS,
     RECEIPT_LOOKUP_SQL,
     Notifications,
@@ -263,10 +264,15 @@ class Store:
         records = [seal(r) for r in rows]
         if len(records) < COPY_FROM_ROWS:
             columns = list(zip(*records, strict=True))
+            # The last column is callback_url: left out when no row of the batch has one.
+            if any(columns[-1]):
+                sql = INSERT_WITH_URL_SQL
+            else:
+                sql, columns = INSERT_SQL, columns[:-1]
 
             async def insert() -> None:
                 async with self._pool.acquire() as conn:
-                    await conn.execute(INSERT_SQL, *columns)
+                    await conn.execute(sql, *columns)
 
             await self._db.call(insert)
             return
