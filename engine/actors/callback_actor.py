@@ -86,6 +86,10 @@ class HttpSender:
         except HttpClientError:
             return Answer(None, "connection")
 
+    def forget(self, origin: str) -> None:
+        """An origin's actor was reaped: its idle connections go too."""
+        self._client.forget(origin)
+
     async def aclose(self) -> None:
         await self._client.aclose()
 

@@ -8,7 +8,8 @@ Rules:
   origin; the claim skips a suspended origin's rows.
 - Bounded memory: ``reaper`` ends and forgets an origin's actor once it has had nothing
   queued, nothing in hand and no new row for ``idle_after`` seconds (the breaker's window
-  by default, so no failure within the window is forgotten) and no retry hold running.
+  by default, so no failure within the window is forgotten) and no retry hold running;
+  the HTTP client's idle connections to that origin are closed and dropped with it.
   The endpoints' actors (one or two per service) are kept, as before.
 - ``probe``: every probe round, each suspended origin's last failing URL gets the
   service's ``{"health_check": "true"}``; a success resumes it (half-open), as for an
@@ -62,6 +63,7 @@ def reap(
             seen[key] = (actor.offered, now)
             continue
         if now - since >= manager.idle_after:
+            manager.forget(key[2])
             actor.stop()
             del manager.actors[key]
             manager.wants_room.discard(key)

@@ -184,6 +184,11 @@ class CallbackManager:
             self._nursery.start_soon(actor.run)
         return actor
 
+    def forget(self, origin: str) -> None:
+        """A reaped origin's idle connections are closed (a test's sender keeps none)."""
+        if self._http is not None:
+            self._http.forget(origin)
+
     async def config(self, key: Key | Endpoint) -> Callback | None:
         bundle = await self.registry.get(key[0])
         return None if bundle is None else bundle.callbacks.get(key[1])
