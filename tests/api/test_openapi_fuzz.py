@@ -156,6 +156,8 @@ def real_bodies(setup: dict[str, Any], plain_email: str, plain_sms: str) -> list
         "sms_sender_id": None,
         "reply_to_id": None,
         "sanitise_content_for": None,
+        # Issue 23: a send's own callback URL needs an endpoint and an allowlisted host.
+        "callback_url": None,
     }
     values = {"name": "Ada", "code": "1"}
     return [
