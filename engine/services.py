@@ -108,6 +108,8 @@ class Service(msgspec.Struct, frozen=True, kw_only=True):
     brand_colour: str | None = None
     brand_logo: str | None = None  # the uploaded logo's digest
     default_language: str = "en"
+    # Hosts a send's own callback_url may name (issue 23, migration 0012); lower case.
+    callback_hosts: frozenset[str] = frozenset()
 
     @property
     def branding(self) -> brand.Branding:
@@ -127,6 +129,8 @@ class Callback(msgspec.Struct, frozen=True, kw_only=True):
     signing_secret: str | None
     suspended: bool
     language: str = "en"  # the service's callback_language
+    # The service's callback_hosts: delivery checks a per-send URL against them again.
+    hosts: frozenset[str] = frozenset()
 
     def __repr__(self) -> str:
         return f"Callback(url={self.url!r}, suspended={self.suspended})"
@@ -245,6 +249,7 @@ class Registry:
         fields = dict(row)
         fields["phone_region"] = fields.get("phone_region") or self._phone_region
         fields["time_zone"] = fields.get("time_zone") or self._time_zone
+        fields["callback_hosts"] = frozenset(fields.get("callback_hosts") or ())
         service = Service(**fields)
         callbacks = {
             r["callback_type"]: Callback(
@@ -255,6 +260,7 @@ class Registry:
                 ),
                 suspended=r["suspended_at"] is not None,
                 language=service.callback_language,
+                hosts=service.callback_hosts,
             )
             for r in await store.callbacks.for_service(service_id)
         }

@@ -1,7 +1,12 @@
 """One endpoint's callback delivery: a CallbackActor and the HTTP sender it posts through.
 
 The CallbackManager (``engine.actors.callbacks``) owns durability, claims, bookkeeping and
-suspension; it creates one actor per (service, callback type) and hands it owed rows.
+suspension; it creates one actor per (service, callback type, origin) and hands it owed
+rows. Origin None is the service's endpoint; a per-send ``callback_url`` (issue 23) is
+delivered by the actor of its origin, with its own lanes and breaker, and the endpoint's
+bearer token and signing secret. Before such a POST the URL's host must still be on the
+service's ``callback_hosts`` (the list may have shrunk since the send): if not, the
+callback is given up, not sent anywhere else.
 Rules here:
 - ``concurrency`` worker lanes per actor; a notification always goes to the same lane, so
   its callbacks leave in ``seq`` order. ``offer`` never blocks: a full lane says no and
@@ -38,7 +43,10 @@ from engine.store.errors import BACKOFF_S, DatabaseUnavailable
 
 log = logging.getLogger("engine.callbacks")
 
-Key = tuple[uuid.UUID, str]  # (service_id, callback_type)
+# (service_id, callback_type, origin): origin None for the service's endpoint, else a
+# per-send URL's scheme://host[:port] (engine.domain.callback_urls.origin).
+Key = tuple[uuid.UUID, str, str | None]
+Endpoint = tuple[uuid.UUID, str]  # (service_id, callback_type): a configured endpoint
 
 
 class Answer(msgspec.Struct, frozen=True):
@@ -78,6 +86,10 @@ class HttpSender:
         except HttpClientError:
             return Answer(None, "connection")
 
+    def forget(self, origin: str) -> None:
+        """An origin's actor was reaped: its idle connections go too."""
+        self._client.forget(origin)
+
     async def aclose(self) -> None:
         await self._client.aclose()
 
@@ -93,11 +105,11 @@ class Manager(Protocol):
     def wake(self) -> None: ...
     def observed(self, key: Key, failure: str | None) -> None: ...
     async def deliverable(self, owed: cb.Owed) -> bool: ...
-    async def config(self, key: Key) -> Callback | None: ...
+    async def config(self, key: Key | Endpoint) -> Callback | None: ...
     async def done(self, owed: cb.Owed) -> None: ...
     async def release(self, owed: cb.Owed, attempts: int, delay: float) -> None: ...
     async def release_now(self, owed: cb.Owed, attempts: int, delay: float) -> None: ...
-    async def suspend(self, actor: CallbackActor, reason: str) -> None: ...
+    async def suspend(self, actor: CallbackActor, reason: str, url: str) -> None: ...
 
 
 class CallbackActor:
@@ -119,6 +131,21 @@ class CallbackActor:
         self._queued = [0] * concurrency
         # notification id -> (seq of the row put back for a retry, until when to hold)
         self._blocked: dict[uuid.UUID, tuple[int, float]] = {}
+        # For the manager's reaper (per-send origins): rows offered so far, rows in hand.
+        self.offered = 0
+        self.busy = 0
+        self._scope = trio.CancelScope()
+
+    def idle(self, now: float) -> bool:
+        """Nothing queued, nothing in hand, no retry hold still running."""
+        return (
+            self.busy == 0 and self.depth() == 0
+            and all(until <= now for _, until in self._blocked.values())
+        )  # fmt: skip
+
+    def stop(self) -> None:
+        """End the workers (the reaper's, on an idle actor)."""
+        self._scope.cancel()
 
     def depth(self) -> int:
         return sum(self._queued)
@@ -144,16 +171,19 @@ class CallbackActor:
         except trio.WouldBlock:
             return False
         self._queued[lane] += 1
+        self.offered += 1
         return True
 
     async def run(self) -> None:
-        async with trio.open_nursery() as nursery:
-            for lane, (_, recv) in enumerate(self._lanes):
-                nursery.start_soon(self._worker, lane, recv)
+        with self._scope:
+            async with trio.open_nursery() as nursery:
+                for lane, (_, recv) in enumerate(self._lanes):
+                    nursery.start_soon(self._worker, lane, recv)
 
     async def _worker(self, lane: int, recv: trio.MemoryReceiveChannel[cb.Owed]) -> None:
         async for owed in recv:
             self._queued[lane] -= 1
+            self.busy += 1
             try:
                 await self._handle(owed)
             except DatabaseUnavailable:  # logged once by the store: retry after a pause
@@ -161,6 +191,8 @@ class CallbackActor:
             except Exception:
                 log.exception("callback worker error", extra={"service_id": str(self.key[0])})
                 await self.manager.release(owed, owed.attempts, 1.0)
+            finally:
+                self.busy -= 1
             if self.key in self.manager.wants_room and self.ready_for_more():
                 # Left out of claims while full; half empty now: ask for more at once
                 # rather than at the next poll (that wait capped a backlog's drain rate).
@@ -186,6 +218,16 @@ class CallbackActor:
             )
             await m.done(owed)
             return
+        url = owed.callback_url or config.url
+        if owed.callback_url is not None and callback_urls.url_host(url) not in config.hosts:
+            CALLBACKS_SENT.labels(self.key[1], "rejected").inc()
+            log.warning(
+                "callback given up: its host is no longer in callback_hosts",
+                extra={"service_id": str(self.key[0]), "origin": self.key[2],
+                       "notification_id": str(owed.notification_id)},
+            )  # fmt: skip
+            await m.done(owed)
+            return
         epoch = self.breaker.acquire(trio.current_time())
         if epoch is None:  # open: the manager is suspending this endpoint
             await m.release(owed, owed.attempts, 0.0)
@@ -197,7 +239,7 @@ class CallbackActor:
         body = cb.encode_body(owed, config.language)
         headers = cb.request_headers(config.bearer_token, config.signing_secret, body, time.time())
         started = trio.current_time()
-        answer = await m.sender.post(config.url, body, headers)
+        answer = await m.sender.post(url, body, headers)
         CALLBACK_LATENCY.observe(trio.current_time() - started)
         verdict = cb.classify(answer.status)
         kind = self.key[1]
@@ -207,7 +249,7 @@ class CallbackActor:
             await m.done(owed)
             return
         if self.breaker.record(epoch, trio.current_time(), 1, 1):
-            await m.suspend(self, _describe(answer))
+            await m.suspend(self, _describe(answer), url)
         if verdict == "reject":
             CALLBACKS_SENT.labels(kind, "rejected").inc()
             await m.done(owed)

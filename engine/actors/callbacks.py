@@ -1,5 +1,5 @@
-"""Callbacks: one CallbackActor (``callback_actor.py``) per service endpoint, fed by a
-CallbackManager.
+"""Callbacks: one CallbackActor (``callback_actor.py``) per service endpoint (and per
+per-send origin, ``callback_origins.py``), fed by a CallbackManager.
 
 Durability (a committed status never loses its callback, even to SIGKILL):
 - Migration 0002's triggers write the owed callback into ``callback_queue`` in the same
@@ -7,7 +7,9 @@ Durability (a committed status never loses its callback, even to SIGKILL):
   The table *is* the queue; memory holds only what is being delivered.
 - The manager claims due rows (``owner`` = this process's current registration,
   ``FOR UPDATE SKIP LOCKED``) in ``seq`` order, woken by ``on_changes`` or every ``poll``
-  seconds, and routes them to the actor of (service, callback type), created lazily. Rows
+  seconds, and routes them to the actor of (service, callback type, origin), created
+  lazily (origin None: the service's endpoint; a per-send ``callback_url``'s origin:
+  its own actor and breaker, reaped when idle, ``callback_origins.py``). Rows
   of a registration declared dead (``engine.actors.recovery``) are claimed again. Delivered
   / given-up rows are deleted in batches; a crash before the delete resends them
   (at-least-once: GC warns receivers that a notification can get several callbacks).
@@ -54,7 +56,8 @@ from typing import Any
 
 import trio
 
-from engine.actors.callback_actor import CallbackActor, HttpSender, Key, Sender
+from engine.actors import callback_origins
+from engine.actors.callback_actor import CallbackActor, Endpoint, HttpSender, Key, Sender
 from engine.actors.ownership import Ownership
 from engine.batching import gather
 from engine.domain import callbacks as cb
@@ -99,6 +102,8 @@ class CallbackManager:
         allow_private: bool = False,
         outcomes_every: float = 5.0,
         on_notice: Callable[[Notice], None] | None = None,
+        reap_every: float = 60.0,
+        idle_after: float = cb.BREAKER_WINDOW,
     ) -> None:
         self.store = store
         self.registry = registry
@@ -129,6 +134,10 @@ class CallbackManager:
         self._outcomes: dict[Key, list[Any]] = {}
         self._outcomes_every = outcomes_every
         self._on_notice = on_notice  # the team's mail (engine.actors.team_mail)
+        # Per-send origins' actors are reaped after ``idle_after`` idle seconds (the
+        # breaker's window by default, so no failure within it is forgotten).
+        self.reap_every = reap_every
+        self.idle_after = idle_after
 
     # -- lifecycle -------------------------------------------------------------------
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -142,6 +151,7 @@ class CallbackManager:
                 nursery.start_soon(self._claimer)
                 nursery.start_soon(self._prober)
                 nursery.start_soon(self._outcome_writer)
+                nursery.start_soon(callback_origins.reaper, self)
                 task_status.started()
         finally:
             with trio.CancelScope(shield=True), trio.move_on_after(10):
@@ -174,7 +184,12 @@ class CallbackManager:
             self._nursery.start_soon(actor.run)
         return actor
 
-    async def config(self, key: Key) -> Callback | None:
+    def forget(self, origin: str) -> None:
+        """A reaped origin's idle connections are closed (a test's sender keeps none)."""
+        if self._http is not None:
+            self._http.forget(origin)
+
+    async def config(self, key: Key | Endpoint) -> Callback | None:
         bundle = await self.registry.get(key[0])
         return None if bundle is None else bundle.callbacks.get(key[1])
 
@@ -228,7 +243,7 @@ class CallbackManager:
         owed = sorted(rows, key=lambda o: o.seq)
         overflow = []
         for o in owed:
-            actor = self.actor((o.service_id, o.callback_type))
+            actor = self.actor((o.service_id, o.callback_type, o.callback_origin))
             since = actor.suspended_since
             if actor.suspended and since is not None and since < now:
                 # The claim skips suspended endpoints, so this one was resumed elsewhere
@@ -310,11 +325,17 @@ class CallbackManager:
         seen, self._outcomes = self._outcomes, {}
         stamp = partial(dt.datetime.fromtimestamp, tz=dt.UTC)
         rows = [
-            (key[0], key[1], s and stamp(s), f and stamp(f), what)
+            (key[0], key[1] if key[2] is None else key[2], s and stamp(s), f and stamp(f), what)
             for key, (s, f, what) in seen.items()
         ]
+        origin = [key[2] is not None for key in seen]
         try:
-            await self.store.callbacks.record_outcomes(rows)
+            await self.store.callbacks.record_outcomes(
+                [r for r, o in zip(rows, origin, strict=True) if not o]
+            )
+            await self.store.callbacks.record_origin_outcomes(
+                [r for r, o in zip(rows, origin, strict=True) if o]
+            )
         except DatabaseUnavailable:
             for key, value in seen.items():  # keep them for the next round (newer wins)
                 self._outcomes.setdefault(key, value)
@@ -333,29 +354,33 @@ class CallbackManager:
         await self.store.callbacks.release_owned(self.worker_id)
 
     # -- suspension, health checks ---------------------------------------------------
-    async def suspend(self, actor: CallbackActor, reason: str) -> None:
+    async def suspend(self, actor: CallbackActor, reason: str, url: str) -> None:
         if actor.suspended:
             return
         actor.suspended = True
         actor.suspended_since = None
-        service_id, kind = actor.key
-        changed = await self.store.callbacks.suspend(service_id, kind, reason)
+        service_id, kind, origin = actor.key
+        if origin is None:
+            changed = await self.store.callbacks.suspend(service_id, kind, reason)
+        else:
+            changed = await self.store.callbacks.suspend_origin(service_id, origin, url, reason)
         actor.suspended_since = trio.current_time()
         if changed:
             CALLBACKS_SUSPENDED.inc()
-            await self._tell_team(actor.key, resumed=False, reason=reason)
+            await self.tell_team(actor.key, resumed=False, reason=reason)
         log.warning(
             "callbacks suspended",
-            extra={"service_id": str(service_id), "callback_type": kind, "reason": reason},
-        )
+            extra={"service_id": str(service_id), "callback_type": kind, "origin": origin,
+                   "reason": reason},
+        )  # fmt: skip
 
     async def resume(self, service_id: uuid.UUID, kinds: Sequence[str]) -> list[str]:
         """Lift a suspension (admin or probe). Returns the callback types resumed."""
         resumed = await self.store.callbacks.resume(service_id, kinds)
         for kind in kinds:
-            self.reset((service_id, kind))
+            self.reset((service_id, kind, None))
         for kind in resumed:
-            await self._tell_team((service_id, kind), resumed=True, reason="")
+            await self.tell_team((service_id, kind, None), resumed=True, reason="")
         if resumed:
             CALLBACKS_SUSPENDED.dec(len(resumed))
             log.info(
@@ -365,8 +390,13 @@ class CallbackManager:
         self.wake()
         return resumed
 
-    async def _tell_team(self, key: Key, *, resumed: bool, reason: str) -> None:
-        """The team's mail about a suspension or resumption this process committed."""
+    async def resume_origins(self, service_id: uuid.UUID, origins: Sequence[str]) -> list[str]:
+        """Lift per-send origins' suspensions (``callback_origins.resume``)."""
+        return await callback_origins.resume(self, service_id, origins)
+
+    async def tell_team(self, key: Key, *, resumed: bool, reason: str) -> None:
+        """The team's mail about a suspension or resumption this process committed (a
+        per-send origin's names the origin as its URL)."""
         if self._on_notice is None:
             return
         bundle = await self.registry.get(key[0])
@@ -374,13 +404,14 @@ class CallbackManager:
         if bundle is None or config is None:
             return
         self._on_notice(team_mail.callback_notice(
-            key[0], bundle.service.name, resumed=resumed, callback_type=key[1], url=config.url,
-            reason=reason, at=dt.datetime.now(dt.UTC),
+            key[0], bundle.service.name, resumed=resumed, callback_type=key[1],
+            url=config.url if key[2] is None else key[2], reason=reason,
+            at=dt.datetime.now(dt.UTC),
         ))  # fmt: skip
 
-    async def check_after_change(self, key: Key) -> dict[str, Any] | None:
+    async def check_after_change(self, key: Endpoint) -> dict[str, Any] | None:
         """A callback was set or changed: clean breaker, then ``{"health_check": "true"}``."""
-        self.reset(key)
+        self.reset((key[0], key[1], None))
         self.wake()
         return await self.health_check(key)
 
@@ -409,8 +440,9 @@ class CallbackManager:
             actor.suspended_since = None
             actor.breaker.reset()
 
-    async def health_check(self, key: Key) -> dict[str, Any] | None:
-        """POST ``{"health_check": "true"}``; the endpoint's status and response time."""
+    async def health_check(self, key: Endpoint, url: str | None = None) -> dict[str, Any] | None:
+        """POST ``{"health_check": "true"}``; the endpoint's status and response time.
+        ``url``: a per-send URL instead of the endpoint's (its headers all the same)."""
         config = await self.config(key)
         if config is None:
             return None
@@ -418,7 +450,7 @@ class CallbackManager:
             config.bearer_token, config.signing_secret, cb.HEALTH_CHECK_BODY, time.time()
         )
         started = trio.current_time()
-        answer = await self.sender.post(config.url, cb.HEALTH_CHECK_BODY, headers)
+        answer = await self.sender.post(url or config.url, cb.HEALTH_CHECK_BODY, headers)
         result: dict[str, Any] = {
             "status_code": answer.status,
             "response_time": round(trio.current_time() - started, 4),
@@ -441,4 +473,8 @@ class CallbackManager:
                     break  # logged once by the store; probe again next round
                 except Exception:
                     log.exception("callback probe failed", extra={"service_id": str(key[0])})
+            try:
+                await callback_origins.probe(self)
+            except DatabaseUnavailable:
+                pass  # logged once by the store; probe again next round
             await trio.sleep(self._probe_every)

@@ -134,6 +134,8 @@ class CallbackConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 class CallbackTarget(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     callback_type: Literal["delivery_status", "complaint"] | None = None
+    # A per-send URL's origin (issue 23, ``engine.api.admin_callbacks``): resume it alone.
+    origin: str | None = None
 
 
 class RetentionPeriod(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -445,9 +447,15 @@ async def set_callback(deps: ApiDeps, request: Request) -> Response:
 
 
 async def resume_callback(deps: ApiDeps, request: Request) -> Response:
-    """Lift a suspension (all callback types unless ``callback_type`` is given)."""
+    """Lift a suspension (all callback types unless ``callback_type`` is given; one
+    per-send origin when ``origin`` is)."""
     service_id = await _service_id(deps, request)
     body: CallbackTarget = _decode(request, CallbackTarget)
+    if body.origin is not None:
+        origins = await deps.callbacks.resume_origins(service_id, [body.origin])
+        return json_response(200, {
+            "service_id": str(service_id), "resumed": [], "origins": origins,
+        })  # fmt: skip
     kinds = [body.callback_type] if body.callback_type else ["delivery_status", "complaint"]
     configured = await deps.store.callbacks.configured_types(service_id, kinds)
     if not configured:

@@ -191,6 +191,8 @@ def _add_admin_routes(r: Router, deps: ApiDeps) -> None:
     r.add("POST", "/admin/services/{service_id}/callback/resume", adm(admin.resume_callback))
     r.add("POST", "/admin/services/{service_id}/callback/test", adm(admin.test_callback))
     r.add("GET", "/admin/services/{service_id}/callback", adm(admin_callbacks.get_callback_state))
+    r.add("PUT", "/admin/services/{service_id}/callback/hosts",
+          adm(admin_callbacks.set_callback_hosts))  # fmt: skip
     r.add("POST", "/admin/services/{service_id}/callback/replay",
           adm(admin_callbacks.replay_callbacks))  # fmt: skip
     r.add("POST", "/admin/services/{service_id}/team-members", adm(admin.add_team_member))

@@ -82,6 +82,9 @@ class Owed(msgspec.Struct, frozen=True, kw_only=True):
     complaint_id: uuid.UUID | None
     feedback_subtype: str | None = None  # an email bounce's (its status_description)
     attempts: int = 0
+    # The send's own URL and its origin (issue 23, migration 0012); None: the endpoint's.
+    callback_url: str | None = None
+    callback_origin: str | None = None
     # The registration that claimed the row (fencing, engine.domain.ownership); never sent.
     owner: uuid.UUID | None = None
 

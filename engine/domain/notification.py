@@ -85,6 +85,9 @@ class NotificationRow(msgspec.Struct, kw_only=True):
     owner: uuid.UUID | None = None
     # The template version sent, "en" or "fr", for a template with a French version.
     language: str | None = None
+    # The send's own delivery-status callback URL (issue 23, migration 0012). Last: the
+    # store leaves the column out of a batch in which no row has one.
+    callback_url: str | None = None
 
     def __getitem__(self, column: str) -> Any:
         """By column name, like a stored row (``outbound`` reads both)."""
@@ -129,6 +132,7 @@ def accepted_row(
     row_number: int | None = None,
     subject: str | None = None,
     unsubscribe_url: str | None = None,
+    callback_url: str | None = None,
 ) -> NotificationRow:
     """The ``created`` row of one notification. ``subject`` replaces the rendered one (a
     sanitised subject); ``row_number`` is the row's place in its job, from 1."""
@@ -160,6 +164,7 @@ def accepted_row(
         created_at=spec.created_at,
         owner=spec.owner,
         language=spec.language,
+        callback_url=callback_url,
     )
 
 

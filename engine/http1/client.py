@@ -83,6 +83,10 @@ class Http11Client:
                 raise HttpClientError(str(exc)) from None
         return response.status
 
+    def forget(self, origin: str) -> None:
+        """Close and drop the idle connections of ``origin`` (``scheme://host[:port]``)."""
+        self._pool.forget(origin)
+
     async def aclose(self) -> None:
         self._pool.close()
         await trio.lowlevel.checkpoint()

@@ -114,7 +114,7 @@ NO_TIMEOUTS = Timeouts()
 class Origin:
     """One scheme, host and port: its Host header and its idle connections."""
 
-    __slots__ = ("host", "host_header", "https", "idle", "port")
+    __slots__ = ("forgotten", "host", "host_header", "https", "idle", "port")
 
     def __init__(self, prefix: str) -> None:
         parts = urlsplit(prefix)
@@ -127,6 +127,7 @@ class Origin:
         name = f"[{self.host}]" if ":" in self.host else self.host
         self.host_header = name if parts.port in (None, default) else f"{name}:{parts.port}"
         self.idle: list[ClientConnection] = []
+        self.forgotten = False  # dropped by ``ConnectionPool.forget``: keep nothing idle
 
 
 class ClientConnection:
@@ -202,7 +203,10 @@ class ConnectionPool:
                 raise
             finally:
                 answer.release()
-            if answer.keep_alive and not self.closed and len(origin.idle) < self.max_idle:
+            if (
+                answer.keep_alive and not self.closed and not origin.forgotten
+                and len(origin.idle) < self.max_idle
+            ):  # fmt: skip
                 connection.used, connection.idle_since = True, trio.current_time()
                 origin.idle.append(connection)
             else:
@@ -266,6 +270,16 @@ class ConnectionPool:
             except OSError as exc:
                 failure = exc
         raise failure
+
+    def forget(self, prefix: str) -> None:
+        """Close ``prefix``'s idle connections and drop the origin (its user has gone
+        away: memory and sockets follow the origins in use). A request still in flight
+        for it closes its connection when done."""
+        origin = self._origins.pop(prefix, None)
+        if origin is not None:
+            origin.forgotten = True
+            while origin.idle:
+                origin.idle.pop().close()
 
     def close(self) -> None:
         self.closed = True

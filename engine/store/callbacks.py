@@ -20,6 +20,12 @@ Rules:
   created in a time range, in final or ``pending`` status, as the trigger would have.
 - ``record_outcomes`` keeps each endpoint's last success and last failure; processes
   write what they saw every few seconds, and the latest time wins (``greatest``).
+- Per-send URLs (issue 23, migration 0012): a row with a ``callback_origin`` belongs to
+  that origin, not to the endpoint: the claim skips it when the origin is suspended
+  (``callback_origins``), never because the endpoint is. An origin's row in
+  ``callback_origins`` is written only when something happens to it (a suspension, an
+  outcome), so an ordinary service has none. ``set_hosts`` writes the allowlist on the
+  service row (migration 0010's trigger tells every process).
 """
 
 from __future__ import annotations
@@ -50,7 +56,10 @@ WITH c AS (
                         AND e.seq < q.seq AND e.owner IS DISTINCT FROM $1)
       AND NOT EXISTS (SELECT 1 FROM service_callbacks s
                       WHERE s.service_id = q.service_id AND s.callback_type = q.callback_type
-                        AND s.suspended_at IS NOT NULL)
+                        AND s.suspended_at IS NOT NULL AND q.callback_origin IS NULL)
+      AND NOT EXISTS (SELECT 1 FROM callback_origins o
+                      WHERE o.service_id = q.service_id AND o.origin = q.callback_origin
+                        AND o.suspended_at IS NOT NULL)
     ORDER BY q.seq LIMIT $2
     FOR UPDATE OF q SKIP LOCKED
 )
@@ -74,9 +83,11 @@ SELECT c.callback_type, c.url, c.signing_sealed IS NOT NULL AS signed, c.statuse
        c.suspended_at, c.suspended_reason, c.last_success_at, c.last_failure_at,
        c.last_failure, c.updated_at,
        (SELECT count(*) FROM callback_queue q
-        WHERE q.service_id = c.service_id AND q.callback_type = c.callback_type) AS owed,
+        WHERE q.service_id = c.service_id AND q.callback_type = c.callback_type
+          AND q.callback_origin IS NULL) AS owed,
        (SELECT min(q.queued_at) FROM callback_queue q
-        WHERE q.service_id = c.service_id AND q.callback_type = c.callback_type) AS oldest_owed_at
+        WHERE q.service_id = c.service_id AND q.callback_type = c.callback_type
+          AND q.callback_origin IS NULL) AS oldest_owed_at
 FROM service_callbacks c
 WHERE c.service_id = $1 AND c.callback_type = ANY($2::text[])
 ORDER BY c.callback_type
@@ -109,11 +120,48 @@ WITH wanted AS (
 )
 INSERT INTO callback_queue (service_id, callback_type, notification_id, status,
     notification_type, recipient, client_reference, template_id, template_version,
-    provider_response, created_at, sent_at, completed_at, feedback_subtype)
+    provider_response, created_at, sent_at, completed_at, feedback_subtype, callback_url,
+    callback_origin)
 SELECT service_id, 'delivery_status', id, status, notification_type, recipient,
        client_reference, template_id, template_version, provider_response, created_at,
-       sent_at, updated_at, feedback_subtype
+       sent_at, updated_at, feedback_subtype, callback_url,
+       substring(callback_url from '^[a-z]+://[^/?#]+')
 FROM again
+"""
+
+# Per-send origins (issue 23): their state, and what they are owed, for the admin API.
+_ORIGINS_SQL = """
+WITH owed AS (
+    SELECT callback_origin AS origin, count(*) AS owed, min(queued_at) AS oldest_owed_at
+    FROM callback_queue
+    WHERE service_id = $1 AND callback_origin IS NOT NULL
+    GROUP BY callback_origin
+)
+SELECT coalesce(o.origin, w.origin) AS origin, o.url, o.suspended_at, o.suspended_reason,
+       o.last_success_at, o.last_failure_at, o.last_failure,
+       coalesce(w.owed, 0) AS owed, w.oldest_owed_at
+FROM (SELECT * FROM callback_origins WHERE service_id = $1) o
+FULL JOIN owed w ON w.origin = o.origin
+ORDER BY 1
+"""
+_ORIGIN_OUTCOMES_SQL = """
+INSERT INTO callback_origins AS c (service_id, origin, last_success_at, last_failure_at,
+    last_failure)
+SELECT * FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::text[])
+ON CONFLICT (service_id, origin) DO UPDATE SET
+    last_success_at = greatest(c.last_success_at, EXCLUDED.last_success_at),
+    last_failure_at = greatest(c.last_failure_at, EXCLUDED.last_failure_at),
+    last_failure = CASE WHEN EXCLUDED.last_failure_at IS NOT NULL
+                         AND EXCLUDED.last_failure_at >= coalesce(c.last_failure_at,
+                                                                  EXCLUDED.last_failure_at)
+                        THEN EXCLUDED.last_failure ELSE c.last_failure END
+"""
+_SUSPEND_ORIGIN_SQL = """
+INSERT INTO callback_origins AS c (service_id, origin, url, suspended_at, suspended_reason)
+VALUES ($1, $2, $3, now(), $4)
+ON CONFLICT (service_id, origin) DO UPDATE SET
+    url = EXCLUDED.url, suspended_at = now(), suspended_reason = EXCLUDED.suspended_reason
+WHERE c.suspended_at IS NULL
 """
 
 
@@ -211,6 +259,55 @@ class Callbacks:
         statuses = sorted(cb.CALLBACK_STATUSES)
         status = await self._pipe.execute(_REPLAY_SQL, service_id, start, end, statuses, limit)
         return affected(status)
+
+    # -- per-send URLs: the allowlist and the origins (issue 23) -----------------------
+    async def set_hosts(self, service_id: uuid.UUID, hosts: Sequence[str]) -> None:
+        """Replace the service's ``callback_hosts``."""
+        await self._pipe.execute(
+            "UPDATE services SET callback_hosts = $2 WHERE id = $1", service_id, list(hosts)
+        )
+
+    async def hosts(self, service_id: uuid.UUID) -> list[str]:
+        row = await self._pipe.fetchrow(
+            "SELECT callback_hosts FROM services WHERE id = $1", service_id
+        )
+        return [] if row is None else list(row["callback_hosts"])
+
+    async def origins(self, service_id: uuid.UUID) -> list[Row]:
+        """Each per-send origin the service has state for or owes callbacks to."""
+        return await self._pipe.fetch(_ORIGINS_SQL, service_id)
+
+    async def suspend_origin(
+        self, service_id: uuid.UUID, origin: str, url: str, reason: str
+    ) -> bool:
+        """Suspend a per-send origin (``url``: what the probe will try); False if it was
+        suspended already."""
+        status = await self._pipe.execute(_SUSPEND_ORIGIN_SQL, service_id, origin, url, reason)
+        return affected(status) > 0
+
+    async def resume_origins(self, service_id: uuid.UUID, origins: Sequence[str]) -> list[str]:
+        """Lift these origins' suspensions; returns the origins that were suspended."""
+        rows = await self._pipe.fetch(
+            "UPDATE callback_origins SET suspended_at = NULL, suspended_reason = NULL"
+            " WHERE service_id = $1 AND origin = ANY($2::text[])"
+            " AND suspended_at IS NOT NULL RETURNING origin",
+            service_id,
+            list(origins),
+        )
+        return [r["origin"] for r in rows]
+
+    async def suspended_origins(self) -> list[tuple[uuid.UUID, str, str]]:
+        """(service_id, origin, url) of every suspended per-send origin."""
+        rows = await self._pipe.fetch(
+            "SELECT service_id, origin, url FROM callback_origins WHERE suspended_at IS NOT NULL"
+        )
+        return [(r["service_id"], r["origin"], r["url"]) for r in rows]
+
+    async def record_origin_outcomes(self, outcomes: Sequence[Outcome]) -> None:
+        """As ``record_outcomes``, for per-send origins (``Outcome``'s second value)."""
+        if outcomes:
+            columns = [list(c) for c in zip(*outcomes, strict=True)]
+            await self._pipe.execute(_ORIGIN_OUTCOMES_SQL, *columns)
 
     # -- the queue (callback_queue) -----------------------------------------------------
     async def claim(

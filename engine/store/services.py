@@ -104,7 +104,7 @@ class Services:
             " rate_limit, email_daily_limit, sms_daily_limit, email_annual_limit,"
             " sms_annual_limit, prefix_sms, international_sms, callback_language,"
             " phone_region, time_zone, email_branding, default_branding_is_french,"
-            " brand_name, brand_colour, brand_logo, default_language"
+            " brand_name, brand_colour, brand_logo, default_language, callback_hosts"
             " FROM services WHERE id = $1",
             service_id,
         )

@@ -62,8 +62,10 @@ from engine.store.jobs import Jobs
 from engine.store.keys import Keys
 from engine.store.migrate import apply_migrations
 from engine.store.notifications import (
+    CALLBACK_URL_AT,
     COPY_FROM_ROWS,
     INSERT_SQL,
+    INSERT_WITH_URL_SQL,
     RECEIPT_LOOKUP_SQL,
     STORED_COLUMNS,
     Notifications,
@@ -282,10 +284,16 @@ class Store:
         records = [seal(r) for r in rows]
         if len(records) < COPY_FROM_ROWS:
             columns = list(zip(*records, strict=True))
+            # callback_url is left out when no row of the batch has one.
+            if any(columns[CALLBACK_URL_AT]):
+                sql = INSERT_WITH_URL_SQL
+            else:
+                sql = INSERT_SQL
+                del columns[CALLBACK_URL_AT]
 
             async def insert() -> None:
                 async with self._pool.acquire() as conn:
-                    await conn.execute(INSERT_SQL, *columns)
+                    await conn.execute(sql, *columns)
 
             await self._db.call(insert)
             return

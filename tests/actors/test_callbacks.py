@@ -419,7 +419,7 @@ async def test_a_claim_takes_only_what_the_actors_have_room_for(
         )
         assert owned["n"] == claimed  # none put back
         await trio.sleep(0.05)  # the two workers take a row each and wait on the endpoint
-    actor = manager.actors[(sid, "delivery_status")]
+    actor = manager.actors[(sid, "delivery_status", None)]
     assert 0 < claimed <= actor.capacity + 2
     assert actor.depth() == claimed - 2
 
@@ -474,7 +474,7 @@ async def test_a_full_actor_is_not_rescanned_on_every_wake_yet_new_services_are_
         manager.wake()
 
         def busy_is_full() -> bool:
-            actor = manager.actors.get((busy, "delivery_status"))
+            actor = manager.actors.get((busy, "delivery_status", None))
             return actor is not None and not actor.ready_for_more()
 
         await wait_for(busy_is_full, 5)

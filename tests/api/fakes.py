@@ -239,6 +239,9 @@ class NoCallbacks:
     async def resume(self, service_id: uuid.UUID, kinds: Sequence[str]) -> list[str]:
         return []
 
+    async def resume_origins(self, service_id: uuid.UUID, origins: Sequence[str]) -> list[str]:
+        return []
+
 
 class Service:
     """A service added to the fake store: its id, keys (``key(kind)``) and templates."""

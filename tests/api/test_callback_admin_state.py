@@ -69,3 +69,41 @@ async def test_statuses_and_replay_ranges_are_validated(running_engine: RunningE
                                            "end": "2026-12-02T00:00:00Z"})  # fmt: skip
     assert r.status_code == 200, r.text
     assert r.json()["queued"] == 0
+
+
+async def test_a_send_origin_is_shown_and_resumed_alone(running_engine: RunningEngine) -> None:
+    """Per-send origins (issue 23): the GET shows the allowlist and each origin's state;
+    a resume names one origin and leaves the endpoint alone."""
+    sid = (await running_engine.create_service())["service"]["id"]
+    path = f"/admin/services/{sid}/callback"
+    origin = "http://127.0.0.1:9"
+    async with running_engine.admin() as admin:
+        await admin.put(path, json={"url": "http://127.0.0.1:9/cb", "bearer_token": TOKEN})
+        r = await admin.put(f"{path}/hosts", json={"hosts": ["127.0.0.1"]})
+        assert r.status_code == 200, r.text
+        store = running_engine.engine.store
+        await sql.execute(
+            store,
+            "UPDATE service_callbacks SET suspended_at = now(), suspended_reason = 'x'"
+            " WHERE service_id = $1",
+            sid,
+        )
+        await sql.execute(
+            store,
+            "INSERT INTO callback_origins (service_id, origin, url, suspended_at,"
+            " suspended_reason) VALUES ($1, $2, $3, now(), 'y')",
+            sid, origin, origin + "/own",
+        )  # fmt: skip
+        state = (await admin.get(path)).json()
+        assert state["callback_hosts"] == ["127.0.0.1"]
+        [shown] = state["origins"]
+        assert shown["origin"] == origin
+        assert shown["suspended"] is True
+        assert shown["suspended_reason"] == "y"
+        assert shown["owed"] == 0
+        r = await admin.post(f"{path}/resume", json={"origin": origin})
+        assert r.status_code == 200, r.text
+        assert r.json()["origins"] == [origin]
+        state = (await admin.get(path)).json()
+    assert state["origins"][0]["suspended"] is False
+    assert state["callbacks"][0]["suspended"] is True  # the endpoint stays suspended

@@ -129,7 +129,7 @@ def test_a_scheduled_row_is_due_later_and_owned_by_nobody() -> None:
 def test_rows_are_in_copy_column_order() -> None:
     fields = nt.NotificationRow.__struct_fields__
     assert fields[:3] == ("id", "service_id", "template_id")
-    assert fields[-4:] == ("unsubscribe_url", "created_at", "owner", "language")
+    assert fields[-5:] == ("unsubscribe_url", "created_at", "owner", "language", "callback_url")
 
 
 def test_new_ids_are_distinct_version_4_uuids() -> None:

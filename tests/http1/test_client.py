@@ -149,3 +149,25 @@ async def test_https_verifies_the_certificate() -> None:
                 with pytest.raises(HttpClientError):  # an unknown certificate is refused
                     await Http11Client().post(url, b"{}", {})
                 nursery.cancel_scope.cancel()
+
+
+async def test_a_forgotten_origin_keeps_no_connection_and_comes_back_on_a_new_one() -> None:
+    """Per-send callback origins (issue 23) are forgotten when their actor is reaped: the
+    idle connection is closed, and one in flight meanwhile is closed when done."""
+    client = Http11Client(timeout=5)
+    with trio.fail_after(10):
+        async with receiving() as (receiver, url):
+            origin = url.split("/callback")[0]
+            assert await client.post(url, b"{}", {}) == 200
+            client.forget(origin)
+            receiver.delay = 0.2
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(client.post, url, b"{}", {})
+                await trio.sleep(0.05)
+                client.forget(origin)  # while that request is in flight
+            receiver.delay = 0.0
+            assert await client.post(url, b"{}", {}) == 200
+            assert await client.post(url, b"{}", {}) == 200
+        await client.aclose()
+    # One connection each for the first two requests; the last two share the third.
+    assert len(set(receiver.peers)) == 3

@@ -102,6 +102,13 @@ FRENCH: dict[str, str] = {
         "message texte. Courriel seulement : un fichier sous la forme {\"file\": <base64>, "
         "\"filename\": <nom>, \"sending_method\": \"attach\"|\"link\"}.",
     "Your own identifier.": "Votre propre identifiant.",
+    "This notification's delivery-status callbacks go to this URL instead of the service's "
+    "callback (beyond GC Notify). Its host must be on the service's callback_hosts, and the "
+    "service must have a delivery-status callback: its bearer token and signing secret are "
+    "used.": "Les rappels d'état de livraison de cette notification vont à cette URL au lieu "
+    "du rappel du service (au-delà de Notification GC). Son hôte doit figurer dans les "
+    "callback_hosts du service, et le service doit avoir un rappel d'état de livraison : son "
+    "jeton porteur et son secret de signature sont utilisés.",
     "ISO 8601 date time, not in the past, at most 96 hours ahead.":
         "Date et heure ISO 8601, pas dans le passé, au plus 96 heures à l'avance.",
     "A header row (with 'email address' or 'phone number' and the template's placeholders), "

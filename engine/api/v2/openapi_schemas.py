@@ -67,11 +67,25 @@ SCHEDULED_FOR: Schema = nullable(
         "description": "ISO 8601 date time, not in the past, at most 96 hours ahead.",
     }
 )
+CALLBACK_URL = (
+    "This notification's delivery-status callbacks go to this URL instead of the service's "
+    "callback (beyond GC Notify). Its host must be on the service's callback_hosts, and the "
+    "service must have a delivery-status callback: its bearer token and signing secret are "
+    "used."
+)
 COMMON_REQUEST: dict[str, Schema] = {
     "template_id": UUID,
     "personalisation": nullable(PERSONALISATION),
     "reference": nullable({"type": "string", "description": "Your own identifier."}),
     "scheduled_for": SCHEDULED_FOR,
+    "callback_url": nullable(
+        {
+            "type": "string",
+            "format": "uri",
+            "maxLength": 2000,
+            "description": CALLBACK_URL,
+        }
+    ),
 }
 TEMPLATE_REF = strict({"id": UUID, "version": {"type": "integer"}, "uri": STR})
 

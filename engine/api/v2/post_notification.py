@@ -12,6 +12,12 @@ Language-aware sending (issue 22, beyond GC): an optional ``language`` ("en"/"fr
 the service's ``default_language``) picks a template's French version when it has one
 (``engine.domain.templates.choose_language``); the row records the version sent. Emails
 are rendered in the service's branding (``engine.domain.branding``).
+Per-send callback URL (issue 23, beyond GC): an optional ``callback_url`` receives this
+notification's delivery-status callbacks instead of the service's endpoint, with the
+endpoint's bearer token and signing secret; refused (400) unless the service has a
+delivery-status endpoint and the URL's host is on its ``callback_hosts``
+(``engine.domain.callback_urls.callback_url_message``: no DNS here). Checked before the
+rate limit, as the body's other fields; bulk rows cannot carry one.
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ from engine.api.v2.files import (
 )
 from engine.api.v2.formats import parse_scheduled_for
 from engine.api.v2.schema import decode_or_explain, parse_uuid
-from engine.domain import admission
+from engine.domain import admission, callback_urls
 from engine.domain import notification as nt
 from engine.domain.recipients import (
     InvalidRecipient,
@@ -72,6 +78,7 @@ class PostEmailRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True)
     one_click_unsubscribe_url: str | None = None
     sanitise_content_for: list[str] | None = None
     language: str | None = None  # issue 22: "en" or "fr" (beyond GC)
+    callback_url: str | None = None  # issue 23: this send's delivery-status callbacks
 
 
 class PostSmsRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -82,6 +89,7 @@ class PostSmsRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     sms_sender_id: str | None = None
     scheduled_for: str | None = None
     language: str | None = None
+    callback_url: str | None = None
 
 
 # In GC's schema order (post_email_request / post_sms_request), then GOV.UK's and our own.
@@ -95,6 +103,7 @@ EMAIL_SPEC = {
     "one_click_unsubscribe_url": (("string", "null"), False),
     "sanitise_content_for": (("array", "null"), False),
     "language": (("string", "null"), False),
+    "callback_url": (("string", "null"), False),
 }
 SMS_SPEC = {
     "reference": (("string", "null"), False),
@@ -104,6 +113,7 @@ SMS_SPEC = {
     "scheduled_for": (("string", "null"), False),
     "sms_sender_id": (("uuid", "null"), False),
     "language": (("string", "null"), False),
+    "callback_url": (("string", "null"), False),
 }
 _email_decoder = msgspec.json.Decoder(PostEmailRequest)
 _sms_decoder = msgspec.json.Decoder(PostSmsRequest)
@@ -160,6 +170,9 @@ async def _post(
     if errors:
         raise ValidationError(errors)
     assert template_id is not None
+    callback_url = None
+    if body.callback_url is not None:
+        callback_url = _callback_url(deps, bundle, body.callback_url)
     personalisation = body.personalisation or {}
     _check_personalisation_size(personalisation)
     files = extract_files(personalisation, channel) if has_files(personalisation) else []
@@ -246,6 +259,7 @@ async def _post(
         rendered,
         subject=subject,
         unsubscribe_url=unsubscribe_url,
+        callback_url=callback_url,
     )
     domain = deps.settings.notify_email_domain
     sender = nt.sender_address(bundle.service, domain) if channel == "email" else ""
@@ -286,6 +300,19 @@ def _https_url(value: str, errors: list[str]) -> str:
     ):
         errors.append("one_click_unsubscribe_url is not a valid https url")
     return value
+
+
+def _callback_url(deps: ApiDeps, bundle: ServiceBundle, url: str) -> str:
+    """The send's ``callback_url``, as stored (``callback_urls.normal_url``), or a 400."""
+    endpoint = bundle.callbacks.get("delivery_status")
+    if endpoint is None:
+        raise ValidationError(["callback_url needs a delivery_status callback for the service"])
+    problem = callback_urls.callback_url_message(
+        url, bundle.service.callback_hosts, allow_http=deps.settings.callback_allow_http
+    )
+    if problem is not None:
+        raise ValidationError([problem])
+    return callback_urls.normal_url(url)
 
 
 def _check_personalisation_size(personalisation: dict[str, Any]) -> None:

@@ -1,17 +1,21 @@
 -- GC's status descriptions (issue 24): an email refused by a suppression list reads
 -- "Blocked", which depends on the bounce's subtype. The delivery-status callback is built
 -- from its callback_queue row, so the row carries the subtype too, copied by the status
--- trigger (0015's, unchanged otherwise) and by a replay (engine.store.callbacks).
+-- trigger (0012's queue_delivery_status_callbacks(), unchanged otherwise: the function the
+-- trigger calls since 0012; 0015's queue_status_callbacks() is no longer used) and by a
+-- replay (engine.store.callbacks).
 ALTER TABLE callback_queue ADD COLUMN feedback_subtype text;
 
-CREATE OR REPLACE FUNCTION queue_status_callbacks() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION queue_delivery_status_callbacks() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO callback_queue (service_id, callback_type, notification_id, status,
         notification_type, recipient, client_reference, template_id, template_version,
-        provider_response, created_at, sent_at, completed_at, feedback_subtype)
+        provider_response, created_at, sent_at, completed_at, feedback_subtype, callback_url,
+        callback_origin)
     SELECT n.service_id, 'delivery_status', n.id, n.status, n.notification_type, n.recipient,
            n.client_reference, n.template_id, n.template_version, n.provider_response,
-           n.created_at, n.sent_at, n.updated_at, n.feedback_subtype
+           n.created_at, n.sent_at, n.updated_at, n.feedback_subtype, n.callback_url,
+           substring(n.callback_url from '^[a-z]+://[^/?#]+')
     FROM new_rows n JOIN old_rows o ON o.id = n.id
     WHERE n.status IS DISTINCT FROM o.status
       AND n.status IN ('pending', 'delivered', 'permanent-failure', 'temporary-failure',
