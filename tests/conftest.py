@@ -31,6 +31,7 @@ from engine.crypto import DataKeys
 from engine.store.dsn import with_database
 from engine.store.store import Store
 from tests import sql
+from tests.clamd_support import Clamd, clamd, clamd_daemon  # noqa: F401 (fixtures)
 
 ADMIN_TOKEN = "test-admin-token-0123456789"
 SECRET_KEY = "test-secret-key-0123456789abcdef"
@@ -223,4 +224,13 @@ async def serving_engine(database_url: str, **overrides: Any) -> AsyncIterator[R
 @pytest.fixture
 async def running_engine(aio_loop: None, database_url: str) -> AsyncIterator[RunningEngine]:
     async with serving_engine(database_url) as running:
+        yield running
+
+
+@pytest.fixture
+async def scanning_engine(
+    aio_loop: None, database_url: str, clamd: Clamd
+) -> AsyncIterator[RunningEngine]:
+    """``running_engine`` whose files are scanned by the session's clamd (issue 25)."""
+    async with serving_engine(database_url, clamd_address=clamd.address) as running:
         yield running

@@ -12,6 +12,10 @@ Language-aware sending (issue 22, beyond GC): an optional ``language`` ("en"/"fr
 the service's ``default_language``) picks a template's French version when it has one
 (``engine.domain.templates.choose_language``); the row records the version sent. Emails
 are rendered in the service's branding (``engine.domain.branding``).
+Files (issue 25): a notification with files is written ``pending-virus-check``, owned by
+this process even when scheduled (nobody else may scan it meanwhile), and handed to the
+scanner (``engine.actors.scanner``) after its commit; the scanner sends it on once clean.
+Without a scanner, files are refused unless the deployment opted out of scanning.
 """
 
 from __future__ import annotations
@@ -22,10 +26,12 @@ from urllib.parse import urlsplit
 
 import msgspec
 
+from engine.actors.scanner import ScanJob
 from engine.api.auth import AuthContext
 from engine.api.errors import BadRequestError, ValidationError
 from engine.api.http import Request, Response
 from engine.api.v2.files import (
+    NO_SCANNER,
     apply_files,
     attachments,
     extract_files,
@@ -36,6 +42,7 @@ from engine.api.v2.formats import parse_scheduled_for
 from engine.api.v2.schema import decode_or_explain, parse_uuid
 from engine.domain import admission
 from engine.domain import notification as nt
+from engine.domain import statuses as st
 from engine.domain.recipients import (
     InvalidRecipient,
     is_simulated_email,
@@ -138,6 +145,8 @@ async def _post(
     personalisation = body.personalisation or {}
     _check_personalisation_size(personalisation)
     files = extract_files(personalisation, channel) if has_files(personalisation) else []
+    if files and deps.scanner is None and not deps.settings.files_without_scan:
+        raise BadRequestError(NO_SCANNER)
     unsubscribe_url = None
     if isinstance(body, PostEmailRequest) and body.one_click_unsubscribe_url is not None:
         unsubscribe_url = _https_url(body.one_click_unsubscribe_url)
@@ -166,6 +175,7 @@ async def _post(
         team = bundle.team_emails if channel == "email" else bundle.team_phones
         admission.check_recipient(bundle.service, team, key.key_type, channel, recipient)
 
+    scanner = deps.scanner if files and not simulated else None
     base = request.base_url(deps.settings.public_url)
     if files:
         personalisation = apply_files(personalisation, files, base, simulated=simulated)
@@ -216,7 +226,8 @@ async def _post(
         reference=body.reference,
         scheduled_for=scheduled,
         created_at=now,
-        owner=deps.owner() if scheduled is None else None,
+        # A row waiting for its scan is ours until scanned, scheduled or not.
+        owner=deps.owner() if scheduled is None or scanner is not None else None,
         language=version,
     )
     row = nt.accepted_row(
@@ -228,6 +239,8 @@ async def _post(
         subject=subject,
         unsubscribe_url=unsubscribe_url,
     )
+    if scanner is not None:
+        row.status = st.PENDING_VIRUS_CHECK
     domain = deps.settings.notify_email_domain
     sender = nt.sender_address(bundle.service, domain) if channel == "email" else ""
     response = _encode(nt.post_response(row, base, sender, body.scheduled_for, sanitised))
@@ -237,18 +250,26 @@ async def _post(
     await reservation.take(channel, row.billable_units)
     try:
         if files:
-            await store_documents(deps.store, bundle.service.id, row.id, files)
+            scan = "pending" if scanner is not None else "unscanned"
+            await store_documents(deps.store, bundle.service.id, row.id, files, scan=scan)
         await deps.store.insert_notifications([row])
     except Exception:
         reservation.release()
         raise
     NOTIFICATIONS_CREATED.labels(channel, key.key_type, template.process_type).inc()
-    if scheduled is None:
+    if scheduled is None or scanner is not None:
         email = rendered if isinstance(rendered, RenderedEmail) else None
         from_address = nt.from_address(bundle.service, domain)
-        deps.service_actors.dispatch(
-            actor, nt.outbound(row, email, from_address, attachments(files))
-        )
+        message = nt.outbound(row, email, from_address, attachments(files))
+        if scanner is None:
+            deps.service_actors.dispatch(actor, message)
+        else:
+            assert row.owner is not None
+
+            async def send() -> None:
+                deps.service_actors.dispatch(actor, message)
+
+            scanner.submit(ScanJob(row.id, row.owner, [f.content for f in files], send))
     return Response(201, response)
 
 
