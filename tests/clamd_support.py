@@ -16,9 +16,7 @@ import os
 import shutil
 import socket
 import subprocess
-import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -94,24 +92,3 @@ class Clamd:
     @property
     def running(self) -> bool:
         return self._process is not None
-
-
-@pytest.fixture(scope="session")
-def clamd_daemon() -> Iterator[Clamd]:
-    with tempfile.TemporaryDirectory(prefix="notify-clamd-") as folder:
-        daemon = Clamd(Path(folder))
-        daemon.start()
-        try:
-            yield daemon
-        finally:
-            daemon.stop()
-
-
-@pytest.fixture
-def clamd(clamd_daemon: Clamd) -> Iterator[Clamd]:
-    """The session's clamd, running (a test that stopped it gets it started again after)."""
-    if not clamd_daemon.running:
-        clamd_daemon.start()
-    yield clamd_daemon
-    if not clamd_daemon.running:
-        clamd_daemon.start()

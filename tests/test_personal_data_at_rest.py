@@ -40,7 +40,6 @@ NEEDLES = {
 }
 
 
-
 @pytest.fixture
 def running_engine(scanning_engine: RunningEngine) -> RunningEngine:
     """Files are sent only where they are virus scanned (issue 25)."""

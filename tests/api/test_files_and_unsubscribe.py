@@ -59,7 +59,6 @@ def record(running: RunningEngine) -> Recorder:
     return recorder
 
 
-
 @pytest.fixture
 def running_engine(scanning_engine: RunningEngine) -> RunningEngine:
     """Files are sent only where they are virus scanned (issue 25)."""
