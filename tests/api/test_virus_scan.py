@@ -58,11 +58,11 @@ async def setup_service(running: RunningEngine, receiver: Receiver | None = None
 
 
 async def post(running: RunningEngine, setup: Any, code: Any) -> Any:
+    body = {"email_address": "someone@example.com", "template_id": setup["email_template"],
+            "personalisation": {"name": "Ada", "code": code}}  # fmt: skip
     async with httpx2.AsyncClient(base_url=running.base_url, timeout=30) as client:
-        return await client.post("/v2/notifications/email", headers=auth(setup["keys"]["normal"]),
-                                 json={"email_address": "someone@example.com",
-                                       "template_id": setup["email_template"],
-                                       "personalisation": {"name": "Ada", "code": code}})  # fmt: skip
+        headers = auth(setup["keys"]["normal"])
+        return await client.post("/v2/notifications/email", headers=headers, json=body)
 
 
 async def status_of(running: RunningEngine, setup: Any, notification_id: str) -> str:
@@ -72,16 +72,21 @@ async def status_of(running: RunningEngine, setup: Any, notification_id: str) ->
     return str(r.json()["status"])
 
 
-async def wait_status(running: RunningEngine, setup: Any, notification_id: str, *wanted: str) -> str:
+async def wait_status(running: RunningEngine, setup: Any, nid: str, *wanted: str) -> str:
+    """Polls GET (the API has no status event to wait on)."""
     with trio.fail_after(30):
-        while (status := await status_of(running, setup, notification_id)) not in wanted:
+        while True:
+            status = await status_of(running, setup, nid)
+            if status in wanted:
+                return status
             await trio.sleep(0.05)
-    return status
 
 
 async def wait_until(check: Any) -> None:
     with trio.fail_after(30):
-        while not await check():
+        while True:
+            if await check():
+                return
             await trio.sleep(0.05)
 
 

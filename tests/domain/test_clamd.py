@@ -81,5 +81,5 @@ def test_addresses() -> None:
     assert parse_address("tcp://127.0.0.1:3310") == Address(host="127.0.0.1", port=3310)
     assert parse_address("clamav:3310") == Address(host="clamav", port=3310)
     for bad in ("clamav", "host:port", ":3310", "h:0"):
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="not a clamd address"):
             parse_address(bad)
