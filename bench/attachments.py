@@ -156,15 +156,26 @@ def post_all(base: str, ids: dict[str, str], args: argparse.Namespace) -> list[f
     return latencies
 
 
-def wait_sent(dsn: str, sid: str, n: int, timeout: float) -> float:
-    deadline = time.monotonic() + timeout
+def wait_sent(dsn: str, sid: str, n: int, timeout: float, verbose: bool = False) -> float:
+    deadline, shown = time.monotonic() + timeout, 0.0
     while time.monotonic() < deadline:
         rows = sql(dsn, "SELECT count(*) AS n FROM notifications WHERE service_id = $1"
                         " AND status IN ('sending', 'sent', 'delivered')", sid)  # fmt: skip
         if rows[0]["n"] >= n:
             return time.monotonic()
+        if verbose and time.monotonic() - shown > 2:
+            shown = time.monotonic()
+            by = sql(dsn, "SELECT status, count(*) AS n FROM notifications GROUP BY 1")
+            print({r["status"]: r["n"] for r in by}, file=sys.stderr, flush=True)
         time.sleep(0.1)
     raise Failed(f"not every email sent within {timeout} s")
+
+
+def _metric(text: str, name: str) -> float:
+    for line in str(text).splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return 0.0
 
 
 def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
@@ -176,6 +187,11 @@ def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
             ids = provision(base, token, args.emails, None)
             baseline_rss = proc_status_mb(engine.pid, "VmRSS")
             cpu0, clamd0 = proc_cpu_seconds(engine.pid), proc_cpu_seconds(clamd.pid)
+            spy = None
+            if args.profile:
+                spy_bin = str(Path(PY).parent / "py-spy")
+                spy = procs.start("py-spy", [spy_bin, "record", "-p", str(engine.pid),
+                                             "-o", args.profile, "-f", "raw"])  # fmt: skip
             if args.hold_scanner:
                 os.kill(clamd.pid, signal.SIGSTOP)
             t0 = time.monotonic()
@@ -187,12 +203,18 @@ def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
             accepted = time.monotonic()
             waiting = sql(dsn, "SELECT count(*) AS n FROM notifications"
                                " WHERE status = 'pending-virus-check'")[0]["n"]  # fmt: skip
-            done = wait_sent(dsn, ids["service_id"], args.emails, args.timeout)
+            done = wait_sent(dsn, ids["service_id"], args.emails, args.timeout, args.verbose)
             cpu = proc_cpu_seconds(engine.pid) - cpu0
             clamd_cpu = proc_cpu_seconds(clamd.pid) - clamd0
             peak = proc_status_mb(engine.pid, "VmHWM")
+            if spy is not None:  # py-spy writes its profile on SIGINT
+                spy.send_signal(signal.SIGINT)
+                spy.wait(timeout=60)
             latencies.sort()
             n = args.emails
+            metrics = http("GET", base + "/metrics")[1]
+            scan_sum = _metric(metrics, "notify_virus_scan_duration_seconds_sum")
+            scan_count = _metric(metrics, "notify_virus_scan_duration_seconds_count")
             return {
                 "emails": n,
                 "file_mib": round(args.size / 1048576, 2),
@@ -204,6 +226,11 @@ def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
                 "waiting_for_scan_at_accept": waiting,
                 "api_p50_ms": round(latencies[len(latencies) // 2] * 1000, 1),
                 "api_p99_ms": round(latencies[min(n - 1, int(n * 0.99))] * 1000, 1),
+                "scan_mean_ms": round(scan_sum / max(scan_count, 1) * 1000, 1),
+                "scans": int(scan_count),
+                "scan_errors_while_held": int(
+                    _metric(metrics, 'notify_virus_scans_total{outcome="error"}')
+                ),
                 "engine_cpu_ms_per_attachment": round(cpu / n * 1000, 1),
                 "clamd_cpu_ms_per_attachment": round(clamd_cpu / n * 1000, 1),
                 "engine_baseline_rss_mb": round(baseline_rss, 1),
@@ -224,6 +251,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--hold-scanner", type=float, default=0.0, metavar="SECONDS")
     parser.add_argument("--queue-mb", type=int, default=64, help="NOTIFY_SCAN_QUEUE_BYTES")
     parser.add_argument("--timeout", type=float, default=600.0)
+    parser.add_argument("--verbose", action="store_true", help="statuses every 2 s (stderr)")
+    parser.add_argument("--profile", default="", help="py-spy's raw profile of the engine here")
     parser.add_argument("--engine-env", action="append", default=[], metavar="NAME=VALUE")
     args = parser.parse_args(argv)
     if args.burst and "--connections" not in (argv or sys.argv):

@@ -19,7 +19,9 @@ Rules:
   is not kept: its row is released (owner NULL) and stays in the database.
 - Safe with many processes and crashes: ``claim`` picks up rows waiting for a scan that
   nobody alive owns (released ones, a dead process's), only as many as fit, every
-  ``claim_every`` seconds; their files are read back from the store. Writes are fenced by
+  ``claim_every`` seconds, and at once when the queue is half empty again while rows are
+  known to wait (a job did not fit, or the last claim filled the room); their files are
+  read back from the store. Writes are fenced by
   the owner the job was claimed under (``engine.domain.ownership``): a row another process
   took meanwhile is left to it (it scans it again: a second scan is harmless).
 - ``concurrency`` workers (clamd's threads are the real bound); each scans one job's files
@@ -91,7 +93,7 @@ class Scanner:
         queue_bytes: int = 64 * 1024 * 1024,
         claim_every: float = 5.0,
         retry_min: float = 1.0,
-        retry_max: float = 60.0,
+        retry_max: float = 15.0,
     ) -> None:
         self.store = store
         self.client = client
@@ -111,11 +113,18 @@ class Scanner:
         self.failing_since: float | None = None
         self.last_error = ""
         self._claim_now = trio.Event()
+        # Rows may wait in the database (a job did not fit, or a claim filled the room):
+        # the workers wake the claimer as soon as the queue has room again.
+        self._backlog = False
+        self._mean_size = 0.0  # of recent jobs (a moving average), for claims' sizes
 
     # -- intake ---------------------------------------------------------------------------
     def submit(self, job: ScanJob) -> bool:
         """Queue a job (never blocks). False: no room; its row is released to the database
         (claimed again once there is room)."""
+        self._mean_size = (
+            job.size if not self._mean_size else 0.9 * self._mean_size + 0.1 * job.size
+        )
         if self._fits(job.size):
             try:
                 self._send.send_nowait(job)
@@ -125,6 +134,7 @@ class Scanner:
                 self.held_bytes += job.size
                 VIRUS_SCAN_QUEUE_BYTES.set(self.held_bytes)
                 return True
+        self._backlog = True
         try:
             self._release_send.send_nowait((job.owner, job.notification_id))
         except trio.WouldBlock:
@@ -136,10 +146,12 @@ class Scanner:
         return self.held_bytes == 0 or self.held_bytes + size <= self._queue_bytes
 
     def _room(self) -> int:
+        """How many more jobs fit: by count, and by bytes at the recent jobs' mean size
+        (a claim that overshoots only releases the rows that do not fit)."""
         stats = self._send.statistics()
-        if self.held_bytes >= self._queue_bytes:
-            return 0
-        return int(stats.max_buffer_size - stats.current_buffer_used)
+        by_count = int(stats.max_buffer_size - stats.current_buffer_used)
+        by_bytes = int((self._queue_bytes - self.held_bytes) // max(self._mean_size, 1.0))
+        return max(0, min(by_count, by_bytes))
 
     def problem(self) -> str | None:
         """For ``/_status/ready``: why files are being held, while they are."""
@@ -177,6 +189,7 @@ class Scanner:
                 return claimed
             owner = self._owner()
             rows = await self.store.scans.claim(owner, limit=room)
+            self._backlog = len(rows) == room
             if not rows:
                 return claimed
             files = await self.store.documents.for_scan([r["id"] for r in rows])
@@ -198,7 +211,11 @@ class Scanner:
             finally:
                 self.held_bytes -= job.size
                 VIRUS_SCAN_QUEUE_BYTES.set(self.held_bytes)
-                observe_mailbox("scanner", self._send.statistics())
+                stats = self._send.statistics()
+                observe_mailbox("scanner", stats)
+                half = stats.current_buffer_used * 2 <= stats.max_buffer_size
+                if self._backlog and half and self.held_bytes * 2 <= self._queue_bytes:
+                    self.wake()
 
     async def _scan(self, job: ScanJob) -> None:
         delay = self._retry_min
