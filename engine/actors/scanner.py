@@ -25,7 +25,9 @@ Rules:
   the owner the job was claimed under (``engine.domain.ownership``): a row another process
   took meanwhile is left to it (it scans it again: a second scan is harmless).
 - ``concurrency`` workers (clamd's threads are the real bound); each scans one job's files
-  in turn.
+  in turn. A job that cannot be finished (an unexpected error, a database outage longer
+  than its retries) gives its row back (owner NULL) instead of holding it until the
+  process stops: another claim scans it again.
 """
 
 from __future__ import annotations
@@ -135,12 +137,15 @@ class Scanner:
                 VIRUS_SCAN_QUEUE_BYTES.set(self.held_bytes)
                 return True
         self._backlog = True
+        self._release(job.owner, job.notification_id)
+        return False
+
+    def _release(self, owner: uuid.UUID, notification_id: uuid.UUID) -> None:
         try:
-            self._release_send.send_nowait((job.owner, job.notification_id))
+            self._release_send.send_nowait((owner, notification_id))
         except trio.WouldBlock:
             # Still safe: the row keeps our id and is claimed after we die or restart.
-            log.warning("scan release queue full", extra={"id": str(job.notification_id)})
-        return False
+            log.warning("scan release queue full", extra={"id": str(notification_id)})
 
     def _fits(self, size: int) -> bool:
         return self.held_bytes == 0 or self.held_bytes + size <= self._queue_bytes
@@ -192,7 +197,12 @@ class Scanner:
             self._backlog = len(rows) == room
             if not rows:
                 return claimed
-            files = await self.store.documents.for_scan([r["id"] for r in rows])
+            try:
+                files = await self.store.documents.for_scan([r["id"] for r in rows])
+            except Exception:
+                for row in rows:  # ours now but not held: give them back
+                    self._release(owner, row["id"])
+                raise
             for row in rows:
                 job = ScanJob(
                     notification_id=row["id"],
@@ -208,6 +218,11 @@ class Scanner:
         async for job in self._receive:
             try:
                 await self._scan(job)
+            except Exception:
+                # The row is ours but no longer held: give it back rather than leave it
+                # until this process stops (the next claim scans it again).
+                log.exception("scan failed", extra={"notification_id": str(job.notification_id)})
+                self._release(job.owner, job.notification_id)
             finally:
                 self.held_bytes -= job.size
                 VIRUS_SCAN_QUEUE_BYTES.set(self.held_bytes)
@@ -270,6 +285,7 @@ class Scanner:
                 return
             except DatabaseUnavailable:
                 await trio.sleep(min(1.0 + attempt, 5.0))
+        self._release(job.owner, job.notification_id)  # scanned again once given back
 
     def _failing(self, exc: Exception) -> None:
         if self.failing_since is None:

@@ -6,7 +6,11 @@ Rules (clamd(8), "INSTREAM"):
   too, so a reply is complete when a NUL arrives; clamd closes the connection after it).
 - The file follows as chunks, each a 4-byte big-endian length and that many bytes, then a
   zero-length chunk. Chunks are at most ``CHUNK`` bytes: a memoryview slices the file, so
-  framing a file copies nothing but the 4-byte headers.
+  framing a file copies nothing but the 4-byte headers. 256 KiB, not 64: every chunk is a
+  send, and every send a turn of the event loop; with other tasks busy on the loop (three
+  tasks of 10 ms a turn), a 1 MiB scan took 3.6 s in 64 KiB chunks and 1.4-2.0 s in 256 KiB
+  ones (1 MiB chunks: 1.2-1.3 s); on an idle loop 18-26 ms either way, 34 ms in 1 MiB
+  chunks (clamd 1.4, loopback Unix socket, 8 files each).
 - The reply is ``stream: OK``, ``stream: <signature> FOUND``, or ``<reason> ERROR``
   (``INSTREAM size limit exceeded. ERROR`` past clamd's ``StreamMaxLength``: clamd closes
   the connection after it, possibly before reading the whole file). Anything else, or a
@@ -24,7 +28,7 @@ import msgspec
 
 COMMAND = b"zINSTREAM\0"
 PING = b"zPING\0"
-CHUNK = 64 * 1024
+CHUNK = 256 * 1024
 END = struct.pack(">I", 0)
 MAX_REPLY = 4096  # a verdict is one short line; more is not clamd
 
