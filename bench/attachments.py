@@ -93,7 +93,6 @@ def start_engine(
         "NOTIFY_LOG_LEVEL": "WARNING", "NOTIFY_EMAIL_PROVIDERS": "ses",
         "NOTIFY_AWS_ENDPOINT_URL": sim_url, "AWS_ACCESS_KEY_ID": "bench",
         "AWS_SECRET_ACCESS_KEY": "bench", "NOTIFY_CLAMD_ADDRESS": clamd,
-        "NOTIFY_CLAMD_TIMEOUT_SECONDS": "5",
         "NOTIFY_SCAN_QUEUE_BYTES": str(args.queue_mb * 1024 * 1024),
         "NOTIFY_RECEIPTS_VERIFY_SIGNATURE": "false",
     }  # fmt: skip
