@@ -124,6 +124,20 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # deployment profile sets NOTIFY_DEFAULT_TIME_ZONE=America/Toronto.
     default_phone_region: str = "CA"
     default_time_zone: str = "UTC"
+    # Files (issue 25). The virus scanner: clamd's socket, "unix:/path" (or "/path") or
+    # "host:port"; unset: Debian's clamav-daemon socket when it exists. Without a scanner
+    # files are refused, unless files_without_scan says to send them unscanned.
+    clamd_address: str = ""
+    clamd_timeout_seconds: Seconds = 30.0  # one file: connect, stream, verdict
+    clamd_concurrency: Annotated[int, msgspec.Meta(ge=1, le=64)] = 4  # scans at once
+    # clamd's StreamMaxLength (25 MiB by default): larger files are not sent to it.
+    clamd_stream_max_bytes: Positive = 25 * 1024 * 1024
+    # Bytes of files held in memory waiting for a scan; past it rows wait in the database.
+    scan_queue_bytes: Positive = 64 * 1024 * 1024
+    files_without_scan: bool = False
+    # Object storage: the bucket for files (S3-compatible); unset: files stay in PostgreSQL.
+    files_bucket: str = ""
+    files_endpoint_url: str = ""  # unset: aws_endpoint_url (unset: AWS itself)
     # Logging
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 

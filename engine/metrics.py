@@ -159,3 +159,22 @@ def observe_mailbox(kind: str, stats: object) -> None:
     MAILBOX_DEPTH.labels(kind).set(stats.current_buffer_used)  # type: ignore[attr-defined]
     MAILBOX_PEAK.labels(kind).set(stats.peak_buffer_used)  # type: ignore[attr-defined]
     MAILBOX_CAPACITY.labels(kind).set(stats.max_buffer_size)  # type: ignore[attr-defined]
+
+
+# Virus scanning of files (issue 25: engine.actors.scanner).
+VIRUS_SCANS = Counter(
+    "notify_virus_scans_total",
+    "Notifications scanned, by outcome (clean, infected, error: no verdict, tried again)",
+    ["outcome"],
+)
+VIRUS_SCAN_SECONDS = Histogram(
+    "notify_virus_scan_duration_seconds",
+    "Time to scan the files of one notification (all its files)",
+    buckets=_LATENCY,
+)
+VIRUS_SCANNER_UP = Gauge(
+    "notify_virus_scanner_up", "1 while the last scan got a verdict, 0 while clamd fails"
+)
+VIRUS_SCAN_QUEUE_BYTES = Gauge(
+    "notify_virus_scan_queue_bytes", "Bytes of files held in memory waiting for a scan"
+)

@@ -10,7 +10,8 @@ Ownership (nursery tree):
     open_engine
     └── store nursery: Store writers (outlive everything that writes)
         └── actor nursery: ReceiptsActor, ProviderActors (+ simulated receipt emitters),
-                           ServiceActors (started lazily, one per service with traffic)
+                           ServiceActors (started lazily, one per service with traffic),
+                           Scanner (files: clamd), the files bucket's client
 
 Shutdown runs in reverse: the server has already drained; actors are cancelled (queued
 messages are safe: every one of them is a committed ``created`` row that recovery resends);
@@ -22,6 +23,7 @@ before returning.
 from __future__ import annotations
 
 import logging
+import os
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -37,6 +39,7 @@ from engine.actors.provider import ProviderActor
 from engine.actors.receipts import ReceiptsActor
 from engine.actors.recovery import Recovery
 from engine.actors.routing import ProviderRoutes
+from engine.actors.scanner import Scanner
 from engine.actors.service_actors import ServiceActors
 from engine.actors.sqs_poller import SqsPoller
 from engine.actors.supervisor import supervise
@@ -50,11 +53,16 @@ from engine.domain.notification import from_address, stored_language, stored_out
 from engine.domain.timestamps import utcnow
 from engine.metrics import RETENTION_PURGED
 from engine.observability import watch_loop_lag
+from engine.providers import aws
+from engine.providers.clamd import ClamdClient
+from engine.providers.object_store import open_objects
 from engine.services import Registry, TemplateCache, email_frame
 from engine.store.notifications import StatusUpdate
 from engine.store.store import Store
 
 log = logging.getLogger("engine.runtime")
+# Where Debian's clamav-daemon listens (its clamd.conf LocalSocket).
+DEBIAN_CLAMD_SOCKET = "/var/run/clamav/clamd.ctl"
 
 
 class Engine:
@@ -107,13 +115,42 @@ class Engine:
                 store.documents.delete_expired,
                 partial(purge_expired, store),
                 store.reports.delete_expired,  # issue 24: reports past their 3 days
+                store.documents.delete_gone_objects,
             ],
         )
         self.service_actors = ServiceActors(
             store.budgets, self.routes.route, self.recovery.release_soon,
             on_notice=self.team_mail.post,
         )  # fmt: skip
+        self.scanner = self._scanner()
         self._nursery: trio.Nursery | None = None
+
+    def _scanner(self) -> Scanner | None:
+        """The virus scanner (issue 25), if there is one to talk to; says so either way."""
+        s = self.settings
+        address = s.clamd_address or (DEBIAN_CLAMD_SOCKET if os.path.exists(DEBIAN_CLAMD_SOCKET)
+                                       else "")  # fmt: skip
+        if not address:
+            if s.files_without_scan:
+                log.warning(
+                    "no virus scanner: files are sent UNSCANNED (NOTIFY_FILES_WITHOUT_SCAN)"
+                )
+            else:
+                log.warning(
+                    "no virus scanner (NOTIFY_CLAMD_ADDRESS unset, no clamd socket at %s):"
+                    " notifications with files are refused",
+                    DEBIAN_CLAMD_SOCKET,
+                )
+            return None
+        client = ClamdClient(
+            address,
+            timeout=s.clamd_timeout_seconds,
+            concurrency=s.clamd_concurrency,
+            max_bytes=s.clamd_stream_max_bytes,
+        )
+        log.info("files are virus scanned", extra={"clamd": repr(client)})
+        return Scanner(self.store, client, self.owner, self.requeue, self.callbacks.on_changes,
+                       concurrency=s.clamd_concurrency, queue_bytes=s.scan_queue_bytes)  # fmt: skip
 
     @property
     def worker_id(self) -> uuid.UUID:
@@ -130,6 +167,9 @@ class Engine:
     # -- startup ---------------------------------------------------------------------
     async def start(self, nursery: trio.Nursery) -> None:
         self._nursery = nursery
+        if self.settings.files_bucket:
+            opener = partial(open_objects, self.settings)
+            self.store.documents.objects = await nursery.start(aws.serve, opener)
         self.service_actors.start(nursery)
         await self.team_mail.ensure()
         await nursery.start(partial(supervise, "team-mail", self.team_mail.run))
@@ -146,6 +186,8 @@ class Engine:
         await nursery.start(partial(supervise, "ownership", self.ownership.run))
         await nursery.start(partial(supervise, "recovery", self.recovery.run))
         await nursery.start(partial(supervise, "callbacks", self.callbacks.run))
+        if self.scanner is not None:
+            await nursery.start(partial(supervise, "scanner", self.scanner.run))
         if self.store.changes is not None:
             # Every process's admin changes, heard within a second (engine.store.changes).
             listen = partial(self.store.changes.run, self.service_changed, self.services_reset)
@@ -171,6 +213,8 @@ class Engine:
             callbacks=self.callbacks,
             receipts=self.receipts,
             readiness_problems=self.readiness_problems,
+            readiness_warnings=self.readiness_warnings,
+            scanner=self.scanner,
         )
 
     def service_changed(self, service_id: uuid.UUID) -> None:
@@ -220,6 +264,10 @@ class Engine:
         if failed:
             await self.callbacks.on_changes(await self.store.update_statuses(failed))
         return queued
+
+    def readiness_warnings(self) -> list[str]:
+        problem = self.scanner.problem() if self.scanner is not None else None
+        return [problem] if problem else []
 
     def readiness_problems(self) -> list[str]:
         problems = []

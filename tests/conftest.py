@@ -18,6 +18,7 @@ import warnings
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -31,6 +32,7 @@ from engine.crypto import DataKeys
 from engine.store.dsn import with_database
 from engine.store.store import Store
 from tests import sql
+from tests.clamd_support import Clamd
 
 ADMIN_TOKEN = "test-admin-token-0123456789"
 SECRET_KEY = "test-secret-key-0123456789abcdef"
@@ -223,4 +225,34 @@ async def serving_engine(database_url: str, **overrides: Any) -> AsyncIterator[R
 @pytest.fixture
 async def running_engine(aio_loop: None, database_url: str) -> AsyncIterator[RunningEngine]:
     async with serving_engine(database_url) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def clamd_daemon() -> Iterator[Clamd]:
+    with tempfile.TemporaryDirectory(prefix="notify-clamd-") as folder:
+        daemon = Clamd(Path(folder))
+        daemon.start()
+        try:
+            yield daemon
+        finally:
+            daemon.stop()
+
+
+@pytest.fixture
+def clamd(clamd_daemon: Clamd) -> Iterator[Clamd]:
+    """The session's clamd, running (a test that stopped it gets it started again after)."""
+    if not clamd_daemon.running:
+        clamd_daemon.start()
+    yield clamd_daemon
+    if not clamd_daemon.running:
+        clamd_daemon.start()
+
+
+@pytest.fixture
+async def scanning_engine(
+    aio_loop: None, database_url: str, clamd: Clamd
+) -> AsyncIterator[RunningEngine]:
+    """``running_engine`` whose files are scanned by the session's clamd (issue 25)."""
+    async with serving_engine(database_url, clamd_address=clamd.address) as running:
         yield running

@@ -44,6 +44,12 @@ NEEDLES = {
 }
 
 
+@pytest.fixture
+def running_engine(scanning_engine: RunningEngine) -> RunningEngine:
+    """Files are sent only where they are virus scanned (issue 25)."""
+    return scanning_engine
+
+
 def auth(key: str) -> dict[str, str]:
     return {"Authorization": f"ApiKey-v1 {key}"}
 

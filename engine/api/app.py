@@ -207,6 +207,9 @@ async def _ready(deps: ApiDeps, request: Request) -> Response:
         problems.append("database unreachable")
     if problems:
         return json_response(503, {"status": "error", "problems": problems})
+    warnings = deps.readiness_warnings()
+    if warnings:  # still ready: what works works (the virus scanner down holds files only)
+        return json_response(200, {"status": "ok", "degraded": warnings})
     return json_response(200, {"status": "ok"})
 
 

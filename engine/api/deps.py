@@ -26,6 +26,7 @@ import msgspec
 from engine.domain.branding import asset_base
 
 if TYPE_CHECKING:
+    from engine.actors.scanner import ScanJob
     from engine.actors.service_actors import ServiceActors
     from engine.config import Settings
     from engine.domain.notification import NotificationRow
@@ -85,6 +86,12 @@ class ReceiptSink(Protocol):
     async def submit(self, receipts: Sequence[Receipt]) -> None: ...
 
 
+class FileScanner(Protocol):
+    """Where the API hands a notification's files to be scanned (``engine.actors.scanner``)."""
+
+    def submit(self, job: ScanJob) -> bool: ...
+
+
 class ApiSettings(msgspec.Struct, frozen=True, kw_only=True):
     """The settings the API reads (``engine.config.Settings`` has the meaning of each)."""
 
@@ -97,6 +104,8 @@ class ApiSettings(msgspec.Struct, frozen=True, kw_only=True):
     receipts_topic_arns: str = ""
     callback_allow_http: bool = False
     callback_allow_private: bool = False
+    # Files are sent unscanned when no scanner is configured (the operator's explicit choice).
+    files_without_scan: bool = False
     # The absolute base of branding images (``engine.domain.branding.asset_base``).
     asset_base: str = "http://127.0.0.1:6011/"
 
@@ -112,6 +121,7 @@ class ApiSettings(msgspec.Struct, frozen=True, kw_only=True):
             receipts_topic_arns=settings.receipts_topic_arns,
             callback_allow_http=settings.callback_allow_http,
             callback_allow_private=settings.callback_allow_private,
+            files_without_scan=settings.files_without_scan,
             asset_base=asset_base(settings.public_url, settings.host, settings.port),
         )
 
@@ -140,3 +150,7 @@ class ApiDeps:
     receipts: ReceiptSink | None
     # Why the engine is not ready to serve (empty: ready).
     readiness_problems: Callable[[], list[str]]
+    # What works but is degraded (the virus scanner down: files are held); ready still.
+    readiness_warnings: Callable[[], list[str]] = list
+    # Files are scanned before sending (engine.actors.scanner); None: no scanner.
+    scanner: FileScanner | None = None

@@ -170,6 +170,12 @@ MESSAGES: list[tuple[str, str]] = [
     ("{key} : File size for {filename} is {size} and greater than allowed limit of {limit}.",
      "{key} : la taille du fichier {filename} est de {size}, ce qui dépasse la limite "
      "permise de {limit}."),
+    ("personalisation {key} file is empty", "personalisation {key} file est un fichier vide"),
+    ("Unsupported file type '{mime_type}'. Supported types are: '{types}'",
+     "Type de fichier non pris en charge '{mime_type}'. Les types pris en charge sont : "
+     "'{types}'"),
+    ("Files cannot be sent: this deployment has no virus scanner",
+     "Les fichiers ne peuvent pas être envoyés : ce déploiement n'a pas d'antivirus"),
     # -- bulk (engine.api.v2.bulk, engine.domain.csv_rows) -------------------------------
     ("You should specify either rows or csv", "Vous devez fournir soit rows, soit csv"),
     ("rows {rows_json} is too short", "rows {rows_json} est trop court"),

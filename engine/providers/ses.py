@@ -13,6 +13,9 @@ Rules:
   ``List-Unsubscribe-Post``, RFC 8058) goes in each entry's ReplacementHeaders. Messages
   with attachments, or too large for the template data limit, go through the single path.
 - Single mode: ``SendEmail`` with the raw MIME message (stdlib ``email``), one call each.
+  An attachment's base64 body is encoded at C speed and put in place of a random marker
+  once the email package has written the message: the package's own encoder and
+  generator cost ~47 ms per 1 MiB attachment, this ~15 ms (best of 10, issue 25).
 - Results come back one per message, in order: accepted -> reference = SES MessageId,
   status ``sending``; failures are mapped per entry (``BULK_STATUS``) or per call
   (``aws.describe``). Nothing but cancellation escapes ``send_batch``.
@@ -23,7 +26,9 @@ Rules:
 
 from __future__ import annotations
 
+import base64
 import json
+import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from email.message import EmailMessage as MimeMessage
@@ -174,15 +179,24 @@ def build_mime(message: EmailMessage) -> bytes:
     # Quoted-printable keeps the body 7-bit whatever the language and line length.
     mime.set_content(message.text, cte="quoted-printable")
     mime.add_alternative(message.html, subtype="html", cte="quoted-printable")
+    bodies: dict[bytes, bytes] = {}
     for attachment in message.attachments:
         maintype, _, subtype = attachment.mime_type.partition("/")
+        # A marker where the body goes: unguessable, so no text of the message holds it.
+        marker = f"attachment-{uuid.uuid4().hex}"
         mime.add_attachment(
-            attachment.content,
+            marker.encode(),
             maintype=maintype or "application",
             subtype=subtype or "octet-stream",
             filename=attachment.filename,
         )
-    return mime.as_bytes()
+        # What the package writes for the marker's bytes, and the real body's lines.
+        written = base64.b64encode(marker.encode())
+        bodies[written] = base64.encodebytes(attachment.content).replace(b"\n", b"\r\n")[:-2]
+    raw = mime.as_bytes()
+    for written, body in bodies.items():
+        raw = raw.replace(written, body, 1)
+    return raw
 
 
 def build_raw_request(message: EmailMessage, configuration_set: str = "") -> dict[str, Any]:

@@ -3,7 +3,9 @@
 Rules (the periods themselves are ``engine.domain.retention``'s):
 - A service keeps each channel's notifications for its ``service_data_retention`` days,
   else ``DEFAULT_DAYS``. Past that, a notification goes with its documents and owed
-  callbacks, and GET answers 404 for it, as GC does.
+  callbacks, and GET answers 404 for it, as GC does. Documents in object storage are
+  listed in ``document_objects_gone`` by the same statement; housekeeping deletes the
+  objects (``engine.store.documents``).
 - Before a row goes, it is counted in ``notification_stats`` (per UTC day, service,
   template, channel, key type, status: no personal data). Count and delete are one
   statement, so a row is counted exactly once or not deleted at all.
@@ -39,7 +41,11 @@ WITH doomed AS (
     DELETE FROM notifications n USING doomed d WHERE n.id = d.id
     RETURNING n.id, n.created_at, n.template_id, n.key_type, n.status, n.billable_units
 ), documents_gone AS (
-    DELETE FROM documents WHERE notification_id IN (SELECT id FROM gone)
+    DELETE FROM documents WHERE notification_id IN (SELECT id FROM gone) RETURNING object_key
+), objects_gone AS (
+    -- Files in object storage: deleted from the bucket by housekeeping (store.documents).
+    INSERT INTO document_objects_gone (object_key)
+    SELECT object_key FROM documents_gone WHERE object_key IS NOT NULL ON CONFLICT DO NOTHING
 ), callbacks_gone AS (
     DELETE FROM callback_queue WHERE notification_id IN (SELECT id FROM gone)
 ), counted AS (

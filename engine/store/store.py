@@ -79,6 +79,7 @@ from engine.store.recovery import Recovery
 from engine.store.replica import Replica, open_replica
 from engine.store.reports import Reports
 from engine.store.retention import Retention
+from engine.store.scans import Scans
 from engine.store.sealing import Reencrypt, Sealer
 from engine.store.send_rates import SendRates
 from engine.store.services import Services
@@ -120,6 +121,7 @@ class Store:
         self.jobs = Jobs(pipe, sealer)
         self.documents = Documents(pipe, sealer)
         self.recovery = Recovery(pipe, sealer)
+        self.scans = Scans(pipe, sealer)
         self.complaints = Complaints(pipe, sealer)
         self.reencrypt = Reencrypt(pipe, sealer)
         self.counts = Counts(pipe)

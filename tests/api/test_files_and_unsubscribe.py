@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import httpx2
+import pytest
 import trio
 
 from engine.domain.notification import EmailMessage, Outbound
@@ -58,6 +59,12 @@ def record(running: RunningEngine) -> Recorder:
     return recorder
 
 
+@pytest.fixture
+def running_engine(scanning_engine: RunningEngine) -> RunningEngine:
+    """Files are sent only where they are virus scanned (issue 25)."""
+    return scanning_engine
+
+
 def auth(key: str) -> dict[str, str]:
     return {"Authorization": f"ApiKey-v1 {key}"}
 
@@ -80,12 +87,14 @@ def messages(r: Any) -> list[str]:
 
 
 async def test_link_file_becomes_a_download_url(running_engine: RunningEngine) -> None:
+    recorder = record(running_engine)
     setup = await running_engine.create_service()
     r = await send_email(running_engine, setup["keys"]["normal"], {
         "email_address": "someone@example.com", "template_id": setup["email_template"],
         "personalisation": {"name": "Ada", "code": file_value()},
     })  # fmt: skip
     assert r.status_code == 201, r.text
+    await recorder.wait_for(r.json()["id"])  # sent: scanned clean, the link serves it
     body = r.json()["content"]["body"]
     prefix = f"{running_engine.base_url}/d/"
     assert prefix in body

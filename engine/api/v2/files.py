@@ -22,6 +22,14 @@ Rules:
 - Simulated recipients get the fake URL ``<base>d/test-document`` and nothing is stored.
 - Expired files are refused at once and removed by ``store.documents.delete_expired``
   (recovery runs it as housekeeping every ``timeout_every``).
+- Safe files (issue 25): an empty file is refused (400); the content must be of GC's
+  types (``engine.domain.file_types``, by magic bytes: the name only chooses between
+  what the content allows), else 400 ``Unsupported file type ...`` as GC answers. The
+  stored MIME type is the detected one. Checks run in the order GC's do: the request's
+  own errors (all of them, one ValidationError), then the type, then the scanner.
+- Every file is virus scanned before its notification is sent (``engine.actors.scanner``);
+  a deployment without a scanner refuses files (400) unless it opted out
+  (NOTIFY_FILES_WITHOUT_SCAN), and then its files are marked ``unscanned``.
 """
 
 from __future__ import annotations
@@ -29,7 +37,6 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
-import mimetypes
 import re
 import uuid
 from collections.abc import Mapping, Sequence
@@ -42,6 +49,7 @@ import msgspec
 from engine.api.errors import BadRequestError, NotFoundError, ValidationError
 from engine.api.http import Request, Response
 from engine.api.i18n import choose, translate
+from engine.domain import file_types
 from engine.domain.notification import Attachment
 from engine.store.documents import NewDocument
 
@@ -56,6 +64,7 @@ GOVUK_KEYS = ("confirm_email_before_download", "retention_period")
 GOVUK_RETENTION_WEEKS = 26
 _WEEKS = re.compile(r"^(\d+) weeks?$")
 WRONG_ADDRESS = "This is not the email address the file was sent to"
+NO_SCANNER = "Files cannot be sent: this deployment has no virus scanner"
 
 
 class FileUpload(msgspec.Struct, frozen=True, kw_only=True):
@@ -93,6 +102,12 @@ def extract_files(personalisation: Mapping[str, Any], channel: str) -> list[File
             files.append(upload)
     if errors:
         raise ValidationError(errors)
+    for f in files:
+        if not file_types.allowed(f.mime_type):
+            raise BadRequestError(
+                f"Unsupported file type '{f.mime_type}'. Supported types are: "
+                f"'{file_types.ALLOWED_EXTENSIONS}'"
+            )
     return files
 
 
@@ -140,8 +155,11 @@ def _one_file(key: str, value: Mapping[str, Any], errors: list[str]) -> FileUplo
             f"limit of {ATTACHMENT_SIZE_LIMIT}."
         )
         return None
+    if not content:
+        errors.append(f"personalisation {key} file is empty")
+        return None
     name = filename if isinstance(filename, str) else None
-    mime = (mimetypes.guess_type(name)[0] if name else None) or "application/octet-stream"
+    mime = file_types.detect(content, name)
     return FileUpload(key=key, filename=name, sending_method=str(method), content=content,
                       mime_type=mime, document_id=uuid.uuid4(), confirm_email=confirm,
                       keep_days=keep_days)  # fmt: skip
@@ -193,9 +211,10 @@ def attachments(files: Sequence[FileUpload]) -> tuple[Attachment, ...]:
 
 async def store_documents(
     store: ApiStore, service_id: uuid.UUID, notification_id: uuid.UUID,
-    files: Sequence[FileUpload], recipient: str,
+    files: Sequence[FileUpload], recipient: str, *, scan: str,
 ) -> None:  # fmt: skip
-    """``recipient``: the address a link asking for confirmation must be confirmed with."""
+    """``recipient``: the address a link asking for confirmation must be confirmed with;
+    ``scan``: the documents' scan state (``engine.store.documents``)."""
     now = dt.datetime.now(dt.UTC)
     expires = now + dt.timedelta(days=LINK_DAYS)
     await store.documents.insert(
@@ -215,6 +234,7 @@ async def store_documents(
             for f in files
         ],
         expires_at=expires,
+        scan=scan,
     )
 
 

@@ -18,6 +18,10 @@ endpoint's bearer token and signing secret; refused (400) unless the service has
 delivery-status endpoint and the URL's host is on its ``callback_hosts``
 (``engine.domain.callback_urls.callback_url_message``: no DNS here). Checked before the
 rate limit, as the body's other fields; bulk rows cannot carry one.
+Files (issue 25): a notification with files is written ``pending-virus-check``, owned by
+this process even when scheduled (nobody else may scan it meanwhile), and handed to the
+scanner (``engine.actors.scanner``) after its commit; the scanner sends it on once clean.
+Without a scanner, files are refused unless the deployment opted out of scanning.
 """
 
 from __future__ import annotations
@@ -28,10 +32,12 @@ from urllib.parse import urlsplit
 
 import msgspec
 
+from engine.actors.scanner import ScanJob
 from engine.api.auth import AuthContext
 from engine.api.errors import BadRequestError, ValidationError
 from engine.api.http import Request, Response
 from engine.api.v2.files import (
+    NO_SCANNER,
     apply_files,
     attachments,
     extract_files,
@@ -42,6 +48,7 @@ from engine.api.v2.formats import parse_scheduled_for
 from engine.api.v2.schema import decode_or_explain, parse_uuid
 from engine.domain import admission, callback_urls
 from engine.domain import notification as nt
+from engine.domain import statuses as st
 from engine.domain.recipients import (
     InvalidRecipient,
     is_simulated_email,
@@ -176,6 +183,8 @@ async def _post(
     personalisation = body.personalisation or {}
     _check_personalisation_size(personalisation)
     files = extract_files(personalisation, channel) if has_files(personalisation) else []
+    if files and deps.scanner is None and not deps.settings.files_without_scan:
+        raise BadRequestError(NO_SCANNER)
 
     actor = await deps.service_actors.get(bundle)
     reservation = await actor.admit(key.key_type)
@@ -194,6 +203,7 @@ async def _post(
         team = bundle.team_emails if channel == "email" else bundle.team_phones
         admission.check_recipient(bundle.service, team, key.key_type, channel, recipient)
 
+    scanner = deps.scanner if files and not simulated else None
     base = request.base_url(deps.settings.public_url)
     if files:
         personalisation = apply_files(personalisation, files, base, simulated=simulated)
@@ -248,7 +258,8 @@ async def _post(
         reference=body.reference,
         scheduled_for=scheduled,
         created_at=now,
-        owner=deps.owner() if scheduled is None else None,
+        # A row waiting for its scan is ours until scanned, scheduled or not.
+        owner=deps.owner() if scheduled is None or scanner is not None else None,
         language=version,
     )
     row = nt.accepted_row(
@@ -261,6 +272,8 @@ async def _post(
         unsubscribe_url=unsubscribe_url,
         callback_url=callback_url,
     )
+    if scanner is not None:
+        row.status = st.PENDING_VIRUS_CHECK
     domain = deps.settings.notify_email_domain
     sender = nt.sender_address(bundle.service, domain) if channel == "email" else ""
     response = _encode(nt.post_response(row, base, sender, body.scheduled_for, sanitised))
@@ -270,18 +283,28 @@ async def _post(
     await reservation.take(channel, row.billable_units)
     try:
         if files:
-            await store_documents(deps.store, bundle.service.id, row.id, files, recipient)
+            scan = "pending" if scanner is not None else "unscanned"
+            await store_documents(
+                deps.store, bundle.service.id, row.id, files, recipient, scan=scan
+            )
         await deps.store.insert_notifications([row])
     except Exception:
         reservation.release()
         raise
     NOTIFICATIONS_CREATED.labels(channel, key.key_type, template.process_type).inc()
-    if scheduled is None:
+    if scheduled is None or scanner is not None:
         email = rendered if isinstance(rendered, RenderedEmail) else None
         from_address = nt.from_address(bundle.service, domain)
-        deps.service_actors.dispatch(
-            actor, nt.outbound(row, email, from_address, attachments(files))
-        )
+        message = nt.outbound(row, email, from_address, attachments(files))
+        if scanner is None:
+            deps.service_actors.dispatch(actor, message)
+        else:
+            assert row.owner is not None
+
+            async def send() -> None:
+                deps.service_actors.dispatch(actor, message)
+
+            scanner.submit(ScanJob(row.id, row.owner, [f.content for f in files], send))
     return Response(201, response)
 
 
