@@ -13,6 +13,7 @@ import trio
 from notifications_python_client.errors import HTTPError
 
 from tests.api.test_python_client import Api, api, error_of, poll_status, run
+from tests.conftest import RunningEngine
 
 __all__ = ["api"]  # the fixture, shared with test_python_client
 
@@ -299,6 +300,12 @@ async def test_unsubscribe_link_and_cost_data_as_govuk_shows_them(api: Api) -> N
     assert listed["notifications"][0]["cost_details"] == {"billable_sms_fragments": 2}
 
 
+@pytest.fixture
+def running_engine(scanning_engine: RunningEngine) -> RunningEngine:
+    """Files are sent only where they are virus scanned (issue 25)."""
+    return scanning_engine
+
+
 async def test_prepare_upload_files_mean_what_govuk_means(api: Api) -> None:
     """The python client's prepare_upload() output is a link (GOV.UK's files), which asks
     for the recipient's address first unless confirm_email_before_download is false, and
@@ -329,6 +336,8 @@ async def test_prepare_upload_files_mean_what_govuk_means(api: Api) -> None:
     )
     links = re.findall(r"/d/[0-9a-f-]{36}", sent["content"]["body"])
     assert len(links) == 2
+    # Links serve a file once it is scanned clean (issue 25): delivered, it was.
+    await run(poll_status, api.client, sent["id"], "delivered")
     async with api.running.client() as http:
         asked = await http.get(links[0])
         wrong = await http.post(links[0], data={"email_address": "other@example.com"})
