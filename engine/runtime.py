@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from functools import partial
 from typing import Any
 
@@ -51,6 +51,8 @@ from engine.domain.timestamps import utcnow
 from engine.metrics import RETENTION_PURGED
 from engine.observability import watch_loop_lag
 from engine.services import Registry, TemplateCache, email_frame
+from engine.startup import EXIT_CONFIG, StartupError, database_error
+from engine.store.errors import is_unavailability
 from engine.store.notifications import StatusUpdate
 from engine.store.store import Store
 
@@ -231,7 +233,7 @@ async def open_engine(settings: Settings, box: SecretBox) -> AsyncIterator[Engin
         from engine.store.embedded import start_embedded
 
         dsn = await trio.to_thread.run_sync(start_embedded, settings.data_dir)
-    async with Store.open(
+    opening = Store.open(
         dsn,
         pool_size=settings.db_pool_size,
         keyed_pool_size=settings.db_keyed_pool_size,
@@ -240,10 +242,18 @@ async def open_engine(settings: Settings, box: SecretBox) -> AsyncIterator[Engin
         linger_ms=settings.store_linger_ms,
         writers=settings.store_writers,
         data_keys=DataKeys.from_settings(settings.secret_key, settings.data_keys),
-    ) as store:
+    )
+    async with AsyncExitStack() as stack:
+        try:
+            store = await stack.enter_async_context(opening)
+        except Exception as exc:
+            if is_unavailability(exc):
+                raise database_error(dsn, exc) from None
+            raise
         applied = await store.migrate()
         if applied:
             log.info("migrations applied", extra={"versions": applied})
+        await check_secret_key(store, box)
         async with trio.open_nursery() as store_nursery:
             await store_nursery.start(store.run)
             engine = Engine(settings, store, box)
@@ -261,6 +271,24 @@ async def open_engine(settings: Settings, box: SecretBox) -> AsyncIterator[Engin
             finally:
                 with trio.CancelScope(shield=True):
                     await store.close()
+
+
+async def check_secret_key(store: Store, box: SecretBox) -> None:
+    """Refuse to serve with a NOTIFY_SECRET_KEY that does not open the API keys already in
+    the database: every key would be refused (401). The usual cause is a second node
+    started without the first one's key, which then generated its own."""
+    sealed = await store.keys.any_sealed_secret()
+    if sealed is None:
+        return
+    try:
+        box.open(sealed)
+    except ValueError:
+        raise StartupError(
+            "NOTIFY_SECRET_KEY does not open the API keys stored in this database: every"
+            " node of a deployment needs the same key; set NOTIFY_SECRET_KEY to the first"
+            " node's (the secret_key file in its NOTIFY_DATA_DIR if it generated one)",
+            EXIT_CONFIG,
+        ) from None
 
 
 async def purge_expired(store: Store) -> int:
