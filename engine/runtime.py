@@ -38,7 +38,6 @@ from engine.actors.receipts import ReceiptsActor
 from engine.actors.recovery import Recovery
 from engine.actors.routing import ProviderRoutes
 from engine.actors.service_actors import ServiceActors
-from engine.actors.sqs_poller import SqsPoller
 from engine.actors.supervisor import supervise
 from engine.actors.team_mail import TeamMailer
 from engine.api.deps import ApiDeps, ApiSettings
@@ -136,6 +135,8 @@ class Engine:
         await nursery.start(partial(supervise, "receipts", self.receipts.run))
         s = self.settings
         if s.receipts_sqs_queue_url:
+            from engine.actors.sqs_poller import SqsPoller  # botocore: only when used
+
             poller = SqsPoller(s, self.receipts.submit)
             await nursery.start(partial(supervise, "sqs-poller", poller.run))
         await self.routes.start(nursery, self.receipts.send_channel)
