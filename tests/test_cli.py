@@ -206,6 +206,12 @@ async def test_demo_prints_a_working_curl_and_client_snippet(
     try:
         key = re.search(r"API key:\s+(\S+)", banner)
         assert key is not None, banner
+        # The next steps: how to stop, where the data and the admin token are, the CLI.
+        steps = _printed(banner, "Next steps:", "docs:")
+        assert "Ctrl-C" in steps
+        assert f"data folder:  {data}" in steps
+        assert f"admin token:  {data / 'admin_token'}" in steps
+        assert "notify-engine admin --help" in steps
         # Secrets were generated once into the data folder, readable by the owner only.
         for name in ("secret_key", "admin_token", "demo.json"):
             assert (data / name).stat().st_mode & 0o077 == 0, name
