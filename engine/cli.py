@@ -271,10 +271,12 @@ def main(argv: list[str] | None = None) -> None:
             from engine.store.embedded import Embedded
 
             embedded = Embedded(settings.data_dir)
+            # The engine stops the server it runs on unless told to keep it warm (also
+            # when interrupted while starting it); the one-shot commands stop only a
+            # server they started (an engine may be using it).
+            stop_embedded = serving and not settings.embedded_keep_running
             dsn, started = embedded.start()
-            # The engine stops the server it runs on unless told to keep it warm; the
-            # one-shot commands stop only a server they started (an engine may use it).
-            stop_embedded = not settings.embedded_keep_running if serving else started
+            stop_embedded = stop_embedded or (started and not serving)
             settings = msgspec.structs.replace(settings, database_url=dsn)
             os.environ["DATABASE_URL"] = dsn  # NOTIFY_WORKERS children use the same server
         code = _run(args, settings)
