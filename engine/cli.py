@@ -27,6 +27,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 from pathlib import Path
@@ -275,7 +276,14 @@ def main(argv: list[str] | None = None) -> None:
             # when interrupted while starting it); the one-shot commands stop only a
             # server they started (an engine may be using it).
             stop_embedded = serving and not settings.embedded_keep_running
+            # While pg_ctl starts the server (a subprocess: the GIL is free), import what
+            # serving needs (~1 s of CPU) instead of after it: a faster restart.
+            preimport = threading.Thread(target=_import_for_serving, daemon=True)
+            if serving:
+                preimport.start()
             dsn, started = embedded.start()
+            if serving:
+                preimport.join()
             stop_embedded = stop_embedded or (started and not serving)
             settings = msgspec.structs.replace(settings, database_url=dsn)
             os.environ["DATABASE_URL"] = dsn  # NOTIFY_WORKERS children use the same server
@@ -294,6 +302,12 @@ def main(argv: list[str] | None = None) -> None:
     if serving:
         log.info("stopped", extra={"exit_code": code})
     raise SystemExit(code)
+
+
+def _import_for_serving() -> None:
+    import engine.api.app
+    import engine.demo
+    import engine.runtime  # noqa: F401
 
 
 def _is_worker_child() -> bool:
