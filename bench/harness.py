@@ -147,21 +147,17 @@ def database(folder: Path) -> Iterator[str]:
 
     base = os.environ.get("DATABASE_URL")
     if not base:
-        from engine.store.embedded import start_embedded
+        from engine.store.embedded import Embedded
 
-        dsn = start_embedded(str(folder / "pg"))
+        if os.geteuid() == 0:
+            # Our own temporary folder (mkdtemp: 0700): the server's unprivileged user must
+            # traverse it (engine.store.embedded never opens up a folder itself).
+            folder.chmod(0o711)
+        server = Embedded(folder / "pg")
         try:
-            yield dsn
+            yield server.start()[0]
         finally:
-            pid_file = folder / "pg" / "pg" / "postmaster.pid"
-            if pid_file.exists():
-                with contextlib.suppress(ProcessLookupError, ValueError):
-                    pid = int(pid_file.read_text().split()[0])
-                    os.kill(pid, signal.SIGINT)  # "fast" shutdown
-                    deadline = time.monotonic() + 15
-                    while time.monotonic() < deadline:
-                        os.kill(pid, 0)  # ProcessLookupError once it has exited
-                        time.sleep(0.1)
+            server.stop()
         return
     name = f"notify_e2e_{secrets.token_hex(5)}"
 

@@ -33,6 +33,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Storage
     database_url: str | None = None
     data_dir: str = ".notify-data"
+    # The embedded PostgreSQL (no DATABASE_URL) stops when `serve` / `demo` stop; true keeps
+    # it running for faster restarts (`notify-engine db stop` stops it).
+    embedded_keep_running: bool = False
     # The main pool's maximum. 4, not 8: under bench/e2e.py --quick it never held more
     # than 3 connections (pg_stat_activity sampled every 50 ms, 5 runs) and 4 vs 8 taking
     # turns measured no difference (350.8 / 282.0 vs 287.7 notifications/s, shared machine).

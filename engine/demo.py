@@ -1,9 +1,14 @@
 """The demo: a service, an email and an SMS template and a live API key, created through
-the engine's own admin API once, remembered in the data folder, printed at every start."""
+the engine's own admin API once, remembered in the data folder, printed at every start,
+with the next steps (how to stop, where the data and the admin token are, the admin CLI,
+the docs)."""
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import sys
 import textwrap
 from typing import TYPE_CHECKING, Any
 
@@ -62,7 +67,14 @@ async def ensure_demo(base_url: str, admin_token: str, state_file: trio.Path) ->
     return state
 
 
-def demo_text(base: str, state: dict[str, Any]) -> str:
+def demo_text(
+    base: str,
+    state: dict[str, Any],
+    *,
+    data_dir: str = ".notify-data",
+    token: str = "NOTIFY_ADMIN_TOKEN",
+    cli: str = "notify-engine",
+) -> str:
     key = state["api_key"]
     payload = json.dumps({
         "email_address": "someone@example.com",
@@ -97,6 +109,14 @@ def demo_text(base: str, state: dict[str, Any]) -> str:
               personalisation={{"name": "Ada", "reference": "A-123"}},
           )
           print(client.get_notification_by_id(sent["id"])["status"])
+
+        Next steps:
+          stop:         Ctrl-C (an embedded PostgreSQL stops with the engine)
+          data folder:  {data_dir}
+          admin token:  {token}
+          admin CLI:    {cli} admin --help   (e.g. admin get-service {state["service_id"]})
+          docs:         README.md ("Configuration", "Running in production");
+                        the API's OpenAPI document: {base}/v2/openapi
         ===============================================================
         """
     )
@@ -107,4 +127,22 @@ async def print_demo(engine: Engine, port: int) -> None:
     base = f"http://{s.host}:{port}"
     admin = f"http://{s.admin_host or s.host}:{s.admin_port}" if s.admin_port else base
     state = await ensure_demo(admin, s.admin_token, trio.Path(s.data_dir) / "demo.json")
-    print(demo_text(base, state), flush=True)
+    print(demo_text(base, state, **_where(s.data_dir)), flush=True)
+
+
+def _where(data_dir: str) -> dict[str, str]:
+    """The banner's paths: the data folder, the admin token's file (when generated), and
+    how to call this engine again (``notify-engine`` when on PATH, else the script beside
+    this Python, e.g. ``.venv/bin/notify-engine``, else ``python -m engine``)."""
+    folder = os.path.abspath(data_dir)
+    saved = os.path.join(folder, "admin_token")
+    token = saved if os.path.exists(saved) else "NOTIFY_ADMIN_TOKEN (set by you)"
+    beside = os.path.join(os.path.dirname(sys.executable), "notify-engine")
+    if not os.path.exists(beside):
+        cli = f"{sys.executable} -m engine"
+    elif (found := shutil.which("notify-engine")) and os.path.samefile(found, beside):
+        cli = "notify-engine"
+    else:
+        relative = os.path.relpath(beside)
+        cli = beside if relative.startswith("..") else relative
+    return {"data_dir": folder, "token": token, "cli": cli}

@@ -26,7 +26,7 @@ import logging
 import os
 import uuid
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from functools import partial
 from typing import Any
 
@@ -41,7 +41,6 @@ from engine.actors.recovery import Recovery
 from engine.actors.routing import ProviderRoutes
 from engine.actors.scanner import Scanner
 from engine.actors.service_actors import ServiceActors
-from engine.actors.sqs_poller import SqsPoller
 from engine.actors.supervisor import supervise
 from engine.actors.team_mail import TeamMailer
 from engine.api.deps import ApiDeps, ApiSettings
@@ -53,10 +52,10 @@ from engine.domain.notification import from_address, stored_language, stored_out
 from engine.domain.timestamps import utcnow
 from engine.metrics import RETENTION_PURGED
 from engine.observability import watch_loop_lag
-from engine.providers import aws
 from engine.providers.clamd import ClamdClient
-from engine.providers.object_store import open_objects
 from engine.services import Registry, TemplateCache, email_frame
+from engine.startup import EXIT_CONFIG, StartupError, database_error
+from engine.store.errors import is_unavailability
 from engine.store.notifications import StatusUpdate
 from engine.store.store import Store
 
@@ -168,6 +167,9 @@ class Engine:
     async def start(self, nursery: trio.Nursery) -> None:
         self._nursery = nursery
         if self.settings.files_bucket:
+            from engine.providers import aws  # botocore: only when used
+            from engine.providers.object_store import open_objects
+
             opener = partial(open_objects, self.settings)
             self.store.documents.objects = await nursery.start(aws.serve, opener)
         self.service_actors.start(nursery)
@@ -179,6 +181,8 @@ class Engine:
         await nursery.start(partial(supervise, "receipts", self.receipts.run))
         s = self.settings
         if s.receipts_sqs_queue_url:
+            from engine.actors.sqs_poller import SqsPoller  # botocore: only when used
+
             poller = SqsPoller(s, self.receipts.submit)
             await nursery.start(partial(supervise, "sqs-poller", poller.run))
         await self.routes.start(nursery, self.receipts.send_channel)
@@ -284,7 +288,7 @@ async def open_engine(settings: Settings, box: SecretBox) -> AsyncIterator[Engin
         from engine.store.embedded import start_embedded
 
         dsn = await trio.to_thread.run_sync(start_embedded, settings.data_dir)
-    async with Store.open(
+    opening = Store.open(
         dsn,
         pool_size=settings.db_pool_size,
         keyed_pool_size=settings.db_keyed_pool_size,
@@ -295,10 +299,18 @@ async def open_engine(settings: Settings, box: SecretBox) -> AsyncIterator[Engin
         data_keys=DataKeys.from_settings(settings.secret_key, settings.data_keys),
         replica_dsn=settings.database_replica_url,
         replica_pool_size=settings.db_replica_pool_size,
-    ) as store:
+    )
+    async with AsyncExitStack() as stack:
+        try:
+            store = await stack.enter_async_context(opening)
+        except Exception as exc:
+            if is_unavailability(exc):
+                raise database_error(dsn, exc) from None
+            raise
         applied = await store.migrate()
         if applied:
             log.info("migrations applied", extra={"versions": applied})
+        await check_secret_key(store, box)
         async with trio.open_nursery() as store_nursery:
             await store_nursery.start(store.run)
             engine = Engine(settings, store, box)
@@ -316,6 +328,24 @@ async def open_engine(settings: Settings, box: SecretBox) -> AsyncIterator[Engin
             finally:
                 with trio.CancelScope(shield=True):
                     await store.close()
+
+
+async def check_secret_key(store: Store, box: SecretBox) -> None:
+    """Refuse to serve with a NOTIFY_SECRET_KEY that does not open the API keys already in
+    the database: every key would be refused (401). The usual cause is a second node
+    started without the first one's key, which then generated its own."""
+    sealed = await store.keys.any_sealed_secret()
+    if sealed is None:
+        return
+    try:
+        box.open(sealed)
+    except ValueError:
+        raise StartupError(
+            "NOTIFY_SECRET_KEY does not open the API keys stored in this database: every"
+            " node of a deployment needs the same key; set NOTIFY_SECRET_KEY to the first"
+            " node's (the secret_key file in its NOTIFY_DATA_DIR if it generated one)",
+            EXIT_CONFIG,
+        ) from None
 
 
 async def purge_expired(store: Store) -> int:

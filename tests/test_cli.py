@@ -23,7 +23,7 @@ import trio
 
 from engine.domain.team_mail import SYSTEM_SERVICE_ID
 from tests import sql
-from tests.conftest import ADMIN_TOKEN, RunningEngine
+from tests.conftest import ADMIN_TOKEN, RunningEngine, reset_database
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -188,6 +188,9 @@ def _printed(banner: str, start: str, end: str) -> str:
 async def test_demo_prints_a_working_curl_and_client_snippet(
     database_url: str, tmp_path: Path
 ) -> None:
+    # The demo generates its own secret key: no API key sealed with another may be stored
+    # (the engine refuses a key that does not open them, engine.runtime.check_secret_key).
+    await reset_database(database_url)
     data = tmp_path / "data"
     env = {k: v for k, v in os.environ.items() if not k.startswith("NOTIFY_")}
     env.update(
@@ -203,6 +206,12 @@ async def test_demo_prints_a_working_curl_and_client_snippet(
     try:
         key = re.search(r"API key:\s+(\S+)", banner)
         assert key is not None, banner
+        # The next steps: how to stop, where the data and the admin token are, the CLI.
+        steps = _printed(banner, "Next steps:", "docs:")
+        assert "Ctrl-C" in steps
+        assert f"data folder:  {data}" in steps
+        assert f"admin token:  {data / 'admin_token'}" in steps
+        assert "notify-engine admin --help" in steps
         # Secrets were generated once into the data folder, readable by the owner only.
         for name in ("secret_key", "admin_token", "demo.json"):
             assert (data / name).stat().st_mode & 0o077 == 0, name

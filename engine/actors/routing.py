@@ -25,11 +25,8 @@ from engine.actors.provider import Fence, ProviderActor, parse_send_rates
 from engine.actors.supervisor import supervise
 from engine.config import Settings
 from engine.domain.notification import Outbound
-from engine.providers import aws
 from engine.providers.base import Receipt
-from engine.providers.ses import open_ses
 from engine.providers.simulated import SimulatedProvider
-from engine.providers.sns import open_sns
 from engine.store.notifications import StatusChange
 from engine.store.store import Store
 
@@ -85,9 +82,17 @@ class ProviderRoutes:
             await self._nursery.start(provider.run)
             self._simulated[name] = provider
         elif (kind, channel) == ("ses", "email"):
+            # Imported here: botocore costs ~0.5 s of CPU at start, which the simulated
+            # providers (the demo) do not need (issue 26: a restart in about a second).
+            from engine.providers import aws
+            from engine.providers.ses import open_ses
+
             # The AWS client lives in its own task: closed when the actor nursery is cancelled.
             provider = await self._nursery.start(aws.serve, partial(open_ses, s, name=name))
         elif (kind, channel) == ("sns", "sms"):
+            from engine.providers import aws
+            from engine.providers.sns import open_sns
+
             provider = await self._nursery.start(aws.serve, partial(open_sns, s, name=name))
         else:
             raise ValueError(f"unknown provider {kind!r} in NOTIFY_{channel.upper()}_PROVIDERS")

@@ -49,3 +49,11 @@ class Keys:
             " WHERE service_id = $1 ORDER BY created_at",
             service_id,
         )
+
+    async def any_sealed_secret(self) -> bytes | None:
+        """One stored key's sealed secret (the newest), if any: at start the engine checks
+        that NOTIFY_SECRET_KEY opens it (a second node started without the first's key)."""
+        rows = await self._pipe.fetch(
+            "SELECT secret_sealed FROM api_keys ORDER BY created_at DESC LIMIT 1"
+        )
+        return bytes(rows[0]["secret_sealed"]) if rows else None
