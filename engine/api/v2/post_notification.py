@@ -16,7 +16,6 @@ are rendered in the service's branding (``engine.domain.branding``).
 
 from __future__ import annotations
 
-import uuid
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -221,7 +220,7 @@ async def _post(
     )
     row = nt.accepted_row(
         spec,
-        uuid.uuid4(),
+        nt.new_ids(1, now)[0],
         recipient,
         personalisation,
         rendered,
