@@ -31,7 +31,7 @@ import trio_asyncio
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.store_inserts import _drop, _scratch, server_dsn
-from engine.domain.notification import NotificationRow
+from engine.domain.notification import NotificationRow, new_ids
 from engine.domain.timestamps import utcnow
 from engine.store.notifications import StatusUpdate
 from engine.store.store import Store
@@ -45,6 +45,7 @@ BODY = (
 
 def rows(n: int, service: uuid.UUID, template: uuid.UUID) -> list[NotificationRow]:
     now = utcnow()
+    ids = new_ids(n, now)
     out = []
     for i in range(n):
         values = {"name": f"Person {i}", "reference": f"A-{i:08d}", "date": "2026-12-06",
@@ -53,7 +54,7 @@ def rows(n: int, service: uuid.UUID, template: uuid.UUID) -> list[NotificationRo
         for key, value in values.items():
             body = body.replace(f"(({key}))", value)
         out.append(NotificationRow(
-            id=uuid.uuid4(), service_id=service, template_id=template, template_version=1,
+            id=ids[i], service_id=service, template_id=template, template_version=1,
             api_key_id=uuid.uuid4(), key_type="normal", notification_type="email",
             recipient=f"person.{i}@example.com", status="created", client_reference=f"ref-{i}",
             personalisation=json.dumps(values), subject="Your passport application",
