@@ -65,13 +65,28 @@ def rows(n: int, service: uuid.UUID, template: uuid.UUID) -> list[NotificationRo
     return out
 
 
+# The table's relations: itself, or its partitions (and their own) when partitioned.
+PARTS = (
+    "SELECT relid FROM pg_partition_tree('notifications') WHERE isleaf"
+    " UNION ALL SELECT 'notifications'::regclass WHERE NOT EXISTS"
+    " (SELECT 1 FROM pg_partition_tree('notifications'))"
+)
+SIZES_SQL = f"""
+SELECT sum(pg_relation_size(relid)) AS heap,
+       sum(pg_total_relation_size(relid) - pg_relation_size(relid) - pg_indexes_size(relid))
+           AS toast,
+       sum(pg_indexes_size(relid)) AS indexes
+FROM ({PARTS}) parts
+"""
+
+
 async def _stats(store: Store) -> dict[str, int]:
     await sql.execute(store, "SELECT pg_stat_force_next_flush()")
     row = await sql.fetchrow(
         store,
         "SELECT pg_current_wal_lsn() - '0/0'::pg_lsn AS wal,"
-        " coalesce(n_tup_upd, 0) AS upd, coalesce(n_tup_hot_upd, 0) AS hot"
-        " FROM pg_stat_user_tables WHERE relname = 'notifications'",
+        " coalesce(sum(n_tup_upd), 0) AS upd, coalesce(sum(n_tup_hot_upd), 0) AS hot"
+        f" FROM pg_stat_user_tables WHERE relid IN ({PARTS})",
     )
     return {"wal": int(row["wal"]), "upd": int(row["upd"]), "hot": int(row["hot"])}
 
@@ -97,13 +112,7 @@ async def measure(dsn: str, count: int, batch: int) -> dict[str, object]:
             await trio.sleep(1.2)
             after = await _stats(store)
             await sql.execute(store, "VACUUM (ANALYZE) notifications")
-            sizes = await sql.fetchrow(
-                store,
-                "SELECT pg_relation_size('notifications') AS heap,"
-                " pg_total_relation_size('notifications') - pg_relation_size('notifications')"
-                " - pg_indexes_size('notifications') AS toast,"
-                " pg_indexes_size('notifications') AS indexes",
-            )
+            sizes = await sql.fetchrow(store, SIZES_SQL)
             nursery.cancel_scope.cancel()
     updates = after["upd"] - before["upd"]
     return {

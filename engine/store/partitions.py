@@ -5,8 +5,9 @@ Rules:
 - ``maintain`` is housekeeping (run by recovery's housekeeping with the per-row purge,
   and at start by ``Store.migrate``): it makes sure partitions exist ``DAYS_AHEAD`` days
   ahead, then drops every partition that ends at or before the cutoff of the longest
-  retention any service has (``engine.domain.retention``, the default included): every
-  row in it is past its service's retention, whatever the service and channel.
+  retention of any service and channel (``engine.domain.retention``; the default where a
+  service set none): every row in it is past its service's retention, whatever the
+  service and channel.
 - A row is never lost by a missing partition while housekeeping runs: partitions exist a
   week ahead, and an insert beyond them fails loudly (PostgreSQL has no partition for it)
   rather than landing anywhere.
@@ -36,10 +37,14 @@ DAYS_AHEAD = 7
 # stop catches up in one run; each drop is its own transaction).
 MAX_DROPS = 400
 
-_LONGEST_SQL = (
-    f"SELECT greatest({retention.DEFAULT_DAYS}, max(days_of_retention)) AS days"
-    " FROM service_data_retention"
-)
+# The longest retention of any service and channel (the default where none is set).
+_LONGEST_SQL = f"""
+SELECT coalesce(max(coalesce(r.days_of_retention, {retention.DEFAULT_DAYS})),
+                {retention.DEFAULT_DAYS}) AS days
+FROM services s
+CROSS JOIN unnest('{{{",".join(retention.CHANNELS)}}}'::text[]) AS c(channel)
+LEFT JOIN service_data_retention r ON r.service_id = s.id AND r.notification_type = c.channel
+"""
 
 
 def _midnight(day: dt.date) -> dt.datetime:
