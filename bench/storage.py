@@ -31,7 +31,7 @@ import trio_asyncio
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.store_inserts import _drop, _scratch, server_dsn
-from engine.domain.notification import NotificationRow
+from engine.domain.notification import NotificationRow, new_ids
 from engine.domain.timestamps import utcnow
 from engine.store.notifications import StatusUpdate
 from engine.store.store import Store
@@ -45,6 +45,7 @@ BODY = (
 
 def rows(n: int, service: uuid.UUID, template: uuid.UUID) -> list[NotificationRow]:
     now = utcnow()
+    ids = new_ids(n, now)
     out = []
     for i in range(n):
         values = {"name": f"Person {i}", "reference": f"A-{i:08d}", "date": "2026-12-06",
@@ -53,7 +54,7 @@ def rows(n: int, service: uuid.UUID, template: uuid.UUID) -> list[NotificationRo
         for key, value in values.items():
             body = body.replace(f"(({key}))", value)
         out.append(NotificationRow(
-            id=uuid.uuid4(), service_id=service, template_id=template, template_version=1,
+            id=ids[i], service_id=service, template_id=template, template_version=1,
             api_key_id=uuid.uuid4(), key_type="normal", notification_type="email",
             recipient=f"person.{i}@example.com", status="created", client_reference=f"ref-{i}",
             personalisation=json.dumps(values), subject="Your passport application",
@@ -64,13 +65,28 @@ def rows(n: int, service: uuid.UUID, template: uuid.UUID) -> list[NotificationRo
     return out
 
 
+# The table's relations: itself, or its partitions (and their own) when partitioned.
+PARTS = (
+    "SELECT relid FROM pg_partition_tree('notifications') WHERE isleaf"
+    " UNION ALL SELECT 'notifications'::regclass WHERE NOT EXISTS"
+    " (SELECT 1 FROM pg_partition_tree('notifications'))"
+)
+SIZES_SQL = f"""
+SELECT sum(pg_relation_size(relid)) AS heap,
+       sum(pg_total_relation_size(relid) - pg_relation_size(relid) - pg_indexes_size(relid))
+           AS toast,
+       sum(pg_indexes_size(relid)) AS indexes
+FROM ({PARTS}) parts
+"""
+
+
 async def _stats(store: Store) -> dict[str, int]:
     await sql.execute(store, "SELECT pg_stat_force_next_flush()")
     row = await sql.fetchrow(
         store,
         "SELECT pg_current_wal_lsn() - '0/0'::pg_lsn AS wal,"
-        " coalesce(n_tup_upd, 0) AS upd, coalesce(n_tup_hot_upd, 0) AS hot"
-        " FROM pg_stat_user_tables WHERE relname = 'notifications'",
+        " coalesce(sum(n_tup_upd), 0) AS upd, coalesce(sum(n_tup_hot_upd), 0) AS hot"
+        f" FROM pg_stat_user_tables WHERE relid IN ({PARTS})",
     )
     return {"wal": int(row["wal"]), "upd": int(row["upd"]), "hot": int(row["hot"])}
 
@@ -96,13 +112,7 @@ async def measure(dsn: str, count: int, batch: int) -> dict[str, object]:
             await trio.sleep(1.2)
             after = await _stats(store)
             await sql.execute(store, "VACUUM (ANALYZE) notifications")
-            sizes = await sql.fetchrow(
-                store,
-                "SELECT pg_relation_size('notifications') AS heap,"
-                " pg_total_relation_size('notifications') - pg_relation_size('notifications')"
-                " - pg_indexes_size('notifications') AS toast,"
-                " pg_indexes_size('notifications') AS indexes",
-            )
+            sizes = await sql.fetchrow(store, SIZES_SQL)
             nursery.cancel_scope.cancel()
     updates = after["upd"] - before["upd"]
     return {

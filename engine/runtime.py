@@ -349,9 +349,11 @@ async def check_secret_key(store: Store, box: SecretBox) -> None:
 
 
 async def purge_expired(store: Store) -> int:
-    """Housekeeping: notifications past their service's retention go (``store.retention``
-    states the rules); counted in ``notify_retention_purged_total``."""
-    purged = await store.retention.purge_expired()
+    """Housekeeping: partitions made ahead, and notifications past their service's
+    retention go, whole days first (``store.partitions``), then row by row
+    (``store.retention``); counted in ``notify_retention_purged_total``."""
+    _, dropped = await store.partitions.maintain()
+    purged = dropped + await store.retention.purge_expired()
     if purged:
         RETENTION_PURGED.inc(purged)
         log.info("notifications past retention purged", extra={"count": purged})

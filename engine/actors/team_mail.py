@@ -90,7 +90,9 @@ class TeamMailer:
         rendered = self._compiled[notice.template].render(dict(notice.values))
         rows = [
             accepted_row(spec, nid, address, dict(notice.values), rendered)
-            for nid, address in zip(new_ids(len(addresses)), addresses, strict=True)
+            for nid, address in zip(
+                new_ids(len(addresses), spec.created_at), addresses, strict=True
+            )
         ]
         await self._store.insert_notifications(rows)
         log.info(

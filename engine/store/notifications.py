@@ -42,7 +42,7 @@ from typing import Any
 import msgspec
 
 from engine.domain import statuses as st
-from engine.domain.notification import NotificationRow
+from engine.domain.notification import NotificationRow, created_window
 from engine.store._pipe import Pipe
 from engine.store.rows import Row
 from engine.store.sealing import Sealer
@@ -146,6 +146,7 @@ WITH u AS (
 ), old AS (
     SELECT n.id, n.status AS previous_status FROM notifications n JOIN u ON n.id = u.id
     WHERE n.id = ANY($1::uuid[])  -- lets the planner use the primary key, not a table scan
+      AND n.created_at >= $11 AND n.created_at < $12  -- the ids' partitions only
       AND n.status = ANY(string_to_array(u.from_statuses, ','))
       AND (u.owner IS NULL OR n.owner = u.owner  -- fencing; a reference is a fact:
            OR (u.provider_reference IS NOT NULL AND n.provider_reference IS NULL))
@@ -169,7 +170,7 @@ UPDATE notifications AS n SET
                    THEN j.at ELSE n.sent_at END,
     updated_at = j.at
 FROM j
-WHERE n.id = j.id
+WHERE n.id = j.id AND n.created_at >= $11 AND n.created_at < $12
 RETURNING n.id, n.status, j.previous_status, n.notification_type, n.process_type,
           extract(epoch FROM COALESCE(CASE WHEN n.status IN ('sending', 'sent', 'pending')
                                            THEN n.sent_at END, n.updated_at) - n.created_at
@@ -217,7 +218,7 @@ async def _update_round(
     return results
 
 
-def _update_columns(batch: list[StatusUpdate]) -> tuple[list[Any], ...]:
+def _update_columns(batch: list[StatusUpdate]) -> tuple[Any, ...]:
     return (
         [u.id for u in batch],
         [u.status for u in batch],
@@ -229,6 +230,7 @@ def _update_columns(batch: list[StatusUpdate]) -> tuple[list[Any], ...]:
         [u.feedback_subtype for u in batch],
         [_MAY_REPLACE_TEXT[u.status] for u in batch],
         [u.owner for u in batch],
+        *created_window(u.id for u in batch),
     )
 
 
@@ -244,7 +246,8 @@ _CANCELLABLE = ", ".join(f"'{s}'" for s in MAY_REPLACE[st.CANCELLED])
 # same moment either wins (the cancel is refused) or loses (the row is never sent).
 _CANCEL_SQL = f"""
 UPDATE notifications SET status = '{st.CANCELLED}', updated_at = now()
-WHERE id = $1 AND service_id = $2 AND status IN ({_CANCELLABLE})
+WHERE service_id = $2 AND id = $1 AND created_at >= $3 AND created_at < $4
+  AND status IN ({_CANCELLABLE})
   AND scheduled_for IS NOT NULL AND owner IS NULL
 RETURNING {_V2_COLUMNS}, service_id, process_type
 """
@@ -261,9 +264,11 @@ class Notifications:
         """GET's row: from the read replica if there is one, from the primary if the
         replica does not have it (yet): ``engine.store.replica`` states the lag tolerated."""
         row = await self._pipe.read_row(
-            f"SELECT {_V2_COLUMNS} FROM notifications WHERE id = $1 AND service_id = $2",
+            f"SELECT {_V2_COLUMNS} FROM notifications WHERE service_id = $2 AND id = $1"
+            " AND created_at >= $3 AND created_at < $4",
             notification_id,
             service_id,
+            *created_window((notification_id,)),
         )
         return None if row is None else self._sealer.notification(row)
 
@@ -316,10 +321,11 @@ class Notifications:
             params.append(created_before)
             where.append(f"created_at < ${len(params)}")
         if older_than is not None:
-            params.append(older_than)
+            params.extend((older_than, *created_window((older_than,))))
+            n = len(params)
             where.append(
-                f"created_at < (SELECT created_at FROM notifications WHERE id = ${len(params)}"
-                " AND service_id = $1)"
+                f"created_at < (SELECT created_at FROM notifications WHERE service_id = $1"
+                f" AND id = ${n - 2} AND created_at >= ${n - 1} AND created_at < ${n})"
             )
         rows = await self._pipe.read(
             f"SELECT {_V2_COLUMNS} FROM notifications WHERE {' AND '.join(where)}"
@@ -348,14 +354,18 @@ class Notifications:
     async def cancel(self, service_id: uuid.UUID, notification_id: uuid.UUID) -> Row | None:
         """Cancel a scheduled notification nobody has claimed yet: the row as GET shows it
         (plus ``service_id`` and ``process_type``), or None if it could not be cancelled."""
-        row = await self._pipe.fetchrow(_CANCEL_SQL, notification_id, service_id)
+        row = await self._pipe.fetchrow(
+            _CANCEL_SQL, notification_id, service_id, *created_window((notification_id,))
+        )
         return None if row is None else self._sealer.notification(row)
 
     async def schedule_of(self, service_id: uuid.UUID, notification_id: uuid.UUID) -> Row | None:
         """``status`` and ``scheduled_for`` of a notification (why a cancel was refused)."""
         row: Row | None = await self._pipe.fetchrow(
-            "SELECT status, scheduled_for FROM notifications WHERE id = $1 AND service_id = $2",
+            "SELECT status, scheduled_for FROM notifications WHERE service_id = $2 AND id = $1"
+            " AND created_at >= $3 AND created_at < $4",
             notification_id,
             service_id,
+            *created_window((notification_id,)),
         )
         return row

@@ -46,6 +46,7 @@ import trio
 
 from engine.crypto import DataKeys
 from engine.domain.notification import NotificationRow
+from engine.domain.timestamps import utcnow
 from engine.providers.base import Receipt
 from engine.store._pipe import Pipe
 from engine.store.asyncio_thread import AsyncioThread, open_asyncio_thread
@@ -74,6 +75,7 @@ from engine.store.notifications import (
     StatusUpdate,
     update_in_rounds,
 )
+from engine.store.partitions import Partitions
 from engine.store.pools import STATEMENT_TIMEOUT_S, open_pools, session_settings
 from engine.store.recovery import Recovery
 from engine.store.replica import Replica, open_replica
@@ -128,6 +130,7 @@ class Store:
         self.budgets = Budgets(pipe, self.counts)
         self.unmatched_receipts = UnmatchedReceipts(pipe)
         self.retention = Retention(pipe)
+        self.partitions = Partitions(pipe)
         self.team_notices = TeamNotices(pipe)
         self.send_rates = SendRates(pipe)
         self.reports = Reports(pipe, sealer)
@@ -316,11 +319,16 @@ class Store:
         return await self._db.call(write)
 
     async def migrate(self) -> list[int]:
+        """Apply pending migrations, then make sure ``notifications`` has its partitions
+        ahead (an engine started after a long stop must not wait for housekeeping)."""
+
         async def go() -> list[int]:
             async with self._pool.acquire() as conn:
                 return await apply_migrations(conn)
 
-        return await self._db.call(go)
+        applied = await self._db.call(go)
+        await self.partitions.create_ahead(utcnow().date())
+        return applied
 
     async def ping(self) -> bool:
         """True when the database answers within 2 s (the state flips back if it does)."""

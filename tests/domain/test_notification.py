@@ -132,12 +132,26 @@ def test_rows_are_in_copy_column_order() -> None:
     assert fields[-5:] == ("unsubscribe_url", "created_at", "owner", "language", "callback_url")
 
 
-def test_new_ids_are_distinct_version_4_uuids() -> None:
-    ids = nt.new_ids(5000)
+def test_new_ids_are_distinct_version_7_uuids_carrying_their_time() -> None:
+    at = dt.datetime(2026, 12, 6, 23, 59, 59, 999_999, tzinfo=dt.UTC)
+    ids = nt.new_ids(5000, at)
     assert len(set(ids)) == 5000
-    assert {i.version for i in ids} == {4}
-    assert {str(i)[19] for i in ids} <= set("89ab")  # RFC 4122 variant
-    assert nt.new_ids(0) == []
+    assert {i.version for i in ids} == {7}
+    assert {str(i)[19] for i in ids} <= set("89ab")  # RFC 9562 variant
+    assert {nt.id_time(i) for i in ids} == {at.replace(microsecond=999_000)}
+    assert nt.new_ids(0, at) == []
+
+
+def test_ids_name_the_window_of_their_rows_created_at() -> None:
+    early = dt.datetime(2026, 12, 6, 10, 0, tzinfo=dt.UTC)
+    late = early + dt.timedelta(hours=3)
+    lo, hi = nt.created_window([*nt.new_ids(2, early), *nt.new_ids(1, late)])
+    assert lo <= early < late < hi
+    assert hi - lo < dt.timedelta(hours=3, minutes=5)
+    # An id made before time-ordered ids (random) names no time: every row may match.
+    lo, hi = nt.created_window([*nt.new_ids(1, early), uuid.uuid4()])
+    assert lo.year == 1970
+    assert hi.year == 9999
 
 
 # -- the sender -------------------------------------------------------------------------

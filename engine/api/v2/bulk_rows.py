@@ -43,7 +43,7 @@ async def write_rows(
 ) -> list[tuple[NotificationRow, Any]]:
     """Render (``render(index)``), build and COPY every row; returns (row, rendered) pairs
     when ``keep`` (small jobs are dispatched straight from memory)."""
-    ids = new_ids(len(recipients))
+    ids = new_ids(len(recipients), spec.created_at)
     kept: list[tuple[NotificationRow, Any]] = []
     async with trio.open_nursery() as nursery:
         chunk: list[NotificationRow] = []

@@ -264,7 +264,7 @@ async def _post(
     )
     row = nt.accepted_row(
         spec,
-        uuid.uuid4(),
+        nt.new_ids(1, now)[0],
         recipient,
         personalisation,
         rendered,
