@@ -102,7 +102,11 @@ class Engine:
             sweep_every=settings.recovery_sweep_seconds,
             dead_after=settings.recovery_dead_after_seconds,
             replay_receipts=self.routes.replay_simulated_receipts,
-            housekeeping=[store.documents.delete_expired, partial(purge_expired, store)],
+            housekeeping=[
+                store.documents.delete_expired,
+                partial(purge_expired, store),
+                store.idempotency.purge_expired,
+            ],
         )
         self.service_actors = ServiceActors(
             store.budgets, self.routes.route, self.recovery.release_soon,

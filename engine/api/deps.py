@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from engine.services import Registry, TemplateCache
     from engine.store.callbacks import Callbacks
     from engine.store.documents import Documents
+    from engine.store.idempotency import Answer, Idempotency
     from engine.store.jobs import Jobs
     from engine.store.keys import Keys
     from engine.store.notifications import Notifications, StatusChange
@@ -60,7 +61,11 @@ class ApiStore(Protocol):
     def callbacks(self) -> Callbacks: ...
     @property
     def retention(self) -> Retention: ...
-    async def insert_notifications(self, rows: Sequence[NotificationRow]) -> None: ...
+    @property
+    def idempotency(self) -> Idempotency: ...
+    async def insert_notifications(
+        self, rows: Sequence[NotificationRow], answer: Answer | None = None
+    ) -> None: ...
     async def ping(self) -> bool: ...
 
 

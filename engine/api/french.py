@@ -257,6 +257,14 @@ MESSAGES: list[tuple[str, str]] = [
      "start et end doivent avoir un fuseau horaire (p. ex. 2026-12-06T00:00:00Z)"),
     ("end must be after start, within {days} days",
      "end doit être postérieur à start, dans un intervalle de {days} jours"),
+    # -- Idempotency-Key (engine.api.idempotency) --------------------------------------
+    ("Idempotency-Key must be 1 to 255 printable ASCII characters",
+     "Idempotency-Key doit compter de 1 à 255 caractères ASCII imprimables"),
+    ("A request with this Idempotency-Key is still being processed: retry it later",
+     "Une requête avec cette Idempotency-Key est encore en traitement : réessayez-la plus "
+     "tard"),
+    ("This Idempotency-Key was already used for a different request",
+     "Cette Idempotency-Key a déjà servi pour une autre requête"),
     # -- SNS receipts (engine.api.receipts) ---------------------------------------------
     ("Invalid SNS message signature", "Signature de message SNS non valide"),
     ("SNS topic not allowed", "Sujet SNS non permis"),

@@ -6,6 +6,8 @@ rate and budgets are held by its actor (``admit``, then ``Reservation.take`` onc
 are known; released if the insert fails). The 201 is sent only after the row is committed
 (group commit with other requests); the notification then goes to its service's lane.
 Simulated smoke-test recipients get a 201 with a fresh id and are never persisted.
+With an ``Idempotency-Key`` (``engine.api.idempotency``), the 201's body is committed in
+the row's own transaction, so a retry is answered with it and nothing is sent twice.
 The stored row, the provider message and the 201 are built by
 ``engine.domain.notification``, from the row.
 Language-aware sending (issue 22, beyond GC): an optional ``language`` ("en"/"fr", else
@@ -238,7 +240,12 @@ async def _post(
     try:
         if files:
             await store_documents(deps.store, bundle.service.id, row.id, files)
-        await deps.store.insert_notifications([row])
+        pending = request.idempotency  # engine.api.idempotency: the answer commits with the row
+        if pending is None:
+            await deps.store.insert_notifications([row])
+        else:
+            await deps.store.insert_notifications([row], pending.answer(201, response))
+            pending.committed = True
     except Exception:
         reservation.release()
         raise
