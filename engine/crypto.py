@@ -95,6 +95,8 @@ class DataKeys:
         if not entries:
             raise ValueError("at least one data key is needed")
         self._ciphers: dict[str, AESGCM] = {}
+        # Keys of the lookup hashes (``lookup_hashes``), in the order of the entries.
+        self._lookup_keys: list[bytes] = []
         ids: list[str] = []
         for entry in entries:
             if len(entry) < 16:
@@ -108,6 +110,7 @@ class DataKeys:
                 continue  # the same key listed twice
             self._ciphers[key_id] = AESGCM(raw)
             ids.append(key_id)
+            self._lookup_keys.append(hmac.digest(raw, b"notify-engine/lookup-hash", "sha256"))
         self.key_ids = tuple(ids)
         self.write_id = ids[0]
         self._write = self._ciphers[self.write_id]
@@ -129,6 +132,12 @@ class DataKeys:
                 self._nonces, start = os.urandom(_NONCE * _NONCES_PER_DRAW), 0
             self._next = start + _NONCE
             return self._nonces[start : start + _NONCE]
+
+    def lookup_hashes(self, value: str) -> list[bytes]:
+        """Keyed hashes (HMAC-SHA256) of ``value`` under each key, the write key's first:
+        a value looked up by equality is stored as the first, found by any (issue 24:
+        opted-out numbers), so rotating keys never loses a stored hash."""
+        return [hmac.digest(k, value.encode(), "sha256") for k in self._lookup_keys]
 
     # -- text -------------------------------------------------------------------------
     def seal(self, plain: str, bound_to: bytes) -> str:

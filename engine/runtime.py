@@ -106,6 +106,7 @@ class Engine:
                 store.documents.delete_expired,
                 partial(purge_expired, store),
                 store.idempotency.purge_expired,
+                store.inbound.purge_expired,
             ],
         )
         self.service_actors = ServiceActors(

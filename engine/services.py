@@ -100,6 +100,8 @@ class Service(msgspec.Struct, frozen=True, kw_only=True):
     brand_colour: str | None = None
     brand_logo: str | None = None  # the uploaded logo's digest
     default_language: str = "en"
+    # Issue 24: the number it receives texts on; only such a service has opt-outs.
+    inbound_number: str | None = None
 
     @property
     def branding(self) -> brand.Branding:

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from engine.store.callbacks import Callbacks
     from engine.store.documents import Documents
     from engine.store.idempotency import Answer, Idempotency
+    from engine.store.inbound import Inbound
     from engine.store.jobs import Jobs
     from engine.store.keys import Keys
     from engine.store.notifications import Notifications, StatusChange
@@ -63,6 +64,8 @@ class ApiStore(Protocol):
     def retention(self) -> Retention: ...
     @property
     def idempotency(self) -> Idempotency: ...
+    @property
+    def inbound(self) -> Inbound: ...
     async def insert_notifications(
         self, rows: Sequence[NotificationRow], answer: Answer | None = None
     ) -> None: ...

@@ -11,6 +11,10 @@ Rules:
     documents       filename, content                            (id, column)
     team_members    email_address, mobile_number                 (id, column)
     jobs            original_file_name                           (id, column)
+    inbound_sms     user_number, content                         (id, column)
+    idempotency_keys response (the stored answer)                (token, "response")
+- Looked up by equality, so kept as keyed hashes, never clear nor sealed: the numbers of
+  ``sms_opt_outs`` (``lookup_hashes``).
 - No column changes type, so no migration rewrites a populated table: text columns hold
   the sealed text, bytea the sealed bytes, and the jsonb ``personalisation`` a JSON string
   holding the sealed text of the whole JSON object.
@@ -38,6 +42,7 @@ Rules:
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Iterable
 from typing import Any
@@ -107,6 +112,13 @@ class Sealer:
         if not value.startswith(MARK.encode()):
             return value
         return self._keys().open_bytes(value, bound(owner, column))
+
+    def lookup_hashes(self, value: str) -> list[bytes]:
+        """Keyed hashes of a value looked up by equality (write key's first); without keys
+        a plain SHA-256 (a store without keys writes clear)."""
+        if self.keys is None:
+            return [hashlib.sha256(value.encode()).digest()]
+        return self.keys.lookup_hashes(value)
 
     # -- onto the write key (re-encryption) ----------------------------------------------
     def reseal(self, value: str | None, owner: uuid.UUID, column: str) -> str | None:

@@ -62,6 +62,7 @@ from engine.store.idempotency import (
     Idempotency,
     answer_columns,
 )
+from engine.store.inbound import Inbound
 from engine.store.jobs import Jobs
 from engine.store.keys import Keys
 from engine.store.migrate import apply_migrations
@@ -128,6 +129,7 @@ class Store:
         self.team_notices = TeamNotices(pipe)
         self.send_rates = SendRates(pipe)
         self.idempotency = Idempotency(pipe, sealer)
+        self.inbound = Inbound(pipe, sealer)
         # Service changes heard from every process (``engine.store.changes``); only a store
         # opened from a DSN has one (its listening connection is its own).
         self.changes = None if changes is None else changes(self.availability)

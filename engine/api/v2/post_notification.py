@@ -10,6 +10,10 @@ With an ``Idempotency-Key`` (``engine.api.idempotency``), the 201's body is comm
 the row's own transaction, so a retry is answered with it and nothing is sent twice.
 The stored row, the provider message and the 201 are built by
 ``engine.domain.notification``, from the row.
+A text to a number that opted out of the service (issue 24: it replied STOP / ARRET to
+the service's inbound number, ``engine.api.inbound_sms``) is a 400 at admission: we know
+before sending, so nothing is stored, counted or billed, and the client learns it in the
+answer, as it learns of every other recipient it may not write to.
 Language-aware sending (issue 22, beyond GC): an optional ``language`` ("en"/"fr", else
 the service's ``default_language``) picks a template's French version when it has one
 (``engine.domain.templates.choose_language``); the row records the version sent. Emails
@@ -61,6 +65,10 @@ if TYPE_CHECKING:
     from engine.services import ServiceBundle
 
 PERSONALISATION_LIMIT = 51_200
+OPTED_OUT = (
+    "This phone number has opted out of this service's text messages (it replied STOP or "
+    "ARRET); it opts back in by replying START or DEBUT"
+)
 LANGUAGES = ("en", "fr")
 
 
@@ -164,6 +172,11 @@ async def _post(
         if not simulated:
             admission.check_international(bundle.service, international)
         reply_to = _sender(bundle, "sms", body.sms_sender_id, "sms_sender_id")
+        # Issue 24: only a service that receives texts has opt-outs (no lookup otherwise).
+        if bundle.service.inbound_number is not None and await deps.store.inbound.opted_out(
+            bundle.service.id, recipient
+        ):
+            raise BadRequestError(OPTED_OUT)
     if not simulated:
         team = bundle.team_emails if channel == "email" else bundle.team_phones
         admission.check_recipient(bundle.service, team, key.key_type, channel, recipient)
