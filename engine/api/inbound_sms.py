@@ -17,12 +17,16 @@ Rules:
 - STOP / ARRET, START / DEBUT, HELP / AIDE (``engine.domain.inbound``) change the
   service's opt-out list (an opted-out number is refused at admission:
   ``post_notification``). They are stored like any text, as GC stores them.
+- Each keyword text is answered with its bilingual reply (``engine.domain.inbound``),
+  sent by the system service from the service's number (``_reply``). A redelivered text
+  is not answered twice (it is a duplicate before the reply).
 - A record we cannot read is a 400 (a retry would not help).
 """
 
 from __future__ import annotations
 
 import logging
+import uuid
 from typing import TYPE_CHECKING
 
 import msgspec
@@ -30,7 +34,10 @@ import msgspec
 from engine.api.errors import BadRequestError
 from engine.api.http import Response, json_response
 from engine.domain import inbound as kw
+from engine.domain.notification import RowSpec, accepted_row
 from engine.domain.recipients import InvalidRecipient, validate_phone_number
+from engine.domain.team_mail import SYSTEM_SERVICE_ID
+from engine.domain.templates import CompiledSmsTemplate
 from engine.domain.timestamps import utcnow
 from engine.metrics import RECEIPT_MESSAGES
 
@@ -90,5 +97,29 @@ async def receive(deps: ApiDeps, text: str) -> Response:
         await store.opt_out(service_id, theirs)
     elif action == kw.OPT_IN:
         await store.opt_in(service_id, theirs)
+    if action is not None:
+        await _reply(deps, ours, theirs, kw.REPLIES[action])
     RECEIPT_MESSAGES.labels(SOURCE, "accepted").inc()
     return json_response(200, {"result": "accepted", "id": str(new), "keyword": action})
+
+
+async def _reply(deps: ApiDeps, ours: str, theirs: str, text: str) -> None:
+    """The bilingual confirmation, from the service's number, sent by the system service
+    through the engine's own pipeline: inserted ``created`` and unowned in the priority
+    lane, the recovery sweep sends it (as team mail is sent: ``engine.actors.team_mail``)."""
+    template = kw.REPLY_TEMPLATE
+    current = await deps.store.templates.current_version(template.id)
+    if current is None:  # the engine writes it at start; a store without it sends nothing
+        log.warning("no system SMS template: inbound text not answered")
+        return
+    spec = RowSpec(
+        service_id=SYSTEM_SERVICE_ID, template_id=template.id,
+        template_version=int(current["version"]), api_key_id=None, key_type="normal",
+        channel="sms", lane="priority", sender=ours, reference=None, scheduled_for=None,
+        created_at=utcnow(), owner=None,
+    )  # fmt: skip
+    values: dict[str, object] = {"reply": text}
+    rendered = CompiledSmsTemplate(template.content).render(values)
+    await deps.store.insert_notifications(
+        [accepted_row(spec, uuid.uuid4(), theirs, values, rendered)]
+    )

@@ -7,12 +7,18 @@ Rules:
   HELP / AIDE ask for help. Anything else is an ordinary message (stored, given to the
   service; "stop sending me the old one" is not an opt-out: carriers match whole texts).
 - Every reply is in both official languages, English first (GC's rule for messages to
-  the public), within one SMS fragment of each language.
+  the public). It is sent by the system service (``engine.domain.team_mail``) from its
+  SMS template ``REPLY_TEMPLATE``, from the service's own number, to the texter: the
+  service's opt-out list does not hold it back (the STOP confirmation must arrive),
+  and it costs the service nothing.
 """
 
 from __future__ import annotations
 
 import unicodedata
+import uuid
+
+from engine.domain.team_mail import SystemTemplate
 
 OPT_OUT, OPT_IN, HELP = "opt_out", "opt_in", "help"
 KEYWORDS = {
@@ -51,3 +57,12 @@ def normalise(text: str) -> str:
 def keyword(text: str) -> str | None:
     """``OPT_OUT``, ``OPT_IN``, ``HELP`` or None for an ordinary message."""
     return KEYWORDS.get(normalise(text))
+
+
+REPLY_TEMPLATE = SystemTemplate(
+    uuid.UUID("5b0c7c8e-2d1a-4a51-9f0e-4c1f6b1e2a24"),
+    "Reply to an inbound text | Réponse à un message texte reçu",
+    None,
+    "((reply))",
+    template_type="sms",
+)

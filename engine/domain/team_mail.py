@@ -55,8 +55,9 @@ exploite Notification pour votre organisation.
 class SystemTemplate(msgspec.Struct, frozen=True):
     id: uuid.UUID
     name: str
-    subject: str
+    subject: str | None
     content: str
+    template_type: str = "email"  # "sms": the replies to inbound texts (issue 24)
 
 
 TEMPLATES: dict[str, SystemTemplate] = {

@@ -4,7 +4,8 @@ with a certificate served on loopback) reach ``POST /notifications/inbound/sns``
 texts come back through the official Python client's ``get_received_texts`` and plain
 ``GET /v2/received-text-messages`` (GC's shape and paging); STOP / ARRÊT opt a number out
 (a send to it is a 400: our message, neither GC nor GOV.UK has the list), START / DÉBUT
-back in; numbers and texts are sealed at rest.
+back in, and each keyword is answered in both languages through the engine's pipeline;
+numbers and texts are sealed at rest.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ import trio
 from notifications_python_client.notifications import NotificationsAPIClient
 
 from engine.crypto import MARK
-from engine.domain.inbound import HELP, OPT_IN, OPT_OUT, keyword
+from engine.domain.inbound import HELP, OPT_IN, OPT_OUT, REPLIES, keyword
+from engine.domain.team_mail import SYSTEM_SERVICE_ID
 from tests import sql
 from tests.api.test_receipts import TEXT_PLAIN, sns_host  # noqa: F401 (fixture)
 from tests.api.test_slice import jwt_header
@@ -137,6 +139,25 @@ async def test_texts_are_stored_listed_and_stop_opts_out_until_start(
     assert all(r["user_number"].startswith(MARK) and r["content"].startswith(MARK) for r in rows)
     hashes = await sql.fetch(engine.engine.store, "SELECT number_hash FROM sms_opt_outs")
     assert hashes == []  # START removed it
+    # Each keyword was answered in both languages, from the service's number, by the
+    # system service through the pipeline (sent by the recovery sweep: it leaves created).
+    store = engine.engine.store
+    with trio.fail_after(30):
+        while True:
+            replies = await sql.opened(
+                store, "SELECT * FROM notifications WHERE service_id = $1 ORDER BY created_at",
+                SYSTEM_SERVICE_ID,
+            )  # fmt: skip
+            if len(replies) == 2 and all(r["status"] != "created" for r in replies):
+                break
+            await trio.sleep(0.2)
+    assert [(r["recipient"], r["reply_to_text"], r["notification_type"]) for r in replies] == [
+        (THEM, OURS, "sms")
+    ] * 2
+    assert {r["status"] for r in replies} <= {"sending", "sent", "delivered"}, replies
+    assert replies[0]["body"].endswith(REPLIES[OPT_OUT])
+    assert "Envoyez DEBUT" in replies[0]["body"] and "Text START" in replies[0]["body"]
+    assert replies[1]["body"].endswith(REPLIES[OPT_IN])
 
 
 async def test_an_unsigned_inbound_text_is_refused(engine: RunningEngine) -> None:
