@@ -190,3 +190,15 @@ async def test_keys_older_than_a_day_are_purged(running_engine: RunningEngine) -
     assert await store.idempotency.purge_expired() == 1
     left = await sql.fetch(store, "SELECT key FROM idempotency_keys")
     assert [r["key"] for r in left] == ["new"]
+
+
+async def test_every_v2_post_documents_the_header_and_its_answers(
+    running_engine: RunningEngine,
+) -> None:
+    async with running_engine.client() as client:
+        document = (await client.get("/v2/openapi")).json()
+    posts = {p: item["post"] for p, item in document["paths"].items() if "post" in item}
+    assert "/v2/notifications/email" in posts
+    for path, post in posts.items():
+        assert "Idempotency-Key" in [p["name"] for p in post["parameters"]], path
+        assert {"409", "422"} <= set(post["responses"]), path

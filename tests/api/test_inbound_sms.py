@@ -156,7 +156,8 @@ async def test_texts_are_stored_listed_and_stop_opts_out_until_start(
     ] * 2
     assert {r["status"] for r in replies} <= {"sending", "sent", "delivered"}, replies
     assert replies[0]["body"].endswith(REPLIES[OPT_OUT])
-    assert "Envoyez DEBUT" in replies[0]["body"] and "Text START" in replies[0]["body"]
+    assert "Envoyez DEBUT" in replies[0]["body"]
+    assert "Text START" in replies[0]["body"]
     assert replies[1]["body"].endswith(REPLIES[OPT_IN])
 
 

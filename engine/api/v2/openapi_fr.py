@@ -48,9 +48,21 @@ FRENCH: dict[str, str] = {
     "Get a version of a template": "Obtenir une version d'un gabarit",
     "List the service's templates": "Lister les gabarits du service",
     "Render a template with personalisation": "Afficher un gabarit avec la personnalisation",
-    "List received text messages (none: inbound SMS is not offered yet)":
-        "Lister les messages texte reçus (aucun : la réception de messages texte n'est pas "
-        "encore offerte)",
+    "List the texts received on the service's number, newest first, 250 a page":
+        "Lister les messages texte reçus au numéro du service, les plus récents d'abord, 250 "
+        "par page",
+    "A request with this Idempotency-Key is still in flight: retry later":
+        "Une requête avec cette Idempotency-Key est encore en cours : réessayez plus tard",
+    "This Idempotency-Key was used for a different request":
+        "Cette Idempotency-Key a servi pour une autre requête",
+    "A key of yours, unique per request (IETF draft "
+    "draft-ietf-httpapi-idempotency-key-header): a retry with the same key and body gets "
+    "the first answer (header Idempotent-Replayed: true) and sends nothing again; kept 24 h":
+        "Une clé à vous, unique par requête (ébauche IETF "
+        "draft-ietf-httpapi-idempotency-key-header) : une nouvelle tentative avec la même clé "
+        "et le même corps reçoit la première réponse (en-tête Idempotent-Replayed: true) et "
+        "rien n'est envoyé de nouveau; conservée 24 h",
+
     "This document (no authentication)": "Ce document (sans authentification)",
     "OpenAPI 3.1 document": "Document OpenAPI 3.1",
     "Error class name": "Nom de la classe d'erreur",
