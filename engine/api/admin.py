@@ -126,14 +126,14 @@ class NewSmsSender(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 class CallbackConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     url: str
     bearer_token: str
-    callback_type: Literal["delivery_status", "complaint"] = "delivery_status"
+    callback_type: Literal["delivery_status", "complaint", "inbound_sms"] = "delivery_status"
     signing_secret: str | None = None
     # Delivery-status callbacks only for these statuses (None: all of them).
     statuses: list[str] | None = None
 
 
 class CallbackTarget(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    callback_type: Literal["delivery_status", "complaint"] | None = None
+    callback_type: Literal["delivery_status", "complaint", "inbound_sms"] | None = None
 
 
 class RetentionPeriod(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -456,7 +456,11 @@ async def resume_callback(deps: ApiDeps, request: Request) -> Response:
     """Lift a suspension (all callback types unless ``callback_type`` is given)."""
     service_id = await _service_id(deps, request)
     body: CallbackTarget = _decode(request, CallbackTarget)
-    kinds = [body.callback_type] if body.callback_type else ["delivery_status", "complaint"]
+    kinds = (
+        [body.callback_type]
+        if body.callback_type
+        else ["delivery_status", "complaint", "inbound_sms"]
+    )
     configured = await deps.store.callbacks.configured_types(service_id, kinds)
     if not configured:
         raise NotFoundError("No callback configured")

@@ -158,7 +158,8 @@ _TYPES = {
     "sms": ("text message parts", "fragments de messages texte"),
 }
 _CALLBACK_TYPES = {"delivery_status": ("delivery status", "d'état de livraison"),
-                   "complaint": ("complaint", "de plainte")}  # fmt: skip
+                   "complaint": ("complaint", "de plainte"),
+                   "inbound_sms": ("received text message", "de message texte reçu")}  # fmt: skip
 
 
 def limit_notice(

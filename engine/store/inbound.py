@@ -4,7 +4,8 @@ Rules:
 - A service receives on its ``inbound_number`` (one service per number, set by the admin
   API); a text to a number no service has is dropped by the caller.
 - ``receive`` stores a text once: SNS delivers at least once, and its
-  ``inboundMessageId`` is unique (a redelivery is a no-op, and says so). The sender's
+  ``inboundMessageId`` is unique (a redelivery is a no-op, and says so). In the same
+  statement it queues the service's ``inbound_sms`` callback, if it has one. The sender's
   number and the text are sealed (``engine.store.sealing``), bound to (id, column).
 - Opt-outs are keyed hashes of the E.164 number (``Sealer.lookup_hashes``): written with
   the write key, found by any key in force, removed under every key.
@@ -26,12 +27,29 @@ from engine.store.sealing import Sealer
 
 PURGE_BATCH = 5000
 
+# The text and, when the service has an inbound_sms callback, its owed callback, in one
+# statement (so a stored text always has its callback). The callback row carries the
+# sender as ``recipient`` and the text as ``provider_response``, each sealed for that
+# row (bound to (id, "recipient") / (id, "content"): engine.store.callbacks opens them),
+# our number as ``client_reference`` and the time received as ``completed_at``.
 _RECEIVE_SQL = """
-INSERT INTO inbound_sms (id, service_id, notify_number, user_number, content,
-                         provider_reference, created_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7)
-ON CONFLICT (provider_reference) DO NOTHING
-RETURNING id
+WITH new AS (
+    INSERT INTO inbound_sms (id, service_id, notify_number, user_number, content,
+                             provider_reference, created_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7)
+    ON CONFLICT (provider_reference) DO NOTHING
+    RETURNING id, service_id, notify_number, created_at
+), owed AS (
+    INSERT INTO callback_queue (service_id, callback_type, notification_id,
+                                notification_type, recipient, client_reference,
+                                provider_response, created_at, completed_at)
+    SELECT n.service_id, 'inbound_sms', n.id, 'sms', $8, n.notify_number, $9,
+           n.created_at, n.created_at
+    FROM new n
+    WHERE EXISTS (SELECT 1 FROM service_callbacks s
+                  WHERE s.service_id = n.service_id AND s.callback_type = 'inbound_sms')
+)
+SELECT id FROM new
 """
 _PAGE_SQL = """
 SELECT id, service_id, notify_number, user_number, content, created_at FROM inbound_sms
@@ -83,6 +101,8 @@ class Inbound:
             seal(content, new, "content"),
             reference,
             at,
+            seal(user_number, new, "recipient"),
+            seal(content, new, "content"),
         )
         return None if row is None else new
 

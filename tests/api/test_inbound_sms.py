@@ -23,6 +23,7 @@ from engine.crypto import MARK
 from engine.domain.inbound import HELP, OPT_IN, OPT_OUT, REPLIES, keyword
 from engine.domain.team_mail import SYSTEM_SERVICE_ID
 from tests import sql
+from tests.actors.test_callbacks import Receiver, receiver  # noqa: F401 (fixture)
 from tests.api.test_receipts import TEXT_PLAIN, sns_host  # noqa: F401 (fixture)
 from tests.api.test_slice import jwt_header
 from tests.conftest import RunningEngine, serving_engine
@@ -169,3 +170,32 @@ async def test_an_unsigned_inbound_text_is_refused(engine: RunningEngine) -> Non
         r = await client.post(PATH, content=json.dumps(message), headers=TEXT_PLAIN)
     assert r.status_code == 403, r.text
     assert await sql.fetch(engine.engine.store, "SELECT id FROM inbound_sms") == []
+
+
+async def test_an_inbound_sms_callback_carries_gc_fields(
+    engine: RunningEngine,
+    sns_host: LoopbackHttp,  # noqa: F811
+    receiver: Receiver,  # noqa: F811
+) -> None:
+    made = await engine.create_service(restricted=False)
+    sid = made["service"]["id"]
+    with trio.fail_after(60):
+        async with engine.admin() as admin:
+            r = await admin.patch(f"/admin/services/{sid}", json={"inbound_number": OURS})
+            assert r.status_code == 200, r.text
+            r = await admin.put(f"/admin/services/{sid}/callback", json={
+                "url": receiver.url("/inbound"), "bearer_token": "x" * 12,
+                "callback_type": "inbound_sms"})  # fmt: skip
+            assert r.status_code == 200, r.text
+        sent = await _text(engine, sns_host, "Je serai en retard, merci")
+        assert sent.status_code == 200, sent.text
+        for _ in range(1000):  # the receiver records it; the callback poll is 1 s
+            if [b for b in receiver.ok("/inbound") if "id" in b]:  # (after the health check)
+                break
+            await trio.sleep(0.05)
+    [body] = [b for b in receiver.ok("/inbound") if "id" in b]
+    assert set(body) == {"id", "source_number", "destination_number", "message", "date_received"}
+    assert body["id"] == sent.json()["id"]
+    assert (body["source_number"], body["destination_number"]) == (THEM, OURS)
+    assert body["message"] == "Je serai en retard, merci"
+    assert body["date_received"].endswith("Z")

@@ -26,3 +26,12 @@ CREATE TABLE sms_opt_outs (
     created_at  timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (service_id, number_hash)
 );
+
+-- The inbound_sms callback (GC's callback type of that name): queued by
+-- engine.store.inbound in the statement that stores the text, when the service has one.
+ALTER TABLE service_callbacks DROP CONSTRAINT service_callbacks_callback_type_check,
+    ADD CONSTRAINT service_callbacks_callback_type_check
+        CHECK (callback_type IN ('delivery_status', 'complaint', 'inbound_sms'));
+ALTER TABLE callback_queue DROP CONSTRAINT callback_queue_callback_type_check,
+    ADD CONSTRAINT callback_queue_callback_type_check
+        CHECK (callback_type IN ('delivery_status', 'complaint', 'inbound_sms'));
