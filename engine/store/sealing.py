@@ -14,7 +14,12 @@ Rules:
     inbound_sms     user_number, content                         (id, column)
     idempotency_keys response (the stored answer)                (token, "response")
 - Looked up by equality, so kept as keyed hashes, never clear nor sealed: the numbers of
-  ``sms_opt_outs`` (``lookup_hashes``).
+  ``sms_opt_outs`` (``lookup_hashes``: found under every key in force, so a data key
+  must stay listed while opt-outs hashed under it matter; ``reencrypt`` cannot move a
+  hash).
+- Not walked by ``reencrypt`` (short-lived, so the old key must stay listed until they
+  are gone): ``idempotency_keys.response`` (24 h) and the text carried by an owed
+  ``inbound_sms`` callback (``callback_queue.provider_response``, until delivered).
 - No column changes type, so no migration rewrites a populated table: text columns hold
   the sealed text, bytea the sealed bytes, and the jsonb ``personalisation`` a JSON string
   holding the sealed text of the whole JSON object.
@@ -185,6 +190,7 @@ TABLES = (
     _Table("documents", "id", "uuid", _NIL, "id", text=("filename",), bytea=("content",)),
     _Table("team_members", "id", "uuid", _NIL, "id", text=("email_address", "mobile_number")),
     _Table("jobs", "id", "uuid", _NIL, "id", text=("original_file_name",)),
+    _Table("inbound_sms", "id", "uuid", _NIL, "id", text=("user_number", "content")),
 )  # fmt: skip
 
 
