@@ -96,7 +96,7 @@ async def guarded(
     service_id, key_id = ctx.bundle.service.id, ctx.key.id
     got = await store.claim(service_id, key_id, key, mine)
     if not isinstance(got, Claimed):
-        if got.fingerprint != mine:
+        if got.fingerprint and got.fingerprint != mine:  # (b"": a row that kept vanishing)
             raise ApiError(REUSED, status_code=422, wire_name="IdempotencyKeyReused")
         if isinstance(got, InFlight):
             raise ApiError(IN_FLIGHT, status_code=409, wire_name="ConflictError")
