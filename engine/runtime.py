@@ -115,6 +115,8 @@ class Engine:
                 partial(purge_expired, store),
                 store.reports.delete_expired,  # issue 24: reports past their 3 days
                 store.documents.delete_gone_objects,
+                store.idempotency.purge_expired,
+                store.inbound.purge_expired,
             ],
         )
         self.service_actors = ServiceActors(

@@ -110,6 +110,8 @@ class Service(msgspec.Struct, frozen=True, kw_only=True):
     default_language: str = "en"
     # Hosts a send's own callback_url may name (issue 23, migration 0012); lower case.
     callback_hosts: frozenset[str] = frozenset()
+    # Issue 24: the number it receives texts on; only such a service has opt-outs.
+    inbound_number: str | None = None
 
     @property
     def branding(self) -> brand.Branding:

@@ -24,6 +24,7 @@ import uuid
 
 import trio
 
+from engine.domain import inbound
 from engine.domain.notification import RowSpec, accepted_row, new_ids
 from engine.domain.team_mail import SYSTEM_SERVICE_ID, TEMPLATES, Notice
 from engine.domain.templates import CompiledEmailTemplate
@@ -40,13 +41,14 @@ class TeamMailer:
         self._send, self._receive = trio.open_memory_channel[Notice](mailbox)
         self._versions: dict[uuid.UUID, int] = {}
         self._compiled = {
-            name: CompiledEmailTemplate(t.subject, t.content) for name, t in TEMPLATES.items()
+            name: CompiledEmailTemplate(t.subject or "", t.content) for name, t in TEMPLATES.items()
         }
 
     async def ensure(self, name: str = "Notify") -> None:
         """Write the system service and its templates; learn their current versions."""
-        await self._store.team_notices.ensure_system(name, list(TEMPLATES.values()))
-        for t in TEMPLATES.values():
+        every = [*TEMPLATES.values(), inbound.REPLY_TEMPLATE]  # issue 24: SMS replies
+        await self._store.team_notices.ensure_system(name, every)
+        for t in every:
             row = await self._store.templates.current_version(t.id)
             assert row is not None, "ensure_system wrote every template"
             self._versions[t.id] = int(row["version"])

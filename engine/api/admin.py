@@ -91,6 +91,8 @@ class ServiceUpdate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     brand_name: str | None = None
     brand_colour: str | None = None
     default_language: Literal["en", "fr"] | None = None
+    # issue 24: the E.164 number the service receives texts on (null: none)
+    inbound_number: str | msgspec.UnsetType | None = msgspec.UNSET
 
 
 class NewTemplate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -126,14 +128,14 @@ class NewSmsSender(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 class CallbackConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     url: str
     bearer_token: str
-    callback_type: Literal["delivery_status", "complaint"] = "delivery_status"
+    callback_type: Literal["delivery_status", "complaint", "inbound_sms"] = "delivery_status"
     signing_secret: str | None = None
     # Delivery-status callbacks only for these statuses (None: all of them).
     statuses: list[str] | None = None
 
 
 class CallbackTarget(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    callback_type: Literal["delivery_status", "complaint"] | None = None
+    callback_type: Literal["delivery_status", "complaint", "inbound_sms"] | None = None
     # A per-send URL's origin (issue 23, ``engine.api.admin_callbacks``): resume it alone.
     origin: str | None = None
 
@@ -248,9 +250,11 @@ async def update_service(deps: ApiDeps, request: Request) -> Response:
     changes = {
         k: v
         for k, v in msgspec.structs.asdict(body).items()
-        if v is not None and k not in ("phone_region", "time_zone")
+        if v is not None and k not in ("phone_region", "time_zone", "inbound_number")
     }
     changes.update(regions)
+    if not isinstance(body.inbound_number, msgspec.UnsetType):
+        changes["inbound_number"] = await _inbound_number(deps, service_id, body.inbound_number)
     if body.brand_colour is not None:
         changes["brand_colour"] = body.brand_colour.lower()
         problem = branding.colour_problem(changes["brand_colour"])
@@ -260,6 +264,20 @@ async def update_service(deps: ApiDeps, request: Request) -> Response:
     deps.service_changed(service_id)
     row = await deps.store.services.get(service_id)
     return json_response(200, _row(row))
+
+
+async def _inbound_number(deps: ApiDeps, service_id: uuid.UUID, value: str | None) -> str | None:
+    """Issue 24: the service's inbound number in E.164 (null: none); one service each."""
+    if value is None:
+        return None
+    try:
+        number = validate_phone_number(value, await _phone_region(deps, service_id)).e164
+    except InvalidRecipient:
+        raise ValidationError(["inbound_number must be a phone number"]) from None
+    owner = await deps.store.inbound.service_for_number(number)
+    if owner is not None and owner != service_id:
+        raise ValidationError(["inbound_number is already used by another service"])
+    return number
 
 
 async def upload_logo(deps: ApiDeps, request: Request) -> Response:
@@ -456,7 +474,11 @@ async def resume_callback(deps: ApiDeps, request: Request) -> Response:
         return json_response(200, {
             "service_id": str(service_id), "resumed": [], "origins": origins,
         })  # fmt: skip
-    kinds = [body.callback_type] if body.callback_type else ["delivery_status", "complaint"]
+    kinds = (
+        [body.callback_type]
+        if body.callback_type
+        else ["delivery_status", "complaint", "inbound_sms"]
+    )
     configured = await deps.store.callbacks.configured_types(service_id, kinds)
     if not configured:
         raise NotFoundError("No callback configured")

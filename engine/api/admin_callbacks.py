@@ -37,7 +37,7 @@ from engine.domain.timestamps import format_ts
 if TYPE_CHECKING:
     from engine.api.deps import ApiDeps
 
-KINDS = ("complaint", "delivery_status")
+KINDS = ("complaint", "delivery_status", "inbound_sms")
 REPLAY_LIMIT = 100_000
 REPLAY_DAYS = 31
 

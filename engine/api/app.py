@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Literal
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
-from engine.api import admin, admin_callbacks, branding, i18n, receipts
+from engine.api import admin, admin_callbacks, branding, i18n, idempotency, receipts
 from engine.api.admin_throttle import GuessThrottle
 from engine.api.auth import AuthContext, VerifiedTokens, authenticate
 from engine.api.errors import ApiError, database_unavailable, domain_error_body, error_body
@@ -97,6 +97,10 @@ def _v2(
                     status_code=415,
                     wire_name="UnsupportedMediaType",
                 )
+        # The hot path without the header costs this one dict lookup.
+        key = request.headers.get(idempotency.HEADER) if request.method == "POST" else None
+        if key is not None:
+            return await idempotency.guarded(deps, request, ctx, key, handler)
         return await handler(deps, request, ctx)
 
     return endpoint

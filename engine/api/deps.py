@@ -35,6 +35,8 @@ if TYPE_CHECKING:
     from engine.store.budgets import Budgets
     from engine.store.callbacks import Callbacks
     from engine.store.documents import Documents
+    from engine.store.idempotency import Answer, Idempotency
+    from engine.store.inbound import Inbound
     from engine.store.jobs import Jobs
     from engine.store.keys import Keys
     from engine.store.notifications import Notifications, StatusChange
@@ -67,7 +69,13 @@ class ApiStore(Protocol):
     def retention(self) -> Retention: ...
     @property
     def reports(self) -> Reports: ...
-    async def insert_notifications(self, rows: Sequence[NotificationRow]) -> None: ...
+    @property
+    def idempotency(self) -> Idempotency: ...
+    @property
+    def inbound(self) -> Inbound: ...
+    async def insert_notifications(
+        self, rows: Sequence[NotificationRow], answer: Answer | None = None
+    ) -> None: ...
     async def ping(self) -> bool: ...
 
 

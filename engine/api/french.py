@@ -304,6 +304,24 @@ MESSAGES: list[tuple[str, str]] = [
      "l'entrée {host} de callback_hosts n'est ni un nom d'hôte ni une adresse IP"),
     ("callback_hosts must have at most {limit} hosts",
      "callback_hosts doit compter au plus {limit} hôtes"),
+    # -- Idempotency-Key (engine.api.idempotency) --------------------------------------
+    ("Idempotency-Key must be 1 to 255 printable ASCII characters",
+     "Idempotency-Key doit compter de 1 à 255 caractères ASCII imprimables"),
+    ("A request with this Idempotency-Key is still being processed: retry it later",
+     "Une requête avec cette Idempotency-Key est encore en traitement : réessayez-la plus "
+     "tard"),
+    ("This Idempotency-Key was already used for a different request",
+     "Cette Idempotency-Key a déjà servi pour une autre requête"),
+    # -- inbound SMS (engine.api.admin, engine.api.inbound_sms) ------------------------
+    ("inbound_number must be a phone number", "inbound_number doit être un numéro de téléphone"),
+    ("inbound_number is already used by another service",
+     "inbound_number est déjà utilisé par un autre service"),
+    ("This phone number has opted out of this service's text messages (it replied STOP or "
+     "ARRET); it opts back in by replying START or DEBUT",
+     "Ce numéro de téléphone ne veut plus recevoir les messages texte de ce service (il a "
+     "répondu STOP ou ARRET); il peut les recevoir de nouveau en répondant START ou DEBUT"),
+    ("Invalid inbound SMS event: {detail}",
+     "Événement de message texte reçu non valide : {detail}"),
     # -- SNS receipts (engine.api.receipts) ---------------------------------------------
     ("Invalid SNS message signature", "Signature de message SNS non valide"),
     ("SNS topic not allowed", "Sujet SNS non permis"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 from urllib.parse import parse_qs
 
 import msgspec
@@ -35,7 +36,16 @@ def header_value(scope: Scope, name: bytes) -> str | None:
 
 
 class Request:
-    __slots__ = ("body", "headers", "method", "path", "path_params", "query_string", "scope")
+    __slots__ = (
+        "body",
+        "headers",
+        "idempotency",
+        "method",
+        "path",
+        "path_params",
+        "query_string",
+        "scope",
+    )
 
     def __init__(self, scope: Scope, body: bytes) -> None:
         self.scope = scope
@@ -45,6 +55,9 @@ class Request:
         self.headers: dict[bytes, bytes] = dict(scope.get("headers", ()))
         self.body = body
         self.path_params: dict[str, str] = {}
+        # An Idempotency-Key claim the handler may commit with its rows
+        # (``engine.api.idempotency``); None without the header.
+        self.idempotency: Any = None
 
     def header(self, name: bytes) -> str | None:
         value = self.headers.get(name)

@@ -3,6 +3,8 @@ delivery status records here.
 
     POST /notifications/receipts/ses   SES Delivery / Bounce / Complaint / Reject ... events
     POST /notifications/receipts/sns   SNS SMS delivery status records
+    POST /notifications/inbound/sns    SNS two-way SMS: texts to a service's number
+                                       (issue 24, ``engine.api.inbound_sms``)
 
 Rules:
 - SNS cannot send an API key. What protects these endpoints is the SNS message signature
@@ -33,6 +35,7 @@ import httpx2
 import msgspec
 import trio
 
+from engine.api import inbound_sms
 from engine.api.errors import ApiError, AuthError, BadRequestError
 from engine.api.http import Request, Response, json_response
 from engine.api.limits import check_body
@@ -64,6 +67,7 @@ def add_routes(router: Router, deps: ApiDeps) -> ReceiptsEndpoints:
     endpoints = ReceiptsEndpoints(deps)
     router.add("POST", "/notifications/receipts/ses", endpoints.ses)
     router.add("POST", "/notifications/receipts/sns", endpoints.sns)
+    router.add("POST", "/notifications/inbound/sns", endpoints.inbound)
     return endpoints
 
 
@@ -101,7 +105,15 @@ class ReceiptsEndpoints:
     async def sns(self, request: Request) -> Response:
         return await self._handle(request, "sns-http", parse_sms_message)
 
-    async def _handle(self, request: Request, source: str, parse: Parser) -> Response:
+    async def inbound(self, request: Request) -> Response:
+        """Two-way SMS (issue 24): verified as receipts are, handled by ``inbound_sms``."""
+        checked = await self.notification(request, "sns-inbound")
+        if isinstance(checked, Response):
+            return checked
+        return await inbound_sms.receive(self.deps, checked["Message"])
+
+    async def notification(self, request: Request, source: str) -> dict[str, Any] | Response:
+        """The verified SNS ``Notification``, or the answer to any other message."""
         message = self._decode(request.body, source)
         if self.verifier is not None:
             try:
@@ -122,6 +134,13 @@ class ReceiptsEndpoints:
         if kind != "Notification":
             RECEIPT_MESSAGES.labels(source, "ignored").inc()
             return json_response(200, {"result": "ignored"})
+        return message
+
+    async def _handle(self, request: Request, source: str, parse: Parser) -> Response:
+        checked = await self.notification(request, source)
+        if isinstance(checked, Response):
+            return checked
+        message = checked
         try:
             receipts = parse(message["Message"])
         except EventError as exc:

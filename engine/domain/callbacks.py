@@ -10,6 +10,8 @@ Rules (contract 3.4, GC "Fonctions de rappel"):
   fr: issue 22); every other value is data and stays as it is.
 - A complaint callback carries ``notification_id, complaint_id, reference, to,
   complaint_date``.
+- An inbound SMS callback (issue 24) carries GC's ``id, source_number,
+  destination_number, message, date_received``.
 - Callbacks are owed for the statuses a provider receipt or a failure produces
   (``CALLBACK_STATUSES``); the hand-off statuses ``sending`` / ``sent`` get none, as in
   both Notifys. The list is mirrored in migration 0002's trigger.
@@ -59,6 +61,7 @@ CALLBACK_STATUSES = frozenset(
 )
 
 Verdict = Literal["ok", "retry", "reject"]
+INBOUND_SMS = "inbound_sms"  # issue 24: a text received on the service's number
 _encode = msgspec.json.Encoder().encode
 
 
@@ -67,7 +70,7 @@ class Owed(msgspec.Struct, frozen=True, kw_only=True):
 
     seq: int
     service_id: uuid.UUID
-    callback_type: str  # delivery_status | complaint
+    callback_type: str  # delivery_status | complaint | inbound_sms
     notification_id: uuid.UUID
     status: str | None
     notification_type: str | None
@@ -120,10 +123,24 @@ def complaint_payload(o: Owed) -> dict[str, Any]:
     }
 
 
+def inbound_payload(o: Owed) -> dict[str, Any]:
+    """GC's inbound SMS callback (``send_inbound_sms_to_service``): the text's id, the
+    sender, our number, the text and when it was received."""
+    return {
+        "id": str(o.notification_id),
+        "source_number": o.recipient,
+        "destination_number": o.client_reference,
+        "message": o.provider_response,
+        "date_received": format_ts(o.completed_at),
+    }
+
+
 def encode_body(o: Owed, language: str = "en") -> bytes:
     """``language``: the service's ``callback_language`` (``status_description`` only)."""
     if o.callback_type == "complaint":
         payload = complaint_payload(o)
+    elif o.callback_type == INBOUND_SMS:
+        payload = inbound_payload(o)
     else:
         payload = delivery_payload(o, language)
     return _encode(payload)

@@ -55,8 +55,9 @@ exploite Notification pour votre organisation.
 class SystemTemplate(msgspec.Struct, frozen=True):
     id: uuid.UUID
     name: str
-    subject: str
+    subject: str | None
     content: str
+    template_type: str = "email"  # "sms": the replies to inbound texts (issue 24)
 
 
 TEMPLATES: dict[str, SystemTemplate] = {
@@ -157,7 +158,8 @@ _TYPES = {
     "sms": ("text message parts", "fragments de messages texte"),
 }
 _CALLBACK_TYPES = {"delivery_status": ("delivery status", "d'état de livraison"),
-                   "complaint": ("complaint", "de plainte")}  # fmt: skip
+                   "complaint": ("complaint", "de plainte"),
+                   "inbound_sms": ("received text message", "de message texte reçu")}  # fmt: skip
 
 
 def limit_notice(

@@ -317,7 +317,12 @@ class Callbacks:
         services in ``full``; each comes back with ``owner`` set."""
         rows = await self._pipe.fetch(_CLAIM_SQL, owner, limit, list(full), keyed=True)
         # The recipient is the notification's, sealed as it is (0002's triggers copy it).
-        opened = (self._sealer.notification(r, "notification_id") for r in rows)
+        opened = [self._sealer.notification(r, "notification_id") for r in rows]
+        for r in opened:  # an inbound text's callback carries the text (engine.store.inbound)
+            if r["callback_type"] == cb.INBOUND_SMS:
+                r["provider_response"] = self._sealer.open(
+                    r["provider_response"], r["notification_id"], "content"
+                )
         return [cb.Owed(**r) for r in opened]
 
     async def unclaim(self, seqs: Sequence[int], owner: uuid.UUID) -> None:

@@ -14,6 +14,8 @@ Rules:
     report_chunks   content: a report's CSV (issue 24; written and  (report_id,
                     read by engine.store.reports; not re-sealed by  "content/<attempt>/
                     ``reencrypt``: a report lives 3 days)           <seq>")
+    inbound_sms     user_number, content                         (id, column)
+    idempotency_keys response (the stored answer)                (token, "response")
 - Recipient hashes (``engine.crypto``: HMAC-SHA256 of the normalised recipient under the
   write key, 16 bytes) are written beside the sealed value, for lookups that compare hashes
   and never read a clear value: ``notifications.recipient_hash`` (search by recipient) and
@@ -21,6 +23,13 @@ Rules:
   ``engine.crypto.HashedRecipients``). A lookup matches the hash under every data key, so
   rows hashed before a rotation are found until ``reencrypt`` re-hashes them (it re-hashes
   each row it re-seals, and fills the hashes of rows written before migration 0022).
+- Looked up by equality, so kept as keyed hashes, never clear nor sealed: the numbers of
+  ``sms_opt_outs`` (``lookup_hashes``: the recipient hashes below, found under every key
+  in force, so a data key must stay listed while opt-outs hashed under it matter;
+  ``reencrypt`` cannot move a hash it cannot open).
+- Not walked by ``reencrypt`` (short-lived, so the old key must stay listed until they
+  are gone): ``idempotency_keys.response`` (24 h) and the text carried by an owed
+  ``inbound_sms`` callback (``callback_queue.provider_response``, until delivered).
 - No column changes type, so no migration rewrites a populated table: text columns hold
   the sealed text, bytea the sealed bytes, and the jsonb ``personalisation`` a JSON string
   holding the sealed text of the whole JSON object.
@@ -47,6 +56,7 @@ Rules:
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Iterable
 from typing import Any
@@ -131,6 +141,14 @@ class Sealer:
             return value
         return self._keys().open_bytes(value, bound(owner, column))
 
+    def lookup_hashes(self, value: str) -> list[bytes]:
+        """The recipient hashes of a value looked up by equality (``recipient_hashes``, the
+        write key's first: store that one); without keys a plain SHA-256 (a store without
+        keys writes clear)."""
+        if self.keys is None:
+            return [hashlib.sha256(value.encode()).digest()]
+        return list(self.keys.recipient_hashes(value))
+
     # -- onto the write key (re-encryption) ----------------------------------------------
     def reseal(self, value: str | None, owner: uuid.UUID, column: str) -> str | None:
         return self.seal(self.open(value, owner, column), owner, column)
@@ -201,6 +219,7 @@ TABLES = (
     _Table("team_members", "id", "uuid", _NIL, "id", text=("email_address", "mobile_number"),
            hashes=(("email_hash", "email_address"), ("mobile_hash", "mobile_number"))),
     _Table("jobs", "id", "uuid", _NIL, "id", text=("original_file_name",)),
+    _Table("inbound_sms", "id", "uuid", _NIL, "id", text=("user_number", "content")),
 )  # fmt: skip
 
 

@@ -33,6 +33,7 @@ SETTINGS = frozenset({
     # issue 22: email branding (brand_logo: set by set_logo only), default language
     "email_branding", "default_branding_is_french", "brand_name", "brand_colour",
     "default_language",
+    "inbound_number",  # issue 24: the number the service receives texts on
 })  # fmt: skip
 # What the admin API shows of a service.
 _ADMIN_COLUMNS = (
@@ -40,7 +41,7 @@ _ADMIN_COLUMNS = (
     " email_daily_limit, sms_daily_limit, email_annual_limit, sms_annual_limit, prefix_sms,"
     " international_sms, callback_language, phone_region, time_zone, created_at,"
     " email_branding, default_branding_is_french, brand_name, brand_colour, brand_logo,"
-    " default_language"
+    " default_language, inbound_number"
 )
 
 
@@ -104,7 +105,8 @@ class Services:
             " rate_limit, email_daily_limit, sms_daily_limit, email_annual_limit,"
             " sms_annual_limit, prefix_sms, international_sms, callback_language,"
             " phone_region, time_zone, email_branding, default_branding_is_french,"
-            " brand_name, brand_colour, brand_logo, default_language, callback_hosts"
+            " brand_name, brand_colour, brand_logo, default_language, callback_hosts,"
+            " inbound_number"
             " FROM services WHERE id = $1",
             service_id,
         )

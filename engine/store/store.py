@@ -48,7 +48,7 @@ from engine.crypto import DataKeys
 from engine.domain.notification import NotificationRow
 from engine.domain.timestamps import utcnow
 from engine.providers.base import Receipt
-from engine.store._pipe import Pipe
+from engine.store._pipe import Pipe, affected
 from engine.store.asyncio_thread import AsyncioThread, open_asyncio_thread
 from engine.store.availability import Availability
 from engine.store.budgets import Budgets
@@ -59,6 +59,14 @@ from engine.store.counts import Counts
 from engine.store.documents import Documents
 from engine.store.errors import DatabaseUnavailable
 from engine.store.group_commit import ROW_ERRORS, GroupCommit
+from engine.store.idempotency import (
+    ANSWER_SQL,
+    Answer,
+    ClaimLost,
+    Idempotency,
+    answer_columns,
+)
+from engine.store.inbound import Inbound
 from engine.store.jobs import Jobs
 from engine.store.keys import Keys
 from engine.store.migrate import apply_migrations
@@ -134,6 +142,8 @@ class Store:
         self.team_notices = TeamNotices(pipe)
         self.send_rates = SendRates(pipe)
         self.reports = Reports(pipe, sealer)
+        self.idempotency = Idempotency(pipe, sealer)
+        self.inbound = Inbound(pipe, sealer)
         # Service changes heard from every process (``engine.store.changes``); only a store
         # opened from a DSN has one (its listening connection is its own).
         self.changes = None if changes is None else changes(self.availability)
@@ -142,13 +152,13 @@ class Store:
         # Status writes (provider actors) are off every request's latency path: gathering
         # them longer makes fewer, larger transactions (each costs a round trip, a commit).
         status_linger = linger if status_linger_ms is None else status_linger_ms / 1000.0
-        self.inserts: GroupCommit[NotificationRow, None] = GroupCommit(
+        self.inserts: GroupCommit[NotificationRow | Answer, None] = GroupCommit(
             "insert",
-            self._copy_notifications,  # one statement: all or nothing, so it may be split
+            self._copy_notifications,  # one transaction: all or nothing, so it may be split
             max_rows=batch_rows,
             linger=linger,
             mailbox=4096,
-            split_on=ROW_ERRORS,
+            split_on=(*ROW_ERRORS, ClaimLost),
         )
         self.updates: GroupCommit[StatusUpdate, StatusChange] = GroupCommit(
             "status", self._apply_updates, max_rows=batch_rows, linger=status_linger, mailbox=4096
@@ -233,8 +243,12 @@ class Store:
         await self.receipts.close()
 
     # -- hot-path writes -------------------------------------------------------------
-    async def insert_notifications(self, rows: Sequence[NotificationRow]) -> None:
-        await self.inserts.submit(rows)
+    async def insert_notifications(
+        self, rows: Sequence[NotificationRow], answer: Answer | None = None
+    ) -> None:
+        """Commit ``rows``; with ``answer`` (an Idempotency-Key's first answer), in the
+        same transaction, or neither (``ClaimLost``: ``engine.store.idempotency``)."""
+        await self.inserts.submit(rows if answer is None else [*rows, answer])
 
     async def update_statuses(self, updates: Sequence[StatusUpdate]) -> list[StatusChange]:
         return await self.updates.submit(updates)
@@ -284,8 +298,13 @@ class Store:
 
         return await self._db.call(write)
 
-    async def _copy_notifications(self, rows: list[NotificationRow]) -> None:
+    async def _copy_notifications(self, items: list[NotificationRow | Answer]) -> None:
         seal = self.sealer.notification_record
+        rows = [r for r in items if type(r) is NotificationRow]
+        if len(rows) < len(items):
+            answers = [a for a in items if type(a) is Answer]
+            await self._copy_with_answers(rows, answers)
+            return
         records = [seal(r) for r in rows]
         if len(records) < COPY_FROM_ROWS:
             columns = list(zip(*records, strict=True))
@@ -310,6 +329,21 @@ class Store:
                 )
 
         await self._db.call(copy)
+
+    async def _copy_with_answers(self, rows: list[NotificationRow], answers: list[Answer]) -> None:
+        """Rows and Idempotency-Key answers in one transaction; ``ClaimLost`` (rolling all
+        back) if a claim is no longer ours, so the batch is split down to its request."""
+        columns = list(zip(*[self.sealer.notification_record(r) for r in rows], strict=True))
+        answer_cols = answer_columns(self.sealer, answers)
+
+        async def write() -> None:
+            async with self._pool.acquire() as conn, conn.transaction():
+                if columns:
+                    await conn.execute(INSERT_SQL, *columns)
+                if affected(await conn.execute(ANSWER_SQL, *answer_cols)) != len(answers):
+                    raise ClaimLost("an Idempotency-Key claim was taken over")
+
+        await self._db.call(write)
 
     async def _apply_updates(self, updates: list[StatusUpdate]) -> list[list[StatusChange]]:
         async def write() -> list[list[StatusChange]]:

@@ -24,7 +24,7 @@ _SYNC_SQL = """
 WITH t AS (
     INSERT INTO templates AS t (id, service_id, name, template_type, subject, content,
                                 process_type, version, created_by)
-    VALUES ($1, $2, $3, 'email', $4, $5, 'priority', 1, 'notify-engine')
+    VALUES ($1, $2, $3, $6, $4, $5, 'priority', 1, 'notify-engine')
     ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, subject = EXCLUDED.subject,
         content = EXCLUDED.content, version = t.version + 1, updated_at = now()
     WHERE (t.name, t.subject, t.content) IS DISTINCT FROM
@@ -33,7 +33,7 @@ WITH t AS (
 )
 INSERT INTO template_versions (template_id, version, service_id, name, template_type,
                                subject, content, process_type, created_by)
-SELECT id, version, service_id, name, 'email', subject, content, 'priority', 'notify-engine'
+SELECT id, version, service_id, name, $6, subject, content, 'priority', 'notify-engine'
 FROM t
 """
 
@@ -54,7 +54,13 @@ class TeamNotices:
         )
         for t in templates:
             await self._pipe.execute(
-                _SYNC_SQL, t.id, SYSTEM_SERVICE_ID, t.name, t.subject, t.content
+                _SYNC_SQL,
+                t.id,
+                SYSTEM_SERVICE_ID,
+                t.name,
+                t.subject,
+                t.content,
+                t.template_type,
             )
 
     async def claim(

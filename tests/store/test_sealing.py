@@ -33,7 +33,7 @@ BODY = "Dear Ada, your case CASE-8812 is ready."
 FILE = b"%PDF-1.4 the file of case CASE-8812"
 # Rows holding personal values that ``write_everything`` leaves, per table.
 ROWS_WRITTEN = {"notifications": 2, "callback_queue": 1, "documents": 1, "team_members": 1,
-                "jobs": 1}  # fmt: skip
+                "jobs": 1, "inbound_sms": 1}  # fmt: skip
 
 
 @asynccontextmanager
@@ -65,8 +65,8 @@ class Written:
 
 
 async def write_everything(store: Store) -> Written:
-    """A notification of each kind, a file, a team member, a job, an owed callback and a
-    complaint's recipient, through the store's own writes."""
+    """A notification of each kind, a file, a team member, a job, an owed callback, a
+    complaint's recipient and a received text, through the store's own writes."""
     w = Written()
     await sql.execute(
         store, "INSERT INTO services (id, name, email_from) VALUES ($1, 's', 's')", w.service_id
@@ -92,6 +92,10 @@ async def write_everything(store: Store) -> Written:
         w.service_id, w.member_id, email_address="grace@example.com", mobile_number="+16135550199"
     )
     await store.insert_notifications([w.email, w.sms])
+    await store.inbound.receive(
+        w.service_id, notify_number="+16135550100", user_number="+16135550123",
+        content="STOP", reference=f"in-{w.service_id}", at=utcnow(),
+    )  # fmt: skip
     at = utcnow()
     await store.update_statuses(
         [StatusUpdate(id=r.id, status=st.SENDING, at=at, provider="ses",
@@ -169,7 +173,7 @@ async def test_rotation_from_key_a_to_key_b(aio_loop: None, database_url: str) -
     a, b_then_a, b = DataKeys([KEY_A]), DataKeys([KEY_B, KEY_A]), DataKeys([KEY_B])
     async with open_store(database_url, a) as store:
         w = await write_everything(store)
-        assert await values_sealed_with(store, a.write_id) == 12
+        assert await values_sealed_with(store, a.write_id) == 14  # 12 + a text: sender, content
     async with open_store(database_url, b_then_a) as store:
         await read_everything(store, w)  # B writes, A still reads
         result = await store.reencrypt.run(window=2)
@@ -202,7 +206,7 @@ async def test_legacy_clear_rows_read_as_they_are_and_reencrypt_seals_them(
         result = await store.reencrypt.run(window=1)
         assert result.resealed == ROWS_WRITTEN
         assert not any(result.remaining.values())
-        assert await values_sealed_with(store, keys.write_id) == 12
+        assert await values_sealed_with(store, keys.write_id) == 14
         rows = await sql.fetch(store, "SELECT recipient FROM notifications")
         assert all(r["recipient"].startswith(MARK) for r in rows)
         await read_everything(store, w)

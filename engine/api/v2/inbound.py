@@ -1,9 +1,11 @@
 """GET /v2/received-text-messages[?older_than=<uuid>] (contract section 1.9).
 
-The engine has no inbound SMS yet, so every service has none: the answer is an empty
-``received_text_messages`` list with ``links.current`` (``links.next`` appears only on a
-non-empty page, which is what ends the official clients' iterators). The query is still
-validated as Notify validates it, so a client's mistakes surface today, not later.
+The texts the service received on its number (issue 24: ``engine.api.inbound_sms`` stores
+them), newest first, ``PAGE_SIZE`` a page (GC's ``API_PAGE_SIZE``), ``older_than`` the id
+of the last one seen. GC's shape: ``received_text_messages`` (id, created_at, service_id,
+notify_number, user_number, content) and ``links``: ``current``, and ``next`` (older_than
+the page's last id) only on a non-empty page, which is what ends the official clients'
+iterators. The query is validated as Notify validates it.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from engine.api.errors import ValidationError
 from engine.api.http import Request, Response
 from engine.api.limits import query_args
 from engine.api.v2.get_notifications import Links
+from engine.domain.timestamps import format_ts
 
 if TYPE_CHECKING:
     from engine.api.deps import ApiDeps
@@ -39,6 +42,7 @@ class ReceivedTextList(msgspec.Struct, frozen=True):
 
 
 _encode = msgspec.json.Encoder().encode
+PAGE_SIZE = 250
 
 
 def parse_args(query: dict[str, list[str]]) -> list[str]:
@@ -64,5 +68,22 @@ async def list_received_texts(deps: ApiDeps, request: Request, ctx: AuthContext)
         raise ValidationError(errors)
     base = request.base_url(deps.settings.public_url)
     args = [(k, v) for k, vs in query.items() for v in vs]
-    current = f"{base}v2/received-text-messages" + ("?" + urlencode(args) if args else "")
-    return Response(200, _encode(ReceivedTextList([], Links(current))))
+    path = f"{base}v2/received-text-messages"
+    current = path + ("?" + urlencode(args) if args else "")
+    older = query.get("older_than", [])
+    rows = await deps.store.inbound.page(
+        ctx.bundle.service.id, uuid.UUID(older[0]) if older else None, PAGE_SIZE
+    )
+    texts = [
+        ReceivedText(
+            id=str(r["id"]),
+            created_at=format_ts(r["created_at"]) or "",
+            service_id=str(r["service_id"]),
+            notify_number=r["notify_number"],
+            user_number=r["user_number"],
+            content=r["content"],
+        )
+        for r in rows
+    ]
+    next_link = f"{path}?{urlencode({'older_than': texts[-1].id})}" if texts else None
+    return Response(200, _encode(ReceivedTextList(texts, Links(current, next_link))))

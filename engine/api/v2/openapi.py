@@ -40,8 +40,9 @@ def _errors(*codes: int) -> dict[str, Any]:
         403: "Invalid token, key or service",
         404: "Not found",
         405: "Method not allowed",
-        409: "Not ready (a report), changed meanwhile (a template), or a job that cannot be"
-        " cancelled (already cancelled, being sent or sent)",
+        409: "Not ready (a report), changed meanwhile (a template), a job that cannot be"
+        " cancelled, or a request with this Idempotency-Key still in flight: retry later",
+        422: "This Idempotency-Key was used for a different request",
         413: "Request body too large",
         415: "Content-Type is not JSON",
         429: "Rate limit, daily or annual limit exceeded",
@@ -232,7 +233,7 @@ PATHS: dict[str, Any] = {
     },
     "/v2/received-text-messages": {
         "get": op(
-            "List received text messages (none: inbound SMS is not offered yet)",
+            "List the texts received on the service's number, newest first, 250 a page",
             (200, "ReceivedTextList"),
             params=[OLDER_THAN],
             tag="inbound",
@@ -309,6 +310,21 @@ _RATE["headers"] = {
         ("X-RateLimit-Reset", "When the window has room again (Unix time)"),
     )
 }
+# Issue 24: every POST of the v2 API takes an Idempotency-Key (engine.api.idempotency).
+IDEMPOTENCY_KEY: Schema = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 257},
+    "description": "A key of yours, unique per request (IETF draft "
+    "draft-ietf-httpapi-idempotency-key-header): a retry with the same key and body gets "
+    "the first answer (header Idempotent-Replayed: true) and sends nothing again; kept 24 h",
+}
+for _path, _item in PATHS.items():
+    if _path.startswith("/v2/") and "post" in _item:
+        _post = _item["post"]
+        _post["parameters"] = [*_post.get("parameters", []), IDEMPOTENCY_KEY]
+        _post["responses"].update(_errors(409, 422))
 
 for _alias, _summary in (
     ("/v2/openapi", "This document (no authentication)"),

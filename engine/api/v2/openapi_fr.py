@@ -86,9 +86,19 @@ FRENCH: dict[str, str] = {
     "Get a version of a template": "Obtenir une version d'un gabarit",
     "List the service's templates": "Lister les gabarits du service",
     "Render a template with personalisation": "Afficher un gabarit avec la personnalisation",
-    "List received text messages (none: inbound SMS is not offered yet)":
-        "Lister les messages texte reçus (aucun : la réception de messages texte n'est pas "
-        "encore offerte)",
+    "List the texts received on the service's number, newest first, 250 a page":
+        "Lister les messages texte reçus au numéro du service, les plus récents d'abord, 250 "
+        "par page",
+    "This Idempotency-Key was used for a different request":
+        "Cette Idempotency-Key a servi pour une autre requête",
+    "A key of yours, unique per request (IETF draft "
+    "draft-ietf-httpapi-idempotency-key-header): a retry with the same key and body gets "
+    "the first answer (header Idempotent-Replayed: true) and sends nothing again; kept 24 h":
+        "Une clé à vous, unique par requête (ébauche IETF "
+        "draft-ietf-httpapi-idempotency-key-header) : une nouvelle tentative avec la même clé "
+        "et le même corps reçoit la première réponse (en-tête Idempotent-Replayed: true) et "
+        "rien n'est envoyé de nouveau; conservée 24 h",
+
     "This document (no authentication)": "Ce document (sans authentification)",
     "OpenAPI 3.1 document": "Document OpenAPI 3.1",
     "Error class name": "Nom de la classe d'erreur",
@@ -137,10 +147,11 @@ FRENCH: dict[str, str] = {
     "Get a template with its category": "Obtenir un gabarit avec sa catégorie",
     "Update a template (its next version)": "Modifier un gabarit (sa version suivante)",
     "Archive a template (its next version)": "Archiver un gabarit (sa version suivante)",
-    "Not ready (a report), changed meanwhile (a template), or a job that cannot be"
-    " cancelled (already cancelled, being sent or sent)":
-        "Pas prêt (un rapport), modifié entre-temps (un gabarit) ou envoi en lot qui ne peut"
-        " pas être annulé (déjà annulé, en cours d'envoi ou envoyé)",
+    "Not ready (a report), changed meanwhile (a template), a job that cannot be"
+    " cancelled, or a request with this Idempotency-Key still in flight: retry later":
+        "Pas prêt (un rapport), modifié entre-temps (un gabarit), envoi en lot qui ne peut"
+        " pas être annulé, ou requête avec cette Idempotency-Key encore en cours : réessayez"
+        " plus tard",
     "Request a report of the last 7 days (10 an hour)":
         "Demander un rapport des 7 derniers jours (10 par heure)",
     "Requests allowed an hour": "Demandes permises par heure",

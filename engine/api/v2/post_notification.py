@@ -6,8 +6,14 @@ rate and budgets are held by its actor (``admit``, then ``Reservation.take`` onc
 are known; released if the insert fails). The 201 is sent only after the row is committed
 (group commit with other requests); the notification then goes to its service's lane.
 Simulated smoke-test recipients get a 201 with a fresh id and are never persisted.
+With an ``Idempotency-Key`` (``engine.api.idempotency``), the 201's body is committed in
+the row's own transaction, so a retry is answered with it and nothing is sent twice.
 The stored row, the provider message and the 201 are built by
 ``engine.domain.notification``, from the row.
+A text to a number that opted out of the service (issue 24: it replied STOP / ARRET to
+the service's inbound number, ``engine.api.inbound_sms``) is a 400 at admission: we know
+before sending, so nothing is stored, counted or billed, and the client learns it in the
+answer, as it learns of every other recipient it may not write to.
 Language-aware sending (issue 22, beyond GC): an optional ``language`` ("en"/"fr", else
 the service's ``default_language``) picks a template's French version when it has one
 (``engine.domain.templates.choose_language``); the row records the version sent. Emails
@@ -72,6 +78,10 @@ if TYPE_CHECKING:
     from engine.services import ServiceBundle
 
 PERSONALISATION_LIMIT = 51_200
+OPTED_OUT = (
+    "This phone number has opted out of this service's text messages (it replied STOP or "
+    "ARRET); it opts back in by replying START or DEBUT"
+)
 LANGUAGES = ("en", "fr")
 
 
@@ -198,6 +208,11 @@ async def _post(
         simulated = is_simulated_phone(recipient)
         if not simulated:
             admission.check_international(bundle.service, international)
+        # Issue 24: only a service that receives texts has opt-outs (no lookup otherwise).
+        if bundle.service.inbound_number is not None and await deps.store.inbound.opted_out(
+            bundle.service.id, recipient
+        ):
+            raise BadRequestError(OPTED_OUT)
     reply_to = _sender(bundle, channel, sender_uuid, sender_field, sender_id or "")
     if not simulated:
         team = bundle.team_emails if channel == "email" else bundle.team_phones
@@ -287,7 +302,12 @@ async def _post(
             await store_documents(
                 deps.store, bundle.service.id, row.id, files, recipient, scan=scan
             )
-        await deps.store.insert_notifications([row])
+        pending = request.idempotency  # engine.api.idempotency: the answer commits with the row
+        if pending is None:
+            await deps.store.insert_notifications([row])
+        else:
+            await deps.store.insert_notifications([row], pending.answer(201, response))
+            pending.committed = True
     except Exception:
         reservation.release()
         raise
