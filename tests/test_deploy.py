@@ -76,3 +76,25 @@ def test_the_systemd_unit() -> None:
     assert service["User"] != "root"
     assert float(service["TimeoutStopSec"]) > load_settings({}).drain_seconds
     assert set(service["RestartPreventExitStatus"].split()) == {"2", "3"}
+
+
+def _locked(lock: str) -> set[str]:
+    names = re.findall(r"^([A-Za-z0-9_.-]+)==", (ROOT / lock).read_text(), re.M)
+    return {re.sub(r"[-_.]+", "-", n).lower() for n in names}
+
+
+def test_the_lock_files_hold_every_dependency_of_pyproject() -> None:
+    """scripts/install installs only what the locks name (--require-hashes): a dependency
+    added to pyproject.toml without regenerating them is missing on a fresh machine."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+
+    def names(specs: list[str]) -> set[str]:
+        bare = (re.split(r"[<>=!~\[; ]", s, maxsplit=1)[0] for s in specs)
+        return {re.sub(r"[-_.]+", "-", n).lower() for n in bare}
+
+    runtime = names(project["dependencies"])
+    dev = names(project["optional-dependencies"]["dev"])
+    assert runtime - _locked("requirements.lock") == set()
+    assert (runtime | dev) - _locked("requirements-dev.lock") == set()
