@@ -307,13 +307,7 @@ class Store:
             return
         records = [seal(r) for r in rows]
         if len(records) < COPY_FROM_ROWS:
-            columns = list(zip(*records, strict=True))
-            # callback_url is left out when no row of the batch has one.
-            if any(columns[CALLBACK_URL_AT]):
-                sql = INSERT_WITH_URL_SQL
-            else:
-                sql = INSERT_SQL
-                del columns[CALLBACK_URL_AT]
+            sql, columns = _insert_statement(records)
 
             async def insert() -> None:
                 async with self._pool.acquire() as conn:
@@ -333,13 +327,13 @@ class Store:
     async def _copy_with_answers(self, rows: list[NotificationRow], answers: list[Answer]) -> None:
         """Rows and Idempotency-Key answers in one transaction; ``ClaimLost`` (rolling all
         back) if a claim is no longer ours, so the batch is split down to its request."""
-        columns = list(zip(*[self.sealer.notification_record(r) for r in rows], strict=True))
+        sql, columns = _insert_statement([self.sealer.notification_record(r) for r in rows])
         answer_cols = answer_columns(self.sealer, answers)
 
         async def write() -> None:
             async with self._pool.acquire() as conn, conn.transaction():
                 if columns:
-                    await conn.execute(INSERT_SQL, *columns)
+                    await conn.execute(sql, *columns)
                 if affected(await conn.execute(ANSWER_SQL, *answer_cols)) != len(answers):
                     raise ClaimLost("an Idempotency-Key claim was taken over")
 
@@ -375,3 +369,14 @@ class Store:
 
     def queue_depth(self) -> int:
         return self.inserts.depth() + self.updates.depth()
+
+
+def _insert_statement(records: list[tuple[Any, ...]]) -> tuple[str, list[Any]]:
+    """The one-statement insert of sealed records and its columns: ``callback_url`` is left
+    out when no row of the batch has one (the common case costs no more, issue 23)."""
+    columns = list(zip(*records, strict=True))
+    if columns and any(columns[CALLBACK_URL_AT]):
+        return INSERT_WITH_URL_SQL, columns
+    if columns:
+        del columns[CALLBACK_URL_AT]
+    return INSERT_SQL, columns

@@ -22,6 +22,8 @@ from bench.harness import process_tree
 
 @pytest.mark.parametrize("scenario", ["kill9", "pg-restart"])
 def test_nothing_acknowledged_is_lost(scenario: str) -> None:
+    # Children the session already had (its clamd, issue 25) are not the scenario's.
+    before = set(process_tree(os.getpid()))
     plan = dataclasses.replace(QUICK, seed=20)
     result = run_scenario(scenario, plan, timeout=60, stall=30)
     assert result["acknowledged"] >= 100, result
@@ -31,4 +33,5 @@ def test_nothing_acknowledged_is_lost(scenario: str) -> None:
     if scenario == "kill9":
         assert result["engine_starts"] == 2, result  # killed once, started again
         assert result["refused"], "the kill should refuse some requests"
-    assert process_tree(os.getpid()) == [os.getpid()], "a child process was left running"
+    left = set(process_tree(os.getpid())) - before
+    assert left == set(), "a child process was left running"
