@@ -74,6 +74,17 @@ async def test_the_search_finds_a_services_notifications_to_a_recipient_by_its_h
             "SELECT indexdef FROM pg_indexes WHERE indexname = 'notifications_recipient_hash_idx'",
         )
         assert "(service_id, recipient_hash, created_at DESC)" in index["indexdef"]
+        # Enough of the service's rows to other recipients (copies of one of its rows, in
+        # its partition) that the planner's choice is the point, not a few-row accident:
+        # with a handful of rows, PostgreSQL 18 scans the list index and filters.
+        await sql.execute(
+            store,
+            "INSERT INTO notifications SELECT (jsonb_populate_record(n, jsonb_build_object("
+            "'id', gen_random_uuid(), 'recipient_hash', decode(md5(g::text), 'hex')))).*"
+            " FROM notifications n, generate_series(1, 3000) g WHERE n.id = $1",
+            mine[0],
+        )
+        await sql.execute(store, "ANALYZE notifications")
         plan = await sql.fetch(
             store,
             "EXPLAIN SELECT id FROM notifications WHERE service_id = $1"
