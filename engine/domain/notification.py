@@ -174,21 +174,28 @@ def accepted_row(
 
 def new_ids(count: int, at: dt.datetime) -> list[uuid.UUID]:
     """``count`` time-ordered (version 7, RFC 9562) UUIDs carrying ``at`` to the
-    millisecond: give the row's ``created_at``, so ``id_time`` finds its partition."""
-    raw = bytearray(os.urandom(16 * count))
-    ms = int(at.timestamp() * 1000).to_bytes(6, "big")
-    for offset, byte in enumerate(ms):
-        raw[offset::16] = bytes((byte,)) * count
-    raw[6::16] = bytes((b & 0x0F) | 0x70 for b in raw[6::16])
-    raw[8::16] = bytes((b & 0x3F) | 0x80 for b in raw[8::16])
-    return [uuid.UUID(bytes=bytes(raw[i : i + 16])) for i in range(0, 16 * count, 16)]
+    millisecond: give the row's ``created_at``, so ``id_time`` finds its partition.
+    Built as integers from one ``os.urandom`` call (the 74 random bits of each id): as
+    cheap as ``uuid.uuid4()`` for one id (2.2 us, where slicing a bytearray took 5.8 us)
+    and ~10% cheaper per id for a bulk job's page (python -m timeit, this machine)."""
+    head = int(at.timestamp() * 1000) << 80 | 0x7 << 76 | 0b10 << 62
+    raw = os.urandom(10 * count)
+    ids = []
+    for i in range(0, 10 * count, 10):
+        r = int.from_bytes(raw[i : i + 10], "big")
+        ids.append(uuid.UUID(int=head | (r >> 68) << 64 | (r & _RAND_B)))
+    return ids
+
+
+_RAND_B = (1 << 62) - 1
 
 
 # How far a row's ``created_at`` may lie from its id's time (both come from the same
 # ``created_at`` in ``new_ids``; the slack only covers rounding): narrow enough that a
 # lookup by id prunes to one daily partition (two within a minute of midnight).
 ID_TIME_SLACK = dt.timedelta(minutes=1)
-_EVERY = (dt.datetime(1970, 1, 1, tzinfo=dt.UTC), dt.datetime(9999, 1, 1, tzinfo=dt.UTC))
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_EVERY = (_EPOCH, dt.datetime(9999, 1, 1, tzinfo=dt.UTC))
 
 
 def id_time(notification_id: uuid.UUID) -> dt.datetime | None:
@@ -202,12 +209,25 @@ def id_time(notification_id: uuid.UUID) -> dt.datetime | None:
 
 def created_window(ids: Iterable[uuid.UUID]) -> tuple[dt.datetime, dt.datetime]:
     """``[lo, hi)`` holding the ``created_at`` of every row of ``ids``: what lets a lookup
-    by id name the partition key. Every time if one id is not time-ordered."""
-    times = [id_time(i) for i in ids]
-    known = [t for t in times if t is not None]
-    if not known or len(known) != len(times):
+    by id name the partition key. Every time if one id is not time-ordered. On the ids'
+    integers (version and milliseconds by shifts), with two datetimes made at the end: a
+    status write's batch of 20 ids took 39 us through ``id_time``, 3.5 us so."""
+    lo = hi = -1
+    for notification_id in ids:
+        n = notification_id.int
+        if (n >> 76) & 0xF != 7:
+            return _EVERY
+        ms = n >> 80
+        if lo < 0 or ms < lo:
+            lo = ms
+        if ms > hi:
+            hi = ms
+    if lo < 0:
         return _EVERY
-    return min(known) - ID_TIME_SLACK, max(known) + ID_TIME_SLACK
+    return (
+        _EPOCH + dt.timedelta(milliseconds=lo) - ID_TIME_SLACK,
+        _EPOCH + dt.timedelta(milliseconds=hi) + ID_TIME_SLACK,
+    )
 
 
 # -- the provider message -----------------------------------------------------------------

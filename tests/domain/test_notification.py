@@ -140,6 +140,10 @@ def test_new_ids_are_distinct_version_7_uuids_carrying_their_time() -> None:
     assert {str(i)[19] for i in ids} <= set("89ab")  # RFC 9562 variant
     assert {nt.id_time(i) for i in ids} == {at.replace(microsecond=999_000)}
     assert nt.new_ids(0, at) == []
+    # The 74 random bits vary in both of their fields (12 after the version, 62 after
+    # the variant): 5,000 ids take many values of each.
+    assert len({(i.int >> 64) & 0xFFF for i in ids}) > 1000
+    assert len({i.int & ((1 << 62) - 1) for i in ids}) == 5000
 
 
 def test_ids_name_the_window_of_their_rows_created_at() -> None:
@@ -152,6 +156,10 @@ def test_ids_name_the_window_of_their_rows_created_at() -> None:
     lo, hi = nt.created_window([*nt.new_ids(1, early), uuid.uuid4()])
     assert lo.year == 1970
     assert hi.year == 9999
+    assert nt.created_window([]) == (lo, hi)
+    # The window is the ids' own milliseconds, exactly, with the slack on each side.
+    [one] = nt.new_ids(1, early)
+    assert nt.created_window([one]) == (early - nt.ID_TIME_SLACK, early + nt.ID_TIME_SLACK)
 
 
 # -- the sender -------------------------------------------------------------------------
