@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import threading
 import uuid
 from collections.abc import Iterable
 from typing import Any, Protocol
@@ -175,11 +176,11 @@ def accepted_row(
 def new_ids(count: int, at: dt.datetime) -> list[uuid.UUID]:
     """``count`` time-ordered (version 7, RFC 9562) UUIDs carrying ``at`` to the
     millisecond: give the row's ``created_at``, so ``id_time`` finds its partition.
-    Built as integers from one ``os.urandom`` call (the 74 random bits of each id): as
-    cheap as ``uuid.uuid4()`` for one id (2.2 us, where slicing a bytearray took 5.8 us)
-    and ~10% cheaper per id for a bulk job's page (python -m timeit, this machine)."""
+    Built as integers (the 74 random bits of each id from ``_random``): for one id as
+    cheap as ``uuid.uuid4()`` (2.2 us, where slicing a bytearray took 5.8 us), ~10%
+    cheaper per id for a bulk job's page (python -m timeit, this machine)."""
     head = int(at.timestamp() * 1000) << 80 | 0x7 << 76 | 0b10 << 62
-    raw = os.urandom(10 * count)
+    raw = _random(10 * count)
     ids = []
     for i in range(0, 10 * count, 10):
         r = int.from_bytes(raw[i : i + 10], "big")
@@ -188,6 +189,27 @@ def new_ids(count: int, at: dt.datetime) -> list[uuid.UUID]:
 
 
 _RAND_B = (1 << 62) - 1
+# Random bytes for ids are drawn from the OS 2,560 at a time: under bench/api.py py-spy
+# put 3-4% of the engine's samples in the per-request ``os.urandom`` call (a system call,
+# slow in a VM under load), for uuid4 before and new_ids alike. Ids are not secrets (they
+# name rows; document links carry their own ``uuid4``), and each byte is used once. The
+# lock: ids are made on the trio thread and by the store's thread (uncontended, ~0.1 us).
+_POOL_BYTES = 2560
+_pool = b""
+_pool_next = 0
+_pool_lock = threading.Lock()
+
+
+def _random(size: int) -> bytes:
+    global _pool, _pool_next
+    if size > _POOL_BYTES:
+        return os.urandom(size)
+    with _pool_lock:
+        start = _pool_next
+        if start + size > len(_pool):
+            _pool, start = os.urandom(_POOL_BYTES), 0
+        _pool_next = start + size
+        return _pool[start : start + size]
 
 
 # How far a row's ``created_at`` may lie from its id's time (both come from the same

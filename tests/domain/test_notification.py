@@ -144,6 +144,9 @@ def test_new_ids_are_distinct_version_7_uuids_carrying_their_time() -> None:
     # the variant): 5,000 ids take many values of each.
     assert len({(i.int >> 64) & 0xFFF for i in ids}) > 1000
     assert len({i.int & ((1 << 62) - 1) for i in ids}) == 5000
+    # One at a time (as the API makes them), across many refills of the random pool.
+    singles = [nt.new_ids(1, at)[0] for _ in range(3000)]
+    assert len({i.int & ((1 << 62) - 1) for i in singles}) == 3000
 
 
 def test_ids_name_the_window_of_their_rows_created_at() -> None:
