@@ -11,7 +11,6 @@ suspended service is then refused (403, template letters only, as GC). Otherwise
 
 from __future__ import annotations
 
-import uuid
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -20,7 +19,7 @@ from engine.api.auth import AuthContext
 from engine.api.errors import BadRequestError, ValidationError
 from engine.api.http import Request, Response
 from engine.api.limits import check_body
-from engine.api.v2.schema import json_type, render_value
+from engine.api.v2.schema import is_uuid, json_type, render_value
 from engine.domain import admission
 
 if TYPE_CHECKING:
@@ -45,7 +44,7 @@ def letter_errors(body: object) -> list[str]:
             continue
         value = body[name]
         if name == "template_id":
-            if not _is_uuid(value):
+            if not is_uuid(value):
                 errors.append("template_id is not a valid UUID")
         elif name == "personalisation":
             errors += _address_errors(value)
@@ -78,16 +77,6 @@ def _address_errors(value: Any) -> list[str]:
     return errors + [
         f"personalisation {name} is a required property" for name in ADDRESS if name not in value
     ]
-
-
-def _is_uuid(value: object) -> bool:
-    if not isinstance(value, str):
-        return False
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
 
 
 async def post_letter(deps: ApiDeps, request: Request, ctx: AuthContext) -> Response:

@@ -45,7 +45,7 @@ from engine.api.auth import AuthContext
 from engine.api.errors import ApiError, BadRequestError, ErrorItem, NotFoundError, ValidationError
 from engine.api.http import Request, Response
 from engine.api.limits import check_body
-from engine.api.v2.schema import schema_errors
+from engine.api.v2.schema import is_uuid, schema_errors
 from engine.api.v2.templates import _template_id
 from engine.domain import template_categories as tc
 from engine.domain.timestamps import format_ts
@@ -190,26 +190,18 @@ def _body(request: Request, spec: dict[str, tuple[tuple[str, ...], bool]]) -> di
         if "template_type" in spec and kind == "email" and "subject" not in body:
             errors.append("subject is a required property")
         folder = body.get("parent_folder_id")
-        if isinstance(folder, str) and not _is_uuid(folder):
+        if isinstance(folder, str) and not is_uuid(folder):
             errors.append("parent_folder_id is not a valid UUID")
         category = body.get("template_category_id")
         if "template_category_id" not in body and spec["template_category_id"][1]:
             raise CategoryError(CATEGORY_REQUIRED, wire_name="TemplateCategoryValidationError")
-        valid = isinstance(category, str) and _is_uuid(category)
+        valid = isinstance(category, str) and is_uuid(category)
         if "template_category_id" in body and not valid:
             raise CategoryError(CATEGORY_INVALID, wire_name="TemplateCategoryValidationError")
     if errors:
         raise ValidationError(errors)
     assert isinstance(body, dict)
     return body
-
-
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
 
 
 def _category(body: dict[str, Any]) -> tc.TemplateCategory | None:

@@ -57,7 +57,7 @@ def schema_errors(body: object, spec: FieldSpec) -> list[str]:
         value = body[name]
         kind = json_type(value)
         if types[0] == "uuid":
-            if not (kind == "null" and "null" in types) and not _is_uuid(value):
+            if not (kind == "null" and "null" in types) and not is_uuid(value):
                 errors.append(f"{name} is not a valid UUID")
             continue
         if kind == "integer" and "number" in types:
@@ -98,7 +98,8 @@ def decode_or_explain(body: bytes, decoder: msgspec.json.Decoder[Any], spec: Fie
     raise ValidationError(errors)
 
 
-def _is_uuid(value: object) -> bool:
+def is_uuid(value: object) -> bool:
+    """A string that is a UUID (the schemas' ``uuid`` type)."""
     if not isinstance(value, str):
         return False
     try:
