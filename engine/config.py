@@ -137,6 +137,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     clamd_stream_max_bytes: Positive = 25 * 1024 * 1024
     # Bytes of files held in memory waiting for a scan; past it rows wait in the database.
     scan_queue_bytes: Positive = 64 * 1024 * 1024
+    # A row still waiting for its scan this long after it was created ends
+    # technical-failure (never sent unscanned). At most 7 days: files are kept that long.
+    scan_give_up_hours: Annotated[float, msgspec.Meta(gt=0, le=168)] = 72.0
     files_without_scan: bool = False
     # Object storage: the bucket for files (S3-compatible); unset: files stay in PostgreSQL.
     files_bucket: str = ""

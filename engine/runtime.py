@@ -151,7 +151,8 @@ class Engine:
         )
         log.info("files are virus scanned", extra={"clamd": repr(client)})
         return Scanner(self.store, client, self.owner, self.requeue, self.callbacks.on_changes,
-                       concurrency=s.clamd_concurrency, queue_bytes=s.scan_queue_bytes)  # fmt: skip
+                       concurrency=s.clamd_concurrency, queue_bytes=s.scan_queue_bytes,
+                       give_up_after=s.scan_give_up_hours * 3600)  # fmt: skip
 
     @property
     def worker_id(self) -> uuid.UUID:

@@ -1,12 +1,13 @@
 """One endpoint's callback delivery: a CallbackActor and the HTTP sender it posts through.
 
-The CallbackManager (``engine.actors.callbacks``) owns durability, claims, bookkeeping and
-suspension; it creates one actor per (service, callback type, origin) and hands it owed
-rows. Origin None is the service's endpoint; a per-send ``callback_url`` (issue 23) is
-delivered by the actor of its origin, with its own lanes and breaker, and the endpoint's
-bearer token and signing secret. Before such a POST the URL's host must still be on the
-service's ``callback_hosts`` (the list may have shrunk since the send): if not, the
-callback is given up, not sent anywhere else.
+The CallbackManager (``engine.actors.callbacks``) owns durability, claims and suspension,
+its Settler (``engine.actors.callback_settle``) the bookkeeping; the manager creates one
+actor per (service, callback type, origin) and hands it owed rows. Origin None is the
+service's endpoint; a per-send ``callback_url`` (issue 23) is delivered by the actor of
+its origin, with its own lanes and breaker, and the endpoint's bearer token and signing
+secret. Before such a POST the URL's host must still be on the service's
+``callback_hosts`` (the list may have shrunk since the send): if not, the callback is
+given up, not sent anywhere else.
 Rules here:
 - ``concurrency`` worker lanes per actor; a notification always goes to the same lane, so
   its callbacks leave in ``seq`` order. ``offer`` never blocks: a full lane says no and

@@ -10,9 +10,9 @@ Durability (a committed status never loses its callback, even to SIGKILL):
   seconds, and routes them to the actor of (service, callback type, origin), created
   lazily (origin None: the service's endpoint; a per-send ``callback_url``'s origin:
   its own actor and breaker, reaped when idle, ``callback_origins.py``). Rows
-  of a registration declared dead (``engine.actors.recovery``) are claimed again. Delivered
-  / given-up rows are deleted in batches; a crash before the delete resends them
-  (at-least-once: GC warns receivers that a notification can get several callbacks).
+  of a registration declared dead (``engine.actors.recovery``) are claimed again. What
+  becomes of a row once its actor is done (deleted or put back, in batches; at-least-once)
+  is ``callback_settle.py``'s: the manager passes its actors' reports on to its Settler.
 - Fencing (``engine.domain.ownership``): a claimed row is delivered only by its current
   owner. Before each POST the actor asks ``deliverable``: it waits while the lease is being
   renewed and says no once the row's claim (``Owed.owner``) is not the current
@@ -35,10 +35,8 @@ Breaker: 25 failed attempts within 300 s suspend the endpoint: ``suspended_at`` 
 ``suspended_reason`` are stored, the gauge and a log event tell operators, and the owed
 rows wait in the table (claims skip suspended endpoints) until an admin resumes it or a
 periodic ``{"health_check": "true"}`` probe succeeds (half-open).
-State a team can see: each answer and failure is noted in memory (``observed``: a dict
-write, no I/O on the delivery path) and every ``outcomes_every`` seconds the endpoints'
-last success and last failure are written (``store.callbacks.record_outcomes``; with many
-processes the latest wins), for the admin API's ``GET .../callback``.
+State a team can see: each endpoint's last success and failure (``observed``, written
+every ``outcomes_every`` seconds by the Settler, ``callback_settle.py``).
 Status fan-out: every committed status change goes through ``on_changes`` (metrics, then a
 wake when a callback is owed); complaint receipts through ``on_complaints``.
 Bearer tokens and signing secrets are never logged.
@@ -51,15 +49,14 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from functools import partial
 from typing import Any
 
 import trio
 
 from engine.actors import callback_origins
 from engine.actors.callback_actor import CallbackActor, Endpoint, HttpSender, Key, Sender
+from engine.actors.callback_settle import Settler
 from engine.actors.ownership import Ownership
-from engine.batching import gather
 from engine.domain import callbacks as cb
 from engine.domain import team_mail
 from engine.domain.team_mail import Notice
@@ -76,10 +73,6 @@ from engine.store.notifications import StatusChange
 from engine.store.store import Store
 
 log = logging.getLogger("engine.callbacks")
-
-Op = tuple[int, int, float, uuid.UUID | None]
-# Bookkeeping that fails is tried again, a second apart, this many times (an outage).
-_SETTLE_ATTEMPTS = 120
 
 
 class CallbackManager:
@@ -127,12 +120,8 @@ class CallbackManager:
         self._all_blocked_claim_at = -float("inf")  # last claim with every actor full/suspended
         self._nursery: trio.Nursery | None = None
         self._wake = trio.Event()
-        # (seq, attempts or -1 for done, delay, owner)
-        self._ops_send, self._ops_recv = trio.open_memory_channel[Op](20_000)
-        # Each endpoint's last success and failure seen here: [success, failure, what failed]
-        # (wall-clock seconds), written every ``outcomes_every`` seconds (``_outcome_writer``).
-        self._outcomes: dict[Key, list[Any]] = {}
-        self._outcomes_every = outcomes_every
+        # Deletes, put-backs and the endpoints' last outcomes (callback_settle.py).
+        self.settler = Settler(store, self.wake, outcomes_every)
         self._on_notice = on_notice  # the team's mail (engine.actors.team_mail)
         # Per-send origins' actors are reaped after ``idle_after`` idle seconds (the
         # breaker's window by default, so no failure within it is forgotten).
@@ -147,15 +136,15 @@ class CallbackManager:
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
-                nursery.start_soon(self._writer)
+                nursery.start_soon(self.settler.writer)
                 nursery.start_soon(self._claimer)
                 nursery.start_soon(self._prober)
-                nursery.start_soon(self._outcome_writer)
+                nursery.start_soon(self.settler.outcome_writer)
                 nursery.start_soon(callback_origins.reaper, self)
                 task_status.started()
         finally:
             with trio.CancelScope(shield=True), trio.move_on_after(10):
-                await self._final_flush()
+                await self.settler.final_flush(self.worker_id)
                 if self._http is not None:
                     await self._http.aclose()
 
@@ -257,101 +246,18 @@ class CallbackManager:
         CALLBACK_QUEUE.set(sum(a.depth() for a in self.actors.values()))
         return len(rows)
 
-    # -- queue bookkeeping -----------------------------------------------------------
-    # A full bookkeeping queue slows the senders down (backpressure). Dropping the op
-    # instead would leave the row owned by this live worker: never claimed again until a
-    # restart, which would then resend every such callback at once.
+    # -- what the actors report (engine.actors.callback_settle) ---------------------------
     async def done(self, owed: cb.Owed) -> None:
-        await self._ops_send.send((owed.seq, -1, 0.0, owed.owner))
+        await self.settler.done(owed)
 
     async def release(self, owed: cb.Owed, attempts: int, delay: float) -> None:
-        await self._ops_send.send((owed.seq, attempts, delay, owed.owner))
+        await self.settler.release(owed, attempts, delay)
 
     async def release_now(self, owed: cb.Owed, attempts: int, delay: float) -> None:
-        await self.store.callbacks.retry_later([owed.seq], [attempts], [delay], [owed.owner])
-
-    async def _writer(self) -> None:
-        async for first in self._ops_recv:
-            ops = [first]
-            # Bookkeeping only (a crash before the delete resends, at-least-once): gather
-            # long enough that one transaction carries many callbacks, not a handful.
-            await gather(self._ops_recv, ops, linger=0.02, limit=5000)
-            await self._apply(ops)
-
-    async def _apply(self, ops: Sequence[Op], *, tries: int = _SETTLE_ATTEMPTS) -> None:
-        """Settle ``ops``, trying again while the database fails (an outage): a row
-        whose settlement is dropped stays owned by this live process, and nobody would
-        deliver it again before this process stops (fencing)."""
-        if not ops:
-            return
-        deleted = [(seq, owner) for seq, attempts, _, owner in ops if attempts < 0]
-        released = [op for op in ops if op[1] >= 0]
-        for attempt in range(tries):
-            try:
-                with trio.CancelScope(shield=True):
-                    await self.store.callbacks.settle(deleted, released)
-                break
-            except DatabaseUnavailable:
-                pass  # the store has logged the outage once
-            except Exception:
-                if attempt == 0:
-                    log.exception("callback bookkeeping failed", extra={"rows": len(ops)})
-            if attempt + 1 == tries:
-                # The rows stay owned by us: claimed again (and resent) after a restart.
-                log.error("callback bookkeeping given up", extra={"rows": len(ops)})
-                return
-            await trio.sleep(BACKOFF_S)
-        if released:
-            self.wake()
+        await self.settler.release_now(owed, attempts, delay)
 
     def observed(self, key: Key, failure: str | None) -> None:
-        """An endpoint answered (``failure`` None) or failed: kept for ``state``."""
-        seen = self._outcomes.get(key)
-        if seen is None:
-            seen = self._outcomes[key] = [None, None, None]
-        if failure is None:
-            seen[0] = time.time()
-        else:
-            seen[1], seen[2] = time.time(), failure
-
-    async def _outcome_writer(self) -> None:
-        while True:
-            await trio.sleep(self._outcomes_every)
-            await self._write_outcomes()
-
-    async def _write_outcomes(self) -> None:
-        if not self._outcomes:
-            return
-        seen, self._outcomes = self._outcomes, {}
-        stamp = partial(dt.datetime.fromtimestamp, tz=dt.UTC)
-        rows = [
-            (key[0], key[1] if key[2] is None else key[2], s and stamp(s), f and stamp(f), what)
-            for key, (s, f, what) in seen.items()
-        ]
-        origin = [key[2] is not None for key in seen]
-        try:
-            await self.store.callbacks.record_outcomes(
-                [r for r, o in zip(rows, origin, strict=True) if not o]
-            )
-            await self.store.callbacks.record_origin_outcomes(
-                [r for r, o in zip(rows, origin, strict=True) if o]
-            )
-        except DatabaseUnavailable:
-            for key, value in seen.items():  # keep them for the next round (newer wins)
-                self._outcomes.setdefault(key, value)
-
-    async def _final_flush(self) -> None:
-        with trio.move_on_after(2):
-            await self._write_outcomes()
-        ops = []
-        while True:
-            try:
-                ops.append(self._ops_recv.receive_nowait())
-            except (trio.WouldBlock, trio.EndOfChannel):
-                break
-        if ops:
-            await self._apply(ops, tries=3)  # within the stop's 10 s
-        await self.store.callbacks.release_owned(self.worker_id)
+        self.settler.observed(key, failure)
 
     # -- suspension, health checks ---------------------------------------------------
     async def suspend(self, actor: CallbackActor, reason: str, url: str) -> None:

@@ -11,7 +11,23 @@ here (``submit``). A worker streams each file to clamd (``engine.providers.clamd
 - no verdict (clamd down, refusing, timing out): the job is held and tried again with
   backoff (``retry_min`` doubling to ``retry_max``); ``notify_virus_scanner_up`` is 0 and
   ``problem()`` tells ``/_status/ready`` until a scan gets a verdict again. A file is never
-  sent without a clean verdict, and the row is never given up.
+  sent without a clean verdict;
+- no files (the row's documents are gone: past their expiry, deleted by hand, or never
+  written): nothing can be shown clean, so nothing is sent. Sending the message without
+  its files (what an empty list of files used to mean: "every file clean") would deliver
+  an email whose attachments or links are missing, reported ``delivered``. The row ends
+  ``technical-failure`` with ``provider_response`` ``FILES_MISSING``, which the
+  delivery-status callback carries (queued by the same statement), so the service knows
+  to send it again;
+- waiting too long: a row still ``pending-virus-check`` ``give_up_after`` seconds after it
+  was created (NOTIFY_SCAN_GIVE_UP_HOURS, 72 h: the 3 days after which recovery times out
+  a row that was never sent, ``engine.actors.recovery``; a weekend's clamd outage; well
+  within the 7 days a file is kept at least, so its files are still there to delete) ends
+  ``technical-failure`` with ``GAVE_UP`` and loses its files: it is never sent unscanned,
+  and the service hears of it rather than waiting forever. ``give_up`` runs at most once a
+  minute in the claim loop, whoever owns the rows and whether clamd answers or not; every
+  later write of a scan (clean, infected, release) is conditional on
+  ``pending-virus-check``, so a verdict arriving afterwards changes nothing.
 
 Rules:
 - Bounded memory: the mailbox holds at most ``queue`` jobs and ``queue_bytes`` bytes of
@@ -32,6 +48,7 @@ Rules:
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
 import uuid
@@ -56,6 +73,12 @@ from engine.store.notifications import StatusUpdate
 from engine.store.store import Store
 
 log = logging.getLogger("engine.scanner")
+
+# ``provider_response`` of a row ended without a verdict (the callback carries it).
+FILES_MISSING = "Files missing before their virus scan: not sent"
+GAVE_UP = "Virus scan not done in time: not sent"
+_GIVE_UP_EVERY = 60.0  # seconds between two looks for rows waiting too long
+_GIVE_UP_BATCH = 1000  # rows ended per look (bounded; the next look takes the rest)
 
 
 class Client(Protocol):
@@ -96,6 +119,7 @@ class Scanner:
         claim_every: float = 5.0,
         retry_min: float = 1.0,
         retry_max: float = 15.0,
+        give_up_after: float = 72 * 3600.0,
     ) -> None:
         self.store = store
         self.client = client
@@ -107,6 +131,8 @@ class Scanner:
         self._claim_every = claim_every
         self._retry_min = retry_min
         self._retry_max = retry_max
+        self._give_up_after = give_up_after
+        self._give_up_next = -float("inf")  # trio.current_time() of the next look
         self._send, self._receive = trio.open_memory_channel[ScanJob](queue)
         self._release_send, self._release_recv = trio.open_memory_channel[
             tuple[uuid.UUID, uuid.UUID]
@@ -178,6 +204,9 @@ class Scanner:
             task_status.started()
             while True:
                 try:
+                    if trio.current_time() >= self._give_up_next:
+                        self._give_up_next = trio.current_time() + _GIVE_UP_EVERY
+                        await self.give_up(utcnow())
                     await self.claim()
                 except DatabaseUnavailable:
                     pass  # logged once by the store; the next round tries again
@@ -214,6 +243,37 @@ class Scanner:
             claimed += len(rows)
         return claimed
 
+    async def give_up(self, now: dt.datetime) -> int:
+        """End the rows created more than ``give_up_after`` seconds before ``now`` and still
+        waiting for a scan: ``technical-failure`` (``GAVE_UP``), files deleted. Returns how
+        many. Whoever owns them: a worker still retrying one finds it ended."""
+        since = now - dt.timedelta(seconds=self._give_up_after)
+        ids = await self.store.scans.waiting_since(since, limit=_GIVE_UP_BATCH)
+        if not ids:
+            return 0
+        ended = await self._end(ids, GAVE_UP, owner=None)
+        if ended:
+            log.error(
+                "notifications waited too long for a virus scan: technical-failure",
+                extra={"count": ended, "hours": round(self._give_up_after / 3600, 1)},
+            )
+        return ended
+
+    async def _end(self, ids: Sequence[uuid.UUID], why: str, owner: uuid.UUID | None) -> int:
+        """Rows ended ``technical-failure`` without a verdict (``why`` in their
+        ``provider_response``): their files go, their callbacks are woken."""
+        at = utcnow()
+        updates = [
+            StatusUpdate(id=i, status=st.TECHNICAL_FAILURE, at=at, provider_response=why,
+                         owner=owner)
+            for i in ids
+        ]  # fmt: skip
+        changes = await self.store.update_statuses(updates)
+        if changes:
+            await self.store.documents.delete_for([c.id for c in changes])
+            await self._on_changes(changes)
+        return len(changes)
+
     async def _worker(self) -> None:
         async for job in self._receive:
             try:
@@ -233,6 +293,11 @@ class Scanner:
                     self.wake()
 
     async def _scan(self, job: ScanJob) -> None:
+        if not job.files:  # nothing can be shown clean: never sent (the rules above)
+            log.error("files missing before their virus scan: technical-failure",
+                      extra={"notification_id": str(job.notification_id)})  # fmt: skip
+            await self._record(job, None, missing=True)
+            return
         delay = self._retry_min
         for _ in range(100_000):  # bounded: at retry_max apart, weeks of outage
             started = time.perf_counter()
@@ -260,9 +325,12 @@ class Scanner:
                 return verdict.signature
         return None
 
-    async def _record(self, job: ScanJob, found: str | None) -> None:
+    async def _record(self, job: ScanJob, found: str | None, *, missing: bool = False) -> None:
         for attempt in range(600):  # bounded: ten minutes of database outage
             try:
+                if missing:
+                    await self._end([job.notification_id], FILES_MISSING, job.owner)
+                    return
                 if found is None:
                     VIRUS_SCANS.labels("clean").inc()
                     changed = await self.store.scans.clean(job.owner, [job.notification_id])

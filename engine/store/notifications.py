@@ -95,7 +95,9 @@ MAY_REPLACE: dict[str, tuple[str, ...]] = {
     st.TEMPORARY_FAILURE: (st.CREATED, st.SENDING, st.SENT, st.PENDING),
     st.PERMANENT_FAILURE: (st.CREATED, st.SENDING, st.SENT, st.PENDING),
     # SENT: SMS are `sent` on hand-off; an SNS receipt for an opted-out number follows.
-    st.TECHNICAL_FAILURE: (st.CREATED, st.SENDING, st.SENT),
+    # PENDING_VIRUS_CHECK: a row the scanner cannot show clean (its files are gone, or
+    # it waited past NOTIFY_SCAN_GIVE_UP_HOURS) ends here, never sent (engine.actors.scanner).
+    st.TECHNICAL_FAILURE: (st.CREATED, st.SENDING, st.SENT, st.PENDING_VIRUS_CHECK),
     st.PROVIDER_FAILURE: (st.CREATED, st.SENDING, st.SENT),
     st.CANCELLED: (st.CREATED,),
     st.VIRUS_SCAN_FAILED: (st.CREATED, st.PENDING_VIRUS_CHECK),

@@ -13,10 +13,15 @@ Rules (fencing as ``engine.store.recovery``'s, timings in ``engine.domain.owners
 - An infected row goes ``virus-scan-failed`` through the ordinary status update (owner
   fenced; the callback is queued by the database in that statement), then loses its files
   (``Documents.delete_for``).
+- ``waiting_since``: rows still waiting for a scan, created before a time (whoever owns
+  them), oldest first, through ``notifications_scan_idx``: the scanner ends them
+  ``technical-failure`` through the ordinary status update (``pending-virus-check`` may
+  become ``technical-failure``: ``MAY_REPLACE``), as it ends a row whose files are gone.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Sequence
 
@@ -81,6 +86,16 @@ class Scans:
             list(ids),
             worker_id,
         )
+
+    async def waiting_since(self, before: dt.datetime, *, limit: int) -> list[uuid.UUID]:
+        """Ids of rows waiting for a scan created before ``before`` (at most ``limit``)."""
+        rows = await self._pipe.fetch(
+            "SELECT id FROM notifications WHERE status = 'pending-virus-check'"
+            " AND created_at < $1 ORDER BY created_at LIMIT $2",
+            before,
+            limit,
+        )
+        return [r["id"] for r in rows]
 
     async def waiting(self) -> int:
         """How many notifications wait for a scan (all processes)."""

@@ -42,9 +42,17 @@ async def test_last_success_and_failure_are_kept_for_the_team(
     await notify(store, good, 2, st.DELIVERED)
     await notify(store, broken, 2, st.DELIVERED)
 
+    # What the asserts read is written by two tasks of the manager, each on its own
+    # clock: the outcome writer (last success / failure) and the bookkeeping writer (the
+    # good service's deletes). Wait until both are in the table: a failure written is no
+    # sign that the deletes are (under load they came later and ``owed`` read 1 or 2).
     async def written() -> bool:
-        rows = await store.callbacks.state(broken, ("delivery_status",))
-        return bool(rows) and rows[0]["last_failure_at"] is not None
+        [ok] = await store.callbacks.state(good, ("delivery_status",))
+        [bad] = await store.callbacks.state(broken, ("delivery_status",))
+        return (
+            ok["last_success_at"] is not None and ok["owed"] == 0
+            and bad["last_failure_at"] is not None
+        )  # fmt: skip
 
     await wait_for(written)
     [ok] = await store.callbacks.state(good, ("delivery_status",))
