@@ -30,9 +30,10 @@ Runs against any build of the engine (main's schema has no partitions and random
 ``--vacuum-every N``: a ``VACUUM`` after every N batches of the day, standing in for
 autovacuum's visits during a real 24-hour day. Without it, bytes per retained notification
 measure how often autovacuum happened to visit a partition while a day written in seconds
-was being written: the free space map is filled only by VACUUM, so until one runs, a new
-row version that does not fit on its page extends the partition, and a day's partition
-takes no rows after its day, so that space is never used again. Measured (2 days of
+was being written: space pruned on a page reaches the free space map through VACUUM, so
+until one runs, a new row version that does not fit on its page extends the partition,
+and a day's partition takes no rows after its day, so that space is never used again.
+Measured (2 days of
 20,000 sealed rows; after the day's VACUUM the heap was 64-70% free space, rows 1,384 B):
 the partitioned build 5,242 B (no autovacuum visit) and 4,875 B (one visit) per retained
 notification, 2,896 B with ``--vacuum-every 4``; h21a's HOT design 5,031 B and 2,861 B.
