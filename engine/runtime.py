@@ -252,6 +252,7 @@ class Engine:
                         status=st.TECHNICAL_FAILURE,
                         at=utcnow(),
                         provider_response="Template or service missing",
+                        service_id=row["service_id"],
                     )
                 )
                 continue

@@ -367,7 +367,13 @@ class ProviderActor:
         now = utcnow()
         marked = await self._store.update_statuses(
             [
-                StatusUpdate(id=m.notification_id, status=st.SENDING, at=now, owner=m.owner)
+                StatusUpdate(
+                    id=m.notification_id,
+                    status=st.SENDING,
+                    at=now,
+                    owner=m.owner,
+                    service_id=m.service_id,
+                )
                 for m, _ in batch
             ]
         )
@@ -461,6 +467,7 @@ class ProviderActor:
                     provider_reference=reference,
                     provider_response=response,
                     owner=message.owner,
+                    service_id=message.service_id,
                 )
             )
         for outcome, n in outcomes.items():

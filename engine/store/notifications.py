@@ -26,6 +26,11 @@ Rules:
   mark and the late reference are serialised by the row lock, so either the reference
   came first and the claimer sends nothing, or the claimer's call was already under way
   (a duplicate no one can prevent without an idempotency key at the provider).
+- Service first (the distribution column, README's "Distribution plan"): every statement
+  here names ``service_id`` bound to the caller's service (status writes: a
+  ``StatusUpdate.service_id``), except ``RECEIPT_LOOKUP_SQL``: a receipt knows only the
+  provider's reference; it answers with the service, which the receipt's status write
+  names. Checked by ``tests/store/test_service_first.py``.
 - The v2 reads (get, list, search by recipient) go to the read replica when there is one
   (``engine.store.replica``: lag tolerated, fallback to the primary); cancel and
   ``schedule_of`` read their own writes and stay on the primary.
@@ -117,6 +122,11 @@ class StatusUpdate(msgspec.Struct, frozen=True, kw_only=True):
     feedback_subtype: str | None = None
     # Fencing: only while the row is owned by this registration (None: whoever owns it).
     owner: uuid.UUID | None = None
+    # The row's service, the distribution column (README, "Distribution plan"): only a
+    # row of this service is changed. Every per-notification write knows it (the
+    # provider actor from its message, a receipt from its lookup, requeue from the row);
+    # None only for recovery's timeouts, a sweep that finds rows by age.
+    service_id: uuid.UUID | None = None
 
 
 class StatusChange(msgspec.Struct, frozen=True):
@@ -142,14 +152,16 @@ class ReceiptOutcome(msgspec.Struct, frozen=True):
 _UPDATE_SQL = """
 WITH u AS (
     SELECT * FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::text[], $5::text[],
-                         $6::text[], $7::text[], $8::text[], $9::text[], $10::uuid[])
+                         $6::text[], $7::text[], $8::text[], $9::text[], $10::uuid[],
+                         $13::uuid[])
         AS u(id, status, at, provider, provider_reference, provider_response,
-             feedback_type, feedback_subtype, from_statuses, owner)
+             feedback_type, feedback_subtype, from_statuses, owner, service_id)
 ), old AS (
     SELECT n.id, n.status AS previous_status FROM notifications n JOIN u ON n.id = u.id
     WHERE n.id = ANY($1::uuid[])  -- lets the planner use the primary key, not a table scan
       AND n.created_at >= $11 AND n.created_at < $12  -- the ids' partitions only
       AND n.status = ANY(string_to_array(u.from_statuses, ','))
+      AND (u.service_id IS NULL OR n.service_id = u.service_id)  -- the distribution column
       AND (u.owner IS NULL OR n.owner = u.owner  -- fencing; a reference is a fact:
            OR (u.provider_reference IS NOT NULL AND n.provider_reference IS NULL))
       AND (u.status <> 'sending' OR u.provider_reference IS NOT NULL  -- no mark once
@@ -179,9 +191,15 @@ RETURNING n.id, n.status, j.previous_status, n.notification_type, n.process_type
           )::float8
 """
 
-# Receipts name the provider's reference: the ids they move (keyed pool, no transaction).
+# Receipts name the provider's reference: the ids they move and their services, which the
+# status write then names (keyed pool, no transaction). The one hot-path statement on
+# notifications that cannot name the service: an SES or SNS event carries only the
+# provider's message id. Under Citus it fans out to every shard (README, "Distribution
+# plan": how a deployment would route it instead). Same index, same heap fetch as before:
+# service_id only widens the answer.
 RECEIPT_LOOKUP_SQL = (
-    "SELECT provider_reference, id FROM notifications WHERE provider_reference = ANY($1::text[])"
+    "SELECT provider_reference, id, service_id FROM notifications"
+    " WHERE provider_reference = ANY($1::text[])"
 )
 
 
@@ -233,6 +251,7 @@ def _update_columns(batch: list[StatusUpdate]) -> tuple[Any, ...]:
         [_MAY_REPLACE_TEXT[u.status] for u in batch],
         [u.owner for u in batch],
         *created_window(u.id for u in batch),
+        [u.service_id for u in batch],
     )
 
 

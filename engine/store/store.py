@@ -95,7 +95,7 @@ from engine.store.send_rates import SendRates
 from engine.store.services import Services
 from engine.store.team_notices import TeamNotices
 from engine.store.templates import Templates
-from engine.store.unmatched_receipts import UnmatchedReceipts, keep
+from engine.store.unmatched_receipts import UnmatchedReceipts, keep, receipt_update
 
 
 class Store:
@@ -269,18 +269,9 @@ class Store:
             # it may move from, so a row that changed in between is simply not updated.
             async with self._keyed_pool.acquire() as conn:
                 found = await conn.fetch(RECEIPT_LOOKUP_SQL, list({r.reference for r in receipts}))
-                ids = {r["provider_reference"]: r["id"] for r in found}
+                ids = {r["provider_reference"]: r for r in found}
                 updates = [
-                    StatusUpdate(
-                        id=ids[r.reference],
-                        status=r.status,
-                        at=r.at,
-                        provider_response=r.provider_response,
-                        feedback_type=r.feedback_type,
-                        feedback_subtype=r.feedback_subtype,
-                    )
-                    for r in receipts
-                    if r.reference in ids
+                    receipt_update(ids[r.reference], r) for r in receipts if r.reference in ids
                 ]
                 changed = await update_in_rounds(conn, updates)
                 # Before the caller acknowledges them: engine.store.unmatched_receipts.

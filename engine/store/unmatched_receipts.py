@@ -69,10 +69,12 @@ async def keep(conn: Any, receipts: Sequence[Receipt]) -> None:
         )
 
 
-def receipt_update(notification_id: Any, receipt: Receipt) -> StatusUpdate:
-    """The status write a matched receipt makes."""
+def receipt_update(found: Any, receipt: Receipt) -> StatusUpdate:
+    """The status write a matched receipt makes (``found``: its ``RECEIPT_LOOKUP_SQL`` row,
+    whose service the write names)."""
     return StatusUpdate(
-        id=notification_id,
+        id=found["id"],
+        service_id=found["service_id"],
         status=receipt.status,
         at=receipt.at,
         provider_response=receipt.provider_response,
@@ -97,8 +99,8 @@ class UnmatchedReceipts:
                     return SweepResult(0, [], expired)
                 receipts = [_decoder.decode(r["receipt"]) for r in rows]
                 found = await conn.fetch(RECEIPT_LOOKUP_SQL, list({r.reference for r in receipts}))
-                ids = {f["provider_reference"]: f["id"] for f in found}
-                updates = [receipt_update(ids[r.reference], r) for r in receipts]
+                by_reference = {f["provider_reference"]: f for f in found}
+                updates = [receipt_update(by_reference[r.reference], r) for r in receipts]
                 changed = await update_in_rounds(conn, updates)
                 await conn.execute(_DELETE_SQL, [r["id"] for r in rows])
                 changes = [c for per_update in changed for c in per_update]

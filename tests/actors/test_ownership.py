@@ -266,8 +266,11 @@ def _owned(message: EmailMessage, owner: uuid.UUID) -> EmailMessage:
 
 
 def _stored(row: Any, owner: uuid.UUID) -> EmailMessage:
-    """The message of a stored row, claimed under ``owner``."""
-    return msgspec.structs.replace(email(), notification_id=row.id, owner=owner)
+    """The message of a stored row, claimed under ``owner`` (of the row's service, as the
+    engine builds it: status writes name the service)."""
+    return msgspec.structs.replace(
+        email(), notification_id=row.id, service_id=row.service_id, owner=owner
+    )
 
 
 async def _service(store: Store) -> uuid.UUID:

@@ -56,6 +56,26 @@ async def test_batches_and_writes_sending_before_the_reference(autojump_clock: o
         assert mine[1].provider == "fake"
 
 
+async def test_every_status_write_names_its_messages_service(autojump_clock: object) -> None:
+    # The distribution column (README, "Distribution plan"): the mark and the outcome of
+    # each message name its service, whichever services share the batch.
+    accepting, store = FakeProvider(max_batch=10), FakeStore()
+    rejecting, rejected = FakeProvider(script=lambda m, now: "rejected"), FakeStore()
+    a, b = actor(accepting, store), actor(rejecting, rejected)
+    messages = [email(i, service=i % 3) for i in range(9)]
+    await feed(a, messages)
+    await feed(b, messages[:2])
+    async with running(a, b):
+        with trio.fail_after(5):
+            await wait_until(lambda: len(store.final()) == 9 and len(rejected.final()) == 2)
+    services = {m.notification_id: m.service_id for m in messages}
+    assert len(set(services.values())) == 3
+    for written in (store.updates, rejected.updates):
+        assert written
+        assert all(u.service_id == services[u.id] for u in written)
+    assert {u.status for u in rejected.updates} == {st.SENDING, st.PERMANENT_FAILURE}
+
+
 async def test_at_most_concurrency_calls_in_flight(autojump_clock: object) -> None:
     provider, store = FakeProvider(max_batch=10, latency=1.0), FakeStore()
     a = actor(provider, store, concurrency=3)

@@ -212,7 +212,11 @@ async def test_a_sending_mark_committed_after_a_graceful_stop_is_still_sent_once
     stopping, rec = await _recovery(store, Recorder()), Recorder()
     message = email()
     await store.insert_notifications(
-        [make_row(id=message.notification_id, owner=stopping.worker_id)]
+        [
+            make_row(
+                id=message.notification_id, service_id=message.service_id, owner=stopping.worker_id
+            )
+        ]
     )
     provider = FakeProvider()
     with trio.fail_after(10):

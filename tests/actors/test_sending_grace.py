@@ -107,8 +107,11 @@ async def _mark_age(store: Store, notification_id: uuid.UUID, seconds: float) ->
 
 
 def _stored(row: Any, owner: uuid.UUID) -> Outbound:
-    """The message of a stored row, claimed under ``owner``."""
-    return msgspec.structs.replace(email(), notification_id=row.id, owner=owner)
+    """The message of a stored row, claimed under ``owner`` (of the row's service, as the
+    engine builds it: status writes name the service)."""
+    return msgspec.structs.replace(
+        email(), notification_id=row.id, service_id=row.service_id, owner=owner
+    )
 
 
 async def _row(store: Store, notification_id: uuid.UUID) -> Any:
