@@ -101,6 +101,7 @@ async def sign_in(c: Ctx) -> Response:
     if console.needs_rehash(user["password_hash"]):
         rehashed = await trio.to_thread.run_sync(console.hash_password, password)
         await store.set_password_hash(user["id"], rehashed)
+    await store.end_expired(c.now)  # expired sessions go at each sign-in (an indexed range)
     token, code = console.new_token(), console.new_code()
     await store.open_session(console.digest(token), user["id"], console.digest(f"{token}:{code}"),
                              console.code_expiry(c.now))  # fmt: skip

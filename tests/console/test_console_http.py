@@ -144,6 +144,8 @@ async def test_a_session_expires(running: ConsoleEngine) -> None:
     async with Visitor(running) as v:  # the emailed code expires too
         await v.get("/console/sign-in")
         r = await v.post("/console/sign-in", {"email": LEAD, "password": PASSWORD})
+        sessions = await sql.fetch(running.engine.store, "SELECT verified FROM console_sessions")
+        assert [s["verified"] for s in sessions] == [False]  # the expired one went
         code = await running.last_code(LEAD)
         running.clock.advance(minutes=console.CODE_MINUTES, seconds=1)
         r = await v.post("/console/two-factor", {"code": code})
