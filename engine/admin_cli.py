@@ -56,6 +56,12 @@ ACTIONS: dict[str, tuple[str, str, tuple[str, ...], bool]] = {
     "add-team-member": (
         "POST", "/admin/services/{service_id}/team-members", ("service_id",), True,
     ),
+    # Issue 27: console users ({"platform_admin": true} for the operator) and their roles.
+    "create-console-user": ("POST", "/admin/console-users", (), True),
+    "set-console-roles": (
+        "PUT", "/admin/services/{service_id}/console-users/{user_id}",
+        ("service_id", "user_id"), True,
+    ),
 }  # fmt: skip
 
 

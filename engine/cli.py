@@ -72,6 +72,7 @@ def settings_with_secrets(created: list[str] | None = None) -> Settings:
 
 async def run_server(settings: Settings, *, on_ready: Any = None) -> None:
     from engine.api.app import EngineApp, server_error_body
+    from engine.console.app import with_console
     from engine.gc_policy import tune_for_serving
     from engine.http1.server import ServerLimits, ServerStats, serve
     from engine.metrics import OPEN_CONNECTIONS
@@ -101,7 +102,8 @@ async def run_server(settings: Settings, *, on_ready: Any = None) -> None:
                 nursery,
                 partial(
                     serve,
-                    EngineApp(deps, "public" if separate_admin else "all"),
+                    # Issue 27: the web console under /console, on the public listener.
+                    with_console(EngineApp(deps, "public" if separate_admin else "all"), deps),
                     limits=limits,
                     shutdown=shutdown,
                     reuse_port=settings.workers > 1,

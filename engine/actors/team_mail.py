@@ -14,7 +14,9 @@ Rules:
   notification (it is durable from the insert).
 - A team without an email address gets nothing; the notice is claimed all the same (it
   would have nobody to go to later either).
-- The system service and its templates are written at start (``ensure``) from the code.
+- The system service and its templates are written at start (``ensure``) from the code
+  (the console's sign-in code, ``engine.domain.console.CODE_TEMPLATE``, among them: the
+  console sends it itself, as a row of the system service).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import uuid
 
 import trio
 
-from engine.domain import inbound
+from engine.domain import console, inbound
 from engine.domain.notification import RowSpec, accepted_row, new_ids
 from engine.domain.team_mail import SYSTEM_SERVICE_ID, TEMPLATES, Notice
 from engine.domain.templates import CompiledEmailTemplate
@@ -46,7 +48,8 @@ class TeamMailer:
 
     async def ensure(self, name: str = "Notify") -> None:
         """Write the system service and its templates; learn their current versions."""
-        every = [*TEMPLATES.values(), inbound.REPLY_TEMPLATE]  # issue 24: SMS replies
+        # Issue 24: SMS replies; issue 27: the console's sign-in codes.
+        every = [*TEMPLATES.values(), inbound.REPLY_TEMPLATE, console.CODE_TEMPLATE]
         await self._store.team_notices.ensure_system(name, every)
         for t in every:
             row = await self._store.templates.current_version(t.id)

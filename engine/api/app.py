@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Literal
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
-from engine.api import admin, admin_callbacks, branding, i18n, idempotency, receipts
+from engine.api import admin, admin_callbacks, admin_console, branding, i18n, idempotency, receipts
 from engine.api.admin_throttle import GuessThrottle
 from engine.api.auth import AuthContext, VerifiedTokens, authenticate
 from engine.api.errors import ApiError, database_unavailable, domain_error_body, error_body
@@ -203,6 +203,10 @@ def _add_admin_routes(r: Router, deps: ApiDeps) -> None:
     r.add("GET", "/admin/services/{service_id}/data-retention", adm(admin.get_data_retention))
     r.add("POST", "/admin/services/{service_id}/data-retention", adm(admin.set_data_retention))
     r.add("GET", "/admin/services/{service_id}/usage", adm(admin.get_usage))
+    # Issue 27: the web console's people.
+    r.add("POST", "/admin/console-users", adm(admin_console.create_console_user))
+    r.add("PUT", "/admin/services/{service_id}/console-users/{user_id}",
+          adm(admin_console.set_console_roles))  # fmt: skip
 
 
 async def _ready(deps: ApiDeps, request: Request) -> Response:

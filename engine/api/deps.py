@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from engine.services import Registry, TemplateCache
     from engine.store.budgets import Budgets
     from engine.store.callbacks import Callbacks
+    from engine.store.console import Console
     from engine.store.documents import Documents
     from engine.store.idempotency import Answer, Idempotency
     from engine.store.inbound import Inbound
@@ -73,6 +74,8 @@ class ApiStore(Protocol):
     def idempotency(self) -> Idempotency: ...
     @property
     def inbound(self) -> Inbound: ...
+    @property
+    def console(self) -> Console: ...
     async def insert_notifications(
         self, rows: Sequence[NotificationRow], answer: Answer | None = None
     ) -> None: ...

@@ -242,6 +242,13 @@ MESSAGES: list[tuple[str, str]] = [
     ("Cannot send to international mobile numbers",
      "Impossible d'envoyer à des numéros de cellulaire internationaux"),
     # -- the admin API (engine.api.admin, engine.domain.retention) ----------------------
+    # -- the console's admin API (engine.api.admin_console, issue 27) -------------------
+    ("password must be at least {n} characters",
+     "password doit compter au moins {n} caractères"),
+    ("name is required", "name est obligatoire"),
+    ("A console user with this email address already exists",
+     "Un utilisateur de la console existe déjà avec cette adresse courriel"),
+    ("roles must be among {roles}", "roles doit être parmi {roles}"),
     ("service {service_id} already exists", "le service {service_id} existe déjà"),
     ("subject is required for an email template",
      "subject est obligatoire pour un gabarit de courriel"),

@@ -33,7 +33,7 @@ BODY = "Dear Ada, your case CASE-8812 is ready."
 FILE = b"%PDF-1.4 the file of case CASE-8812"
 # Rows holding personal values that ``write_everything`` leaves, per table.
 ROWS_WRITTEN = {"notifications": 2, "callback_queue": 1, "documents": 1, "team_members": 1,
-                "jobs": 1, "inbound_sms": 1}  # fmt: skip
+                "jobs": 1, "inbound_sms": 1, "console_users": 1}  # fmt: skip
 
 
 @asynccontextmanager
@@ -92,6 +92,8 @@ async def write_everything(store: Store) -> Written:
         w.service_id, w.member_id, email_address="grace@example.com", mobile_number="+16135550199"
     )
     await store.insert_notifications([w.email, w.sms])
+    await store.console.create_user(uuid.uuid4(), "Ada.Console@example.com", "Ada Console",
+                                    "$argon2id$not-checked-here", platform_admin=False)  # fmt: skip
     await store.inbound.receive(
         w.service_id, notify_number="+16135550100", user_number="+16135550123",
         content="STOP", reference=f"in-{w.service_id}", at=utcnow(),
@@ -107,6 +109,9 @@ async def write_everything(store: Store) -> Written:
 
 async def read_everything(store: Store, w: Written) -> None:
     """Every store read that returns a sealed column gives the clear value back."""
+    user = await store.console.user_by_email("ada.console@example.com")
+    assert user is not None
+    assert (user["email"], user["name"]) == ("ada.console@example.com", "Ada Console")
     got = await store.notifications.get(w.service_id, w.email.id)
     assert got is not None
     assert (got["recipient"], got["body"], got["subject"]) == (RECIPIENT, BODY, "Case CASE-8812")
@@ -173,7 +178,7 @@ async def test_rotation_from_key_a_to_key_b(aio_loop: None, database_url: str) -
     a, b_then_a, b = DataKeys([KEY_A]), DataKeys([KEY_B, KEY_A]), DataKeys([KEY_B])
     async with open_store(database_url, a) as store:
         w = await write_everything(store)
-        assert await values_sealed_with(store, a.write_id) == 14  # 12 + a text: sender, content
+        assert await values_sealed_with(store, a.write_id) == 16  # 12 + a text + a console user
     async with open_store(database_url, b_then_a) as store:
         await read_everything(store, w)  # B writes, A still reads
         result = await store.reencrypt.run(window=2)
@@ -206,7 +211,7 @@ async def test_legacy_clear_rows_read_as_they_are_and_reencrypt_seals_them(
         result = await store.reencrypt.run(window=1)
         assert result.resealed == ROWS_WRITTEN
         assert not any(result.remaining.values())
-        assert await values_sealed_with(store, keys.write_id) == 14
+        assert await values_sealed_with(store, keys.write_id) == 16
         rows = await sql.fetch(store, "SELECT recipient FROM notifications")
         assert all(r["recipient"].startswith(MARK) for r in rows)
         await read_everything(store, w)

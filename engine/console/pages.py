@@ -1,0 +1,211 @@
+"""The console's pages (issue 27, first slice): sign-in with an emailed code, sign-out, the
+language toggle, the user's services, a service's dashboard, its templates, its API keys
+(listing and revoking: the ``manage_api_keys`` role).
+
+Rules:
+- Sign-in: a locked account is refused before its password is checked; a wrong password or
+  code counts one failed attempt in PostgreSQL (``store.console.record_failure``); the
+  ``MAX_ATTEMPTS``-th locks the account for ``LOCK_MINUTES``. An unknown email costs the
+  same argon2 work as a known one (no timing oracle) and answers the same words.
+- The password's session is pending until the code is given; the verified session gets a
+  new cookie value (the pending one is worthless afterwards).
+- Argon2 runs in a worker thread (``trio.to_thread``), never on the event loop.
+"""
+
+from __future__ import annotations
+
+import hmac
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+from urllib.parse import quote
+
+import trio
+
+from engine.api.http import Request, Response
+from engine.api.router import Router
+from engine.console import i18n, mail, web
+from engine.console.app import PREFIX, Ctx, not_found, service_page, signed_in
+from engine.domain import console, console_usage
+from engine.domain.team_mail import SYSTEM_SERVICE_ID
+
+if TYPE_CHECKING:
+    from engine.store.rows import Row
+
+Wrap = Callable[[Callable[[Ctx], Awaitable[Response]]], Callable[[Request], Awaitable[Response]]]
+YEAR = 365 * 24 * 3600
+# Verified against when the email is unknown: the same argon2 cost as a real check.
+_DUMMY_HASH = console.hash_password("not a password: equalises the time of a refusal")
+
+
+def add_routes(r: Router, wrap: Wrap) -> None:
+    r.add("GET", PREFIX, wrap(home))
+    r.add("GET", f"{PREFIX}/sign-in", wrap(sign_in_form))
+    r.add("POST", f"{PREFIX}/sign-in", wrap(sign_in))
+    r.add("GET", f"{PREFIX}/two-factor", wrap(code_form))
+    r.add("POST", f"{PREFIX}/two-factor", wrap(check_code))
+    r.add("POST", f"{PREFIX}/sign-out", wrap(sign_out))
+    r.add("GET", f"{PREFIX}/language/{{lang}}", wrap(language))
+    r.add("GET", f"{PREFIX}/services", wrap(services))
+    r.add("GET", f"{PREFIX}/services/{{service_id}}", wrap(dashboard))
+    r.add("GET", f"{PREFIX}/services/{{service_id}}/templates", wrap(templates))
+    r.add("GET", f"{PREFIX}/services/{{service_id}}/api-keys", wrap(api_keys))
+    r.add("POST", f"{PREFIX}/services/{{service_id}}/api-keys/{{key_id}}/revoke",
+          wrap(revoke_key))  # fmt: skip
+
+
+async def home(c: Ctx) -> Response:
+    return c.redirect(f"{PREFIX}/services" if c.user else f"{PREFIX}/sign-in")
+
+
+async def language(c: Ctx) -> Response:
+    lang = c.request.path_params["lang"]
+    if lang not in i18n.LANGUAGES:
+        return not_found(c)
+    target = console.safe_next(c.request.query().get("next", [""])[0])
+    return c.redirect(target, web.set_cookie(i18n.COOKIE, lang, max_age=YEAR))
+
+
+def _sign_in_page(c: Ctx, status: int, error: str | None, email: str = "") -> Response:
+    nxt = console.safe_next(c.request.query().get("next", [""])[0], f"{PREFIX}/services")
+    return c.render(status, "sign_in.html", error=error, email=email, next=nxt)
+
+
+async def sign_in_form(c: Ctx) -> Response:
+    if c.user is not None:
+        return c.redirect(f"{PREFIX}/services")
+    return _sign_in_page(c, 200, None)
+
+
+def _locked(c: Ctx, status: int = 429) -> Response:
+    return _sign_in_page(c, status, c.t("locked", minutes=console.LOCK_MINUTES))
+
+
+async def sign_in(c: Ctx) -> Response:
+    fields = web.form(c.request)
+    email = fields.get("email", "").strip()
+    password = fields.get("password", "")
+    store = c.deps.store.console
+    user = await store.user_by_email(email) if email else None
+    if user is None:
+        await trio.to_thread.run_sync(console.verify_password, _DUMMY_HASH, password)
+        return _sign_in_page(c, 401, c.t("bad_sign_in"), email)
+    if user["locked_until"] is not None and user["locked_until"] > c.now:
+        return _locked(c)
+    right = await trio.to_thread.run_sync(console.verify_password, user["password_hash"],
+                                          password)  # fmt: skip
+    if not right:
+        locked = await store.record_failure(user["id"], console.MAX_ATTEMPTS,
+                                            console.lock_until(c.now))  # fmt: skip
+        return _locked(c) if locked else _sign_in_page(c, 401, c.t("bad_sign_in"), email)
+    if console.needs_rehash(user["password_hash"]):
+        rehashed = await trio.to_thread.run_sync(console.hash_password, password)
+        await store.set_password_hash(user["id"], rehashed)
+    await store.end_expired(c.now)  # expired sessions go at each sign-in (an indexed range)
+    token, code = console.new_token(), console.new_code()
+    await store.open_session(console.digest(token), user["id"], console.digest(f"{token}:{code}"),
+                             console.code_expiry(c.now))  # fmt: skip
+    await mail.send_code(c.deps, user["email"], code)
+    nxt = console.safe_next(fields.get("next"), f"{PREFIX}/services")
+    return c.redirect(f"{PREFIX}/two-factor?next={quote(nxt)}", web.set_cookie(web.SESSION, token))
+
+
+async def _pending(c: Ctx) -> Row | None:
+    if c.session_hash is None:
+        return None
+    row = await c.deps.store.console.session(c.session_hash, c.now)
+    return row if row is not None and not row["verified"] else None
+
+
+def _code_page(c: Ctx, status: int, error: str | None) -> Response:
+    nxt = console.safe_next(c.request.query().get("next", [""])[0], f"{PREFIX}/services")
+    return c.render(status, "code.html", error=error, minutes=console.CODE_MINUTES, next=nxt)
+
+
+async def code_form(c: Ctx) -> Response:
+    if await _pending(c) is None:
+        return c.redirect(f"{PREFIX}/sign-in")
+    return _code_page(c, 200, None)
+
+
+async def check_code(c: Ctx) -> Response:
+    pending = await _pending(c)
+    if pending is None or c.session_hash is None:
+        return c.redirect(f"{PREFIX}/sign-in")
+    store = c.deps.store.console
+    if pending["locked_until"] is not None and pending["locked_until"] > c.now:
+        await store.end_session(c.session_hash)
+        return _locked(c)
+    fields = web.form(c.request)
+    code = "".join(fields.get("code", "").split())
+    token = web.cookies(c.request)[web.SESSION]
+    given = console.digest(f"{token}:{code}")
+    if not (pending["code_hash"] and hmac.compare_digest(given, pending["code_hash"])):
+        locked = await store.record_failure(pending["user_id"], console.MAX_ATTEMPTS,
+                                            console.lock_until(c.now))  # fmt: skip
+        if locked:
+            await store.end_session(c.session_hash)
+            return _locked(c)
+        return _code_page(c, 401, c.t("bad_code"))
+    new_token = console.new_token()
+    verified = await store.verify_session(c.session_hash, console.digest(new_token),
+                                          console.session_expiry(c.now))  # fmt: skip
+    if not verified:
+        return c.redirect(f"{PREFIX}/sign-in")
+    await store.reset_failures(pending["user_id"])
+    nxt = console.safe_next(fields.get("next"), f"{PREFIX}/services")
+    return c.redirect(nxt, web.set_cookie(web.SESSION, new_token))
+
+
+async def sign_out(c: Ctx) -> Response:
+    if c.session_hash is not None:
+        await c.deps.store.console.end_session(c.session_hash)
+    return c.redirect(f"{PREFIX}/sign-in", web.clear_cookie(web.SESSION))
+
+
+@signed_in
+async def services(c: Ctx) -> Response:
+    assert c.user is not None
+    rows = await c.deps.store.console.services_of(
+        c.user["user_id"], c.user["platform_admin"], SYSTEM_SERVICE_ID
+    )
+    return c.render(200, "services.html", services=rows)
+
+
+@service_page("view")
+async def dashboard(c: Ctx, service: Row) -> Response:
+    today = c.now.date()
+    start, end = console_usage.window(today)
+    rows = await c.deps.store.retention.usage(service["id"], start, end)
+    return c.render(200, "dashboard.html", service=service, section="dashboard",
+                    days=console_usage.days(rows, today),
+                    limits=console_usage.limits(rows, today, service))  # fmt: skip
+
+
+@service_page("view")
+async def templates(c: Ctx, service: Row) -> Response:
+    rows = await c.deps.store.templates.for_service(service["id"])
+    kept = sorted((r for r in rows if not r["archived"]), key=lambda r: r["name"].lower())
+    return c.render(200, "templates.html", service=service, section="templates",
+                    templates=kept)  # fmt: skip
+
+
+@service_page("manage_api_keys")
+async def api_keys(c: Ctx, service: Row) -> Response:
+    keys = await c.deps.store.keys.for_service(service["id"])
+    revoked = c.request.query().get("revoked", [""])[0]
+    done = next((k["name"] for k in keys if str(k["id"]) == revoked and k["expiry_date"]), None)
+    return c.render(200, "api_keys.html", service=service, section="api_keys", keys=keys,
+                    done=done)  # fmt: skip
+
+
+@service_page("manage_api_keys")
+async def revoke_key(c: Ctx, service: Row) -> Response:
+    try:
+        key_id = uuid.UUID(c.request.path_params["key_id"])
+    except ValueError:
+        return not_found(c)
+    if not await c.deps.store.keys.revoke(service["id"], key_id):
+        return not_found(c)
+    c.deps.service_changed(service["id"])
+    return c.redirect(f"{PREFIX}/services/{service['id']}/api-keys?revoked={key_id}")

@@ -1,0 +1,127 @@
+"""The console's HTTP plumbing: cookies, forms, CSRF, security headers, HTML rendering.
+
+Rules:
+- Every response carries a strict Content-Security-Policy (``CSP``: our own stylesheet, no
+  script at all, no inline style, no framing, forms to ourselves only) and the usual
+  companions (nosniff, no referrer, no caching of pages that show a service's data).
+- Cookies: the session (``__Host-ne_session``) and the CSRF token (``__Host-ne_csrf``) are
+  Secure, HttpOnly, Path=/ and SameSite (Lax for the session, so that a link from the
+  sign-in email works; Strict for the token). ``__Host-`` means no subdomain can plant
+  them. Browsers treat http://localhost as secure, so they work in tests on loopback.
+- CSRF, double-submit: every form carries the value of ``__Host-ne_csrf`` in a hidden
+  ``csrf_token`` field; a POST whose field differs from the cookie (compared in constant
+  time), or whose Origin is another site's, is refused with 403 before its handler runs.
+- Pages are Jinja2 templates, autoescaped, ``StrictUndefined`` (a missing value is an
+  error, not an empty string).
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Mapping
+from http.cookies import CookieError, SimpleCookie
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+from engine.api.http import Request, Response
+from engine.domain import console
+
+HTML = b"text/html; charset=utf-8"
+SESSION = "__Host-ne_session"
+CSRF = "__Host-ne_csrf"
+CSP = (
+    b"default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self';"
+    b" frame-ancestors 'none'; base-uri 'none'"
+)
+SECURITY_HEADERS = [
+    (b"content-security-policy", CSP),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+    (b"cache-control", b"no-store"),
+]
+
+_env = Environment(
+    loader=PackageLoader("engine.console", "templates"),
+    autoescape=select_autoescape(["html"]),
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+def cookies(request: Request) -> dict[str, str]:
+    raw = request.header(b"cookie")
+    if not raw:
+        return {}
+    jar: SimpleCookie = SimpleCookie()
+    try:
+        jar.load(raw)
+    except CookieError:
+        return {}
+    return {k: m.value for k, m in jar.items()}
+
+
+def set_cookie(
+    name: str,
+    value: str,
+    *,
+    max_age: int | None = None,
+    http_only: bool = True,
+    same_site: str = "Lax",
+) -> tuple[bytes, bytes]:
+    parts = [f"{name}={value}", "Path=/", "Secure", f"SameSite={same_site}"]
+    if http_only:
+        parts.append("HttpOnly")
+    if max_age is not None:
+        parts.append(f"Max-Age={max_age}")
+    return b"set-cookie", "; ".join(parts).encode()
+
+
+def clear_cookie(name: str) -> tuple[bytes, bytes]:
+    return set_cookie(name, "", max_age=0)
+
+
+def form(request: Request) -> dict[str, str]:
+    """An urlencoded form's fields (the first value of each)."""
+    fields = parse_qs(request.body.decode("utf-8", "replace"), keep_blank_values=True)
+    return {k: v[0] for k, v in fields.items()}
+
+
+def csrf_ok(request: Request, fields: Mapping[str, str]) -> bool:
+    origin = request.header(b"origin")
+    if origin and origin != "null":
+        host = request.header(b"host") or ""
+        if urlsplit(origin).netloc != host:
+            return False
+    cookie = cookies(request).get(CSRF, "")
+    given = fields.get("csrf_token", "")
+    return bool(cookie) and hmac.compare_digest(cookie.encode(), given.encode())
+
+
+def csrf_token(request: Request) -> tuple[str, list[tuple[bytes, bytes]]]:
+    """The request's CSRF token and, when it had none, the cookie that sets one."""
+    existing = cookies(request).get(CSRF)
+    if existing and len(existing) >= 32:
+        return existing, []
+    token = console.new_token()
+    return token, [set_cookie(CSRF, token, same_site="Strict")]
+
+
+def page(
+    status: int,
+    template: str,
+    context: dict[str, Any],
+    headers: list[tuple[bytes, bytes]] | None = None,
+) -> Response:
+    body = _env.get_template(template).render(**context).encode()
+    return Response(status, body, content_type=HTML,
+                    headers=[*SECURITY_HEADERS, *(headers or [])])  # fmt: skip
+
+
+def redirect(location: str, headers: list[tuple[bytes, bytes]] | None = None) -> Response:
+    return Response(303, b"", content_type=HTML,
+                    headers=[*SECURITY_HEADERS, (b"location", location.encode()),
+                             *(headers or [])])  # fmt: skip
