@@ -57,7 +57,7 @@ import trio_asyncio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.storage import BODY
+from bench.storage import BODY, SIZES_SQL, _stats
 from bench.store_inserts import _drop, _scratch, server_dsn
 from engine.crypto import DataKeys
 from engine.domain import notification as nt
@@ -67,20 +67,6 @@ from engine.store.store import Store
 from tests import sql
 
 DATA_KEY = "soak-data-key-0123456789abcdef"
-# The table's relations: its partitions when partitioned, else itself.
-RELATIONS = (
-    "SELECT relid FROM pg_partition_tree('notifications') WHERE isleaf"
-    " UNION ALL SELECT 'notifications'::regclass WHERE NOT EXISTS"
-    " (SELECT 1 FROM pg_partition_tree('notifications'))"
-)
-# Heap (+ TOAST) and indexes over the table's relations.
-SIZES_SQL = f"""
-SELECT sum(pg_relation_size(relid)) AS heap,
-       sum(pg_total_relation_size(relid) - pg_relation_size(relid) - pg_indexes_size(relid))
-           AS toast,
-       sum(pg_indexes_size(relid)) AS indexes
-FROM ({RELATIONS}) parts
-"""
 
 
 def _ids(times: list[dt.datetime]) -> list[uuid.UUID]:
@@ -111,17 +97,6 @@ def rows(
             created_at=at,
         ))  # fmt: skip
     return out
-
-
-async def _counters(store: Store) -> dict[str, int]:
-    await sql.execute(store, "SELECT pg_stat_force_next_flush()")
-    row = await sql.fetchrow(
-        store,
-        "SELECT pg_current_wal_lsn() - '0/0'::pg_lsn AS wal,"
-        " coalesce(sum(n_tup_upd), 0) AS upd, coalesce(sum(n_tup_hot_upd), 0) AS hot"
-        f" FROM pg_stat_user_tables WHERE relid IN ({RELATIONS})",
-    )
-    return {k: int(row[k]) for k in ("wal", "upd", "hot")}
 
 
 async def _write_day(
@@ -178,7 +153,7 @@ async def soak(
             await trio.sleep(1.2)  # statistics flush interval
             for d in range(days):
                 day = first + dt.timedelta(days=d)
-                before = await _counters(store)
+                before = await _stats(store)
                 t0 = time.perf_counter()
                 await _write_day(store, day, per_day, batch, sid, vacuum_every)
                 wrote = time.perf_counter() - t0
@@ -187,7 +162,7 @@ async def soak(
                 kept_s = time.perf_counter() - t1
                 await sql.execute(store, "VACUUM notifications")
                 await trio.sleep(1.2)
-                after = await _counters(store)
+                after = await _stats(store)
                 sizes = await sql.fetchrow(store, SIZES_SQL)
                 live = await sql.fetchrow(store, "SELECT count(*) AS n FROM notifications")
                 upd = after["upd"] - before["upd"]
