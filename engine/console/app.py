@@ -25,7 +25,7 @@ from urllib.parse import quote
 from engine.api.errors import ApiError
 from engine.api.http import Receive, Request, Response, Scope, Send, read_body
 from engine.api.router import Router
-from engine.console import i18n, web
+from engine.console import i18n, nav, web
 from engine.domain import console
 from engine.domain.timestamps import utcnow
 from engine.store.errors import DatabaseUnavailable
@@ -43,8 +43,8 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 class Ctx:
-    __slots__ = ("csrf", "deps", "headers", "lang", "now", "request", "session_hash", "t",
-                 "user")  # fmt: skip
+    __slots__ = ("csrf", "deps", "headers", "lang", "now", "request", "sections",
+                 "session_hash", "t", "user")  # fmt: skip
 
     def __init__(self, deps: ApiDeps, request: Request, now: dt.datetime) -> None:
         self.deps = deps
@@ -57,10 +57,12 @@ class Ctx:
         self.user: Row | None = None
         token = jar.get(web.SESSION)
         self.session_hash = console.digest(token) if token else None
+        self.sections: list[tuple[str, str]] = []  # the service links this user may see
 
     def render(self, status: int, template: str, **context: Any) -> Response:
         base = {"t": self.t, "lang": self.lang, "csrf": self.csrf, "user": self.user,
-                "path": self.request.path, "quote": quote, **context}  # fmt: skip
+                "path": self.request.path, "quote": quote, "sections": self.sections,
+                **context}  # fmt: skip
         return web.page(status, template, base, self.headers)
 
     def redirect(self, location: str, *cookies: tuple[bytes, bytes]) -> Response:
@@ -92,6 +94,7 @@ def service_page(role: str) -> Callable[[Callable[[Ctx, Row], Awaitable[Response
             roles = await c.deps.store.console.roles(user["user_id"], service_id)
             if service is None or not (roles or user["platform_admin"]):
                 return not_found(c)
+            c.sections = nav.links(roles, user["platform_admin"])
             if not console.has_role(roles, user["platform_admin"], role):
                 return c.render(403, "error.html", title=c.t("forbidden_title"),
                                 message=c.t("forbidden"))  # fmt: skip

@@ -118,7 +118,11 @@ async def test_a_viewer_cannot_reach_a_managers_action(running: ConsoleEngine) -
     keys = await running.engine.store.keys.for_service(made["service"]["id"])
     async with Visitor(running) as v:
         assert (await v.sign_in(running, VIEWER)).status_code == 303
-        assert (await v.get(f"/console/services/{sid}")).status_code == 200
+        r = await v.get(f"/console/services/{sid}")
+        assert r.status_code == 200
+        # the navigation shows a viewer only what a viewer may open
+        assert f'href="/console/services/{sid}/templates"' in r.text
+        assert f'href="/console/services/{sid}/api-keys"' not in r.text
         r = await v.get(f"/console/services/{sid}/api-keys")
         assert r.status_code == 403
         assert "You cannot do this" in r.text

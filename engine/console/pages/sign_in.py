@@ -1,6 +1,5 @@
-"""The console's pages (issue 27, first slice): sign-in with an emailed code, sign-out, the
-language toggle, the user's services, a service's dashboard, its templates, its API keys
-(listing and revoking: the ``manage_api_keys`` role).
+"""Signing in and out, and the language toggle: the password, then a 6-digit code emailed
+by the engine's own system service.
 
 Rules:
 - Sign-in: a locked account is refused before its password is checked; a wrong password or
@@ -15,24 +14,21 @@ Rules:
 from __future__ import annotations
 
 import hmac
-import uuid
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 import trio
 
-from engine.api.http import Request, Response
+from engine.api.http import Response
 from engine.api.router import Router
 from engine.console import i18n, mail, web
-from engine.console.app import PREFIX, Ctx, not_found, service_page, signed_in
-from engine.domain import console, console_usage
-from engine.domain.team_mail import SYSTEM_SERVICE_ID
+from engine.console.app import PREFIX, Ctx, not_found
+from engine.domain import console
 
 if TYPE_CHECKING:
+    from engine.console.pages import Wrap
     from engine.store.rows import Row
 
-Wrap = Callable[[Callable[[Ctx], Awaitable[Response]]], Callable[[Request], Awaitable[Response]]]
 YEAR = 365 * 24 * 3600
 # Verified against when the email is unknown: the same argon2 cost as a real check.
 _DUMMY_HASH = console.hash_password("not a password: equalises the time of a refusal")
@@ -46,12 +42,6 @@ def add_routes(r: Router, wrap: Wrap) -> None:
     r.add("POST", f"{PREFIX}/two-factor", wrap(check_code))
     r.add("POST", f"{PREFIX}/sign-out", wrap(sign_out))
     r.add("GET", f"{PREFIX}/language/{{lang}}", wrap(language))
-    r.add("GET", f"{PREFIX}/services", wrap(services))
-    r.add("GET", f"{PREFIX}/services/{{service_id}}", wrap(dashboard))
-    r.add("GET", f"{PREFIX}/services/{{service_id}}/templates", wrap(templates))
-    r.add("GET", f"{PREFIX}/services/{{service_id}}/api-keys", wrap(api_keys))
-    r.add("POST", f"{PREFIX}/services/{{service_id}}/api-keys/{{key_id}}/revoke",
-          wrap(revoke_key))  # fmt: skip
 
 
 async def home(c: Ctx) -> Response:
@@ -161,51 +151,3 @@ async def sign_out(c: Ctx) -> Response:
     if c.session_hash is not None:
         await c.deps.store.console.end_session(c.session_hash)
     return c.redirect(f"{PREFIX}/sign-in", web.clear_cookie(web.SESSION))
-
-
-@signed_in
-async def services(c: Ctx) -> Response:
-    assert c.user is not None
-    rows = await c.deps.store.console.services_of(
-        c.user["user_id"], c.user["platform_admin"], SYSTEM_SERVICE_ID
-    )
-    return c.render(200, "services.html", services=rows)
-
-
-@service_page("view")
-async def dashboard(c: Ctx, service: Row) -> Response:
-    today = c.now.date()
-    start, end = console_usage.window(today)
-    rows = await c.deps.store.retention.usage(service["id"], start, end)
-    return c.render(200, "dashboard.html", service=service, section="dashboard",
-                    days=console_usage.days(rows, today),
-                    limits=console_usage.limits(rows, today, service))  # fmt: skip
-
-
-@service_page("view")
-async def templates(c: Ctx, service: Row) -> Response:
-    rows = await c.deps.store.templates.for_service(service["id"])
-    kept = sorted((r for r in rows if not r["archived"]), key=lambda r: r["name"].lower())
-    return c.render(200, "templates.html", service=service, section="templates",
-                    templates=kept)  # fmt: skip
-
-
-@service_page("manage_api_keys")
-async def api_keys(c: Ctx, service: Row) -> Response:
-    keys = await c.deps.store.keys.for_service(service["id"])
-    revoked = c.request.query().get("revoked", [""])[0]
-    done = next((k["name"] for k in keys if str(k["id"]) == revoked and k["expiry_date"]), None)
-    return c.render(200, "api_keys.html", service=service, section="api_keys", keys=keys,
-                    done=done)  # fmt: skip
-
-
-@service_page("manage_api_keys")
-async def revoke_key(c: Ctx, service: Row) -> Response:
-    try:
-        key_id = uuid.UUID(c.request.path_params["key_id"])
-    except ValueError:
-        return not_found(c)
-    if not await c.deps.store.keys.revoke(service["id"], key_id):
-        return not_found(c)
-    c.deps.service_changed(service["id"])
-    return c.redirect(f"{PREFIX}/services/{service['id']}/api-keys?revoked={key_id}")
