@@ -44,6 +44,7 @@ from engine.actors.service_actors import ServiceActors
 from engine.actors.supervisor import supervise
 from engine.actors.team_mail import TeamMailer
 from engine.api.deps import ApiDeps, ApiSettings
+from engine.api.key_usage import KeyUsage
 from engine.config import Settings
 from engine.crypto import DataKeys, SecretBox
 from engine.domain import statuses as st
@@ -124,6 +125,8 @@ class Engine:
             on_notice=self.team_mail.post,
         )  # fmt: skip
         self.scanner = self._scanner()
+        # API keys' last use, remembered per request and written once a minute at most.
+        self.key_usage = KeyUsage()
         self._nursery: trio.Nursery | None = None
 
     def _scanner(self) -> Scanner | None:
@@ -199,6 +202,9 @@ class Engine:
             # Every process's admin changes, heard within a second (engine.store.changes).
             listen = partial(self.store.changes.run, self.service_changed, self.services_reset)
             await nursery.start(partial(supervise, "service-changes", listen))
+        await nursery.start(
+            partial(supervise, "key-usage", partial(self.key_usage.run, self.store.keys))
+        )
         await nursery.start(watch_loop_lag)
         await nursery.start(gc_policy.watch_pauses)
 
@@ -222,6 +228,7 @@ class Engine:
             readiness_problems=self.readiness_problems,
             readiness_warnings=self.readiness_warnings,
             scanner=self.scanner,
+            key_usage=self.key_usage,
         )
 
     def service_changed(self, service_id: uuid.UUID) -> None:
@@ -329,6 +336,11 @@ async def open_engine(settings: Settings, box: SecretBox) -> AsyncIterator[Engin
                 finally:
                     # Only once every actor has stopped (``Recovery.shutdown``).
                     await engine.recovery.shutdown()
+                    with trio.CancelScope(shield=True), trio.move_on_after(2):
+                        try:
+                            await engine.key_usage.flush(store.keys)
+                        except Exception:
+                            log.warning("api key last-used times not written at shutdown")
             finally:
                 with trio.CancelScope(shield=True):
                     await store.close()

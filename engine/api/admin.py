@@ -322,21 +322,31 @@ def _key_name(name: str) -> str:
     return re.sub(r"\s+", "_", name.strip()) or "key"
 
 
-async def create_api_key(deps: ApiDeps, request: Request) -> Response:
-    service_id = await _service_id(deps, request)
-    body: NewKey = _decode(request, NewKey)
+async def issue_key(
+    deps: ApiDeps, service_id: uuid.UUID, name: str, key_type: str,
+    permissions: list[str] | None = None,
+) -> tuple[uuid.UUID, str]:  # fmt: skip
+    """Create a key (its secret stored sealed) and return its id and the full key, which
+    is never retrievable again (the admin API and the console show it once)."""
     key_id, secret = uuid.uuid4(), str(uuid.uuid4())
     await deps.store.keys.create(
         key_id,
         service_id,
-        name=body.name,
-        key_type=body.key_type,
+        name=name,
+        key_type=key_type,
         secret_sealed=deps.seal(secret),
         secret_digest=hashlib.sha256(secret.encode()).digest(),
-        permissions=list(dict.fromkeys(body.permissions)),
+        permissions=list(dict.fromkeys(permissions or [])),
     )
     deps.service_changed(service_id)
-    key = f"{_key_name(body.name)}-{service_id}-{secret}"
+    return key_id, f"{_key_name(name)}-{service_id}-{secret}"
+
+
+async def create_api_key(deps: ApiDeps, request: Request) -> Response:
+    service_id = await _service_id(deps, request)
+    body: NewKey = _decode(request, NewKey)
+    key_id, key = await issue_key(deps, service_id, body.name, body.key_type,
+                                  list(body.permissions))  # fmt: skip
     return json_response(
         201,
         {
@@ -430,6 +440,22 @@ async def _callback_url_problem(deps: ApiDeps, url: str) -> str | None:
 async def set_callback(deps: ApiDeps, request: Request) -> Response:
     service_id = await _service_id(deps, request)
     body: CallbackConfig = _decode(request, CallbackConfig)
+    result: dict[str, Any] = {
+        "service_id": str(service_id),
+        "callback_type": body.callback_type,
+        "url": body.url,
+    }
+    health = await configure_callback(deps, service_id, body)
+    if health is not None:
+        result["health_check"] = health
+    return json_response(200, result)
+
+
+async def configure_callback(
+    deps: ApiDeps, service_id: uuid.UUID, body: CallbackConfig
+) -> dict[str, Any] | None:
+    """Check and store a callback (``ValidationError`` names what is refused); then the
+    health check's answer (``CallbackManager.check_after_change``), if it ran."""
     problem = await _callback_url_problem(deps, body.url)
     if problem is not None:
         raise ValidationError([problem])
@@ -453,15 +479,7 @@ async def set_callback(deps: ApiDeps, request: Request) -> Response:
         statuses=body.statuses,
     )
     deps.service_changed(service_id)
-    result: dict[str, Any] = {
-        "service_id": str(service_id),
-        "callback_type": body.callback_type,
-        "url": body.url,
-    }
-    health = await deps.callbacks.check_after_change((service_id, body.callback_type))
-    if health is not None:
-        result["health_check"] = health
-    return json_response(200, result)
+    return await deps.callbacks.check_after_change((service_id, body.callback_type))
 
 
 async def resume_callback(deps: ApiDeps, request: Request) -> Response:

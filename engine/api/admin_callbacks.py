@@ -55,6 +55,11 @@ class OriginTarget(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     origin: str
 
 
+def replay_range_ok(start: dt.datetime, end: dt.datetime) -> bool:
+    """A replay's range: ``end`` after ``start``, at most ``REPLAY_DAYS`` days later."""
+    return start < end <= start + dt.timedelta(days=REPLAY_DAYS)
+
+
 def _kinds(request: Request) -> tuple[str, ...]:
     asked = request.query().get("callback_type")
     if not asked:
@@ -136,7 +141,7 @@ async def replay_callbacks(deps: ApiDeps, request: Request) -> Response:
     body: ReplayRange = _decode(request, ReplayRange)
     if body.start.tzinfo is None or body.end.tzinfo is None:
         raise ValidationError(["start and end must have a time zone (e.g. 2026-12-06T00:00:00Z)"])
-    if not body.start < body.end <= body.start + dt.timedelta(days=REPLAY_DAYS):
+    if not replay_range_ok(body.start, body.end):
         raise ValidationError([f"end must be after start, within {REPLAY_DAYS} days"])
     if not await deps.store.callbacks.state(service_id, ("delivery_status",)):
         raise NotFoundError("No callback configured")

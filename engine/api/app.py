@@ -89,6 +89,7 @@ def _v2(
     async def endpoint(request: Request) -> Response:
         header = request.header(b"authorization")
         ctx = await authenticate(header, deps.registry.get, tokens)
+        deps.key_usage.seen(ctx.key.id)  # memory only (engine.api.key_usage)
         if request.method in ("POST", "PUT", "PATCH"):
             content_type = request.headers.get(b"content-type")
             if content_type is not None and not content_type.startswith(_JSON_TYPES):

@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
 
+from engine.api.key_usage import KeyUsage
 from engine.domain.branding import asset_base
 
 if TYPE_CHECKING:
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from engine.store.budgets import Budgets
     from engine.store.callbacks import Callbacks
     from engine.store.console import Console
+    from engine.store.counts import Counts
     from engine.store.documents import Documents
     from engine.store.idempotency import Answer, Idempotency
     from engine.store.inbound import Inbound
@@ -58,6 +60,8 @@ class ApiStore(Protocol):
     def jobs(self) -> Jobs: ...
     @property
     def budgets(self) -> Budgets: ...
+    @property
+    def counts(self) -> Counts: ...
     @property
     def services(self) -> Services: ...
     @property
@@ -165,3 +169,5 @@ class ApiDeps:
     readiness_warnings: Callable[[], list[str]] = list
     # Files are scanned before sending (engine.actors.scanner); None: no scanner.
     scanner: FileScanner | None = None
+    # API keys' last use: noted in memory per request, written once a minute at most.
+    key_usage: KeyUsage = field(default_factory=KeyUsage)

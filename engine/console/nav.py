@@ -12,6 +12,8 @@ SECTIONS: tuple[tuple[str, str, str], ...] = (
     ("dashboard", "", "view"),
     ("templates", "/templates", "view"),
     ("api_keys", "/api-keys", "manage_api_keys"),
+    ("integration", "/callbacks", "manage_api_keys"),
+    ("settings", "/settings", "manage_settings"),
 )
 
 

@@ -7,8 +7,10 @@ kept (live rows) added, test keys left out. From them:
   (``statuses.FAILURE_STATUSES``); days with nothing sent are left out;
 - today's and the fiscal year's (from April 1: annual limits reset then) totals per channel,
   next to the service's daily and annual limits.
-Daily limits count the service's local day (``engine.domain.limits``); the dashboard
-counts the UTC day and says so. Pure.
+"Today" is the service's local day, in its time zone, as for its daily limit (which resets
+at its local midnight, ``engine.domain.timezones``): its counts are given (``today_used``,
+from the live rows since the local midnight: the statistics table counts UTC days). The
+7 days are UTC days (what the statistics keep), and the page says so. Pure.
 """
 
 from __future__ import annotations
@@ -67,17 +69,19 @@ def days(rows: Iterable[Mapping[str, Any]], today: dt.date) -> list[DayLine]:
     ]
 
 
-def limits(rows: Iterable[Mapping[str, Any]], today: dt.date, service: Any) -> list[LimitLine]:
-    """Today's and this fiscal year's notifications per channel against the limits."""
+def limits(
+    rows: Iterable[Mapping[str, Any]], today: dt.date, service: Any,
+    today_used: Mapping[str, int],
+) -> list[LimitLine]:  # fmt: skip
+    """Today's (``today_used``: the local day's) and this fiscal year's notifications per
+    channel against the limits (``today``: the local date)."""
     start = fiscal_year_start(today)
-    used_today = dict.fromkeys(CHANNELS, 0)
+    used_today = {c: int(today_used.get(c, 0)) for c in CHANNELS}
     used_year = dict.fromkeys(CHANNELS, 0)
     for r in rows:
         channel = r["notification_type"]
-        if channel not in used_today:
+        if channel not in used_year:
             continue
-        if r["day"] == today:
-            used_today[channel] += int(r["notifications"])
         if start <= r["day"] <= today:
             used_year[channel] += int(r["notifications"])
     return [

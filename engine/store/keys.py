@@ -1,11 +1,15 @@
 """API keys: created sealed (the secret encrypted, its digest for lookups), revoked by
 setting ``expiry_date``, never deleted. The plain secret never reaches this module.
 A key's ``permissions`` (GC's ``manage_templates``, ``manage_reports``; migration 0023)
-are set when it is created."""
+are set when it is created. ``last_used_at`` (migration 0034) is written in batches from
+each process's memory (``engine.api.key_usage``), never on a request's path, and never
+moves backwards."""
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
+from collections.abc import Sequence
 
 from engine.store._pipe import Pipe, affected
 from engine.store.rows import Row
@@ -43,11 +47,25 @@ class Keys:
 
     async def for_service(self, service_id: uuid.UUID) -> list[Row]:
         """``id``, ``name``, ``key_type``, ``secret_sealed``, ``expiry_date``,
-        ``permissions``; oldest first."""
+        ``permissions``, ``last_used_at``; oldest first."""
         return await self._pipe.fetch(
-            "SELECT id, name, key_type, secret_sealed, expiry_date, permissions FROM api_keys"
-            " WHERE service_id = $1 ORDER BY created_at",
+            "SELECT id, name, key_type, secret_sealed, expiry_date, permissions, last_used_at"
+            " FROM api_keys WHERE service_id = $1 ORDER BY created_at",
             service_id,
+        )
+
+    async def mark_used(self, used: Sequence[tuple[uuid.UUID, dt.datetime]]) -> None:
+        """Record keys' last use (one statement for them all; a later time already
+        written by another process is kept)."""
+        if not used:
+            return
+        ids, times = zip(*used, strict=True)
+        await self._pipe.execute(
+            "UPDATE api_keys k SET last_used_at = u.at"
+            " FROM unnest($1::uuid[], $2::timestamptz[]) AS u(id, at)"
+            " WHERE k.id = u.id AND (k.last_used_at IS NULL OR k.last_used_at < u.at)",
+            list(ids),
+            list(times),
         )
 
     async def any_sealed_secret(self) -> bytes | None:

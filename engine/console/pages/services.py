@@ -4,10 +4,15 @@ channel from the statistics table and the live rows; use against the limits).
 Rules:
 - A user sees the services they are a member of (a platform admin sees every service but
   the engine's own system service).
+- The dashboard's "today" is the service's local day in its time zone (its own, else the
+  deployment's: the registry's), the day its daily limits count (``engine.actors.service``
+  ``today``): counted from the live rows since its local midnight. The 7 days are UTC days
+  (the statistics table's).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import TYPE_CHECKING
 
 from engine.api.http import Response
@@ -15,6 +20,7 @@ from engine.api.router import Router
 from engine.console.app import PREFIX, Ctx, service_page, signed_in
 from engine.domain import console_usage
 from engine.domain.team_mail import SYSTEM_SERVICE_ID
+from engine.domain.timezones import day_start, local_date
 
 if TYPE_CHECKING:
     from engine.console.pages import Wrap
@@ -37,9 +43,15 @@ async def services(c: Ctx) -> Response:
 
 @service_page("view")
 async def dashboard(c: Ctx, service: Row) -> Response:
-    today = c.now.date()
-    start, end = console_usage.window(today)
-    rows = await c.deps.store.retention.usage(service["id"], start, end)
+    bundle = await c.deps.registry.get(service["id"])
+    zone = bundle.service.time_zone if bundle is not None else "UTC"
+    today = local_date(c.now, zone)  # the daily limit's day: the service's local one
+    utc_today = c.now.astimezone(dt.UTC).date()
+    start, _ = console_usage.window(min(today, utc_today))
+    rows = await c.deps.store.retention.usage(service["id"], start, max(today, utc_today))
+    since = day_start(today, zone)
+    counts = await c.deps.store.counts.sent(service["id"], day_start=since, year_start=since)
+    today_used = {r.notification_type: r.today_messages for r in counts}
     return c.render(200, "dashboard.html", service=service, section="dashboard",
-                    days=console_usage.days(rows, today),
-                    limits=console_usage.limits(rows, today, service))  # fmt: skip
+                    days=console_usage.days(rows, utc_today), zone=zone,
+                    limits=console_usage.limits(rows, today, service, today_used))  # fmt: skip

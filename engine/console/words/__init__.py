@@ -10,10 +10,10 @@ Rules:
 
 from __future__ import annotations
 
-from engine.console.words import common
+from engine.console.words import common, integration, settings
 
 Words = dict[str, tuple[str, str]]
-AREAS: tuple[Words, ...] = (common.WORDS,)
+AREAS: tuple[Words, ...] = (common.WORDS, integration.WORDS, settings.WORDS)
 
 
 def join(*areas: Words) -> Words:
