@@ -19,6 +19,7 @@ Rules:
 from __future__ import annotations
 
 import datetime as dt
+import math
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -51,7 +52,7 @@ def add_routes(r: Router, wrap: Wrap) -> None:
 
 def test_words(c: Ctx, result: dict[str, Any]) -> tuple[bool, str]:
     """A health check's answer in words: (a success?, the sentence)."""
-    ms = c.t.n(round(result["response_time"] * 1000))
+    ms = c.t.n(math.ceil(result["response_time"] * 1000))  # 0.3 ms: "1 ms", not "0 ms"
     status = result["status_code"]
     if status is None:
         key = "cb_test_timeout" if result.get("error") == "timeout" else "cb_test_connection"
