@@ -10,7 +10,7 @@ import httpx2
 
 from tests.console.support import ConsoleEngine, Visitor
 
-_NEW_KEY = re.compile(r'id="new-key"[^>]*value="([^"]+)"')
+_NEW_KEY = re.compile(r'id="new-key"[^>]*>([^<]+)</textarea>')
 _STATUS = re.compile(r'role="status"[^>]*>\s*<p>(.*?)</p>', re.S)
 _FIELD_ERRORS = re.compile(r'class="field-error"[^>]*>(.*?)</p>', re.S)
 
