@@ -109,8 +109,8 @@ WORDS: dict[str, tuple[str, str]] = {
     ),
     "tpl_err_category_missing": ("Choose a category", "Choisissez une catégorie"),
     "tpl_err_subject_missing": ("Enter a subject line", "Entrez une ligne d'objet"),
-    "tpl_err_content_missing": ("Enter a message", "Entrez un message"),
-    "tpl_err_content_too_long": ("The message is too long", "Le message est trop long"),
+    "tpl_err_content_missing": ("Enter a message", "Entrez le texte du message"),
+    "tpl_err_content_too_long": ("The message is too long", "Le texte du message est trop long"),
     "tpl_err_french_subject_alone": (
         "Enter the French message, or remove the French subject line",
         "Entrez le message en français ou retirez la ligne d'objet en français",
