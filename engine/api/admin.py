@@ -32,7 +32,7 @@ from engine.api.errors import (
 )
 from engine.api.http import Request, Response, json_response
 from engine.api.limits import check_body
-from engine.domain import branding, callback_urls, retention
+from engine.domain import branding, callback_urls, retention, template_edits
 from engine.domain import callbacks as cb
 from engine.domain.recipients import (
     InvalidRecipient,
@@ -294,9 +294,9 @@ async def save_template(deps: ApiDeps, request: Request) -> Response:
         except ValueError:
             raise ValidationError(["template_id is not a valid UUID"]) from None
         body = msgspec.structs.replace(body, id=template_id)
-    if body.type == "email" and not (body.subject or "").strip():
+    if template_edits.subject_missing(body.type, body.subject):
         raise ValidationError(["subject is required for an email template"])
-    if body.subject_fr is not None and body.content_fr is None:
+    if template_edits.french_subject_alone(body.subject_fr, body.content_fr):
         raise ValidationError(["subject_fr needs content_fr (the French version)"])
     existing = None
     if body.id is not None:

@@ -176,3 +176,10 @@ class Console:
     async def user_exists(self, user_id: uuid.UUID) -> bool:
         row = await self._pipe.fetchrow("SELECT 1 FROM console_users WHERE id = $1", user_id)
         return row is not None
+
+    async def names(self, user_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
+        """The names of these users (opened), by id: for pages that show who did what."""
+        rows = await self._pipe.fetch(
+            "SELECT id, name FROM console_users WHERE id = ANY($1::uuid[])", user_ids
+        )
+        return {r["id"]: self._sealer.open(r["name"], r["id"], "name") or "" for r in rows}

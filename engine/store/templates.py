@@ -67,6 +67,17 @@ class Templates:
         )
         return row
 
+    async def versions(self, template_id: uuid.UUID, service_id: uuid.UUID) -> list[Row]:
+        """Every version of the service's template, oldest first: who wrote it and when,
+        and its versioned fields (``engine.domain.template_edits.VERSIONED``)."""
+        return await self._pipe.fetch(
+            "SELECT version, created_by, created_at, name, subject, content, subject_fr,"
+            " content_fr, template_category_id FROM template_versions"
+            " WHERE template_id = $1 AND service_id = $2 ORDER BY version",
+            template_id,
+            service_id,
+        )
+
     async def current_version(self, template_id: uuid.UUID) -> Row | None:
         """``version`` and ``service_id`` of a template, or None if there is none."""
         row: Row | None = await self._pipe.fetchrow(

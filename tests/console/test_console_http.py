@@ -50,8 +50,8 @@ async def test_sign_in_with_the_emailed_code_and_see_the_service(running: Consol
         assert "<h1>Dashboard</h1>" in r.text
         assert '<td class="num">1</td>' in r.text  # one sent today
         r = await v.get(f"/console/services/{sid}/templates")
-        assert ">email</td>" in r.text
-        assert ">sms</td>" in r.text
+        assert ">email</a></td>" in r.text
+        assert ">sms</a></td>" in r.text
         r = await v.get(f"/console/language/fr?next=/console/services/{sid}")
         assert r.status_code == 303
         assert r.headers["location"] == f"/console/services/{sid}"

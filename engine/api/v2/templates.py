@@ -12,7 +12,8 @@ Rules:
 - A template with a French version (issue 22) shows it as ``body_fr`` and
   ``subject_fr`` after GC's fields (absent otherwise: existing clients see what they saw).
 - Preview renders exactly what a send would (same compiled version, document language
-  and branding: ``engine.domain.branding``); an optional ``language`` picks the version
+  and branding: ``engine.domain.branding``; ``render_as_sent``, which the console's preview
+  uses too); an optional ``language`` picks the version
   as a send's does. ``body`` is the plain text; for email ``html`` is the HTML document
   and ``subject`` the filled subject; for SMS ``html`` and ``subject`` are null and the body
   has no service-name prefix (GOV.UK's preview shows the content only).
@@ -37,6 +38,8 @@ from engine.api.v2.schema import decode_or_explain
 from engine.domain.templates import (
     CompiledSmsTemplate,
     MissingPersonalisation,
+    RenderedEmail,
+    RenderedSms,
     choose_language,
     placeholders,
 )
@@ -45,7 +48,7 @@ from engine.services import email_frame
 
 if TYPE_CHECKING:
     from engine.api.deps import ApiDeps
-    from engine.services import Template
+    from engine.services import ServiceBundle, Template
 
 TEMPLATE_TYPES = ("sms", "email", "letter")
 
@@ -208,15 +211,13 @@ async def preview(deps: ApiDeps, request: Request, ctx: AuthContext) -> Response
     if body.language is not None and body.language not in LANGUAGES:
         raise ValidationError([f"language {body.language} is not one of [en, fr]"])
     bundle = ctx.bundle
-    version, lang = choose_language(
+    version, _ = choose_language(
         template.has_french, body.language, bundle.service.default_language
     )
     try:
         if template.template_type == "email":
-            # Exactly as sent: the same compiled version, language and branding.
-            frame = email_frame(bundle, deps.settings.asset_base)
-            compiled = deps.template_cache.compiled(template, bundle, version)
-            email = compiled.render(values, lang=lang, frame=frame)
+            email = render_as_sent(deps, bundle, template, values, body.language)
+            assert isinstance(email, RenderedEmail)
             result = PreviewResponse(
                 id=str(template.id),
                 type=template.template_type,
@@ -241,3 +242,24 @@ async def preview(deps: ApiDeps, request: Request, ctx: AuthContext) -> Response
     except MissingPersonalisation as exc:
         raise BadRequestError(str(exc)) from None
     return Response(200, _encode(result))
+
+
+def render_as_sent(
+    deps: ApiDeps,
+    bundle: ServiceBundle,
+    template: Template,
+    values: dict[str, Any],
+    language: str | None = None,
+) -> RenderedEmail | RenderedSms:
+    """``template`` rendered as a send would render it: the language version a send
+    asking for ``language`` gets (``choose_language``), the engine's compiled form of it
+    (``TemplateCache``: an SMS with the service-name prefix a send adds), an email in its
+    document language and the service's branding. Raises ``MissingPersonalisation``."""
+    version, lang = choose_language(template.has_french, language, bundle.service.default_language)
+    compiled = deps.template_cache.compiled(template, bundle, version)
+    if template.template_type == "email":
+        frame = email_frame(bundle, deps.settings.asset_base)
+        rendered: RenderedEmail = compiled.render(values, lang=lang, frame=frame)
+        return rendered
+    sms: RenderedSms = compiled.render(values)
+    return sms

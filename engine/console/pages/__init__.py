@@ -18,7 +18,17 @@ Wrap = Callable[[Callable[[Ctx], Awaitable[Response]]], Callable[[Request], Awai
 
 
 def add_routes(r: Router, wrap: Wrap) -> None:
-    from engine.console.pages import api_keys, callbacks, services, settings, sign_in, templates
+    from engine.console.pages import (
+        api_keys,
+        callbacks,
+        services,
+        settings,
+        sign_in,
+        templates,
+        templates_edit,
+        templates_preview,
+    )
 
-    for area in (sign_in, services, templates, api_keys, callbacks, settings):
+    for area in (sign_in, services, templates, templates_edit, templates_preview, api_keys,
+                 callbacks, settings):  # fmt: skip
         area.add_routes(r, wrap)

@@ -10,10 +10,10 @@ Rules:
 
 from __future__ import annotations
 
-from engine.console.words import common, integration, settings
+from engine.console.words import common, integration, settings, templates
 
 Words = dict[str, tuple[str, str]]
-AREAS: tuple[Words, ...] = (common.WORDS, integration.WORDS, settings.WORDS)
+AREAS: tuple[Words, ...] = (common.WORDS, integration.WORDS, settings.WORDS, templates.WORDS)
 
 
 def join(*areas: Words) -> Words:
