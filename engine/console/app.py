@@ -37,6 +37,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("engine.console")
 PREFIX = "/console"
 MAX_BODY = 64 * 1024
+# Routes whose body may be as large as the bulk API's (``ApiSettings.max_body_bytes``): the
+# CSV upload (``engine.console.pages.send_upload``). Every other form stays under MAX_BODY.
+LARGE_BODY_ROUTES: set[str] = set()
 _CSS = files("engine.console").joinpath("static/console.css").read_bytes()
 
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
@@ -133,8 +136,11 @@ class ConsoleApp:
 
     async def _respond(self, scope: Scope, receive: Receive) -> Response:
         route, params, exists = self.router.match(scope["method"], scope["path"])
+        limit = MAX_BODY
+        if route is not None and route.template in LARGE_BODY_ROUTES:
+            limit = self.deps.settings.max_body_bytes
         try:
-            request = Request(scope, await read_body(receive, MAX_BODY))
+            request = Request(scope, await read_body(receive, limit))
         except ApiError as exc:
             return Response(exc.status_code, b"", content_type=web.HTML,
                             headers=web.SECURITY_HEADERS)  # fmt: skip

@@ -13,12 +13,17 @@ Rules:
   time), or whose Origin is another site's, is refused with 403 before its handler runs.
 - Pages are Jinja2 templates, autoescaped, ``StrictUndefined`` (a missing value is an
   error, not an empty string).
+- Forms are urlencoded, or ``multipart/form-data`` where a file is sent (the CSV upload),
+  parsed by the standard library's ``email`` parser (``multipart``); ``form`` gives the text
+  fields of either, so the CSRF check reads the token from both.
 """
 
 from __future__ import annotations
 
 import hmac
 from collections.abc import Mapping
+from email import policy
+from email.parser import BytesParser
 from http.cookies import CookieError, SimpleCookie
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -85,9 +90,37 @@ def clear_cookie(name: str) -> tuple[bytes, bytes]:
 
 
 def form(request: Request) -> dict[str, str]:
-    """An urlencoded form's fields (the first value of each)."""
+    """A form's text fields (the first value of each), urlencoded or multipart."""
+    if (request.header(b"content-type") or "").lower().startswith("multipart/form-data"):
+        return multipart(request)[0]
     fields = parse_qs(request.body.decode("utf-8", "replace"), keep_blank_values=True)
     return {k: v[0] for k, v in fields.items()}
+
+
+def multipart(request: Request) -> tuple[dict[str, str], dict[str, tuple[str, bytes]]]:
+    """A ``multipart/form-data`` body: its text fields, and its files as (file name,
+    content). Anything else is no fields and no files."""
+    kind = request.header(b"content-type") or ""
+    if not kind.lower().startswith("multipart/form-data"):
+        return {}, {}
+    head = b"MIME-Version: 1.0\r\nContent-Type: " + kind.encode("latin-1") + b"\r\n\r\n"
+    message = BytesParser(policy=policy.HTTP).parsebytes(head + request.body)
+    fields: dict[str, str] = {}
+    files: dict[str, tuple[str, bytes]] = {}
+    if not message.is_multipart():
+        return fields, files
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if not isinstance(name, str):
+            continue
+        payload = part.get_payload(decode=True)
+        content = payload if isinstance(payload, bytes) else b""
+        file_name = part.get_filename()
+        if file_name is not None:
+            files.setdefault(name, (file_name, content))
+        else:
+            fields.setdefault(name, content.decode("utf-8", "replace"))
+    return fields, files
 
 
 def csrf_ok(request: Request, fields: Mapping[str, str]) -> bool:

@@ -355,6 +355,43 @@ class Notifications:
         )
         return self._sealer.notifications(rows)
 
+    async def activity(
+        self,
+        service_id: uuid.UUID,
+        *,
+        types: list[str],
+        statuses: list[str],
+        reference: str | None,
+        older_than: uuid.UUID | None,
+        limit: int,
+    ) -> list[Row]:
+        """Newest first: the console's activity (issue 27), the service's notifications sent
+        with live and team keys or from the console, jobs included (test keys' are not the
+        service's real traffic), filtered like ``page``. From the read replica if any."""
+        where = ["service_id = $1", "key_type <> 'test'"]
+        params: list[Any] = [service_id]
+        for column, values in (("notification_type", types), ("status", statuses)):
+            if values:
+                params.append(values)
+                where.append(f"{column} = ANY(${len(params)}::text[])")
+        if reference is not None:
+            params.append(reference)
+            where.append(f"client_reference = ${len(params)}")
+        if older_than is not None:
+            params.extend((older_than, *created_window((older_than,))))
+            n = len(params)
+            where.append(
+                f"(created_at, id) < (SELECT created_at, id FROM notifications WHERE"
+                f" service_id = $1 AND id = ${n - 2} AND created_at >= ${n - 1}"
+                f" AND created_at < ${n})"
+            )
+        rows = await self._pipe.read(
+            f"SELECT {_V2_COLUMNS}, job_id FROM notifications WHERE {' AND '.join(where)}"
+            f" ORDER BY created_at DESC, id DESC LIMIT {int(limit)}",
+            *params,
+        )
+        return self._sealer.notifications(rows)
+
     async def by_recipient(
         self, service_id: uuid.UUID, recipient: str, *, limit: int = 50
     ) -> list[Row]:

@@ -18,7 +18,15 @@ Wrap = Callable[[Callable[[Ctx], Awaitable[Response]]], Callable[[Request], Awai
 
 
 def add_routes(r: Router, wrap: Wrap) -> None:
-    from engine.console.pages import api_keys, services, sign_in, templates
+    from engine.console.pages import (
+        activity,
+        api_keys,
+        send,
+        send_upload,
+        services,
+        sign_in,
+        templates,
+    )
 
-    for area in (sign_in, services, templates, api_keys):
+    for area in (sign_in, services, templates, api_keys, send, send_upload, activity):
         area.add_routes(r, wrap)

@@ -10,10 +10,10 @@ Rules:
 
 from __future__ import annotations
 
-from engine.console.words import common
+from engine.console.words import activity, common, send
 
 Words = dict[str, tuple[str, str]]
-AREAS: tuple[Words, ...] = (common.WORDS,)
+AREAS: tuple[Words, ...] = (common.WORDS, send.WORDS, activity.WORDS)
 
 
 def join(*areas: Words) -> Words:
