@@ -46,7 +46,7 @@ async def test_send_upload_and_watch_the_activity_in_both_languages(
         assert problems == {}
         rows = await sql.opened(
             running.engine.store,
-            "SELECT recipient, job_id FROM notifications WHERE service_id = $1", sid,
+            "SELECT id, recipient, job_id FROM notifications WHERE service_id = $1", sid,
         )  # fmt: skip
         # Per language: one one-off message and the fixed file's two rows; the bad files none.
         assert sorted(r["recipient"] for r in rows) == sorted(
@@ -75,8 +75,8 @@ async def _walk(b: Browser, running: Any, sid: str, folder: Path) -> dict[str, l
     await in_thread(b.wait_h1, "Your services")
     for lang in ("en", "fr"):
         if lang == "fr":
-            await in_thread(b.click_link, "Français")
-            await in_thread(b.wait_h1, "Vos services")
+            await in_thread(b.click_link, "Français")  # the toggle keeps the job's page
+            await in_thread(b.wait_h1, "Envoi groupé")
         to = f"ada.{lang}@example.com"
         await in_thread(send_one_off, b, sid, "email", to, {"name": "Ada", "code": "42"}, check)
         text = await in_thread(_main_text, b)

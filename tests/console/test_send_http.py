@@ -323,3 +323,36 @@ async def test_another_services_notification_and_job_are_not_found(
             r = await v.get(path)
             assert r.status_code == 404, path
             assert "x@example.com" not in r.text
+
+
+async def test_the_activity_is_paged_newest_first(running: ConsoleEngine) -> None:
+    made = await running.create_service(name="Passport office", restricted=False)
+    sid = made["service"]["id"]
+    await _member(running, sid, VIEWER, ["view"])
+    rows = [["email address", "name", "code"]] + [[f"p{i}@example.com", "P", str(i)]
+                                                  for i in range(55)]  # fmt: skip
+    async with running.client() as api:
+        r = await api.post("/v2/notifications/bulk", headers=jwt_header(made["keys"]["normal"]),
+                           json={"name": "many.csv", "template_id": made["email_template"],
+                                 "rows": rows})  # fmt: skip
+        assert r.status_code == 201, r.text
+        r = await api.post("/v2/notifications/email", headers=jwt_header(made["keys"]["test"]),
+                           json={"email_address": "testkey@example.com",
+                                 "template_id": made["email_template"],
+                                 "personalisation": {"name": "T", "code": "0"}})  # fmt: skip
+        assert r.status_code == 201, r.text
+    link = re.compile(r'href="(/console/services/[^"]+older_than=[^"]+)">Older notifications')
+    async with Visitor(running) as v:
+        await v.sign_in(running, VIEWER)
+        first = await v.get(f"/console/services/{sid}/notifications")
+        shown = re.findall(r">(p\d+@example\.com)</a>", first.text)
+        assert len(shown) == 50
+        assert "testkey@example.com" not in first.text  # a test key's send is not activity
+        older = link.search(first.text)
+        assert older is not None
+        second = await v.get(older[1].replace("&amp;", "&"))
+        rest = re.findall(r">(p\d+@example\.com)</a>", second.text)
+        assert len(rest) == 5
+        assert sorted(shown + rest) == sorted(f"p{i}@example.com" for i in range(55))
+        assert link.search(second.text) is None
+        assert "Newest notifications" in second.text

@@ -8,6 +8,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "send_title": ("Send a message", "Envoyer un message"),
     "send_choose": ("Choose a template", "Choisissez un gabarit"),
     "send_one_off": ("Send one message", "Envoyer un message unique"),
+    "send_one_off_for": ("Send one message: {name}", "Envoyer un message unique : {name}"),
     "send_upload_link": ("Upload a list of recipients", "Téléverser une liste de destinataires"),
     "send_no_templates": (
         "This service has no templates to send yet.",
@@ -44,6 +45,10 @@ WORDS: dict[str, tuple[str, str]] = {
     "send_errors": ("There is a problem", "Il y a un problème"),
     # -- upload ------------------------------------------------------------------------
     "up_title": ("Upload a list of recipients", "Téléverser une liste de destinataires"),
+    "up_title_for": (
+        "Upload a list of recipients: {name}",
+        "Téléverser une liste de destinataires : {name}",
+    ),
     "up_intro": (
         "A CSV file with a column “{column}” and one column for each placeholder: {names}.",
         "Un fichier CSV avec une colonne « {column} » et une colonne pour chaque espace "
