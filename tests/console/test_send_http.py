@@ -356,3 +356,32 @@ async def test_the_activity_is_paged_newest_first(running: ConsoleEngine) -> Non
         assert sorted(shown + rest) == sorted(f"p{i}@example.com" for i in range(55))
         assert link.search(second.text) is None
         assert "Newest notifications" in second.text
+
+
+async def test_only_the_upload_takes_a_large_body_and_it_needs_its_csrf_token(
+    running: ConsoleEngine,
+) -> None:
+    made = await running.create_service(name="Passport office", restricted=False)
+    sid, tid = made["service"]["id"], made["email_template"]
+    await _member(running, sid, SENDER, ["send"])
+    big = b"email address,name,code\n" + b"".join(
+        f"person{i}@example.com,Name {i},{i}\n".encode() for i in range(2_000)
+    )
+    assert len(big) > 64 * 1024  # over the console's MAX_BODY
+    path = f"/console/services/{sid}/send/{tid}/upload"
+    async with Visitor(running) as v:
+        await v.sign_in(running, SENDER)
+        r = await v.post(
+            f"/console/services/{sid}/send/{tid}/check",
+            {"recipient": "a@example.com", "value-0": "x" * 70_000, "value-1": "1"},
+        )
+        assert r.status_code == 413  # every other form stays under 64 KB
+        token, v.csrf = v.csrf, "not-the-token"
+        r = await upload(v, path, "people.csv", big)
+        assert r.status_code == 403  # CSRF is checked on a multipart form too
+        assert await sql.fetch(running.engine.store, "SELECT id FROM console_uploads") == []
+        v.csrf = token
+        r = await upload(v, path, "people.csv", big)
+        assert r.status_code == 303, r.text
+        r = await v.get(r.headers["location"])
+        assert "2,000 message(s)" in r.text

@@ -2,7 +2,7 @@
 job's progress (the ``view`` role).
 
 Rules:
-- The upload is ``multipart/form-data`` (``engine.console.web.multipart``), the one console
+- The upload is ``multipart/form-data`` (``engine.console.web.read_form``), the one console
   route whose body may be as large as the bulk API's (``app.LARGE_BODY_ROUTES``).
 - The file is checked by the bulk API's own seam (``engine.api.v2.bulk.prepare``: the
   same sheet, header, limit, trial and row rules, sending as ``engine.api.auth.CONSOLE``);
@@ -29,7 +29,7 @@ from engine.api.errors import ApiError
 from engine.api.limits import check_body
 from engine.api.router import Router
 from engine.api.v2 import bulk
-from engine.console import app, web
+from engine.console import app
 from engine.console.app import PREFIX, Ctx, not_found, service_page
 from engine.console.pages.send import names_of, problems, sendable
 from engine.domain import console_sending, csv_rows
@@ -87,8 +87,7 @@ async def upload(c: Ctx, service: Row) -> Response:
     if found is None:
         return not_found(c)
     bundle, template = found
-    _, files = web.multipart(c.request)
-    name, content = files.get("file", ("", b""))
+    name, content = c.files.get("file", ("", b""))  # parsed once, off the loop (app._wrap)
     if not content:
         return _page(c, service, template, 400, [c.t("up_no_file")], [])
     try:
