@@ -313,8 +313,16 @@ async def test_another_services_notification_and_job_are_not_found(
                                  "rows": [["email address", "name", "code"],
                                           ["x@example.com", "A", "1"]]})  # fmt: skip
         other_job = r.json()["data"]["id"]
+        r = await api.post("/v2/notifications/email", headers=jwt_header(mine["keys"]["normal"]),
+                           json={"email_address": "me@example.com",
+                                 "template_id": mine["email_template"],
+                                 "personalisation": {"name": "A", "code": "1"}})  # fmt: skip
+        my_id = r.json()["id"]
     async with Visitor(running) as v:
         await v.sign_in(running, VIEWER)
+        r = await v.get(f"/console/services/{sid}/notifications/{my_id}")
+        assert r.status_code == 200  # its own service's notification is shown
+        assert "me@example.com" in r.text
         for path in (
             f"/console/services/{sid}/notifications/{other_id}",
             f"/console/services/{sid}/jobs/{other_job}",
