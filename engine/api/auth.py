@@ -42,6 +42,23 @@ class AuthContext(msgspec.Struct, frozen=True):
     key: ApiKey
 
 
+class Sender(msgspec.Struct, frozen=True):
+    """Who sends, as admission and the stored row see it: an API key (``of``), or a console
+    member sending as a team member (``CONSOLE``: no key, the service's live sending, key
+    type ``normal``, as GC's one-off send and CSV upload do)."""
+
+    key_id: uuid.UUID | None
+    key_type: str
+    name: str
+
+    @classmethod
+    def of(cls, key: ApiKey) -> Sender:
+        return cls(key.id, key.key_type, key.name)
+
+
+CONSOLE = Sender(None, "normal", "console")
+
+
 BundleLookup = Callable[[uuid.UUID], Awaitable[ServiceBundle | None]]
 
 

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from engine.store.callbacks import Callbacks
     from engine.store.console import Console
     from engine.store.counts import Counts
+    from engine.store.console_uploads import ConsoleUploads
     from engine.store.documents import Documents
     from engine.store.idempotency import Answer, Idempotency
     from engine.store.inbound import Inbound
@@ -80,6 +81,8 @@ class ApiStore(Protocol):
     def inbound(self) -> Inbound: ...
     @property
     def console(self) -> Console: ...
+    @property
+    def console_uploads(self) -> ConsoleUploads: ...
     async def insert_notifications(
         self, rows: Sequence[NotificationRow], answer: Answer | None = None
     ) -> None: ...

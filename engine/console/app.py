@@ -37,13 +37,16 @@ if TYPE_CHECKING:
 log = logging.getLogger("engine.console")
 PREFIX = "/console"
 MAX_BODY = 64 * 1024
+# Routes whose body may be as large as the bulk API's (``ApiSettings.max_body_bytes``): the
+# CSV upload (``engine.console.pages.send_upload``). Every other form stays under MAX_BODY.
+LARGE_BODY_ROUTES: set[str] = set()
 _CSS = files("engine.console").joinpath("static/console.css").read_bytes()
 
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 class Ctx:
-    __slots__ = ("csrf", "deps", "headers", "lang", "now", "request", "sections",
+    __slots__ = ("csrf", "deps", "files", "headers", "lang", "now", "request", "sections",
                  "session_hash", "t", "user")  # fmt: skip
 
     def __init__(self, deps: ApiDeps, request: Request, now: dt.datetime) -> None:
@@ -58,6 +61,8 @@ class Ctx:
         token = jar.get(web.SESSION)
         self.session_hash = console.digest(token) if token else None
         self.sections: list[tuple[str, str]] = []  # the service links this user may see
+        # A multipart POST's files (file name, content), parsed once off the event loop.
+        self.files: dict[str, tuple[str, bytes]] = {}
 
     def render(self, status: int, template: str, **context: Any) -> Response:
         base = {"t": self.t, "lang": self.lang, "csrf": self.csrf, "user": self.user,
@@ -133,8 +138,11 @@ class ConsoleApp:
 
     async def _respond(self, scope: Scope, receive: Receive) -> Response:
         route, params, exists = self.router.match(scope["method"], scope["path"])
+        limit = MAX_BODY
+        if route is not None and route.template in LARGE_BODY_ROUTES:
+            limit = self.deps.settings.max_body_bytes
         try:
-            request = Request(scope, await read_body(receive, MAX_BODY))
+            request = Request(scope, await read_body(receive, limit))
         except ApiError as exc:
             return Response(exc.status_code, b"", content_type=web.HTML,
                             headers=web.SECURITY_HEADERS)  # fmt: skip
@@ -150,9 +158,11 @@ class ConsoleApp:
         async def endpoint(request: Request) -> Response:
             c = Ctx(self.deps, request, self.now())
             try:
-                if request.method == "POST" and not web.csrf_ok(request, web.form(request)):
-                    return c.render(403, "error.html", title=c.t("csrf_title"),
-                                    message=c.t("csrf"))  # fmt: skip
+                if request.method == "POST":
+                    fields, c.files = await web.read_form(request)
+                    if not web.csrf_ok(request, fields):
+                        return c.render(403, "error.html", title=c.t("csrf_title"),
+                                        message=c.t("csrf"))  # fmt: skip
                 if c.session_hash is not None:
                     row = await self.deps.store.console.session(c.session_hash, c.now)
                     if row is not None and row["verified"]:

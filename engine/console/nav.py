@@ -11,6 +11,8 @@ from engine.domain import console
 SECTIONS: tuple[tuple[str, str, str], ...] = (
     ("dashboard", "", "view"),
     ("templates", "/templates", "view"),
+    ("send", "/send", "send"),
+    ("activity", "/notifications", "view"),
     ("api_keys", "/api-keys", "manage_api_keys"),
     ("integration", "/callbacks", "manage_api_keys"),
     ("settings", "/settings", "manage_settings"),

@@ -13,16 +13,23 @@ Rules:
   time), or whose Origin is another site's, is refused with 403 before its handler runs.
 - Pages are Jinja2 templates, autoescaped, ``StrictUndefined`` (a missing value is an
   error, not an empty string).
+- Forms are urlencoded, or ``multipart/form-data`` where a file is sent (the CSV upload),
+  parsed by the standard library's ``email`` parser (``multipart``) in a worker thread
+  (``read_form``: ~140 ms for a 50,000-row, 2 MB file, too long for the event loop); the
+  CSRF check reads the token from either.
 """
 
 from __future__ import annotations
 
 import hmac
 from collections.abc import Mapping
+from email import policy
+from email.parser import BytesParser
 from http.cookies import CookieError, SimpleCookie
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import trio
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from engine.api.http import Request, Response
@@ -85,9 +92,48 @@ def clear_cookie(name: str) -> tuple[bytes, bytes]:
 
 
 def form(request: Request) -> dict[str, str]:
-    """An urlencoded form's fields (the first value of each)."""
+    """A form's text fields (the first value of each), urlencoded or multipart."""
+    if _is_multipart(request):
+        return multipart(request)[0]
     fields = parse_qs(request.body.decode("utf-8", "replace"), keep_blank_values=True)
     return {k: v[0] for k, v in fields.items()}
+
+
+async def read_form(request: Request) -> tuple[dict[str, str], dict[str, tuple[str, bytes]]]:
+    """A POST's text fields and files; a multipart body is parsed in a worker thread."""
+    if _is_multipart(request):
+        return await trio.to_thread.run_sync(multipart, request)
+    return form(request), {}
+
+
+def _is_multipart(request: Request) -> bool:
+    return (request.header(b"content-type") or "").lower().startswith("multipart/form-data")
+
+
+def multipart(request: Request) -> tuple[dict[str, str], dict[str, tuple[str, bytes]]]:
+    """A ``multipart/form-data`` body: its text fields, and its files as (file name,
+    content). Anything else is no fields and no files."""
+    if not _is_multipart(request):
+        return {}, {}
+    kind = request.header(b"content-type") or ""
+    head = b"MIME-Version: 1.0\r\nContent-Type: " + kind.encode("latin-1") + b"\r\n\r\n"
+    message = BytesParser(policy=policy.HTTP).parsebytes(head + request.body)
+    fields: dict[str, str] = {}
+    files: dict[str, tuple[str, bytes]] = {}
+    if not message.is_multipart():
+        return fields, files
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if not isinstance(name, str):
+            continue
+        payload = part.get_payload(decode=True)
+        content = payload if isinstance(payload, bytes) else b""
+        file_name = part.get_filename()
+        if file_name is not None:
+            files.setdefault(name, (file_name, content))
+        else:
+            fields.setdefault(name, content.decode("utf-8", "replace"))
+    return fields, files
 
 
 def csrf_ok(request: Request, fields: Mapping[str, str]) -> bool:

@@ -16,6 +16,9 @@ Rules:
                     ``reencrypt``: a report lives 3 days)           <seq>")
     inbound_sms     user_number, content                         (id, column)
     idempotency_keys response (the stored answer)                (token, "response")
+    console_uploads file_name, content: a CSV between its check  (id, column)
+                    and its send (issue 27; minutes, so not
+                    re-sealed by ``reencrypt``)
 - Recipient hashes (``engine.crypto``: HMAC-SHA256 of the normalised recipient under the
   write key, 16 bytes) are written beside the sealed value, for lookups that compare hashes
   and never read a clear value: ``notifications.recipient_hash`` (search by recipient) and

@@ -22,19 +22,23 @@ fed from the database by ``engine.actors.job_feeder``):
   the lane when due (recovery sends them if this process is gone by then).
 - Rows all to simulated recipients give a job and nothing persisted; mixing simulated and
   real recipients is refused.
+- The seam (issue 27): ``prepare`` (every check, nothing written; row errors as
+  ``RowErrors``) and ``submit`` (prepare, then write and send) are what the console's CSV
+  upload calls too, as ``engine.api.auth.CONSOLE``: one place admits a sheet.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 import trio
 
 from engine.actors import job_feeder
-from engine.api.auth import AuthContext
+from engine.api.auth import AuthContext, Sender
 from engine.api.errors import BadRequestError, ValidationError
 from engine.api.http import Request, Response
 from engine.api.v2 import bulk_rows
@@ -56,9 +60,9 @@ from engine.services import email_frame
 from engine.store.jobs import WRITING
 
 if TYPE_CHECKING:
-    from engine.actors.service import Reservation
+    from engine.actors.service import Reservation, ServiceActor
     from engine.api.deps import ApiDeps
-    from engine.services import ApiKey, ServiceBundle, Template
+    from engine.services import ServiceBundle, Template
 
 BULK_THRESHOLD = 200
 _SLICE = 1_000  # rows checked between scheduler checkpoints (~10 ms of work)
@@ -134,9 +138,54 @@ def iso(value: dt.datetime | None) -> str | None:
     return None if value is None else value.astimezone(dt.UTC).isoformat()
 
 
+class RowErrors(BadRequestError):
+    """Rows of the sheet are wrong: the API's message, and the rows (``errors``) for a
+    reader who shows them one by one (the console's upload)."""
+
+    def __init__(self, message: str, errors: list[csv_rows.RowError]) -> None:
+        super().__init__(message)
+        self.errors = errors
+
+
+SMS_TOO_LONG = "too long"  # a row's problem when its text is over the SMS limit
+
+
 async def post_bulk(deps: ApiDeps, request: Request, ctx: AuthContext) -> Response:
     body: PostBulkRequest = decode_or_explain(request.body, _decoder, BULK_SPEC)
-    bundle, key = ctx.bundle, ctx.key
+    job = await submit(deps, ctx.bundle, Sender.of(ctx.key), body)
+    return Response(201, _encode(JobResponse(job)))
+
+
+@dataclass(slots=True)
+class Prepared:
+    """A sheet that passed every check (``prepare``), not yet written."""
+
+    bundle: ServiceBundle
+    who: Sender
+    actor: ServiceActor
+    reservation: Reservation
+    template: Template
+    sender: str | None
+    sender_id: uuid.UUID | None
+    scheduled: dt.datetime | None
+    checked: csv_rows.CheckedRows
+    simulated: bool
+    outs: list[Any] | None
+    units: int
+    created_at: dt.datetime
+
+    @property
+    def count(self) -> int:
+        return len(self.checked.recipients)
+
+
+async def prepare(
+    deps: ApiDeps, bundle: ServiceBundle, who: Sender, body: PostBulkRequest
+) -> Prepared:
+    """Every check of a bulk send, in GC's order, nothing written: the one place a sheet is
+    admitted (the v2 POST and the console's upload, whose check step stops here). Takes one
+    rate-limit token; raises the ``ApiError`` / ``DomainError`` that refuses the sheet
+    (``RowErrors`` for its rows)."""
     errors: list[str] = []
     template_id = parse_uuid(body.template_id, "template_id", errors)
     if errors:
@@ -154,14 +203,13 @@ async def post_bulk(deps: ApiDeps, request: Request, ctx: AuthContext) -> Respon
     )
 
     actor = await deps.service_actors.get(bundle)
-    reservation = await actor.admit(key.key_type)
+    reservation = await actor.admit(who.key_type)
     template = admission.find_template(bundle.templates, template_id)
     channel = template.template_type
     sender, sender_id = _sender(bundle, channel, body.reply_to_id)
     await reservation.load_remaining()  # the deployment-wide budgets, for the sheet's check
     sheet, columns = _check_sheet(body, reservation, template)
     checked = await _check_rows(sheet, columns, _recipient_check(bundle, channel))
-    count = len(checked.recipients)
     valid = [r for r in checked.recipients if r]
     simulated_check = is_simulated_email if channel == "email" else is_simulated_phone
     simulated = sum(1 for r in valid if simulated_check(r))
@@ -169,17 +217,15 @@ async def post_bulk(deps: ApiDeps, request: Request, ctx: AuthContext) -> Respon
         raise BadRequestError("Bulk sending to testing and non-testing numbers is not supported")
     if not simulated:
         team = bundle.team_emails if channel == "email" else bundle.team_phones
-        admission.check_recipients(bundle.service, team, key.key_type, channel, valid)
+        admission.check_recipients(bundle.service, team, who.key_type, channel, valid)
     if checked.errors:
-        raise BadRequestError(csv_rows.row_errors_message(checked.errors))
+        raise RowErrors(csv_rows.row_errors_message(checked.errors), checked.errors)
 
-    # Language-aware sending: a bulk send is in the service's default language.
-    version, lang = choose_language(template.has_french, None, bundle.service.default_language)
-    compiled = deps.template_cache.compiled(template, bundle, version)
-    frame = email_frame(bundle, deps.settings.asset_base)
     outs: list[Any] | None = None
     if channel == "sms":
         # SMS renders are cheap and each row's length must pass before anything is written.
+        version, _ = choose_language(template.has_french, None, bundle.service.default_language)
+        compiled = deps.template_cache.compiled(template, bundle, version)
         outs = []
         for index, values in enumerate(checked.personalisations):
             if index % _SLICE == _SLICE - 1:
@@ -187,12 +233,28 @@ async def post_bulk(deps: ApiDeps, request: Request, ctx: AuthContext) -> Respon
             out = compiled.render(values)
             outs.append(out)
             if out.char_count > SMS_CHAR_COUNT_LIMIT:
-                raise BadRequestError(
-                    csv_rows.sms_too_long_message(index + 1, SMS_CHAR_COUNT_LIMIT)
+                raise RowErrors(
+                    csv_rows.sms_too_long_message(index + 1, SMS_CHAR_COUNT_LIMIT),
+                    [csv_rows.RowError(index + 1, [("", SMS_TOO_LONG)])],
                 )
         units = sum(out.fragment_count for out in outs)
     else:
-        units = count
+        units = len(checked.recipients)
+    return Prepared(bundle, who, actor, reservation, template, sender, sender_id, scheduled,
+                    checked, bool(simulated), outs, units, now)  # fmt: skip
+
+
+async def submit(deps: ApiDeps, bundle: ServiceBundle, who: Sender, body: PostBulkRequest) -> Job:
+    """``prepare``, then count, write and send the job (GC's ``post_bulk``): the job as the
+    201 shows it."""
+    p = await prepare(deps, bundle, who, body)
+    template, channel, checked, count = p.template, p.template.template_type, p.checked, p.count
+    scheduled, actor, reservation = p.scheduled, p.actor, p.reservation
+    # Language-aware sending: a bulk send is in the service's default language.
+    version, lang = choose_language(template.has_french, None, bundle.service.default_language)
+    compiled = deps.template_cache.compiled(template, bundle, version)
+    frame = email_frame(bundle, deps.settings.asset_base)
+    outs = p.outs
 
     job_id = uuid.uuid4()
     spec = nt.RowSpec(
@@ -200,25 +262,25 @@ async def post_bulk(deps: ApiDeps, request: Request, ctx: AuthContext) -> Respon
         service_id=bundle.service.id,
         template_id=template.id,
         template_version=template.version,
-        api_key_id=key.id,
-        key_type=key.key_type,
+        api_key_id=who.key_id,
+        key_type=who.key_type,
         channel=channel,
         lane=_lane(template, count),
-        sender=sender,
+        sender=p.sender,
         reference=body.reference,
         scheduled_for=scheduled,
-        created_at=now,
+        created_at=p.created_at,
         owner=deps.owner() if scheduled is None else None,
         language=version,
     )
-    job = _job(job_id, spec, bundle, key, body.name, count, sender_id)
-    if simulated:
+    job = _job(job_id, spec, bundle, who, body.name, count, p.sender_id)
+    if p.simulated:
         # Smoke-test recipients: the job exists, nothing is persisted or counted.
-        await bulk_rows.insert_job(deps, spec, body.name, count, "finished", sender_id)
-        return Response(201, _encode(JobResponse(job)))
+        await bulk_rows.insert_job(deps, spec, body.name, count, "finished", p.sender_id)
+        return job
 
     # Check and count against the deployment-wide budgets: the need is granted whole or not.
-    await reservation.take(channel, units, messages=count)
+    await reservation.take(channel, p.units, messages=count)
 
     small = scheduled is None and count < BULK_THRESHOLD
 
@@ -231,7 +293,7 @@ async def post_bulk(deps: ApiDeps, request: Request, ctx: AuthContext) -> Respon
         )
 
     try:
-        await bulk_rows.insert_job(deps, spec, body.name, count, WRITING, sender_id)
+        await bulk_rows.insert_job(deps, spec, body.name, count, WRITING, p.sender_id)
         kept = await bulk_rows.write_rows(
             deps, spec, checked.recipients, checked.personalisations, render, keep=small
         )
@@ -240,7 +302,7 @@ async def post_bulk(deps: ApiDeps, request: Request, ctx: AuthContext) -> Respon
         reservation.release()
         await bulk_rows.discard(deps, job_id)
         raise
-    NOTIFICATIONS_CREATED.labels(channel, key.key_type, spec.lane).inc(count)
+    NOTIFICATIONS_CREATED.labels(channel, who.key_type, spec.lane).inc(count)
     if scheduled is not None:
         deps.start_soon(
             job_feeder.feed_when_due, deps, bundle.service.id, template, job_id, scheduled
@@ -255,23 +317,24 @@ async def post_bulk(deps: ApiDeps, request: Request, ctx: AuthContext) -> Respon
                 )
         else:
             deps.start_soon(job_feeder.feed, deps, actor, bundle, template, job_id)
-    return Response(201, _encode(JobResponse(job)))
+    return job
 
 
 def _job(
     job_id: uuid.UUID,
     spec: nt.RowSpec,
     bundle: ServiceBundle,
-    key: ApiKey,
+    who: Sender,
     name: str,
     count: int,
     sender_id: uuid.UUID | None,
 ) -> Job:
+    key_id = str(who.key_id) if who.key_id else ""
     return Job(
-        api_key=JobApiKey(str(key.id), key.key_type, key.name),
+        api_key=JobApiKey(key_id, who.key_type, who.name),
         archived=False,
         created_at=iso(spec.created_at) or "",
-        created_by=NamedRef(str(key.id), key.name),
+        created_by=NamedRef(key_id, who.name),
         id=str(job_id),
         job_status="scheduled" if spec.scheduled_for else "pending",
         notification_count=count,

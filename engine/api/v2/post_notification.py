@@ -28,18 +28,22 @@ Files (issue 25): a notification with files is written ``pending-virus-check``, 
 this process even when scheduled (nobody else may scan it meanwhile), and handed to the
 scanner (``engine.actors.scanner``) after its commit; the scanner sends it on once clean.
 Without a scanner, files are refused unless the deployment opted out of scanning.
+The seam (issue 27): ``build`` (every check, the rate token, the row) and ``commit`` (the
+budgets, the write, the lane) are what the console's one-off send calls too, with the
+``Sender`` it sends as (``engine.api.auth.CONSOLE``): one place admits and builds a send.
 """
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import msgspec
 
 from engine.actors.scanner import ScanJob
-from engine.api.auth import AuthContext
+from engine.api.auth import AuthContext, Sender
 from engine.api.errors import BadRequestError, ValidationError
 from engine.api.http import Request, Response
 from engine.api.v2.files import (
@@ -67,6 +71,7 @@ from engine.domain.templates import (
     SMS_CHAR_COUNT_LIMIT,
     MissingPersonalisation,
     RenderedEmail,
+    RenderedSms,
     choose_language,
 )
 from engine.domain.timestamps import utcnow
@@ -74,8 +79,10 @@ from engine.metrics import NOTIFICATIONS_CREATED
 from engine.services import email_frame
 
 if TYPE_CHECKING:
-    from engine.api.deps import ApiDeps
-    from engine.services import ServiceBundle
+    from engine.actors.service import Reservation, ServiceActor
+    from engine.api.deps import ApiDeps, FileScanner
+    from engine.api.idempotency import Pending
+    from engine.services import ServiceBundle, Template
 
 PERSONALISATION_LIMIT = 51_200
 OPTED_OUT = (
@@ -156,7 +163,39 @@ async def _post(
     channel: str,
     body: PostEmailRequest | PostSmsRequest,
 ) -> Response:
-    bundle, key = ctx.bundle, ctx.key
+    base = request.base_url(deps.settings.public_url)
+    built = await build(deps, ctx.bundle, Sender.of(ctx.key), channel, body, base)
+    return Response(201, await commit(deps, built, request.idempotency))
+
+
+@dataclass(slots=True)
+class Built:
+    """A send admitted and built, not yet written (``build``): the row, what it renders
+    to, the 201's body, and the hold on the service's budgets that ``commit`` takes."""
+
+    bundle: ServiceBundle
+    actor: ServiceActor
+    reservation: Reservation
+    template: Template
+    row: nt.NotificationRow
+    rendered: RenderedEmail | RenderedSms
+    response: bytes
+    files: list[Any]
+    scanner: FileScanner | None
+    simulated: bool
+
+
+async def build(
+    deps: ApiDeps,
+    bundle: ServiceBundle,
+    who: Sender,
+    channel: str,
+    body: PostEmailRequest | PostSmsRequest,
+    base: str,
+) -> Built:
+    """Every check of a single send, in GC's order, up to the built row: the one place a
+    notification is admitted and built (the v2 POST and the console's one-off send). Takes
+    one rate-limit token; raises the ``ApiError`` / ``DomainError`` that refuses it."""
     now = utcnow()
     # Every format violation at once, in GC's schema order (its JSON-schema validation).
     errors: list[str] = []
@@ -197,7 +236,7 @@ async def _post(
         raise BadRequestError(NO_SCANNER)
 
     actor = await deps.service_actors.get(bundle)
-    reservation = await actor.admit(key.key_type)
+    reservation = await actor.admit(who.key_type)
 
     template = admission.find_template(bundle.templates, template_id, channel)
     if recipient is None:
@@ -216,10 +255,9 @@ async def _post(
     reply_to = _sender(bundle, channel, sender_uuid, sender_field, sender_id or "")
     if not simulated:
         team = bundle.team_emails if channel == "email" else bundle.team_phones
-        admission.check_recipient(bundle.service, team, key.key_type, channel, recipient)
+        admission.check_recipient(bundle.service, team, who.key_type, channel, recipient)
 
     scanner = deps.scanner if files and not simulated else None
-    base = request.base_url(deps.settings.public_url)
     if files:
         personalisation = apply_files(personalisation, files, base, simulated=simulated)
     subject_values: dict[str, Any] | None = None
@@ -265,8 +303,8 @@ async def _post(
         service_id=bundle.service.id,
         template_id=template.id,
         template_version=template.version,
-        api_key_id=key.id,
-        key_type=key.key_type,
+        api_key_id=who.key_id,
+        key_type=who.key_type,
         channel=channel,
         lane=template.process_type,
         sender=reply_to,
@@ -292,18 +330,27 @@ async def _post(
     domain = deps.settings.notify_email_domain
     sender = nt.sender_address(bundle.service, domain) if channel == "email" else ""
     response = _encode(nt.post_response(row, base, sender, body.scheduled_for, sanitised))
-    if simulated:
-        return Response(201, response)
+    return Built(bundle, actor, reservation, template, row, rendered, response, files,
+                 scanner, simulated)  # fmt: skip
 
+
+async def commit(deps: ApiDeps, built: Built, pending: Pending | None = None) -> bytes:
+    """Count a built send against the budgets, write it (with the ``Idempotency-Key``'s
+    answer when ``pending``), hand it to its lane; the 201's body. A simulated recipient's
+    send is answered and never written."""
+    if built.simulated:
+        return built.response
+    bundle, row, files, scanner = built.bundle, built.row, built.files, built.scanner
+    reservation, response = built.reservation, built.response
+    channel = row.notification_type
     await reservation.take(channel, row.billable_units)
     try:
         if files:
             scan = "pending" if scanner is not None else "unscanned"
             await store_documents(
-                deps.store, bundle.service.id, row.id, files, recipient, scan=scan
+                deps.store, bundle.service.id, row.id, files, row.recipient, scan=scan
             )
-        pending = request.idempotency  # engine.api.idempotency: the answer commits with the row
-        if pending is None:
+        if pending is None:  # engine.api.idempotency: the answer commits with the row
             await deps.store.insert_notifications([row])
         else:
             await deps.store.insert_notifications([row], pending.answer(201, response))
@@ -311,11 +358,13 @@ async def _post(
     except Exception:
         reservation.release()
         raise
-    NOTIFICATIONS_CREATED.labels(channel, key.key_type, template.process_type).inc()
-    if scheduled is None or scanner is not None:
+    NOTIFICATIONS_CREATED.labels(channel, row.key_type, built.template.process_type).inc()
+    if row.scheduled_for is None or scanner is not None:
+        rendered = built.rendered
         email = rendered if isinstance(rendered, RenderedEmail) else None
-        from_address = nt.from_address(bundle.service, domain)
+        from_address = nt.from_address(bundle.service, deps.settings.notify_email_domain)
         message = nt.outbound(row, email, from_address, attachments(files))
+        actor = built.actor
         if scanner is None:
             deps.service_actors.dispatch(actor, message)
         else:
@@ -325,7 +374,7 @@ async def _post(
                 deps.service_actors.dispatch(actor, message)
 
             scanner.submit(ScanJob(row.id, row.owner, [f.content for f in files], send))
-    return Response(201, response)
+    return response
 
 
 def _https_url(value: str, errors: list[str]) -> str:

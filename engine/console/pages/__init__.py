@@ -19,8 +19,11 @@ Wrap = Callable[[Callable[[Ctx], Awaitable[Response]]], Callable[[Request], Awai
 
 def add_routes(r: Router, wrap: Wrap) -> None:
     from engine.console.pages import (
+        activity,
         api_keys,
         callbacks,
+        send,
+        send_upload,
         services,
         settings,
         sign_in,
@@ -29,6 +32,6 @@ def add_routes(r: Router, wrap: Wrap) -> None:
         templates_preview,
     )
 
-    for area in (sign_in, services, templates, templates_edit, templates_preview, api_keys,
-                 callbacks, settings):  # fmt: skip
+    for area in (sign_in, services, templates, templates_edit, templates_preview, send,
+                 send_upload, activity, api_keys, callbacks, settings):  # fmt: skip
         area.add_routes(r, wrap)

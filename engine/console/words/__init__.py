@@ -10,10 +10,11 @@ Rules:
 
 from __future__ import annotations
 
-from engine.console.words import common, integration, settings, templates
+from engine.console.words import activity, common, integration, send, settings, templates
 
 Words = dict[str, tuple[str, str]]
-AREAS: tuple[Words, ...] = (common.WORDS, integration.WORDS, settings.WORDS, templates.WORDS)
+AREAS: tuple[Words, ...] = (common.WORDS, templates.WORDS, send.WORDS, activity.WORDS,
+                            integration.WORDS, settings.WORDS)  # fmt: skip
 
 
 def join(*areas: Words) -> Words:
