@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from engine.store.budgets import Budgets
     from engine.store.callbacks import Callbacks
     from engine.store.console import Console
+    from engine.store.console_people import ConsolePeople
     from engine.store.documents import Documents
     from engine.store.idempotency import Answer, Idempotency
     from engine.store.inbound import Inbound
@@ -76,6 +77,8 @@ class ApiStore(Protocol):
     def inbound(self) -> Inbound: ...
     @property
     def console(self) -> Console: ...
+    @property
+    def console_people(self) -> ConsolePeople: ...
     async def insert_notifications(
         self, rows: Sequence[NotificationRow], answer: Answer | None = None
     ) -> None: ...

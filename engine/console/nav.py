@@ -12,6 +12,7 @@ SECTIONS: tuple[tuple[str, str, str], ...] = (
     ("dashboard", "", "view"),
     ("templates", "/templates", "view"),
     ("api_keys", "/api-keys", "manage_api_keys"),
+    ("team", "/team", "view"),
 )
 
 

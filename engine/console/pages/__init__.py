@@ -18,7 +18,7 @@ Wrap = Callable[[Callable[[Ctx], Awaitable[Response]]], Callable[[Request], Awai
 
 
 def add_routes(r: Router, wrap: Wrap) -> None:
-    from engine.console.pages import api_keys, services, sign_in, templates
+    from engine.console.pages import account, api_keys, services, sign_in, team, templates
 
-    for area in (sign_in, services, templates, api_keys):
+    for area in (sign_in, services, templates, api_keys, team, account):
         area.add_routes(r, wrap)

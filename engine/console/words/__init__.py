@@ -10,10 +10,10 @@ Rules:
 
 from __future__ import annotations
 
-from engine.console.words import common
+from engine.console.words import common, people
 
 Words = dict[str, tuple[str, str]]
-AREAS: tuple[Words, ...] = (common.WORDS,)
+AREAS: tuple[Words, ...] = (common.WORDS, people.WORDS)
 
 
 def join(*areas: Words) -> Words:
