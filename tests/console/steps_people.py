@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from tests.console.browser import Browser, in_thread
 from tests.console.support import PASSWORD
@@ -39,10 +40,17 @@ def _text_of(b: Browser, element_id: str) -> str:
     return str(b.driver.find_element(By.ID, element_id).text)
 
 
-def _wait_url(b: Browser, fragment: str) -> None:
+def _at(url: str, path: str) -> bool:
+    """Whether ``url`` is ``path`` (with its query if ``path`` has one, else any query)."""
+    parts = urlsplit(url)
+    here = f"{parts.path}?{parts.query}" if "?" in path else parts.path
+    return here == path
+
+
+def _wait_url(b: Browser, path: str) -> None:
     from selenium.webdriver.support.ui import WebDriverWait
 
-    WebDriverWait(b.driver, 15).until(lambda d: fragment in d.current_url, f"no {fragment}")
+    WebDriverWait(b.driver, 15).until(lambda d: _at(d.current_url, path), f"not at {path}")
 
 
 async def _wait_path(b: Browser, path: str) -> None:
@@ -57,7 +65,7 @@ async def invite(b: Browser, sid: str, email: str, roles: list[str], check: Chec
     await check("invite")
     await in_thread(_click_boxes, b, roles)
     await in_thread(b.fill, {"email": email})
-    await _wait_path(b, "/team?done=invited")
+    await _wait_path(b, f"/console/services/{sid}/team?done=invited")
     await check("team")
 
 
