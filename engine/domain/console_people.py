@@ -15,9 +15,11 @@ Rules:
   6 digits, SHA-1: what authenticator apps read; ``pyotp``). A TOTP secret takes effect
   only once a first code confirmed it. A code is accepted for the step before, the current
   and the next (clock drift), and only for a step after the last one accepted (no replay).
-- Sign-in failures are also counted per client address: ``ADDRESS_LIMIT`` failures within
-  ``ADDRESS_WINDOW_MINUTES`` refuse every further attempt from that address (the count is
-  in PostgreSQL, keyed-hashed, so it holds across processes), besides the per-account lock.
+- Sign-in failures are also counted per client address (``client_address``: the peer, or
+  behind a private-network ingress the hop it appended to X-Forwarded-For):
+  ``ADDRESS_LIMIT`` failures within ``ADDRESS_WINDOW_MINUTES`` refuse every further
+  attempt from that address (the count is in PostgreSQL, keyed-hashed, so it holds across
+  processes), besides the per-account lock.
 - A signed-in session's CSRF token is an HMAC of the session's cookie value (secret,
   HttpOnly): a token taken from another session's page is refused, and it changes when the
   session does. Signed-out forms keep the double-submit cookie (``engine.console.web``).
@@ -30,6 +32,7 @@ import base64
 import datetime as dt
 import hashlib
 import hmac
+import ipaddress
 import uuid
 from collections.abc import Iterable, Mapping
 
@@ -152,6 +155,26 @@ def totp_step(secret: str, code: str, now: dt.datetime, last_step: int | None) -
 
 
 # -- the sign-in limit per client address and the session's CSRF token -------------------
+
+
+def client_address(peer: str | None, forwarded_for: str | None) -> str:
+    """The address sign-in failures are counted against: the TCP peer, unless the peer is
+    a private or loopback address (an ingress in front of us), then the last hop of
+    ``X-Forwarded-For`` (the one that ingress appended: a client can only add hops before
+    it)."""
+    if peer is None:
+        return "unknown"
+    try:
+        behind_proxy = ipaddress.ip_address(peer).is_private
+    except ValueError:
+        return peer
+    if behind_proxy and forwarded_for:
+        last = forwarded_for.split(",")[-1].strip()
+        try:
+            return str(ipaddress.ip_address(last))
+        except ValueError:
+            return peer
+    return peer
 
 
 def address_window_start(now: dt.datetime) -> dt.datetime:

@@ -49,3 +49,11 @@ def test_the_csrf_token_is_the_sessions_own() -> None:
     assert one != other
     assert one == cp.session_csrf("session-one")
     assert "session-one" not in one
+
+
+def test_the_client_address_behind_an_ingress() -> None:
+    assert cp.client_address("8.8.4.4", None) == "8.8.4.4"
+    assert cp.client_address("8.8.4.4", "198.51.100.1") == "8.8.4.4"  # not a proxy
+    assert cp.client_address("10.0.0.5", "6.6.6.6, 198.51.100.1") == "198.51.100.1"
+    assert cp.client_address("127.0.0.1", "not an address") == "127.0.0.1"
+    assert cp.client_address(None, None) == "unknown"

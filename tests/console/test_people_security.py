@@ -113,6 +113,13 @@ async def test_failures_are_limited_per_client_address(running: ConsoleEngine) -
         r = await same_network.post("/console/sign-in", {"email": LEAD, "password": PASSWORD})
         assert r.status_code == 429
         assert "Too many failed sign-in attempts from your network" in r.text
+        # behind an ingress (a loopback peer here), its X-Forwarded-For hop is the client
+        elsewhere = await same_network.client.post(
+            "/console/sign-in",
+            data={"email": LEAD, "password": PASSWORD, "csrf_token": same_network.csrf},
+            headers={**same_network._headers(), "x-forwarded-for": "198.51.100.7"},
+        )
+        assert elsewhere.status_code == 303
         running.clock.advance(minutes=console_people.ADDRESS_WINDOW_MINUTES, seconds=1)
         assert (await same_network.sign_in(running, LEAD)).status_code == 303
     left = await sql.fetch(running.engine.store, "SELECT 1 FROM console_address_failures")

@@ -7,8 +7,8 @@ Rules:
   code counts one failed attempt in PostgreSQL (``store.console.record_failure``); the
   ``MAX_ATTEMPTS``-th locks the account for ``LOCK_MINUTES``. An unknown email costs the
   same argon2 work as a known one (no timing oracle) and answers the same words.
-- Every failed step also counts against the client's address (the ASGI peer: the ingress
-  in front must be the one that talks to us); ``ADDRESS_LIMIT`` failures in the window
+- Every failed step also counts against the client's address (``client_address``: the
+  peer, or the hop a private-network ingress appended); ``ADDRESS_LIMIT`` failures in the window
   refuse every sign-in step from that address, right or wrong, until they age out.
 - A TOTP code is accepted once: its step must come after the last one accepted.
 - The password's session is pending until the code is given; the verified session gets a
@@ -79,7 +79,8 @@ def _locked(c: Ctx, status: int = 429) -> Response:
 
 def _address(c: Ctx) -> str:
     client = c.request.scope.get("client")
-    return str(client[0]) if client else "unknown"
+    peer = str(client[0]) if client else None
+    return console_people.client_address(peer, c.request.header(b"x-forwarded-for"))
 
 
 async def _address_blocked(c: Ctx) -> bool:
