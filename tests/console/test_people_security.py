@@ -147,3 +147,21 @@ async def test_a_csrf_token_from_another_session_is_refused(running: ConsoleEngi
         still = await running.engine.store.keys.for_service(made["service"]["id"])
         assert still[0]["expiry_date"] is None
         assert (await lead.post(path, {})).status_code == 303
+
+
+async def test_wrong_confirmation_codes_count_towards_the_lock(running: ConsoleEngine) -> None:
+    await running.add_user(LEAD)
+    async with Visitor(running) as v:
+        assert (await v.sign_in(running, LEAD)).status_code == 303
+        await v.post("/console/account/sms", {"phone": PHONE})
+        right = await sms_code(running)
+        wrong = f"{(int(right) + 1) % 1_000_000:06d}"
+        answers = [(await v.post("/console/account/sms/confirm", {"code": wrong})).status_code
+                   for _ in range(5)]  # fmt: skip
+        assert answers == [401] * 4 + [303]  # the fifth locks the account and signs out
+        r = await v.get("/console/account")
+        assert r.status_code == 303  # the session is gone
+    [user] = await sql.fetch(running.engine.store, "SELECT second_factor, locked_until"
+                             " FROM console_users")  # fmt: skip
+    assert user["second_factor"] == "email"  # the number was never confirmed
+    assert user["locked_until"] is not None

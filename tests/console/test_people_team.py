@@ -154,7 +154,7 @@ async def test_an_existing_account_signs_in_to_accept(running: ConsoleEngine) ->
 
 
 async def test_only_a_manager_invites(running: ConsoleEngine) -> None:
-    sid, _ = await _service_with_lead(running)
+    sid, lead = await _service_with_lead(running)
     await running.set_roles(sid, await running.add_user(MEMBER), ["send", "manage_templates"])
     async with Visitor(running) as member:
         assert (await member.sign_in(running, MEMBER)).status_code == 303
@@ -166,7 +166,12 @@ async def test_only_a_manager_invites(running: ConsoleEngine) -> None:
         r = await member.post(f"/console/services/{sid}/team/invite",
                               {"email": "x@department.example"})  # fmt: skip
         assert r.status_code == 403
+        r = await member.post(f"/console/services/{sid}/team/members/{lead}/remove", {})
+        assert r.status_code == 403
+        r = await member.post(f"/console/services/{sid}/team/members/{lead}", {"roles": "send"})
+        assert r.status_code == 403
     assert await sql.fetch(running.engine.store, "SELECT 1 FROM console_invitations") == []
+    assert await _roles(running, lead, sid) == {"view", "manage_settings"}
 
 
 async def test_roles_change_members_go_and_the_last_manager_stays(
