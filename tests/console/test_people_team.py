@@ -209,3 +209,20 @@ async def test_roles_change_members_go_and_the_last_manager_stays(
         r = await v.get(f"/console/services/{sid}/team")
         assert "<h1>Équipe</h1>" in r.text
         assert "Gérer les paramètres et l&#39;équipe" in r.text
+
+
+async def test_a_platform_admin_invites_to_any_service(running: ConsoleEngine) -> None:
+    made = await running.create_service(name="No members yet")
+    sid = made["service"]["id"]
+    await running.add_user("ops@department.example", platform_admin=True)
+    async with Visitor(running) as ops:
+        assert (await ops.sign_in(running, "ops@department.example")).status_code == 303
+        await _invite(ops, sid, MEMBER, ["manage_settings"])
+    link = await invite_link(running, MEMBER)
+    async with Visitor(running) as member:
+        await member.get(link)
+        r = await member.post(link, {"name": "First Manager", "password": PASSWORD})
+        assert r.status_code == 303
+    user = await running.engine.store.console.user_by_email(MEMBER)
+    assert user is not None
+    assert await _roles(running, str(user["id"]), sid) == {"view", "manage_settings"}
