@@ -26,7 +26,7 @@ import uuid
 
 import trio
 
-from engine.domain import console, inbound
+from engine.domain import console, console_people, inbound
 from engine.domain.notification import RowSpec, accepted_row, new_ids
 from engine.domain.team_mail import SYSTEM_SERVICE_ID, TEMPLATES, Notice
 from engine.domain.templates import CompiledEmailTemplate
@@ -49,7 +49,8 @@ class TeamMailer:
     async def ensure(self, name: str = "Notify") -> None:
         """Write the system service and its templates; learn their current versions."""
         # Issue 24: SMS replies; issue 27: the console's sign-in codes.
-        every = [*TEMPLATES.values(), inbound.REPLY_TEMPLATE, console.CODE_TEMPLATE]
+        every = [*TEMPLATES.values(), inbound.REPLY_TEMPLATE, console.CODE_TEMPLATE,
+                 *console_people.SYSTEM_TEMPLATES]  # fmt: skip
         await self._store.team_notices.ensure_system(name, every)
         for t in every:
             row = await self._store.templates.current_version(t.id)

@@ -36,8 +36,9 @@ if TYPE_CHECKING:
     from engine.store.budgets import Budgets
     from engine.store.callbacks import Callbacks
     from engine.store.console import Console
-    from engine.store.counts import Counts
+    from engine.store.console_people import ConsolePeople
     from engine.store.console_uploads import ConsoleUploads
+    from engine.store.counts import Counts
     from engine.store.documents import Documents
     from engine.store.idempotency import Answer, Idempotency
     from engine.store.inbound import Inbound
@@ -83,6 +84,8 @@ class ApiStore(Protocol):
     def console(self) -> Console: ...
     @property
     def console_uploads(self) -> ConsoleUploads: ...
+    @property
+    def console_people(self) -> ConsolePeople: ...
     async def insert_notifications(
         self, rows: Sequence[NotificationRow], answer: Answer | None = None
     ) -> None: ...

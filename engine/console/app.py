@@ -5,7 +5,9 @@ Rules:
 - Handlers get a ``Ctx``: the request, the language's words, the CSRF token, the signed-in
   user (a verified session) or None, and the console's clock (``now``: injected, so tests
   fix it; sessions and lock-outs are judged by it).
-- Every POST is checked for CSRF (``engine.console.web.csrf_ok``) before its handler runs.
+- Every POST is checked for CSRF (``engine.console.web.csrf_ok``) before its handler runs:
+  a signed-in visitor's token is bound to their session (``web.session_csrf``), a
+  signed-out visitor's is the double-submit cookie.
 - ``signed_in`` pages send a visitor without a verified session to the sign-in page;
   ``service_page(role)`` pages answer 404 to a user who is not a member of the service (its
   existence is not theirs to learn) and 403 to a member without the role.
@@ -158,15 +160,17 @@ class ConsoleApp:
         async def endpoint(request: Request) -> Response:
             c = Ctx(self.deps, request, self.now())
             try:
-                if request.method == "POST":
-                    fields, c.files = await web.read_form(request)
-                    if not web.csrf_ok(request, fields):
-                        return c.render(403, "error.html", title=c.t("csrf_title"),
-                                        message=c.t("csrf"))  # fmt: skip
+                bound = None
                 if c.session_hash is not None:
                     row = await self.deps.store.console.session(c.session_hash, c.now)
                     if row is not None and row["verified"]:
                         c.user = row
+                        bound = c.csrf = web.session_csrf(request)
+                if request.method == "POST":
+                    fields, c.files = await web.read_form(request)
+                    if not web.csrf_ok(request, fields, bound):
+                        return c.render(403, "error.html", title=c.t("csrf_title"),
+                                        message=c.t("csrf"))  # fmt: skip
                 return await handler(c)
             except DatabaseUnavailable:
                 retry = [*web.SECURITY_HEADERS, (b"retry-after", b"5")]

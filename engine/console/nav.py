@@ -14,6 +14,7 @@ SECTIONS: tuple[tuple[str, str, str], ...] = (
     ("send", "/send", "send"),
     ("activity", "/notifications", "view"),
     ("api_keys", "/api-keys", "manage_api_keys"),
+    ("team", "/team", "view"),
     ("integration", "/callbacks", "manage_api_keys"),
     ("settings", "/settings", "manage_settings"),
 )

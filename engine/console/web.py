@@ -8,8 +8,10 @@ Rules:
   Secure, HttpOnly, Path=/ and SameSite (Lax for the session, so that a link from the
   sign-in email works; Strict for the token). ``__Host-`` means no subdomain can plant
   them. Browsers treat http://localhost as secure, so they work in tests on loopback.
-- CSRF, double-submit: every form carries the value of ``__Host-ne_csrf`` in a hidden
-  ``csrf_token`` field; a POST whose field differs from the cookie (compared in constant
+- CSRF: every form carries a hidden ``csrf_token`` field. Signed in, it must be the
+  session's own token (``session_csrf``: an HMAC of the session cookie's value, so a token
+  from another session is refused and it changes with the session); signed out, the value
+  of ``__Host-ne_csrf`` (double-submit). A POST whose field differs (compared in constant
   time), or whose Origin is another site's, is refused with 403 before its handler runs.
 - Pages are Jinja2 templates, autoescaped, ``StrictUndefined`` (a missing value is an
   error, not an empty string).
@@ -33,7 +35,7 @@ import trio
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from engine.api.http import Request, Response
-from engine.domain import console
+from engine.domain import console, console_people
 
 HTML = b"text/html; charset=utf-8"
 SESSION = "__Host-ne_session"
@@ -136,15 +138,22 @@ def multipart(request: Request) -> tuple[dict[str, str], dict[str, tuple[str, by
     return fields, files
 
 
-def csrf_ok(request: Request, fields: Mapping[str, str]) -> bool:
+def csrf_ok(request: Request, fields: Mapping[str, str], bound: str | None = None) -> bool:
+    """Origin ours (or absent), and the form's token the session's (``bound``) when signed
+    in, else the double-submit cookie's."""
     origin = request.header(b"origin")
     if origin and origin != "null":
         host = request.header(b"host") or ""
         if urlsplit(origin).netloc != host:
             return False
-    cookie = cookies(request).get(CSRF, "")
+    expected = bound if bound is not None else cookies(request).get(CSRF, "")
     given = fields.get("csrf_token", "")
-    return bool(cookie) and hmac.compare_digest(cookie.encode(), given.encode())
+    return bool(expected) and hmac.compare_digest(expected.encode(), given.encode())
+
+
+def session_csrf(request: Request) -> str:
+    """The CSRF token of the request's session (an HMAC of its cookie value)."""
+    return console_people.session_csrf(cookies(request).get(SESSION, ""))
 
 
 def csrf_token(request: Request) -> tuple[str, list[tuple[bytes, bytes]]]:

@@ -223,7 +223,10 @@ TABLES = (
            hashes=(("email_hash", "email_address"), ("mobile_hash", "mobile_number"))),
     _Table("jobs", "id", "uuid", _NIL, "id", text=("original_file_name",)),
     _Table("inbound_sms", "id", "uuid", _NIL, "id", text=("user_number", "content")),
-    _Table("console_users", "id", "uuid", _NIL, "id", text=("email", "name"),
+    _Table("console_users", "id", "uuid", _NIL, "id",
+           text=("email", "name", "totp_secret", "totp_pending", "phone", "phone_pending"),
+           hashes=(("email_hash", "email"),)),
+    _Table("console_invitations", "id", "uuid", _NIL, "id", text=("email",),
            hashes=(("email_hash", "email"),)),
 )  # fmt: skip
 

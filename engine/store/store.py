@@ -56,6 +56,7 @@ from engine.store.callbacks import Callbacks
 from engine.store.changes import ChangeListener
 from engine.store.complaints import Complaints
 from engine.store.console import Console
+from engine.store.console_people import ConsolePeople
 from engine.store.console_uploads import ConsoleUploads
 from engine.store.counts import Counts
 from engine.store.documents import Documents
@@ -148,6 +149,7 @@ class Store:
         self.inbound = Inbound(pipe, sealer)
         self.console = Console(pipe, sealer)  # issue 27: the web console's people
         self.console_uploads = ConsoleUploads(pipe, sealer)  # issue 27: CSVs before sending
+        self.console_people = ConsolePeople(pipe, sealer)  # invitations, team, factors
         # Service changes heard from every process (``engine.store.changes``); only a store
         # opened from a DSN has one (its listening connection is its own).
         self.changes = None if changes is None else changes(self.availability)

@@ -156,4 +156,7 @@ class Visitor:
         assert r.headers["location"].startswith("/console/two-factor")
         await self.get(r.headers["location"])
         code = await running.last_code(email)
-        return await self.post("/console/two-factor", {"code": code})
+        r = await self.post("/console/two-factor", {"code": code})
+        if r.status_code == 303:  # signed in: the next page has the session's CSRF token
+            await self.get(r.headers["location"])
+        return r

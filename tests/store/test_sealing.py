@@ -33,7 +33,8 @@ BODY = "Dear Ada, your case CASE-8812 is ready."
 FILE = b"%PDF-1.4 the file of case CASE-8812"
 # Rows holding personal values that ``write_everything`` leaves, per table.
 ROWS_WRITTEN = {"notifications": 2, "callback_queue": 1, "documents": 1, "team_members": 1,
-                "jobs": 1, "inbound_sms": 1, "console_users": 1}  # fmt: skip
+                "jobs": 1, "inbound_sms": 1, "console_users": 1,
+                "console_invitations": 1}  # fmt: skip
 
 
 @asynccontextmanager
@@ -94,6 +95,10 @@ async def write_everything(store: Store) -> Written:
     await store.insert_notifications([w.email, w.sms])
     await store.console.create_user(uuid.uuid4(), "Ada.Console@example.com", "Ada Console",
                                     "$argon2id$not-checked-here", platform_admin=False)  # fmt: skip
+    await store.console_people.invite(
+        w.service_id, "Ada.Invited@example.com", ["view"], b"token-hash", None,
+        utcnow() + dt.timedelta(days=1),
+    )  # fmt: skip
     await store.inbound.receive(
         w.service_id, notify_number="+16135550100", user_number="+16135550123",
         content="STOP", reference=f"in-{w.service_id}", at=utcnow(),
@@ -112,6 +117,8 @@ async def read_everything(store: Store, w: Written) -> None:
     user = await store.console.user_by_email("ada.console@example.com")
     assert user is not None
     assert (user["email"], user["name"]) == ("ada.console@example.com", "Ada Console")
+    [invited] = await store.console_people.invitations(w.service_id)
+    assert invited["email"] == "ada.invited@example.com"
     got = await store.notifications.get(w.service_id, w.email.id)
     assert got is not None
     assert (got["recipient"], got["body"], got["subject"]) == (RECIPIENT, BODY, "Case CASE-8812")
@@ -178,7 +185,7 @@ async def test_rotation_from_key_a_to_key_b(aio_loop: None, database_url: str) -
     a, b_then_a, b = DataKeys([KEY_A]), DataKeys([KEY_B, KEY_A]), DataKeys([KEY_B])
     async with open_store(database_url, a) as store:
         w = await write_everything(store)
-        assert await values_sealed_with(store, a.write_id) == 16  # 12 + a text + a console user
+        assert await values_sealed_with(store, a.write_id) == 17  # 12, text, console user, invite
     async with open_store(database_url, b_then_a) as store:
         await read_everything(store, w)  # B writes, A still reads
         result = await store.reencrypt.run(window=2)
@@ -211,7 +218,7 @@ async def test_legacy_clear_rows_read_as_they_are_and_reencrypt_seals_them(
         result = await store.reencrypt.run(window=1)
         assert result.resealed == ROWS_WRITTEN
         assert not any(result.remaining.values())
-        assert await values_sealed_with(store, keys.write_id) == 16
+        assert await values_sealed_with(store, keys.write_id) == 17
         rows = await sql.fetch(store, "SELECT recipient FROM notifications")
         assert all(r["recipient"].startswith(MARK) for r in rows)
         await read_everything(store, w)

@@ -19,6 +19,7 @@ Wrap = Callable[[Callable[[Ctx], Awaitable[Response]]], Callable[[Request], Awai
 
 def add_routes(r: Router, wrap: Wrap) -> None:
     from engine.console.pages import (
+        account,
         activity,
         api_keys,
         callbacks,
@@ -27,11 +28,12 @@ def add_routes(r: Router, wrap: Wrap) -> None:
         services,
         settings,
         sign_in,
+        team,
         templates,
         templates_edit,
         templates_preview,
     )
 
-    for area in (sign_in, services, templates, templates_edit, templates_preview, send,
-                 send_upload, activity, api_keys, callbacks, settings):  # fmt: skip
+    for area in (sign_in, account, services, templates, templates_edit, templates_preview, send,
+                 send_upload, activity, api_keys, callbacks, team, settings):  # fmt: skip
         area.add_routes(r, wrap)

@@ -1,11 +1,16 @@
-"""Signing in and out, and the language toggle: the password, then a 6-digit code emailed
-by the engine's own system service.
+"""Signing in and out, and the language toggle: the password, then the second factor the
+user chose (``engine.domain.console_people``): a 6-digit code emailed (the default) or
+texted by the engine's own system service, or a TOTP code from an authenticator app.
 
 Rules:
 - Sign-in: a locked account is refused before its password is checked; a wrong password or
   code counts one failed attempt in PostgreSQL (``store.console.record_failure``); the
   ``MAX_ATTEMPTS``-th locks the account for ``LOCK_MINUTES``. An unknown email costs the
   same argon2 work as a known one (no timing oracle) and answers the same words.
+- Every failed step also counts against the client's address (``client_address``: the
+  peer, or the hop a private-network ingress appended); ``ADDRESS_LIMIT`` failures in the window
+  refuse every sign-in step from that address, right or wrong, until they age out.
+- A TOTP code is accepted once: its step must come after the last one accepted.
 - The password's session is pending until the code is given; the verified session gets a
   new cookie value (the pending one is worthless afterwards).
 - Argon2 runs in a worker thread (``trio.to_thread``), never on the event loop.
@@ -23,7 +28,7 @@ from engine.api.http import Response
 from engine.api.router import Router
 from engine.console import i18n, mail, web
 from engine.console.app import PREFIX, Ctx, not_found
-from engine.domain import console
+from engine.domain import console, console_people
 
 if TYPE_CHECKING:
     from engine.console.pages import Wrap
@@ -58,7 +63,8 @@ async def language(c: Ctx) -> Response:
 
 def _sign_in_page(c: Ctx, status: int, error: str | None, email: str = "") -> Response:
     nxt = console.safe_next(c.request.query().get("next", [""])[0], f"{PREFIX}/services")
-    return c.render(status, "sign_in.html", error=error, email=email, next=nxt)
+    joined = c.request.query().get("joined", [""])[0] == "1"  # an invitation was accepted
+    return c.render(status, "sign_in.html", error=error, email=email, next=nxt, joined=joined)
 
 
 async def sign_in_form(c: Ctx) -> Response:
@@ -71,7 +77,30 @@ def _locked(c: Ctx, status: int = 429) -> Response:
     return _sign_in_page(c, status, c.t("locked", minutes=console.LOCK_MINUTES))
 
 
+def _address(c: Ctx) -> str:
+    client = c.request.scope.get("client")
+    peer = str(client[0]) if client else None
+    return console_people.client_address(peer, c.request.header(b"x-forwarded-for"))
+
+
+async def _address_blocked(c: Ctx) -> bool:
+    since = console_people.address_window_start(c.now)
+    failures = await c.deps.store.console_people.address_failures(_address(c), since)
+    return failures >= console_people.ADDRESS_LIMIT
+
+
+async def _address_failed(c: Ctx) -> None:
+    await c.deps.store.console_people.record_address_failure(_address(c), c.now)
+
+
+def _address_refused(c: Ctx) -> Response:
+    minutes = console_people.ADDRESS_WINDOW_MINUTES
+    return _sign_in_page(c, 429, c.t("addr_limited", minutes=minutes))
+
+
 async def sign_in(c: Ctx) -> Response:
+    if await _address_blocked(c):
+        return _address_refused(c)
     fields = web.form(c.request)
     email = fields.get("email", "").strip()
     password = fields.get("password", "")
@@ -79,12 +108,15 @@ async def sign_in(c: Ctx) -> Response:
     user = await store.user_by_email(email) if email else None
     if user is None:
         await trio.to_thread.run_sync(console.verify_password, _DUMMY_HASH, password)
+        await _address_failed(c)
         return _sign_in_page(c, 401, c.t("bad_sign_in"), email)
     if user["locked_until"] is not None and user["locked_until"] > c.now:
+        await _address_failed(c)
         return _locked(c)
     right = await trio.to_thread.run_sync(console.verify_password, user["password_hash"],
                                           password)  # fmt: skip
     if not right:
+        await _address_failed(c)
         locked = await store.record_failure(user["id"], console.MAX_ATTEMPTS,
                                             console.lock_until(c.now))  # fmt: skip
         return _locked(c) if locked else _sign_in_page(c, 401, c.t("bad_sign_in"), email)
@@ -92,10 +124,20 @@ async def sign_in(c: Ctx) -> Response:
         rehashed = await trio.to_thread.run_sync(console.hash_password, password)
         await store.set_password_hash(user["id"], rehashed)
     await store.end_expired(c.now)  # expired sessions go at each sign-in (an indexed range)
+    await c.deps.store.console_people.forget_address_failures(
+        console_people.address_window_start(c.now)
+    )  # likewise the failures the window no longer counts
+    factor = await c.deps.store.console_people.factor(user["id"])
+    chosen = factor["second_factor"] if factor else "email"
     token, code = console.new_token(), console.new_code()
+    if chosen == "totp":  # nothing is sent; the stored code can match no input
+        code = console.new_token()
     await store.open_session(console.digest(token), user["id"], console.digest(f"{token}:{code}"),
                              console.code_expiry(c.now))  # fmt: skip
-    await mail.send_code(c.deps, user["email"], code)
+    if chosen == "sms" and factor and factor["phone"]:
+        await mail.send_sms_code(c.deps, factor["phone"], code)
+    elif chosen == "email":
+        await mail.send_code(c.deps, user["email"], code)
     nxt = console.safe_next(fields.get("next"), f"{PREFIX}/services")
     return c.redirect(f"{PREFIX}/two-factor?next={quote(nxt)}", web.set_cookie(web.SESSION, token))
 
@@ -107,18 +149,42 @@ async def _pending(c: Ctx) -> Row | None:
     return row if row is not None and not row["verified"] else None
 
 
-def _code_page(c: Ctx, status: int, error: str | None) -> Response:
+_TITLES = {"sms": "factor_sms_title", "totp": "factor_totp_title"}
+
+
+async def _factor(c: Ctx, pending: Row) -> Row:
+    factor = await c.deps.store.console_people.factor(pending["user_id"])
+    return factor or {"second_factor": "email", "totp_secret": None, "totp_last_step": None}
+
+
+def _code_page(c: Ctx, status: int, error: str | None, factor: str) -> Response:
     nxt = console.safe_next(c.request.query().get("next", [""])[0], f"{PREFIX}/services")
-    return c.render(status, "code.html", error=error, minutes=console.CODE_MINUTES, next=nxt)
+    return c.render(status, "code.html", error=error, minutes=console.CODE_MINUTES, next=nxt,
+                    factor=factor, title=_TITLES.get(factor, "code_title"))  # fmt: skip
 
 
 async def code_form(c: Ctx) -> Response:
-    if await _pending(c) is None:
+    pending = await _pending(c)
+    if pending is None:
         return c.redirect(f"{PREFIX}/sign-in")
-    return _code_page(c, 200, None)
+    return _code_page(c, 200, None, (await _factor(c, pending))["second_factor"])
+
+
+async def _right_code(c: Ctx, pending: Row, factor: Row, code: str) -> bool:
+    if factor["second_factor"] == "totp":
+        secret = factor["totp_secret"]
+        step = secret and console_people.totp_step(secret, code, c.now, factor["totp_last_step"])
+        if not step:
+            return False
+        return await c.deps.store.console_people.accept_totp_step(pending["user_id"], step)
+    token = web.cookies(c.request)[web.SESSION]
+    given = console.digest(f"{token}:{code}")
+    return bool(pending["code_hash"]) and hmac.compare_digest(given, pending["code_hash"])
 
 
 async def check_code(c: Ctx) -> Response:
+    if await _address_blocked(c):
+        return _address_refused(c)
     pending = await _pending(c)
     if pending is None or c.session_hash is None:
         return c.redirect(f"{PREFIX}/sign-in")
@@ -128,15 +194,15 @@ async def check_code(c: Ctx) -> Response:
         return _locked(c)
     fields = web.form(c.request)
     code = "".join(fields.get("code", "").split())
-    token = web.cookies(c.request)[web.SESSION]
-    given = console.digest(f"{token}:{code}")
-    if not (pending["code_hash"] and hmac.compare_digest(given, pending["code_hash"])):
+    factor = await _factor(c, pending)
+    if not await _right_code(c, pending, factor, code):
+        await _address_failed(c)
         locked = await store.record_failure(pending["user_id"], console.MAX_ATTEMPTS,
                                             console.lock_until(c.now))  # fmt: skip
         if locked:
             await store.end_session(c.session_hash)
             return _locked(c)
-        return _code_page(c, 401, c.t("bad_code"))
+        return _code_page(c, 401, c.t("bad_code"), factor["second_factor"])
     new_token = console.new_token()
     verified = await store.verify_session(c.session_hash, console.digest(new_token),
                                           console.session_expiry(c.now))  # fmt: skip

@@ -10,11 +10,19 @@ Rules:
 
 from __future__ import annotations
 
-from engine.console.words import activity, common, integration, send, settings, templates
+from engine.console.words import (
+    activity,
+    common,
+    integration,
+    people,
+    send,
+    settings,
+    templates,
+)
 
 Words = dict[str, tuple[str, str]]
-AREAS: tuple[Words, ...] = (common.WORDS, templates.WORDS, send.WORDS, activity.WORDS,
-                            integration.WORDS, settings.WORDS)  # fmt: skip
+AREAS: tuple[Words, ...] = (common.WORDS, people.WORDS, templates.WORDS, send.WORDS,
+                            activity.WORDS, integration.WORDS, settings.WORDS)  # fmt: skip
 
 
 def join(*areas: Words) -> Words:
