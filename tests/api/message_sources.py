@@ -34,8 +34,10 @@ MESSAGE_FUNCTIONS = (
     "zone_problem",
 )
 _BUILTINS = {name for name in dir(builtins) if name[:1].isupper()}
-# Not messages: arguments of our exception classes that are not their text.
-_SKIP_CALLEES = {"ErrorItem", "ErrorEnvelope", "Response"}
+# Not messages: arguments of our exception classes that are not their text, and
+# ``csv_rows.RowError``, a row's problems as codes (the console words each one in both
+# languages, engine/console/pages/send_upload.py; the API answers the sheet's message).
+_SKIP_CALLEES = {"ErrorItem", "ErrorEnvelope", "Response", "RowError"}
 
 
 def modules() -> list[Path]:
