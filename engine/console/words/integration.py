@@ -116,7 +116,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "cb_oldest": ("Oldest waiting since", "Le plus ancien en attente depuis"),
     "cb_last_success": ("Last success", "Dernière réussite"),
     "cb_last_failure": ("Last failure", "Dernier échec"),
-    "cb_none": ("None", "Aucun"),
+    "cb_none": ("Never", "Jamais"),  # "Aucun" agrees with échec but not with réussite
     "cb_resume": ("Resume the callbacks", "Reprendre les rappels"),
     "cb_resumed": ("The callbacks are resumed.", "Les rappels ont repris."),
     "cb_replay_title": ("Send the delivery receipts again", "Renvoyer les accusés de livraison"),
