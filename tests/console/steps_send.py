@@ -45,7 +45,7 @@ def _template_link(
         check("send-choose")
     row = b.driver.find_element(By.XPATH, f"//tbody/tr[td[1][normalize-space()='{template_name}']]")
     links = row.find_elements(By.CSS_SELECTOR, "a")
-    href = next(a for a in links if a.get_attribute("href").endswith("/upload") == upload)
+    href = next(a for a in links if (a.get_attribute("href") or "").endswith("/upload") == upload)
     href.click()
 
 
@@ -92,6 +92,8 @@ def upload_csv(
 
     _template_link(b, service_id, template_name, upload=True)
     _wait(b, lambda: bool(b.driver.find_elements(By.ID, "file")), "the upload form")
+    if check:
+        check("upload-form")
     b.driver.find_element(By.ID, "file").send_keys(str(csv_file))
     _submit(b)
     _wait(b, lambda: bool(b.driver.find_elements(By.CSS_SELECTOR, "table.row-errors"))
