@@ -10,9 +10,10 @@ error shown, nothing sent), fixes it and sends it (the job's counts), creates an
 against a real loopback receiver (the time shown, the request received).
 
 axe-core runs on every page the path shows (no WCAG 2.1 A/AA violation, collected and
-asserted at the end). The pieces' own browser tests already screenshot these pages; this
-path adds only the upload form's (docs/console-upload-form-<language>.png), a page nobody
-had. The steps are tests/console/steps_{people,templates,send,integration}.py.
+asserted at the end). It takes no screenshot: the pieces' own browser tests take them of
+these pages (the upload form's, docs/console-upload-form-<language>.png, is new: the send
+test takes it now that ``upload_csv`` checks that page). The steps are
+tests/console/steps_{people,templates,send,integration}.py.
 """
 
 from __future__ import annotations
@@ -47,7 +48,6 @@ pytestmark = NEEDS_BROWSER
 TEAM = {"en": "ada@department.example", "fr": "benoit@department.example"}
 ROLES = ["view", "send", "manage_templates", "manage_api_keys"]
 TOKEN = "a-bearer-token-of-the-team"
-NEW_SHOTS = {"upload-form"}  # pages no piece's test screenshotted
 PAGES = {  # every page the path shows, each checked by axe-core
     "sign-in", "code", "services", "template-new", "template-show", "template-preview-form",
     "template-preview", "send-choose", "send-form", "send", "notification", "activity",
@@ -118,7 +118,7 @@ async def _path(
     def check(name: str) -> None:  # in the browser's thread, inside a step
         assert b.lang() == lang, (name, b.driver.current_url)
         seen.add(name)
-        found = b.check(name) if name in NEW_SHOTS else b.violations()
+        found = b.violations()
         if found:
             problems[f"{name}-{lang}"] = found
 
