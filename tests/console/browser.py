@@ -143,10 +143,15 @@ class Browser:
         ActionChains(self.driver).send_keys(Keys.TAB).perform()
         return str(self.driver.switch_to.active_element.text)
 
+    def violations(self) -> list[Any]:
+        """axe-core's WCAG 2.1 A/AA violations on this page (no screenshot)."""
+        self.driver.execute_script(self.axe)
+        found: list[Any] = self.driver.execute_async_script(_RUN_AXE)
+        return found
+
     def check(self, name: str) -> list[Any]:
         """axe-core's WCAG 2.1 A/AA violations on this page; its screenshot into docs/."""
-        self.driver.execute_script(self.axe)
-        violations: list[Any] = self.driver.execute_async_script(_RUN_AXE)
+        violations = self.violations()
         shot = DOCS / f"console-{name}-{self.lang()}.png"
         self.driver.save_screenshot(str(shot))
         self.shots.append(shot)

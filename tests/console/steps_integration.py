@@ -10,6 +10,9 @@ find things by id and structure, never by their words.
 - ``revoke_key(b, service_id, name)``.
 - ``test_callback_response_time(b, service_id, url, token) -> words``: sets the delivery
   receipts callback, presses "test response time", returns what the page says.
+
+Given a ``check`` (called in the browser's thread with a page's name, e.g. axe-core:
+``Browser.check``), a step calls it on every page it shows.
 """
 
 from __future__ import annotations
@@ -18,6 +21,13 @@ from collections.abc import Callable
 
 from tests.console.browser import Browser
 from tests.console.support import PASSWORD
+
+Check = Callable[[str], None] | None
+
+
+def _checked(check: Check, name: str) -> None:
+    if check:
+        check(name)
 
 
 def _by_css(b: Browser, selector: str) -> object:
@@ -48,48 +58,68 @@ def _wait_for(b: Browser, selector: str) -> str:
     return str(b.driver.find_element(By.CSS_SELECTOR, selector).text)
 
 
-def sign_in(b: Browser, email: str, code_of: Callable[[], str]) -> None:
+def sign_in(b: Browser, email: str, code_of: Callable[[], str], check: Check = None) -> None:
     b.get("/console/sign-in")
+    _checked(check, "sign-in")
     _type(b, "#email", email)
     _type(b, "#password", PASSWORD)
     _click(b, "main form button[type=submit]")
     _wait_for(b, "#code")
+    _checked(check, "code")
     _type(b, "#code", code_of())
     _click(b, "main form button[type=submit]")
     _wait_for(b, "ul.services")
+    _checked(check, "services")
 
 
-def create_key(b: Browser, service_id: str, name: str, key_type: str = "normal") -> str:
+def create_key(
+    b: Browser, service_id: str, name: str, key_type: str = "normal", check: Check = None
+) -> str:
     b.get(f"/console/services/{service_id}/api-keys")
+    _checked(check, "api-keys")
     _click(b, "main a.button")  # "Create an API key"
     _wait_for(b, "input#name")
+    _checked(check, "api-keys-new")
     _type(b, "#name", name)
     _click(b, f"input[name=key_type][value={key_type}]")
     _click(b, "main form button[type=submit]")
     _wait_for(b, "#new-key")
+    _checked(check, "api-keys-created")
     return str(_by_css(b, "#new-key").get_attribute("value"))  # type: ignore[attr-defined]
 
 
-def revoke_key(b: Browser, service_id: str, name: str) -> None:
+def revoke_key(b: Browser, service_id: str, name: str, check: Check = None) -> None:
     from selenium.webdriver.common.by import By
 
     b.get(f"/console/services/{service_id}/api-keys")
+    _checked(check, "api-keys")
     for row in b.driver.find_elements(By.CSS_SELECTOR, "main tbody tr"):
         if row.find_element(By.TAG_NAME, "td").text == name:
             row.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
             _wait_for(b, "main .notice")
+            _checked(check, "api-keys-revoked")
             return
     raise AssertionError(f"no live key named {name!r}")
 
 
-def test_callback_response_time(b: Browser, service_id: str, url: str, token: str) -> str:
+def test_callback_response_time(
+    b: Browser,
+    service_id: str,
+    url: str,
+    token: str,
+    check: Check = None,  # noqa: PT028 - a step
+) -> str:
     b.get(f"/console/services/{service_id}/callbacks")
+    _checked(check, "callbacks-form")
     _type(b, "#delivery_status-url", url)
     _type(b, "#delivery_status-bearer_token", token)
     _click(b, "#delivery_status-save")
     _wait_for(b, "main .notice")
+    _checked(check, "callbacks-saved")
     _click(b, "#delivery_status-test")
-    return _wait_for(b, "#delivery_status-tested")
+    words = _wait_for(b, "#delivery_status-tested")
+    _checked(check, "callbacks")
+    return words
 
 
 test_callback_response_time.__test__ = False  # type: ignore[attr-defined] # a step, not a test

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from tests.console.browser import Browser
@@ -45,7 +46,7 @@ def _template_link(
         check("send-choose")
     row = b.driver.find_element(By.XPATH, f"//tbody/tr[td[1][normalize-space()='{template_name}']]")
     links = row.find_elements(By.CSS_SELECTOR, "a")
-    href = next(a for a in links if a.get_attribute("href").endswith("/upload") == upload)
+    href = next(a for a in links if (a.get_attribute("href") or "").endswith("/upload") == upload)
     href.click()
 
 
@@ -92,6 +93,8 @@ def upload_csv(
 
     _template_link(b, service_id, template_name, upload=True)
     _wait(b, lambda: bool(b.driver.find_elements(By.ID, "file")), "the upload form")
+    if check:
+        check("upload-form")
     b.driver.find_element(By.ID, "file").send_keys(str(csv_file))
     _submit(b)
     _wait(b, lambda: bool(b.driver.find_elements(By.CSS_SELECTOR, "table.row-errors"))
@@ -112,14 +115,21 @@ def upload_csv(
 
 
 def wait_for_job(b: Browser, counted: str, check: Check = None, seconds: float = 20) -> None:
-    """Refresh the job page (its link) until its progress table shows ``counted``."""
+    """Refresh the job page (its link) until its progress table shows ``counted`` (each
+    time waiting for the old page to go: a click may return before the next page comes)."""
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.expected_conditions import staleness_of
 
     deadline = time.monotonic() + seconds
-    while counted not in b.driver.find_element(By.TAG_NAME, "table").text:
+    while True:
+        table = b.driver.find_element(By.TAG_NAME, "table")
+        if counted in table.text:
+            break
         assert time.monotonic() < deadline, f"the job never showed {counted!r}"
         time.sleep(0.2)
         b.driver.find_element(By.CSS_SELECTOR, "main a.button").click()
+        _wait(b, partial(staleness_of(table), b.driver), "the job page's refresh")
+        _wait(b, lambda: bool(b.driver.find_elements(By.TAG_NAME, "table")), "the job's table")
     if check:
         check("job")
 
@@ -128,16 +138,23 @@ def wait_delivered_on_activity(
     b: Browser, service_id: str, recipient: str, check: Check = None, seconds: float = 20
 ) -> None:
     """Search the activity for ``recipient`` and reload until its notification shows as
-    delivered (the row's status cell), as a person reloading the page would."""
+    delivered (the status cell of the row that names it), as a person reloading the page
+    would."""
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.expected_conditions import staleness_of
 
     b.get(f"/console/services/{service_id}/notifications")
     box = b.driver.find_element(By.ID, "search")
     box.clear()
     box.send_keys(recipient)
     b.driver.find_element(By.CSS_SELECTOR, "form.activity-filters button[type=submit]").click()
+    _wait(b, partial(staleness_of(box), b.driver), "the search's answer")  # not the old page
+    delivered = (
+        f"//table[contains(@class, 'activity')]//tr[td[1]/a[normalize-space()='{recipient}']]"
+        "/td[contains(@class, 'status-delivered')]"
+    )
     deadline = time.monotonic() + seconds
-    while not b.driver.find_elements(By.CSS_SELECTOR, "table.activity td.status-delivered"):
+    while not b.driver.find_elements(By.XPATH, delivered):
         assert time.monotonic() < deadline, f"{recipient} never showed as delivered"
         time.sleep(0.2)
         b.driver.refresh()

@@ -3,18 +3,22 @@ plain blocking functions taking a ``tests.console.browser.Browser``; run each in
 thread (``await in_thread(step, b, ...)``) while the engine serves on the test's loop.
 
 Each step works in either language: it finds fields by name, buttons by their place, and
-waits for headings built from the words the console shows (``WORDS``).
+waits for headings built from the words the console shows (``WORDS``). Given a ``check``
+(called in the browser's thread, e.g. axe-core: ``Browser.check``), a step calls it with a
+page's name on every page it shows.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from engine.console.words import TEXT
 from engine.domain import template_categories as tc
 from tests.console.browser import Browser
 
+Check = Callable[[str], None] | None
 ALERT = str(tc.VISIBLE[0].id)
 PAIR = {
     "en": {"name": "Application received", "subject": "Your application, ((name))",
@@ -56,9 +60,13 @@ def _template_id(b: Browser) -> str:
     return found[1]
 
 
-def submit_new_email(b: Browser, service_id: str, fields: dict[str, str]) -> None:
+def submit_new_email(
+    b: Browser, service_id: str, fields: dict[str, str], check: Check = None
+) -> None:
     """Open the new email form and save ``fields`` as typed (errors stay on the form)."""
     b.get(f"/console/services/{service_id}/templates/new/email")
+    if check:
+        check("template-new")
     _type(b, fields)
     _submit(b)
 
@@ -75,7 +83,7 @@ def wait_for_errors(b: Browser) -> list[str]:
     return [str(a.text) for a in links]
 
 
-def create_template_with_french(b: Browser, service_id: str, lang: str) -> str:
+def create_template_with_french(b: Browser, service_id: str, lang: str, check: Check = None) -> str:
     """An email template with its French version beside the English (the visitor's
     language ``lang`` decides which is written first in the names); returns its id."""
     other = "fr" if lang == "en" else "en"
@@ -84,8 +92,10 @@ def create_template_with_french(b: Browser, service_id: str, lang: str) -> str:
     fields = {"name": mine["name"], "template_category_id": ALERT,
               "subject": english["subject"], "content": english["content"],
               "subject_fr": french["subject"], "content_fr": french["content"]}  # fmt: skip
-    submit_new_email(b, service_id, fields)
+    submit_new_email(b, service_id, fields, check)
     b.wait_h1(mine["name"])
+    if check:
+        check("template-show")
     return _template_id(b)
 
 
@@ -99,13 +109,16 @@ def edit_template(b: Browser, service_id: str, template_id: str, lang: str,
 
 
 def preview(b: Browser, service_id: str, template_id: str, lang: str, values: list[str],
-            language: str | None = None) -> None:  # fmt: skip
+            language: str | None = None, check: Check = None) -> None:  # fmt: skip
     """Preview with one example value per placeholder (in order), in ``language`` (a
-    bilingual template's version), and wait for the rendered email's frame."""
+    bilingual template's version; by default the one the form proposes), and wait for the
+    rendered email's frame."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
     b.get(f"/console/services/{service_id}/templates/{template_id}/preview")
+    if check:
+        check("template-preview-form")
     fields = {f"ph_{i}": v for i, v in enumerate(values)}
     if language:
         fields["language"] = language
@@ -115,6 +128,8 @@ def preview(b: Browser, service_id: str, template_id: str, lang: str, values: li
         lambda d: d.find_elements(By.CSS_SELECTOR, "#rendered"),
         word(lang, "tpl_rendered_email"),
     )
+    if check:
+        check("template-preview")
 
 
 def rendered_email(b: Browser) -> str:
