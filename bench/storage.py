@@ -12,6 +12,8 @@ fields), into a scratch database. Prints one JSON line:
 - ``wal_bytes_per_notification``: ``pg_current_wal_lsn()`` before and after, over the count
   (the WAL is the whole server's: run it on a server nothing else writes to, such as the
   embedded one this script starts when DATABASE_URL is unset);
+- ``side_table_bytes_per_notification``: ``notification_references`` (heap and index),
+  the provider references receipts look up, on a build that has it (migration 0031);
 - ``hot_update_ratio``: ``n_tup_hot_upd / n_tup_upd`` of ``notifications``: a HOT update
   writes no index entry; a non-HOT one writes one in every index.
 """
@@ -75,8 +77,17 @@ SIZES_SQL = f"""
 SELECT sum(pg_relation_size(relid)) AS heap,
        sum(pg_total_relation_size(relid) - pg_relation_size(relid) - pg_indexes_size(relid))
            AS toast,
-       sum(pg_indexes_size(relid)) AS indexes
+       sum(pg_indexes_size(relid)) AS indexes,
+       (SELECT coalesce(sum(pg_total_relation_size(relid)), 0)
+        FROM pg_partition_tree(to_regclass('notification_references'))) AS side
 FROM ({PARTS}) parts
+"""
+# Each index of the table, summed over its partitions' copies (bytes).
+INDEX_SIZES_SQL = """
+SELECT i.indexrelid::regclass::text AS name,
+       (SELECT coalesce(sum(pg_relation_size(t.relid)), 0)
+        FROM pg_partition_tree(i.indexrelid) t) AS bytes
+FROM pg_index i WHERE i.indrelid = 'notifications'::regclass ORDER BY 1
 """
 
 
@@ -121,6 +132,8 @@ async def measure(dsn: str, count: int, batch: int) -> dict[str, object]:
         "heap_bytes_per_notification": round(sizes["heap"] / count),
         "toast_bytes_per_notification": round(sizes["toast"] / count),
         "index_bytes_per_notification": round(sizes["indexes"] / count),
+        # notification_references (migration 0031: table and index), where there is one.
+        "side_table_bytes_per_notification": round(int(sizes["side"]) / count),
         "wal_bytes_per_notification": round((after["wal"] - before["wal"]) / count),
         "updates_per_notification": round(updates / count, 2),
         "hot_update_ratio": round((after["hot"] - before["hot"]) / updates, 3) if updates else None,

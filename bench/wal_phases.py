@@ -1,0 +1,131 @@
+"""Where a notification's WAL goes: the insert, each of the three status writes, VACUUM.
+
+    python bench/wal_phases.py [--rows 8000] [--body-repeat 1] [--toast-target N]
+                               [--fillfactor N]
+
+Writes ``--rows`` sealed emails into one day partition of ``notifications`` the way
+bench/soak.py does (batches of 1,000: the group-committed insert, then ``sending``, the
+provider's reference, ``delivered``; a VACUUM every 4 batches), and reads the server's WAL
+position around each step. Prints one JSON line: for each phase the WAL bytes per
+notification and the part of them that is full-page images (``pg_walinspect``'s
+``pg_get_wal_stats``), and the total. The WAL is the whole server's: run it on a server
+nothing else writes to (the embedded one this script starts when DATABASE_URL is unset).
+``--body-repeat``, ``--toast-target`` and ``--fillfactor`` as in bench/soak.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import trio
+import trio_asyncio
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.soak import DATA_KEY, _set_fillfactor, _set_toast_target, rows
+from bench.store_inserts import _drop, _scratch, server_dsn
+from engine.crypto import DataKeys
+from engine.store.notifications import StatusUpdate
+from engine.store.store import Store
+from tests import sql
+
+PHASES = ("insert", "sending", "reference", "delivered", "vacuum")
+WAL_STATS_SQL = """
+SELECT coalesce(sum(combined_size), 0) AS wal, coalesce(sum(fpi_size), 0) AS fpi
+FROM pg_get_wal_stats($1::text::pg_lsn, $2::text::pg_lsn)
+"""
+
+
+async def _lsn(store: Store) -> str:
+    return str((await sql.fetchrow(store, "SELECT pg_current_wal_lsn()::text AS at"))["at"])
+
+
+def _steps(store: Store, part: list[Any], at: dt.datetime) -> list[Callable[[], Awaitable[Any]]]:
+    def status(status: str, reference: bool = False) -> Callable[[], Awaitable[Any]]:
+        return lambda: store.update_statuses([
+            StatusUpdate(id=r.id, status=status, at=at, provider="ses" if status == "sending"
+                         else None, provider_reference=f"ses-{r.id.hex}" if reference else None)
+            for r in part
+        ])  # fmt: skip
+
+    return [
+        lambda: store.insert_notifications(part),
+        status("sending"),
+        status("sending", reference=True),
+        status("delivered"),
+        lambda: sql.execute(store, "VACUUM notifications"),
+    ]
+
+
+async def measure(dsn: str, args: argparse.Namespace) -> dict[str, Any]:
+    async with (
+        trio_asyncio.open_loop(),
+        Store.open(dsn, data_keys=DataKeys([DATA_KEY])) as store,
+    ):
+        await store.migrate()
+        await sql.execute(store, "CREATE EXTENSION IF NOT EXISTS pg_walinspect")
+        await _set_fillfactor(store, args.fillfactor)
+        await _set_toast_target(store, args.toast_target)
+        spans: dict[str, list[tuple[str, str]]] = {phase: [] for phase in PHASES}
+        async with trio.open_nursery() as nursery:
+            await nursery.start(store.run)
+            sid, template = uuid.uuid4(), uuid.uuid4()
+            await sql.execute(
+                store, "INSERT INTO services (id, name, email_from) VALUES ($1, 's', 's')", sid
+            )
+            day = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1)
+            midnight = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
+            step = dt.timedelta(seconds=86_400 / args.rows)
+            for start in range(0, args.rows, 1000):
+                times = [midnight + step * i for i in range(start, min(args.rows, start + 1000))]
+                part = rows(times, start, sid, template, args.body_repeat)
+                steps = _steps(store, part, times[-1] + dt.timedelta(seconds=1))
+                if (start // 1000 + 1) % 4:
+                    steps = steps[:-1]  # VACUUM every 4 batches, as soak's --vacuum-every 4
+                for phase, run_step in zip(PHASES, steps, strict=False):
+                    before = await _lsn(store)
+                    await run_step()
+                    spans[phase].append((before, await _lsn(store)))
+            nursery.cancel_scope.cancel()
+        out: dict[str, Any] = {"rows": args.rows, "body_repeat": args.body_repeat,
+                               "toast_target": args.toast_target,
+                               "fillfactor": args.fillfactor}  # fmt: skip
+        for phase, phase_spans in spans.items():
+            wal = fpi = 0
+            for before, after in phase_spans:
+                row = await sql.fetchrow(store, WAL_STATS_SQL, before, after)
+                wal, fpi = wal + int(row["wal"]), fpi + int(row["fpi"])
+            out[phase] = {"wal": round(wal / args.rows), "fpi": round(fpi / args.rows)}
+        out["total"] = sum(out[phase]["wal"] for phase in PHASES)
+    return out
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    base = server_dsn()
+    async with trio_asyncio.open_loop():
+        dsn = await _scratch(base)
+    try:
+        return await measure(dsn, args)
+    finally:
+        async with trio_asyncio.open_loop():
+            await _drop(base, dsn)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, default=8000)
+    parser.add_argument("--body-repeat", type=int, default=1)
+    parser.add_argument("--toast-target", type=int, default=None)
+    parser.add_argument("--fillfactor", type=int, default=None)
+    print(json.dumps(trio.run(run, parser.parse_args())))
+
+
+if __name__ == "__main__":
+    main()
