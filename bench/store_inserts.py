@@ -14,7 +14,9 @@ import os
 import sys
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import trio
@@ -27,6 +29,8 @@ from engine.domain.timestamps import utcnow
 from engine.store.dsn import with_database
 from engine.store.store import Store
 from tests import sql
+
+T = TypeVar("T")
 
 
 def _rows(n: int) -> list[NotificationRow]:
@@ -104,15 +108,20 @@ async def _drop(base: str, dsn: str) -> None:
     await trio_asyncio.aio_as_trio(conn.close)()
 
 
-async def run(rows: int, batch: int) -> dict[str, float]:
+async def in_scratch(measure: Callable[..., Awaitable[T]], *args: Any) -> T:
+    """``measure(dsn, *args)`` in a scratch database of the server, dropped after."""
     base = server_dsn()
     async with trio_asyncio.open_loop():
         dsn = await _scratch(base)
     try:
-        return await measure_store_inserts(dsn, rows, batch)
+        return await measure(dsn, *args)
     finally:
         async with trio_asyncio.open_loop():
             await _drop(base, dsn)
+
+
+async def run(rows: int, batch: int) -> dict[str, float]:
+    return await in_scratch(measure_store_inserts, rows, batch)
 
 
 def main() -> None:

@@ -43,7 +43,7 @@ import trio_asyncio
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.soak import DATA_KEY, SEALED_COLUMNS, rows
-from bench.store_inserts import _drop, _scratch, server_dsn
+from bench.store_inserts import in_scratch
 from engine.crypto import DataKeys
 from engine.store.notifications import StatusUpdate
 from engine.store.store import Store
@@ -171,14 +171,7 @@ async def measure(dsn: str, args: argparse.Namespace) -> dict[str, Any]:
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    base = server_dsn()
-    async with trio_asyncio.open_loop():
-        dsn = await _scratch(base)
-    try:
-        return await measure(dsn, args)
-    finally:
-        async with trio_asyncio.open_loop():
-            await _drop(base, dsn)
+    return await in_scratch(measure, args)
 
 
 def main() -> None:

@@ -28,7 +28,13 @@ from engine.api.http import Response
 from engine.api.i18n import translate
 from engine.api.limits import check_body
 from engine.api.router import Router
-from engine.api.v2.post_notification import PostEmailRequest, PostSmsRequest, build, commit
+from engine.api.v2.post_notification import (
+    Built,
+    PostEmailRequest,
+    PostSmsRequest,
+    build,
+    commit,
+)
 from engine.console import web
 from engine.console.app import PREFIX, Ctx, not_found, service_page
 from engine.domain import console_sending
@@ -131,8 +137,11 @@ def request_of(template: Template, fields: dict[str, str]) -> PostEmailRequest |
     return body
 
 
-@service_page("send")
-async def check(c: Ctx, service: Row) -> Response:
+async def _built(
+    c: Ctx, service: Row, *, send: bool
+) -> Response | tuple[Template, dict[str, str], Built]:
+    """The form's message built by the API's own ``build`` (and, to ``send``, committed by
+    its ``commit``): (template, fields, built), or the page that answers instead."""
     found = await sendable(c, service)
     if found is None:
         return not_found(c)
@@ -142,8 +151,19 @@ async def check(c: Ctx, service: Row) -> Response:
     try:
         body = request_of(template, fields)
         built = await build(c.deps, bundle, CONSOLE, template.template_type, body, base)
+        if send:
+            await commit(c.deps, built)
     except (ApiError, DomainError) as exc:
         return _form(c, service, template, 400, fields, problems(c, exc))
+    return template, fields, built
+
+
+@service_page("send")
+async def check(c: Ctx, service: Row) -> Response:
+    out = await _built(c, service, send=False)
+    if isinstance(out, Response):
+        return out
+    template, fields, built = out
     rendered = built.rendered
     names = names_of(template)
     email = isinstance(rendered, RenderedEmail)
@@ -158,18 +178,10 @@ async def check(c: Ctx, service: Row) -> Response:
 
 @service_page("send")
 async def send(c: Ctx, service: Row) -> Response:
-    found = await sendable(c, service)
-    if found is None:
-        return not_found(c)
-    bundle, template = found
-    fields = web.form(c.request)
-    base = c.request.base_url(c.deps.settings.public_url)
-    try:
-        body = request_of(template, fields)
-        built = await build(c.deps, bundle, CONSOLE, template.template_type, body, base)
-        await commit(c.deps, built)
-    except (ApiError, DomainError) as exc:
-        return _form(c, service, template, 400, fields, problems(c, exc))
+    out = await _built(c, service, send=True)
+    if isinstance(out, Response):
+        return out
+    built = out[2]
     where = f"{PREFIX}/services/{service['id']}"
     if built.simulated:
         return c.redirect(f"{where}/notifications?simulated=1")
