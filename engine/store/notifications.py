@@ -260,6 +260,21 @@ def _update_columns(batch: list[StatusUpdate]) -> tuple[Any, ...]:
 # ``normal``); a test key's sends are not shown.
 ACTIVITY_KEY_TYPES = ("normal", "team")
 # What GET and the list show of a notification (engine.api.v2.get_notifications).
+def _older_than(params: list[Any], older_than: uuid.UUID) -> list[str]:
+    """The list cursor, shared by the v2 list and the console's activity: rows after
+    ``older_than``'s notification in (created_at, id) order, the order both lists use
+    (rows of one job share a created_at, so comparing created_at alone skipped the rest
+    of a job at a page edge). Appends its parameters to ``params``; no row when the id is
+    unknown. The first condition is the one an index range scan can use."""
+    params.extend((older_than, *created_window((older_than,))))
+    n = len(params)
+    cursor = (
+        "(SELECT created_at, id FROM notifications WHERE service_id = $1"
+        f" AND id = ${n - 2} AND created_at >= ${n - 1} AND created_at < ${n})"
+    )
+    return [f"created_at <= (SELECT created_at FROM {cursor} c)", f"(created_at, id) < {cursor}"]
+
+
 _V2_COLUMNS = (
     "id, client_reference, recipient, notification_type, status, template_id,"
     " template_version, body, subject, created_at, sent_at, updated_at, scheduled_for,"
@@ -314,11 +329,12 @@ class Notifications:
     ) -> list[Row]:
         """Newest first: the service's notifications sent with ``key_type`` keys, of these
         ``types`` and ``statuses`` (all when empty), with this client ``reference`` (any
-        when None), from jobs too if ``include_jobs``, created before ``older_than``'s
-        notification (none if that id is unknown); only those of ``template_id``, of the
-        job ``job_id``, created strictly after ``created_after`` and strictly before
-        ``created_before``, when given. From the read replica if there is one (the newest
-        rows and statuses may lag: ``engine.store.replica``)."""
+        when None), from jobs too if ``include_jobs``, after ``older_than``'s
+        notification in (created_at, id) order (none if that id is unknown); only those
+        of ``template_id``, of the job ``job_id``, created strictly after
+        ``created_after`` and strictly before ``created_before``, when given. From the
+        read replica if there is one (the newest rows and statuses may lag:
+        ``engine.store.replica``)."""
         where = ["service_id = $1", "key_type = $2"]
         params: list[Any] = [service_id, key_type]
         if types:
@@ -345,12 +361,7 @@ class Notifications:
             params.append(created_before)
             where.append(f"created_at < ${len(params)}")
         if older_than is not None:
-            params.extend((older_than, *created_window((older_than,))))
-            n = len(params)
-            where.append(
-                f"created_at < (SELECT created_at FROM notifications WHERE service_id = $1"
-                f" AND id = ${n - 2} AND created_at >= ${n - 1} AND created_at < ${n})"
-            )
+            where.extend(_older_than(params, older_than))
         rows = await self._pipe.read(
             f"SELECT {_V2_COLUMNS} FROM notifications WHERE {' AND '.join(where)}"
             f" ORDER BY created_at DESC, id DESC LIMIT {int(limit)}",
@@ -384,14 +395,7 @@ class Notifications:
             params.append(reference)
             where.append(f"client_reference = ${len(params)}")
         if older_than is not None:
-            params.extend((older_than, *created_window((older_than,))))
-            n = len(params)
-            cursor = (
-                "(SELECT created_at, id FROM notifications WHERE service_id = $1"
-                f" AND id = ${n - 2} AND created_at >= ${n - 1} AND created_at < ${n})"
-            )
-            where.append(f"created_at <= (SELECT created_at FROM {cursor} c)")  # indexable
-            where.append(f"(created_at, id) < {cursor}")
+            where.extend(_older_than(params, older_than))
         order = f"ORDER BY created_at DESC, id DESC LIMIT {int(limit)}"
         branches = " UNION ALL ".join(
             f"(SELECT {_V2_COLUMNS} FROM notifications WHERE service_id = $1"

@@ -9,6 +9,7 @@ from typing import Any, cast
 import pytest
 
 from engine.domain import statuses as st
+from engine.domain.notification import new_ids
 from engine.domain.timestamps import utcnow
 from engine.store._pipe import Pipe
 from engine.store.notifications import MAY_REPLACE, StatusUpdate
@@ -74,3 +75,36 @@ async def test_stuck_finds_old_rows_in_the_given_statuses_only(store: Store) -> 
     assert await store.recovery.stuck([st.SENDING], created_before=cutoff) == []
     await sql.execute(store, "UPDATE notifications SET status = 'sending' WHERE id = $1", stuck.id)
     assert await store.recovery.stuck([st.SENDING], created_before=cutoff) == [stuck.id]
+
+
+async def test_the_list_pages_through_a_job_whose_rows_share_their_created_time(
+    store: Store,
+) -> None:
+    # A bulk job's rows share one created_at; the v2 list and the console's activity
+    # page in (created_at, id) order, so a page edge inside the job must not skip the
+    # rest of it (the cursor compared created_at alone: the second page came back empty).
+    service_id, job_id, at = uuid.uuid4(), uuid.uuid4(), utcnow()
+    ids = new_ids(7, at)
+    await store.insert_notifications(
+        [
+            make_row(id=i, service_id=service_id, job_id=job_id, job_row_number=n, created_at=at)
+            for n, i in enumerate(ids)
+        ]
+    )
+    newest_first = sorted(ids, reverse=True)
+    for name, read in (
+        ("v2 list", lambda older: store.notifications.page(
+            service_id, "normal", types=[], statuses=[], reference=None,
+            include_jobs=True, older_than=older, limit=3)),
+        ("activity", lambda older: store.notifications.activity(
+            service_id, types=[], statuses=[], reference=None, older_than=older, limit=3)),
+    ):  # fmt: skip
+        seen: list[uuid.UUID] = []
+        older = None
+        for _ in range(5):  # 7 rows, 3 a page: 3 pages and an empty one
+            rows = await read(older)
+            if not rows:
+                break
+            seen += [r["id"] for r in rows]
+            older = rows[-1]["id"]
+        assert seen == newest_first, name
