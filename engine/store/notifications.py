@@ -259,6 +259,8 @@ def _update_columns(batch: list[StatusUpdate]) -> tuple[Any, ...]:
 # The console's activity: the key types of a service's real traffic (the console sends as
 # ``normal``); a test key's sends are not shown.
 ACTIVITY_KEY_TYPES = ("normal", "team")
+
+
 # What GET and the list show of a notification (engine.api.v2.get_notifications).
 def _older_than(params: list[Any], older_than: uuid.UUID) -> list[str]:
     """The list cursor, shared by the v2 list and the console's activity: rows after
