@@ -212,10 +212,15 @@ def _random(size: int) -> bytes:
         return _pool[start : start + size]
 
 
-# How far a row's ``created_at`` may lie from its id's time (both come from the same
-# ``created_at`` in ``new_ids``; the slack only covers rounding): narrow enough that a
-# lookup by id prunes to one daily partition (two within a minute of midnight).
-ID_TIME_SLACK = dt.timedelta(minutes=1)
+# How far a row's ``created_at`` may lie from its id's time: both come from the same
+# ``created_at`` in ``new_ids``, whose float milliseconds may truncate one below the row's,
+# so the row is within [id ms, id ms + 2 ms). The window is what a lookup by id names:
+# one daily partition, and no more rows than the ids' own span. It was a minute either
+# side: PostgreSQL 18's skip scan then read the list index over every row of those two
+# minutes for a status write's 100 ids (107,528 rows filtered out, 46,000 buffers, in
+# bench/e2e.py at 300,000 notifications, the range's estimate being stale statistics'
+# "one row"); within the ids' own span that plan reads about the rows it writes.
+ID_TIME_SLACK = dt.timedelta(milliseconds=2)
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _EVERY = (_EPOCH, dt.datetime(9999, 1, 1, tzinfo=dt.UTC))
 

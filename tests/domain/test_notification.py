@@ -160,9 +160,17 @@ def test_ids_name_the_window_of_their_rows_created_at() -> None:
     assert lo.year == 1970
     assert hi.year == 9999
     assert nt.created_window([]) == (lo, hi)
-    # The window is the ids' own milliseconds, exactly, with the slack on each side.
+    # The window is the ids' own milliseconds, exactly, with the slack on each side: a
+    # rounding's worth, not a minute (a status write then read every row of two minutes).
     [one] = nt.new_ids(1, early)
     assert nt.created_window([one]) == (early - nt.ID_TIME_SLACK, early + nt.ID_TIME_SLACK)
+    lo, hi = nt.created_window([one])
+    assert hi - lo == dt.timedelta(milliseconds=4)
+    # Every row is inside its id's window, to the microsecond, whatever float rounding did.
+    for k in range(2000):
+        at = early + dt.timedelta(microseconds=k * 997 + 1)
+        lo, hi = nt.created_window(nt.new_ids(1, at))
+        assert lo <= at < hi, at
 
 
 # -- the sender -------------------------------------------------------------------------
