@@ -86,6 +86,53 @@ async def test_partitions_are_made_ahead_and_rows_land_in_their_day(own_store: S
     assert await store.partitions.create_ahead(TODAY + dt.timedelta(days=2)) == 2
 
 
+async def _layout(store: Store, partition: str) -> tuple[list[str], str]:
+    """A partition's columns in their physical order, and its storage options."""
+    columns = await sql.fetch(
+        store, "SELECT attname FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0"
+        " AND NOT attisdropped ORDER BY attnum", partition,
+    )  # fmt: skip
+    options = await sql.fetchrow(
+        store, "SELECT coalesce(array_to_string(reloptions, ','), '') AS o FROM pg_class"
+        " WHERE oid = $1::regclass", partition,
+    )  # fmt: skip
+    return [c["attname"] for c in columns], options["o"]
+
+
+STATUS_COLUMNS = {"status", "owner", "provider", "provider_reference", "provider_response",
+                  "feedback_type", "feedback_subtype", "sent_at", "updated_at"}  # fmt: skip
+
+
+async def test_partitions_keep_what_status_writes_change_at_the_end_of_the_row(
+    own_store: Store,
+) -> None:
+    # Migration 0035: a status write's WAL is the tail of the row from its first changed
+    # column (a new version on the same page), so every empty partition (a new database's
+    # legacy one, the days ahead) is remade, and every day made later is made, with the
+    # columns written once first and fillfactor 60 (room for the new version on its page).
+    store = own_store
+    await store.partitions.create_ahead(TODAY + dt.timedelta(days=3))
+    names = await store.partitions.names()
+    assert len(names) >= 10
+    for name in names:
+        columns, options = await _layout(store, name)
+        tail = columns[-len(STATUS_COLUMNS) :]
+        assert set(tail) == STATUS_COLUMNS, (name, columns)
+        assert columns.index("status") > columns.index("body") > columns.index("recipient")
+        assert options == "fillfactor=60", name
+    # Rows go through the parent's column order unchanged, and status writes still land.
+    sid = await _service(store)
+    row = _row(_at(1), service_id=sid)
+    await store.insert_notifications([row])
+    changes = await store.update_statuses(
+        [StatusUpdate(id=row.id, service_id=sid, status="sending", at=utcnow(), provider="ses")]
+    )
+    assert [c.id for c in changes] == [row.id]
+    got = await store.notifications.get(sid, row.id)
+    assert got is not None
+    assert (got["status"], got["body"], got["recipient"]) == ("sending", row.body, row.recipient)
+
+
 async def test_a_by_id_read_and_a_status_write_touch_one_partition(store: Store) -> None:
     sid = await _service(store)
     row = _row(_at(2), service_id=sid)
@@ -211,6 +258,9 @@ async def test_the_migration_keeps_every_row_of_a_populated_table(
                     " FROM notifications WHERE id = $1", ids[1234],
                 )  # fmt: skip
                 assert row["p"] == "notifications_legacy"
+                # A partition holding rows keeps its layout (0035 remakes empty ones only).
+                columns, _ = await _layout(store, "notifications_legacy")
+                assert columns.index("status") < columns.index("body")
                 assert row["recipient"] == "person.1234@example.com"
                 assert row["created_at"] == _ago(ages[1234 % len(ages)])
                 got = await store.notifications.get(sid, ids[7])
