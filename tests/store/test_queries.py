@@ -20,6 +20,7 @@ from engine.store.services import Services
 from engine.store.store import Store
 from engine.store.unmatched_receipts import CLAIM_SQL
 from tests import sql
+from tests.actors.test_callbacks import add_service
 from tests.store.test_store import make_row
 
 
@@ -146,16 +147,7 @@ async def test_the_callback_claim_reads_no_more_as_the_queue_grows(store: Store)
     # it: the claim takes the oldest due rows in queue order and stops at its limit. The
     # planner once estimated one row past the suspension checks and sorted the whole
     # backlog instead (138,000 buffers a claim at 43,000 owed in bench/e2e.py).
-    service_id = uuid.uuid4()
-    await sql.execute(
-        store, "INSERT INTO services (id, name, email_from) VALUES ($1, 's', 's')", service_id
-    )
-    await sql.execute(
-        store,
-        "INSERT INTO service_callbacks (service_id, callback_type, url, bearer_sealed)"
-        " VALUES ($1, 'delivery_status', 'https://example.com/cb', '\\x00')",
-        service_id,
-    )
+    service_id = await add_service(store, "https://example.com/cb")
     await sql.execute(
         store,
         "INSERT INTO callback_queue (service_id, callback_type, notification_id, status,"
