@@ -260,8 +260,14 @@ def _update_columns(batch: list[StatusUpdate]) -> tuple[Any, ...]:
 # ``normal``); a test key's sends are not shown.
 ACTIVITY_KEY_TYPES = ("normal", "team")
 
-
 # What GET and the list show of a notification (engine.api.v2.get_notifications).
+_V2_COLUMNS = (
+    "id, client_reference, recipient, notification_type, status, template_id,"
+    " template_version, body, subject, created_at, sent_at, updated_at, scheduled_for,"
+    " provider_response, key_type, feedback_subtype, billable_units, unsubscribe_url"
+)
+
+
 def _older_than(params: list[Any], older_than: uuid.UUID) -> list[str]:
     """The list cursor, shared by the v2 list and the console's activity: rows after
     ``older_than``'s notification in (created_at, id) order, the order both lists use
@@ -277,11 +283,6 @@ def _older_than(params: list[Any], older_than: uuid.UUID) -> list[str]:
     return [f"created_at <= (SELECT created_at FROM {cursor} c)", f"(created_at, id) < {cursor}"]
 
 
-_V2_COLUMNS = (
-    "id, client_reference, recipient, notification_type, status, template_id,"
-    " template_version, body, subject, created_at, sent_at, updated_at, scheduled_for,"
-    " provider_response, key_type, feedback_subtype, billable_units, unsubscribe_url"
-)
 _CANCELLABLE = ", ".join(f"'{s}'" for s in MAY_REPLACE[st.CANCELLED])
 # The check and the change are one UPDATE, so a recovery sweep claiming the row at the
 # same moment either wins (the cancel is refused) or loses (the row is never sent).
