@@ -48,6 +48,8 @@ axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a
   .catch(e => done([{id: 'axe-error', impact: String(e), nodes: []}]));
 """
 
+_HEADING = "const h = document.querySelector('h1'); return h ? h.innerText.trim() : null;"
+
 
 async def install_axe() -> None:
     if AXE.exists():
@@ -106,15 +108,19 @@ class Browser:
 
         self.driver.find_element(By.LINK_TEXT, text).click()
 
-    def h1(self) -> str:
-        from selenium.webdriver.common.by import By
-
-        return str(self.driver.find_element(By.TAG_NAME, "h1").text)
+    def h1(self) -> str | None:
+        """The page's heading as rendered, or None while there is none. Read in one script
+        call: finding the element and then asking for its text is two round trips, and a
+        navigation between them detaches the node (chromium 156 reports that as a bare
+        inspector error, not as a stale element)."""
+        found = self.driver.execute_script(_HEADING)
+        return None if found is None else str(found)
 
     def wait_h1(self, expected: str) -> None:
         """Wait (an explicit condition, 15 s at most) for the page whose heading is
         ``expected``: a click's navigation may still be under way when it returns."""
         from selenium.common.exceptions import (
+            JavascriptException,
             NoSuchElementException,
             StaleElementReferenceException,
         )
@@ -127,10 +133,20 @@ class Browser:
             self.driver,
             15,
             ignored_exceptions=(
+                JavascriptException,  # the document went away under the script
                 NoSuchElementException,
                 StaleElementReferenceException,
             ),
         ).until(shown, f"no page titled {expected!r}")
+
+    def wait_text(self, expected: str) -> None:
+        """Wait (15 s at most) for ``expected`` in the page's source: for a form that
+        comes back to a page with the same heading, where ``wait_h1`` would not wait."""
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        WebDriverWait(self.driver, 15).until(
+            lambda d: expected in d.page_source, f"no page showing {expected!r}"
+        )
 
     def lang(self) -> str:
         return str(self.driver.execute_script("return document.documentElement.lang"))

@@ -86,6 +86,7 @@ async def invite_and_accept(
     """A manager invites ``email``, signs out; the invitee accepts in the same browser."""
     await invite(b, sid, email, roles, check)
     await in_thread(b.sign_out)
+    await _wait_path(b, "/console/sign-in")  # else the link's page races the sign-out
     await accept_invitation(b, running, email, email.split("@")[0].title(), check)
 
 
