@@ -1,0 +1,11 @@
+-- The callback queue's owner is no longer indexed.
+--
+-- callback_queue_owner_idx (0002, partial: owner IS NOT NULL) misled the planner: every
+-- statement fenced by owner (settle, retry, unclaim: "this seq, still this owner's") implies
+-- its predicate, and statistics taken while little was claimed call it small, so generic
+-- plans took every owned row from it, dead entries included, instead of probing the key:
+-- 400-800 buffers per settled batch in bench/e2e.py, 8.7 s of PostgreSQL per 100,000
+-- notifications (tests/store/test_queries.py). Its one reader, a stopping process giving
+-- its claims back, scans the queue once instead. Unindexed, a claim or a release changes
+-- no indexed column: PostgreSQL may update the row in place (HOT).
+DROP INDEX IF EXISTS callback_queue_owner_idx;
