@@ -131,9 +131,12 @@ def measure(args: argparse.Namespace, folder: Path, procs: Processes, dsn: str) 
         profile_path = OUT / f"e2e-profile-{time.strftime('%Y%m%d-%H%M%S')}.txt"
         OUT.mkdir(parents=True, exist_ok=True)
         # --subprocesses: with NOTIFY_WORKERS > 1 the work is in the engine's children.
+        # --gil: only the thread holding the GIL, i.e. Python's CPU; without it py-spy also
+        # counts threads waiting for the GIL or a socket, and spreads a difference over
+        # everything (README, "Results", twelfth session).
         profiler = procs.start("py-spy", [str(Path(PY).parent / "py-spy"), "record", "--pid",
                                str(engine.pid), "--rate", "49", "--format", "raw",
-                               "--nonblocking", "--subprocesses",
+                               "--nonblocking", "--gil", "--subprocesses",
                                "--output", str(profile_path)])  # fmt: skip
     cpu0, t0 = proc_cpu_seconds(engine.pid), time.time()
     load = (
@@ -297,7 +300,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--save-docs", action="store_true")
     p.add_argument("--engine-env", action="append", default=[], metavar="NAME=VALUE",
                    help="extra engine setting, e.g. NOTIFY_CALLBACK_CONCURRENCY=32")  # fmt: skip
-    p.add_argument("--profile", action="store_true", help="py-spy the engine during the run")
+    p.add_argument("--profile", action="store_true", help="py-spy the engine's CPU (GIL holder)")
     args = p.parse_args(argv)
     if args.quick:
         args.notifications = 20_000
