@@ -118,6 +118,7 @@ class Engine:
                 store.documents.delete_gone_objects,
                 store.idempotency.purge_expired,
                 store.inbound.purge_expired,
+                partial(forget_expired_console, store),
             ],
         )
         self.service_actors = ServiceActors(
@@ -362,6 +363,18 @@ async def check_secret_key(store: Store, box: SecretBox) -> None:
             " node's (the secret_key file in its NOTIFY_DATA_DIR if it generated one)",
             EXIT_CONFIG,
         ) from None
+
+
+async def forget_expired_console(store: Store) -> int:
+    """Housekeeping: the console's personal data past its use goes even when nobody signs
+    in: expired sessions (their uploads cascade), expired CSV uploads, and invitations
+    nobody accepted in time (a sealed address each)."""
+    now = utcnow()
+    return (
+        await store.console.end_expired(now)
+        + await store.console_uploads.forget_expired(now)
+        + await store.console_people.forget_expired_invitations(now)
+    )
 
 
 async def purge_expired(store: Store) -> int:

@@ -5,7 +5,8 @@ Rules:
   sealed (``engine.store.sealing``, bound to the upload's id), and it is kept only from the
   check that passed to the send: ``take`` deletes it in the statement that reads it (a file
   is sent once), ``keep`` first deletes every expired upload (an indexed range), and a
-  session that ends takes its uploads with it (the foreign key cascades).
+  session that ends takes its uploads with it (the foreign key cascades). Housekeeping
+  (``engine.runtime.forget_expired_console``) deletes expired ones too, uploads or not.
 - An upload is found only with the session that made it, its service and before its
   expiry: another member, another service or a stale tab finds nothing.
 """
@@ -15,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from engine.store._pipe import Pipe
+from engine.store._pipe import Pipe, affected
 from engine.store.rows import Row
 from engine.store.sealing import Sealer
 
@@ -46,6 +47,12 @@ class ConsoleUploads:
               seal.seal(file_name, upload_id, "file_name"),
               seal.seal_bytes(content.encode(), upload_id, "content"), row_count, expires_at)),
         ])  # fmt: skip
+
+    async def forget_expired(self, now: dt.datetime) -> int:
+        """Delete every expired upload (housekeeping; ``keep`` does it too): a checked CSV
+        that was never sent must not outlive its expiry because nobody uploads again."""
+        status = await self._pipe.execute("DELETE FROM console_uploads WHERE expires_at <= $1", now)
+        return affected(status)
 
     async def peek(
         self, upload_id: uuid.UUID, *, session_hash: bytes, service_id: uuid.UUID,
