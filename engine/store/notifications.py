@@ -283,6 +283,29 @@ def _older_than(params: list[Any], older_than: uuid.UUID) -> list[str]:
     return [f"created_at <= (SELECT created_at FROM {cursor} c)", f"(created_at, id) < {cursor}"]
 
 
+def _list_filters(
+    params: list[Any],
+    types: list[str],
+    statuses: list[str],
+    reference: str | None,
+    older_than: uuid.UUID | None,
+) -> list[str]:
+    """The filters the v2 list and the console's activity share: these types and statuses
+    (all when empty), this client reference (any when None), after ``older_than``
+    (``_older_than``). Appends their parameters to ``params`` (the service is ``$1``)."""
+    where = []
+    for column, values in (("notification_type", types), ("status", statuses)):
+        if values:
+            params.append(values)
+            where.append(f"{column} = ANY(${len(params)}::text[])")
+    if reference is not None:
+        params.append(reference)
+        where.append(f"client_reference = ${len(params)}")
+    if older_than is not None:
+        where.extend(_older_than(params, older_than))
+    return where
+
+
 _CANCELLABLE = ", ".join(f"'{s}'" for s in MAY_REPLACE[st.CANCELLED])
 # The check and the change are one UPDATE, so a recovery sweep claiming the row at the
 # same moment either wins (the cancel is refused) or loses (the row is never sent).
@@ -338,17 +361,9 @@ class Notifications:
         ``created_after`` and strictly before ``created_before``, when given. From the
         read replica if there is one (the newest rows and statuses may lag:
         ``engine.store.replica``)."""
-        where = ["service_id = $1", "key_type = $2"]
         params: list[Any] = [service_id, key_type]
-        if types:
-            params.append(types)
-            where.append(f"notification_type = ANY(${len(params)}::text[])")
-        if statuses:
-            params.append(statuses)
-            where.append(f"status = ANY(${len(params)}::text[])")
-        if reference is not None:
-            params.append(reference)
-            where.append(f"client_reference = ${len(params)}")
+        where = ["service_id = $1", "key_type = $2"]
+        where += _list_filters(params, types, statuses, reference, older_than)
         if template_id is not None:
             params.append(template_id)
             where.append(f"template_id = ${len(params)}")
@@ -363,8 +378,6 @@ class Notifications:
         if created_before is not None:
             params.append(created_before)
             where.append(f"created_at < ${len(params)}")
-        if older_than is not None:
-            where.extend(_older_than(params, older_than))
         rows = await self._pipe.read(
             f"SELECT {_V2_COLUMNS} FROM notifications WHERE {' AND '.join(where)}"
             f" ORDER BY created_at DESC, id DESC LIMIT {int(limit)}",
@@ -388,17 +401,8 @@ class Notifications:
         ``older_than``'s notification in (created_at, id) order (rows of one job share a
         created_at). One ordered scan of ``notifications_list_idx`` per key type, merged:
         no sort of the service's whole history. From the read replica if there is one."""
-        where: list[str] = []
         params: list[Any] = [service_id]
-        for column, values in (("notification_type", types), ("status", statuses)):
-            if values:
-                params.append(values)
-                where.append(f"{column} = ANY(${len(params)}::text[])")
-        if reference is not None:
-            params.append(reference)
-            where.append(f"client_reference = ${len(params)}")
-        if older_than is not None:
-            where.extend(_older_than(params, older_than))
+        where = _list_filters(params, types, statuses, reference, older_than)
         order = f"ORDER BY created_at DESC, id DESC LIMIT {int(limit)}"
         branches = " UNION ALL ".join(
             f"(SELECT {_V2_COLUMNS} FROM notifications WHERE service_id = $1"
