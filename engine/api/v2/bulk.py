@@ -43,6 +43,7 @@ from engine.api.errors import BadRequestError, ValidationError
 from engine.api.http import Request, Response
 from engine.api.v2 import bulk_rows
 from engine.api.v2.formats import parse_scheduled_for
+from engine.api.v2.job_wire import Job, JobApiKey, JobResponse, NamedRef, ServiceName, iso
 from engine.api.v2.schema import decode_or_explain, parse_uuid
 from engine.domain import admission, csv_rows
 from engine.domain import notification as nt
@@ -91,51 +92,7 @@ BULK_SPEC = {
 _decoder = msgspec.json.Decoder(PostBulkRequest)
 
 
-class JobApiKey(msgspec.Struct, frozen=True):
-    id: str
-    key_type: str
-    name: str
-
-
-class NamedRef(msgspec.Struct, frozen=True):
-    id: str
-    name: str
-
-
-class ServiceName(msgspec.Struct, frozen=True):
-    name: str
-
-
-class Job(msgspec.Struct, frozen=True, kw_only=True):
-    api_key: JobApiKey
-    archived: bool
-    created_at: str
-    created_by: NamedRef
-    id: str
-    job_status: str
-    notification_count: int
-    original_file_name: str
-    processing_finished: str | None
-    processing_started: str | None
-    scheduled_for: str | None
-    sender_id: str | None
-    service: str
-    service_name: ServiceName
-    template: str
-    template_version: int
-    updated_at: str | None
-
-
-class JobResponse(msgspec.Struct, frozen=True):
-    data: Job
-
-
 _encode = msgspec.json.Encoder().encode
-
-
-def iso(value: dt.datetime | None) -> str | None:
-    # GC dumps jobs with marshmallow: ISO 8601 with the UTC offset.
-    return None if value is None else value.astimezone(dt.UTC).isoformat()
 
 
 class RowErrors(BadRequestError):

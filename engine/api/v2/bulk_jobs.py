@@ -3,7 +3,7 @@ and cancelling a scheduled job (GC Notify shipped both in 2026: cds-snc/notifica
 #3013, #3040).
 
 Rules (GC's):
-- The job as ``POST /v2/notifications/bulk`` answered it (``bulk.Job``), plus
+- The job as ``POST /v2/notifications/bulk`` answered it (``job_wire.Job``), plus
   ``statistics``: ``[{"status": s, "count": n}]`` for the job's notifications, by status.
 - A job of another service, or none -> 404 ``JobNotFoundError`` "Job not found in
   database"; a bad id -> 400 ``ValidationError`` "job_id is not a valid UUID".
@@ -27,7 +27,7 @@ import msgspec
 from engine.api.auth import AuthContext
 from engine.api.errors import ApiError, ValidationError
 from engine.api.http import Request, Response
-from engine.api.v2.bulk import Job, JobApiKey, NamedRef, ServiceName, iso
+from engine.api.v2.job_wire import Job, JobApiKey, NamedRef, ServiceName, iso
 from engine.domain import admission
 from engine.domain.leases import GiveBack
 from engine.domain.timezones import local_date
