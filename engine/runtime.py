@@ -47,6 +47,7 @@ from engine.api.deps import ApiDeps, ApiSettings
 from engine.api.key_usage import KeyUsage
 from engine.config import Settings
 from engine.crypto import DataKeys, SecretBox
+from engine.domain import console_people
 from engine.domain import statuses as st
 from engine.domain.branding import asset_base
 from engine.domain.notification import from_address, stored_language, stored_outbound
@@ -368,12 +369,14 @@ async def check_secret_key(store: Store, box: SecretBox) -> None:
 async def forget_expired_console(store: Store) -> int:
     """Housekeeping: the console's personal data past its use goes even when nobody signs
     in: expired sessions (their uploads cascade), expired CSV uploads, and invitations
-    nobody accepted in time (a sealed address each)."""
+    nobody accepted, a week after they expired (a sealed address each)."""
     now = utcnow()
     return (
         await store.console.end_expired(now)
         + await store.console_uploads.forget_expired(now)
-        + await store.console_people.forget_expired_invitations(now)
+        + await store.console_people.forget_expired_invitations(
+            console_people.forgotten_invitations_expired_before(now)
+        )
     )
 
 

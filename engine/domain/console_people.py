@@ -6,6 +6,9 @@ Rules:
   system service, as the sign-in code is). Its link carries a random token (256 bits) kept
   only as its SHA-256; it lasts ``INVITE_HOURS`` and is used once. Inviting the same address
   to the same service again replaces the pending invitation (new token, roles, expiry).
+  An expired invitation stays on the team page, marked expired, for
+  ``INVITE_KEEP_EXPIRED_DAYS`` (so a manager sees whom to invite again); then housekeeping
+  deletes it with its sealed address.
 - Roles given are among ``engine.domain.console.ROLES``; ``view`` is always among them.
 - The team keeps a manager: a role change or a removal that would leave the service with
   no member holding ``manage_settings`` is refused, whoever asks (a platform admin too:
@@ -42,6 +45,7 @@ from engine.domain.console import ROLES
 from engine.domain.team_mail import SystemTemplate
 
 INVITE_HOURS = 48
+INVITE_KEEP_EXPIRED_DAYS = 7
 ADDRESS_LIMIT = 20
 ADDRESS_WINDOW_MINUTES = 15
 FACTORS = ("email", "sms", "totp")
@@ -87,6 +91,11 @@ SYSTEM_TEMPLATES = (INVITE_TEMPLATE, SMS_CODE_TEMPLATE)  # written at start (Tea
 
 def invite_expiry(now: dt.datetime) -> dt.datetime:
     return now + dt.timedelta(hours=INVITE_HOURS)
+
+
+def forgotten_invitations_expired_before(now: dt.datetime) -> dt.datetime:
+    """Invitations that expired before this instant are deleted (housekeeping)."""
+    return now - dt.timedelta(days=INVITE_KEEP_EXPIRED_DAYS)
 
 
 def invite_path(token: str) -> str:

@@ -5,8 +5,8 @@ Rules (``engine.domain.console_people`` has the policy; migration 0032 the table
 - An invitation's address is sealed (bound to the invitation's id) and found by its keyed
   hash; one per (service, address): inviting again replaces token, roles and expiry.
   ``take_invitation`` deletes the row it returns: a link is used once, even by two
-  requests at the same moment. Expired invitations are deleted by housekeeping
-  (``forget_expired_invitations``): an unused address is kept no longer than its link.
+  requests at the same moment. Housekeeping deletes invitations expired for a week
+  (``forget_expired_invitations``): an unused address is not kept past its use.
 - A user's TOTP secrets and phone numbers are sealed (bound to the user's id and column);
   the reads here return them open. ``accept_totp_step`` moves the last accepted step
   forward in one UPDATE that fails for a step not after it: two processes cannot both
@@ -107,11 +107,12 @@ class ConsolePeople:
         )  # fmt: skip
         return self._invitation(row)
 
-    async def forget_expired_invitations(self, now: dt.datetime) -> int:
-        """Delete invitations past their expiry (housekeeping): an address nobody took up
-        is personal data with no use left. A small table: no index for this."""
+    async def forget_expired_invitations(self, expired_before: dt.datetime) -> int:
+        """Delete invitations that expired before ``expired_before`` (housekeeping, with
+        ``engine.domain.console_people``'s grace): an address nobody took up is personal
+        data with no use left. A small table: no index for this."""
         status = await self._pipe.execute(
-            "DELETE FROM console_invitations WHERE expires_at <= $1", now
+            "DELETE FROM console_invitations WHERE expires_at <= $1", expired_before
         )
         return affected(status)
 
