@@ -11,6 +11,11 @@ notification and the part of them that is full-page images (``pg_walinspect``'s
 ``pg_get_wal_stats``), and the total. The WAL is the whole server's: run it on a server
 nothing else writes to (the embedded one this script starts when DATABASE_URL is unset).
 ``--body-repeat``, ``--toast-target`` and ``--fillfactor`` as in bench/soak.py.
+
+Measurement only, to weigh one cost at a time (A/B, taking turns): ``--without-index NAME``
+drops that index of ``notifications`` first (e.g. ``notifications_recipient_hash_idx``);
+``--clear`` writes the rows unsealed (a store without data keys). Each phase also reports
+``us``: the client's wall time per notification (its statements on an idle server).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import argparse
 import datetime as dt
 import json
 import sys
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -44,7 +50,7 @@ FROM pg_get_wal_stats($1::text::pg_lsn, $2::text::pg_lsn)
 
 
 async def _lsn(store: Store) -> str:
-    return str((await sql.fetchrow(store, "SELECT pg_current_wal_lsn()::text AS at"))["at"])
+    return str((await sql.fetchrow(store, "SELECT pg_current_wal_insert_lsn()::text AS at"))["at"])
 
 
 def _steps(store: Store, part: list[Any], at: dt.datetime) -> list[Callable[[], Awaitable[Any]]]:
@@ -67,13 +73,16 @@ def _steps(store: Store, part: list[Any], at: dt.datetime) -> list[Callable[[], 
 async def measure(dsn: str, args: argparse.Namespace) -> dict[str, Any]:
     async with (
         trio_asyncio.open_loop(),
-        Store.open(dsn, data_keys=DataKeys([DATA_KEY])) as store,
+        Store.open(dsn, data_keys=None if args.clear else DataKeys([DATA_KEY])) as store,
     ):
         await store.migrate()
+        if args.without_index:
+            await sql.execute(store, f'DROP INDEX "{args.without_index}"')
         await sql.execute(store, "CREATE EXTENSION IF NOT EXISTS pg_walinspect")
         await _set_fillfactor(store, args.fillfactor)
         await _set_toast_target(store, args.toast_target)
         spans: dict[str, list[tuple[str, str]]] = {phase: [] for phase in PHASES}
+        seconds = dict.fromkeys(PHASES, 0.0)
         async with trio.open_nursery() as nursery:
             await nursery.start(store.run)
             sid, template = uuid.uuid4(), uuid.uuid4()
@@ -91,19 +100,30 @@ async def measure(dsn: str, args: argparse.Namespace) -> dict[str, Any]:
                     steps = steps[:-1]  # VACUUM every 4 batches, as soak's --vacuum-every 4
                 for phase, run_step in zip(PHASES, steps, strict=False):
                     before = await _lsn(store)
+                    started = time.perf_counter()
                     await run_step()
+                    seconds[phase] += time.perf_counter() - started
                     spans[phase].append((before, await _lsn(store)))
             nursery.cancel_scope.cancel()
         out: dict[str, Any] = {"rows": args.rows, "body_repeat": args.body_repeat,
                                "toast_target": args.toast_target,
-                               "fillfactor": args.fillfactor}  # fmt: skip
+                               "fillfactor": args.fillfactor, "clear": args.clear,
+                               "without_index": args.without_index}  # fmt: skip
+        # pg_walinspect reads flushed WAL only, and a VACUUM's records need not be flushed
+        # yet: a transaction that takes an id commits, and its commit flushes them.
+        await sql.execute(store, "SELECT pg_current_xact_id()")
         for phase, phase_spans in spans.items():
             wal = fpi = 0
             for before, after in phase_spans:
                 row = await sql.fetchrow(store, WAL_STATS_SQL, before, after)
                 wal, fpi = wal + int(row["wal"]), fpi + int(row["fpi"])
-            out[phase] = {"wal": round(wal / args.rows), "fpi": round(fpi / args.rows)}
+            out[phase] = {
+                "wal": round(wal / args.rows),
+                "fpi": round(fpi / args.rows),
+                "us": round(seconds[phase] / args.rows * 1e6, 1),
+            }
         out["total"] = sum(out[phase]["wal"] for phase in PHASES)
+        out["total_us"] = round(sum(out[phase]["us"] for phase in PHASES), 1)
     return out
 
 
@@ -117,6 +137,8 @@ def main() -> None:
     parser.add_argument("--body-repeat", type=int, default=1)
     parser.add_argument("--toast-target", type=int, default=None)
     parser.add_argument("--fillfactor", type=int, default=None)
+    parser.add_argument("--without-index", default=None, metavar="NAME")
+    parser.add_argument("--clear", action="store_true")
     print(json.dumps(trio.run(run, parser.parse_args())))
 
 
