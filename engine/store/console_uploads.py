@@ -25,6 +25,7 @@ DELETE FROM console_uploads
 WHERE id = $1 AND session_hash = $2 AND service_id = $3 AND expires_at > $4
 RETURNING id, template_id, file_name, content, row_count
 """
+_FORGET_EXPIRED_SQL = "DELETE FROM console_uploads WHERE expires_at <= $1"
 
 
 class ConsoleUploads:
@@ -39,7 +40,7 @@ class ConsoleUploads:
     ) -> None:  # fmt: skip
         seal = self._sealer
         await self._pipe.transaction([
-            ("DELETE FROM console_uploads WHERE expires_at <= $1", (now,)),
+            (_FORGET_EXPIRED_SQL, (now,)),
             ("INSERT INTO console_uploads (id, session_hash, service_id, template_id,"
              " file_name, content, row_count, expires_at)"
              " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -51,7 +52,7 @@ class ConsoleUploads:
     async def forget_expired(self, now: dt.datetime) -> int:
         """Delete every expired upload (housekeeping; ``keep`` does it too): a checked CSV
         that was never sent must not outlive its expiry because nobody uploads again."""
-        status = await self._pipe.execute("DELETE FROM console_uploads WHERE expires_at <= $1", now)
+        status = await self._pipe.execute(_FORGET_EXPIRED_SQL, now)
         return affected(status)
 
     async def peek(
