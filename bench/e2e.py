@@ -5,6 +5,7 @@ simulators, receipts back, status callbacks out, until every one is delivered an
     python bench/e2e.py --notifications 1000000       # the headline run
     python bench/e2e.py --mode bulk --notifications 100000   # /v2/notifications/bulk, 50k-row jobs
     python bench/e2e.py --quick --rate 1000           # API latency at a fixed 1,000 requests/s
+    python bench/e2e.py --engine-root ../old          # another checkout's engine, this load
 
 Everything runs as separate processes on loopback: PostgreSQL (``DATABASE_URL``, in a
 scratch database created and dropped here, or an embedded server in a temporary folder),
@@ -298,6 +299,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--stall", type=float, default=30.0, help="give up after no progress for S")
     p.add_argument("--poll", type=float, default=0.0)
     p.add_argument("--save-docs", action="store_true")
+    p.add_argument(
+        "--engine-root",
+        default=None,
+        metavar="DIR",
+        help="run the engine of another checkout (A/B: same load and simulators)",
+    )
     p.add_argument("--engine-env", action="append", default=[], metavar="NAME=VALUE",
                    help="extra engine setting, e.g. NOTIFY_CALLBACK_CONCURRENCY=32")  # fmt: skip
     p.add_argument("--profile", action="store_true", help="py-spy the engine's CPU (GIL holder)")

@@ -15,7 +15,7 @@ from array import array
 from pathlib import Path
 from typing import Any
 
-from bench.harness import Failed, Processes, free_port
+from bench.harness import ROOT, Failed, Processes, free_port
 
 PY = sys.executable
 ROWS_PER_JOB = 50_000
@@ -83,7 +83,11 @@ def start_engine(
                 "NOTIFY_AWS_ENDPOINT_URL": sim_url,
             }
         )
-    engine = procs.start(f"engine-{providers}", [PY, "-m", "engine", "serve"], env)
+    # --engine-root: another checkout's engine under this one's load and simulators (an
+    # A/B of two builds in which only the engine differs).
+    other = getattr(args, "engine_root", None)
+    root = Path(other).resolve() if other else ROOT
+    engine = procs.start(f"engine-{providers}", [PY, "-m", "engine", "serve"], env, cwd=root)
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         if engine.poll() is not None:

@@ -37,11 +37,13 @@ class Processes:
         self.running: list[tuple[str, subprocess.Popen[bytes]]] = []
         self.logs: list[Any] = []  # closed by stop_all, once their processes are gone
 
-    def start(self, name: str, args: list[str], env: dict[str, str] | None = None) -> Any:
+    def start(
+        self, name: str, args: list[str], env: dict[str, str] | None = None, cwd: Path = ROOT
+    ) -> Any:
         log = open(self.folder / f"{name}.log", "wb")  # noqa: SIM115 - the child owns it
         self.logs.append(log)
         proc = subprocess.Popen(
-            args, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
+            args, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
         )
         self.running.append((name, proc))
         return proc

@@ -13,9 +13,10 @@ nothing else writes to (the embedded one this script starts when DATABASE_URL is
 ``--body-repeat``, ``--toast-target`` and ``--fillfactor`` as in bench/soak.py.
 
 Measurement only, to weigh one cost at a time (A/B, taking turns): ``--without-index NAME``
-drops that index of ``notifications`` first (e.g. ``notifications_recipient_hash_idx``);
-``--clear`` writes the rows unsealed (a store without data keys). Each phase also reports
-``us``: the client's wall time per notification (its statements on an idle server).
+(repeatable) drops that index of ``notifications`` first (e.g.
+``notifications_recipient_hash_idx``); ``--clear`` writes the rows unsealed (a store without
+data keys). Each phase also reports ``us``: the client's wall time per notification (its
+statements on an idle server).
 """
 
 from __future__ import annotations
@@ -76,8 +77,8 @@ async def measure(dsn: str, args: argparse.Namespace) -> dict[str, Any]:
         Store.open(dsn, data_keys=None if args.clear else DataKeys([DATA_KEY])) as store,
     ):
         await store.migrate()
-        if args.without_index:
-            await sql.execute(store, f'DROP INDEX "{args.without_index}"')
+        for name in args.without_index:
+            await sql.execute(store, f'DROP INDEX "{name}"')
         await sql.execute(store, "CREATE EXTENSION IF NOT EXISTS pg_walinspect")
         await _set_fillfactor(store, args.fillfactor)
         await _set_toast_target(store, args.toast_target)
@@ -137,7 +138,7 @@ def main() -> None:
     parser.add_argument("--body-repeat", type=int, default=1)
     parser.add_argument("--toast-target", type=int, default=None)
     parser.add_argument("--fillfactor", type=int, default=None)
-    parser.add_argument("--without-index", default=None, metavar="NAME")
+    parser.add_argument("--without-index", action="append", default=[], metavar="NAME")
     parser.add_argument("--clear", action="store_true")
     print(json.dumps(trio.run(run, parser.parse_args())))
 

@@ -3,11 +3,33 @@
 Rules: ``notify_`` prefix, base units (seconds, bytes), ``_total`` for counters, only
 low-cardinality labels (route templates, notification_type, provider, lane, status,
 outcome). Never a recipient, a notification id or a raw path.
+
+Hot paths take a labelled series through ``labelled``, which keeps each series it was
+asked for: ``Metric.labels`` validates and converts the values and takes the metric's
+lock on every call, about ten times per notification end to end (0.79 us against 0.18 us
+for ``labelled``: best of ``python -m timeit``, idle 2-core machine). It holds no more
+series than the metric does (each one it returns, the metric keeps anyway), so the rule
+above bounds it too. Values are strings, as the metric stores them.
 """
 
 from __future__ import annotations
 
+from typing import Any, TypeVar
+
 from prometheus_client import Counter, Gauge, Histogram
+
+_Metric = TypeVar("_Metric", Counter, Gauge, Histogram)
+_SERIES: dict[tuple[int, tuple[str, ...]], Any] = {}
+
+
+def labelled(metric: _Metric, *values: str) -> _Metric:
+    """``metric.labels(*values)``, kept after the first call (module rules)."""
+    key = (id(metric), values)
+    series = _SERIES.get(key)
+    if series is None:
+        series = _SERIES[key] = metric.labels(*values)
+    return series
+
 
 _LATENCY = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 _BATCH = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000)

@@ -18,7 +18,13 @@ import trio
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from engine.domain import statuses as st
-from engine.metrics import EVENT_LOOP_LAG, STATUS_TRANSITIONS, TIME_TO_DELIVERED, TIME_TO_SENT
+from engine.metrics import (
+    EVENT_LOOP_LAG,
+    STATUS_TRANSITIONS,
+    TIME_TO_DELIVERED,
+    TIME_TO_SENT,
+    labelled,
+)
 
 if TYPE_CHECKING:
     from engine.http1.asgi import Receive, Scope, Send
@@ -31,14 +37,14 @@ def observe_changes(changes: Sequence[StatusChange]) -> None:
     for change in changes:
         if change.status == change.previous_status:
             continue
-        STATUS_TRANSITIONS.labels(change.notification_type, change.status).inc()
+        labelled(STATUS_TRANSITIONS, change.notification_type, change.status).inc()
         if change.age_s is None:
             continue
         age = max(change.age_s, 0.0)
         if change.status in _HANDED_OVER and change.previous_status == st.CREATED:
-            TIME_TO_SENT.labels(change.notification_type, change.process_type).observe(age)
+            labelled(TIME_TO_SENT, change.notification_type, change.process_type).observe(age)
         elif change.status == st.DELIVERED:
-            TIME_TO_DELIVERED.labels(change.notification_type, change.process_type).observe(age)
+            labelled(TIME_TO_DELIVERED, change.notification_type, change.process_type).observe(age)
 
 
 async def watch_loop_lag(

@@ -38,7 +38,7 @@ import trio
 from engine.domain import callback_urls
 from engine.domain import callbacks as cb
 from engine.http1.client import Http11Client, HttpClientError
-from engine.metrics import CALLBACK_LATENCY, CALLBACK_RETRIES, CALLBACKS_SENT
+from engine.metrics import CALLBACK_LATENCY, CALLBACK_RETRIES, CALLBACKS_SENT, labelled
 from engine.services import Callback
 from engine.store.errors import BACKOFF_S, DatabaseUnavailable
 
@@ -246,7 +246,7 @@ class CallbackActor:
         kind = self.key[1]
         m.observed(self.key, None if verdict == "ok" else _what_failed(answer))
         if verdict == "ok":
-            CALLBACKS_SENT.labels(kind, "success").inc()
+            labelled(CALLBACKS_SENT, kind, "success").inc()
             await m.done(owed)
             return
         if self.breaker.record(epoch, trio.current_time(), 1, 1):

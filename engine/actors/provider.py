@@ -97,6 +97,7 @@ from engine.metrics import (
     PROVIDER_FAILOVERS,
     PROVIDER_LATENCY,
     PROVIDER_RETRIES,
+    labelled,
     observe_mailbox,
 )
 from engine.providers.base import Provider, SendResult, failed_batch
@@ -430,8 +431,8 @@ class ProviderActor:
                 results = failed_batch(
                     messages, "retryable", "provider returned a wrong number of results"
                 )
-        PROVIDER_LATENCY.labels(self.name).observe(trio.current_time() - start)
-        PROVIDER_BATCH.labels(self.name).observe(len(messages))
+        labelled(PROVIDER_LATENCY, self.name).observe(trio.current_time() - start)
+        labelled(PROVIDER_BATCH, self.name).observe(len(messages))
         return results
 
     def _settle(
@@ -471,5 +472,5 @@ class ProviderActor:
                 )
             )
         for outcome, n in outcomes.items():
-            PROVIDER_CALLS.labels(self.name, outcome).inc(n)
+            labelled(PROVIDER_CALLS, self.name, outcome).inc(n)
         return updates, retries, outcomes.get("retryable", 0)

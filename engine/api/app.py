@@ -56,7 +56,7 @@ from engine.api.v2 import (
     templates,
 )
 from engine.domain.errors import DomainError
-from engine.metrics import API_LATENCY, API_REQUESTS
+from engine.metrics import API_LATENCY, API_REQUESTS, labelled
 from engine.store.errors import DatabaseUnavailable
 
 if TYPE_CHECKING:
@@ -277,8 +277,8 @@ class EngineApp:
         if response.status >= 400 and response.body.startswith(b'{"status_code"'):
             response = _in_language(response, scope)
         await response.send(send)
-        API_REQUESTS.labels(label, method, str(response.status)).inc()
-        API_LATENCY.labels(label).observe(time.perf_counter() - started)
+        labelled(API_REQUESTS, label, method, str(response.status)).inc()
+        labelled(API_LATENCY, label).observe(time.perf_counter() - started)
 
 
 def _in_language(response: Response, scope: Scope) -> Response:

@@ -40,7 +40,7 @@ from engine.api.errors import ApiError, AuthError, BadRequestError
 from engine.api.http import Request, Response, json_response
 from engine.api.limits import check_body
 from engine.api.router import Router
-from engine.metrics import RECEIPT_MESSAGES
+from engine.metrics import RECEIPT_MESSAGES, labelled
 from engine.providers.base import Receipt
 from engine.providers.ses_events import EventError, parse_ses_message
 from engine.providers.sns_events import parse_sms_message
@@ -160,7 +160,7 @@ class ReceiptsEndpoints:
             return Response(
                 503, error.body(), headers=[(b"retry-after", str(RETRY_AFTER_SECONDS).encode())]
             )
-        RECEIPT_MESSAGES.labels(source, "accepted").inc()
+        labelled(RECEIPT_MESSAGES, source, "accepted").inc()
         return json_response(200, {"result": "accepted", "receipts": len(receipts)})
 
     def _decode(self, body: bytes, source: str) -> dict[str, Any]:

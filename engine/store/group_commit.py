@@ -30,7 +30,7 @@ import asyncpg
 import trio
 
 from engine.batching import gather
-from engine.metrics import STORE_BATCH_ROWS, STORE_COMMIT_SECONDS, STORE_ROWS_TOTAL
+from engine.metrics import STORE_BATCH_ROWS, STORE_COMMIT_SECONDS, STORE_ROWS_TOTAL, labelled
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -118,9 +118,9 @@ class GroupCommit(Generic[T, R]):
                 p.error = exc
                 p.done.set()
             return
-        STORE_COMMIT_SECONDS.labels(self.name).observe(trio.current_time() - start)
-        STORE_BATCH_ROWS.labels(self.name).observe(rows)
-        STORE_ROWS_TOTAL.labels(self.name).inc(rows)
+        labelled(STORE_COMMIT_SECONDS, self.name).observe(trio.current_time() - start)
+        labelled(STORE_BATCH_ROWS, self.name).observe(rows)
+        labelled(STORE_ROWS_TOTAL, self.name).inc(rows)
         offset = 0
         for p in batch:
             if per_item is not None:

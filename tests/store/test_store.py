@@ -13,7 +13,7 @@ import trio
 from prometheus_client import REGISTRY
 
 from engine.domain import statuses as st
-from engine.domain.notification import NotificationRow
+from engine.domain.notification import NotificationRow, new_ids
 from engine.domain.timestamps import utcnow
 from engine.metrics import STORE_BATCH_ROWS
 from engine.observability import observe_changes
@@ -312,3 +312,24 @@ async def test_both_insert_paths_store_every_column(store: Store, count: int) ->
                 assert json.loads(found[column]) == json.loads(value)
             else:
                 assert found[column] == value, column
+
+
+async def test_a_receipt_for_an_older_notification_is_matched_beyond_the_recent_days(
+    store: Store,
+) -> None:
+    # The lookup reads the last two days' partitions first (RECEIPT_RECENT_LOOKUP_SQL);
+    # a reference it does not find there is looked up in every partition.
+    old, new = utcnow() - dt.timedelta(days=5), utcnow()
+    rows = [make_row(id=new_ids(1, at)[0], created_at=at) for at in (old, new)]
+    await store.insert_notifications(rows)
+    await store.update_statuses([
+        StatusUpdate(id=r.id, status=st.SENDING, at=new, provider_reference=f"ref-{i}")
+        for i, r in enumerate(rows)
+    ])  # fmt: skip
+    receipts = [
+        Receipt(reference=ref, status=st.DELIVERED, at=new, provider="p")
+        for ref in ("ref-0", "ref-1", "ref-none")
+    ]
+    matched, changes = await store.apply_receipts(receipts)
+    assert matched == [True, True, False]
+    assert sorted((c.id, c.status) for c in changes) == sorted((r.id, st.DELIVERED) for r in rows)

@@ -75,7 +75,7 @@ from engine.domain.templates import (
     choose_language,
 )
 from engine.domain.timestamps import utcnow
-from engine.metrics import NOTIFICATIONS_CREATED
+from engine.metrics import NOTIFICATIONS_CREATED, labelled
 from engine.services import email_frame
 
 if TYPE_CHECKING:
@@ -358,7 +358,7 @@ async def commit(deps: ApiDeps, built: Built, pending: Pending | None = None) ->
     except Exception:
         reservation.release()
         raise
-    NOTIFICATIONS_CREATED.labels(channel, row.key_type, built.template.process_type).inc()
+    labelled(NOTIFICATIONS_CREATED, channel, row.key_type, built.template.process_type).inc()
     if row.scheduled_for is None or scanner is not None:
         rendered = built.rendered
         email = rendered if isinstance(rendered, RenderedEmail) else None
