@@ -1,7 +1,7 @@
 """Where a notification's WAL goes: the insert, each of the three status writes, VACUUM.
 
     python bench/wal_phases.py [--rows 8000] [--body-repeat 1] [--toast-target N]
-                               [--fillfactor N]
+                               [--fillfactor N] [--callbacks]
 
 Writes ``--rows`` sealed emails into one day partition of ``notifications`` the way
 bench/soak.py does (batches of 1,000: the group-committed insert, then ``sending``, the
@@ -10,11 +10,14 @@ position around each step. Prints one JSON line: for each phase the WAL bytes pe
 notification and the part of them that is full-page images (``pg_walinspect``'s
 ``pg_get_wal_stats``), and the total. The WAL is the whole server's: run it on a server
 nothing else writes to (the embedded one this script starts when DATABASE_URL is unset).
-``--body-repeat``, ``--toast-target`` and ``--fillfactor`` as in bench/soak.py.
+``--body-repeat``, ``--toast-target`` and ``--fillfactor`` as in bench/soak.py;
+``--callbacks`` gives the service a delivery-status callback, so ``delivered`` queues one
+per row, as in bench/e2e.py.
 
 Measurement only, to weigh one cost at a time (A/B, taking turns): ``--without-index NAME``
 (repeatable) drops that index of ``notifications`` first (e.g.
-``notifications_recipient_hash_idx``); ``--clear`` writes the rows unsealed (a store without
+``notifications_recipient_hash_idx``); ``--without-trigger NAME`` disables that trigger of
+``notifications``; ``--clear`` writes the rows unsealed (a store without
 data keys). Each phase also reports ``us``: the client's wall time per notification (its
 statements on an idle server).
 """
@@ -79,6 +82,10 @@ async def measure(dsn: str, args: argparse.Namespace) -> dict[str, Any]:
         await store.migrate()
         for name in args.without_index:
             await sql.execute(store, f'DROP INDEX "{name}"')
+        if args.without_trigger:
+            await sql.execute(
+                store, f"ALTER TABLE notifications DISABLE TRIGGER {args.without_trigger}"
+            )
         await sql.execute(store, "CREATE EXTENSION IF NOT EXISTS pg_walinspect")
         await _set_fillfactor(store, args.fillfactor)
         await _set_toast_target(store, args.toast_target)
@@ -90,6 +97,12 @@ async def measure(dsn: str, args: argparse.Namespace) -> dict[str, Any]:
             await sql.execute(
                 store, "INSERT INTO services (id, name, email_from) VALUES ($1, 's', 's')", sid
             )
+            if args.callbacks:  # each delivered row queues its callback, as in bench/e2e.py
+                await sql.execute(
+                    store, "INSERT INTO service_callbacks (service_id, callback_type, url,"
+                    " bearer_sealed) VALUES ($1, 'delivery_status', 'https://cb.example', 'x')",
+                    sid,
+                )  # fmt: skip
             day = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1)
             midnight = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
             step = dt.timedelta(seconds=86_400 / args.rows)
@@ -109,7 +122,9 @@ async def measure(dsn: str, args: argparse.Namespace) -> dict[str, Any]:
         out: dict[str, Any] = {"rows": args.rows, "body_repeat": args.body_repeat,
                                "toast_target": args.toast_target,
                                "fillfactor": args.fillfactor, "clear": args.clear,
-                               "without_index": args.without_index}  # fmt: skip
+                               "without_index": args.without_index,
+                               "without_trigger": args.without_trigger,
+                               "callbacks": args.callbacks}  # fmt: skip
         # pg_walinspect reads flushed WAL only, and a VACUUM's records need not be flushed
         # yet: a transaction that takes an id commits, and its commit flushes them.
         await sql.execute(store, "SELECT pg_current_xact_id()")
@@ -140,6 +155,8 @@ def main() -> None:
     parser.add_argument("--fillfactor", type=int, default=None)
     parser.add_argument("--without-index", action="append", default=[], metavar="NAME")
     parser.add_argument("--clear", action="store_true")
+    parser.add_argument("--without-trigger", default=None, metavar="NAME")
+    parser.add_argument("--callbacks", action="store_true", help="the service has a callback")
     print(json.dumps(trio.run(run, parser.parse_args())))
 
 

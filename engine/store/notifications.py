@@ -201,30 +201,6 @@ RECEIPT_LOOKUP_SQL = (
     "SELECT provider_reference, id, service_id FROM notifications"
     " WHERE provider_reference = ANY($1::text[])"
 )
-# Recent rows first (``lookup_references``): a receipt comes seconds to hours after its
-# send, and each partition the lookup names costs one index descent per reference (30 days
-# of retention: 37 partitions with the week ahead, for the one that holds the row). The
-# bounds are stable expressions, so the partitions outside them are pruned when the kept
-# plan starts; references not found there are looked up in every partition. In
-# bench/e2e.py (8 partitions) the lookup took 12.6 us per notification in the database
-# against 7.8 us for c7369e6's unpartitioned table (pg_stat_statements, 50,000 notifications).
-RECEIPT_RECENT_LOOKUP_SQL = (
-    RECEIPT_LOOKUP_SQL + " AND created_at >= now() - interval '2 days'"
-    " AND created_at < now() + interval '1 hour'"
-)
-
-
-async def lookup_references(conn: Any, references: list[str]) -> dict[str, Any]:
-    """The rows of these provider references (``RECEIPT_LOOKUP_SQL``'s columns), by
-    reference: the recent partitions first, every partition for the rest."""
-    found = {
-        r["provider_reference"]: r for r in await conn.fetch(RECEIPT_RECENT_LOOKUP_SQL, references)
-    }
-    missing = [ref for ref in references if ref not in found]
-    if missing:
-        for r in await conn.fetch(RECEIPT_LOOKUP_SQL, missing):
-            found[r["provider_reference"]] = r
-    return found
 
 
 async def update_in_rounds(conn: Any, updates: list[StatusUpdate]) -> list[list[StatusChange]]:

@@ -15,7 +15,7 @@ from engine.domain.timestamps import utcnow
 from engine.store._pipe import Pipe
 from engine.store.callbacks import CLAIM_SQL as CALLBACK_CLAIM_SQL
 from engine.store.callbacks import RELEASE_SQL, SETTLE_SQL
-from engine.store.notifications import MAY_REPLACE, RECEIPT_RECENT_LOOKUP_SQL, StatusUpdate
+from engine.store.notifications import MAY_REPLACE, StatusUpdate
 from engine.store.sealing import Sealer
 from engine.store.services import Services
 from engine.store.store import Store
@@ -229,38 +229,3 @@ async def test_settling_callbacks_reads_the_settled_rows_only(
         assert kept_rows == [(owner, 0)]  # 19 deleted; the fenced row stays its owner's
     else:
         assert kept_rows == [(None, 1)] * 19 + [(owner, 0)]
-
-
-def _scanned(node: dict[str, Any]) -> tuple[set[str], int]:
-    """The relations a plan reads, and how many partitions it pruned at its start."""
-    names = {node["Relation Name"]} if "Relation Name" in node else set()
-    removed = node.get("Subplans Removed", 0)
-    for child in node.get("Plans", []):
-        more, pruned = _scanned(child)
-        names |= more
-        removed += pruned
-    return names, removed
-
-
-async def test_a_receipt_lookup_reads_the_recent_partitions_under_its_kept_plan(
-    store: Store,
-) -> None:
-    # The kept (generic) plan prunes at its start: the partitions of the last two days,
-    # not the week created ahead (nor, in production, the weeks of retention behind).
-    parts = await sql.fetch(
-        store, "SELECT inhrelid::regclass::text AS name FROM pg_inherits"
-        " WHERE inhparent = 'notifications'::regclass",
-    )  # fmt: skip
-    assert len(parts) >= 8  # the day partitions ahead, and the first one
-    row = make_row(id=new_ids(1, utcnow())[0])
-    await store.insert_notifications([row])
-    await store.update_statuses(
-        [StatusUpdate(id=row.id, status=st.SENDING, at=utcnow(), provider_reference="ref-now")]
-    )
-    async with sql.KeyedStatement(store, RECEIPT_RECENT_LOOKUP_SQL) as kept:
-        await kept.run(["ref-now"])  # the plan is made here, and kept
-        top = await kept.plan(["ref-now"])
-    names, pruned = _scanned(top["Plan"])
-    assert top["Plan"]["Actual Rows"] == 1
-    assert 1 <= len(names) <= 2, names  # today's partition, and tomorrow's near midnight
-    assert pruned >= len(parts) - 2

@@ -36,9 +36,8 @@ from tests import sql
 from tests.store.test_sealing import KEY_A
 from tests.store.test_store import make_row
 
-# The statement on notifications allowed not to name the service (module docstring), and
-# its form bounded to the recent partitions.
-EXCEPTIONS = {"RECEIPT_LOOKUP_SQL", "RECEIPT_RECENT_LOOKUP_SQL"}
+# The one statement on notifications allowed not to name the service (module docstring).
+EXCEPTIONS = {"RECEIPT_LOOKUP_SQL"}
 
 
 class RecordingPipe(Pipe):
