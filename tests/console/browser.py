@@ -28,6 +28,8 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 NPM = shutil.which("npm")
 NODE_DIR = Path(__file__).resolve().parents[1] / ".node"
+# How chromium 156 answers a call on a node of a page navigated away from.
+_DETACHED = "does not belong to the document"
 AXE = NODE_DIR / "node_modules" / "axe-core" / "axe.min.js"
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 T = TypeVar("T")
@@ -138,6 +140,26 @@ class Browser:
                 StaleElementReferenceException,
             ),
         ).until(shown, f"no page titled {expected!r}")
+
+    def wait_gone(self, element: Any, what: str, seconds: float = 15) -> None:
+        """Wait until ``element`` has left the document (its page navigated away): what
+        selenium's ``staleness_of`` waits for, and chromium 156 also reports the detached
+        node as a bare inspector error rather than a stale element."""
+        from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        def gone(_: object) -> bool:
+            try:
+                element.is_enabled()
+            except StaleElementReferenceException:
+                return True
+            except WebDriverException as exc:
+                if _DETACHED in str(exc):
+                    return True
+                raise
+            return False
+
+        WebDriverWait(self.driver, seconds).until(gone, what)
 
     def wait_text(self, expected: str) -> None:
         """Wait (15 s at most) for ``expected`` in the page's source: for a form that

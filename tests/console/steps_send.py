@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
-from functools import partial
 from pathlib import Path
 
 from tests.console.browser import Browser
@@ -118,7 +117,6 @@ def wait_for_job(b: Browser, counted: str, check: Check = None, seconds: float =
     """Refresh the job page (its link) until its progress table shows ``counted`` (each
     time waiting for the old page to go: a click may return before the next page comes)."""
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.expected_conditions import staleness_of
 
     deadline = time.monotonic() + seconds
     while True:
@@ -128,7 +126,7 @@ def wait_for_job(b: Browser, counted: str, check: Check = None, seconds: float =
         assert time.monotonic() < deadline, f"the job never showed {counted!r}"
         time.sleep(0.2)
         b.driver.find_element(By.CSS_SELECTOR, "main a.button").click()
-        _wait(b, partial(staleness_of(table), b.driver), "the job page's refresh")
+        b.wait_gone(table, "the job page's refresh")
         _wait(b, lambda: bool(b.driver.find_elements(By.TAG_NAME, "table")), "the job's table")
     if check:
         check("job")
@@ -141,14 +139,13 @@ def wait_delivered_on_activity(
     delivered (the status cell of the row that names it), as a person reloading the page
     would."""
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.expected_conditions import staleness_of
 
     b.get(f"/console/services/{service_id}/notifications")
     box = b.driver.find_element(By.ID, "search")
     box.clear()
     box.send_keys(recipient)
     b.driver.find_element(By.CSS_SELECTOR, "form.activity-filters button[type=submit]").click()
-    _wait(b, partial(staleness_of(box), b.driver), "the search's answer")  # not the old page
+    b.wait_gone(box, "the search's answer")  # not the old page
     delivered = (
         f"//table[contains(@class, 'activity')]//tr[td[1]/a[normalize-space()='{recipient}']]"
         "/td[contains(@class, 'status-delivered')]"
