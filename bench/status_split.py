@@ -44,22 +44,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.soak import DATA_KEY, rows
 from bench.store_inserts import in_scratch
 from engine.crypto import DataKeys
-from engine.store.notifications import STORED_COLUMNS
+from engine.store.notifications import _COLUMN_TYPES, STORED_COLUMNS
 from engine.store.sealing import Sealer
 from engine.store.store import Store
 from tests import sql
 
 PHASES = ("insert", "sending", "reference", "delivered")
-_TYPES = {
-    "id": "uuid", "service_id": "uuid", "template_id": "uuid", "template_version": "int",
-    "api_key_id": "uuid", "key_type": "text", "notification_type": "text",
-    "recipient": "text", "client_reference": "text", "personalisation": "jsonb",
-    "subject": "text", "body": "text", "reply_to_text": "text", "process_type": "text",
-    "billable_units": "int", "job_id": "uuid", "job_row_number": "int",
-    "scheduled_for": "timestamptz", "unsubscribe_url": "text", "created_at": "timestamptz",
-    "owner": "uuid", "language": "text", "callback_url": "text", "recipient_hash": "bytea",
-    "status": "text",
-}  # fmt: skip
+_TYPES = _COLUMN_TYPES  # the store's own column types
 _CHANGED = ("provider text, provider_reference text, provider_response text,"
             " feedback_type text, feedback_subtype text, sent_at timestamptz,"
             " updated_at timestamptz")  # fmt: skip
