@@ -119,13 +119,14 @@ def measure(args: argparse.Namespace, folder: Path, procs: Processes, dsn: str) 
         )
         cb_url = f"http://127.0.0.1:{procs.listening_port('callbacks', receiver)}"
     providers = "aws" if args.providers == "auto" else args.providers
+    root = Path(args.engine_root).resolve() if args.engine_root else ROOT
     try:
-        engine, base, token, sim_url = start_engine(procs, dsn, folder, providers, args)
+        engine, base, token, sim_url = start_engine(procs, dsn, folder, providers, args, root)
     except Failed as exc:
         if args.providers != "auto" or "unknown provider" not in str(exc):
             raise
         providers = "simulated"  # this engine has no SES/SNS providers
-        engine, base, token, sim_url = start_engine(procs, dsn, folder, providers, args)
+        engine, base, token, sim_url = start_engine(procs, dsn, folder, providers, args, root)
     ids = provision(base, token, args.notifications, cb_url and cb_url + "/callback", args.channel)
     profiler = profile_path = None
     if args.profile:

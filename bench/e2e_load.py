@@ -36,10 +36,16 @@ def http(
 
 
 def start_engine(
-    procs: Processes, dsn: str, folder: Path, providers: str, args: argparse.Namespace
+    procs: Processes,
+    dsn: str,
+    folder: Path,
+    providers: str,
+    args: argparse.Namespace,
+    root: Path = ROOT,
 ) -> tuple[subprocess.Popen[bytes], str, str, str | None]:
-    """Start simulators and the engine: (engine process, base URL, admin token, AWS
-    simulator URL or None)."""
+    """Start simulators and the engine (``root``'s: another checkout's engine under this
+    one's load and simulators, for an A/B pair in which only the engine differs): (engine
+    process, base URL, admin token, AWS simulator URL or None)."""
     import httpx2
 
     port, admin_token = free_port(), secrets.token_urlsafe(24)
@@ -83,10 +89,6 @@ def start_engine(
                 "NOTIFY_AWS_ENDPOINT_URL": sim_url,
             }
         )
-    # --engine-root: another checkout's engine under this one's load and simulators (an
-    # A/B of two builds in which only the engine differs).
-    other = getattr(args, "engine_root", None)
-    root = Path(other).resolve() if other else ROOT
     engine = procs.start(f"engine-{providers}", [PY, "-m", "engine", "serve"], env, cwd=root)
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
