@@ -40,6 +40,7 @@ from bench.harness import (  # noqa: E402
     Processes,
     database,
     proc_cpu_seconds,
+    proc_cpu_split,
     proc_status_mb,
     sql,
 )
@@ -137,10 +138,10 @@ def measure(args: argparse.Namespace, folder: Path, procs: Processes, dsn: str) 
         # counts threads waiting for the GIL or a socket, and spreads a difference over
         # everything (README, "Results", twelfth session).
         profiler = procs.start("py-spy", [str(Path(PY).parent / "py-spy"), "record", "--pid",
-                               str(engine.pid), "--rate", "49", "--format", "raw",
+                               str(engine.pid), "--rate", str(args.profile_rate), "--format", "raw",
                                "--nonblocking", "--gil", "--subprocesses",
                                "--output", str(profile_path)])  # fmt: skip
-    cpu0, t0 = proc_cpu_seconds(engine.pid), time.time()
+    (user0, sys0), t0 = proc_cpu_split(engine.pid), time.time()
     load = (
         send_single(procs, base, ids, args, folder)
         if args.mode == "single"
@@ -149,7 +150,8 @@ def measure(args: argparse.Namespace, folder: Path, procs: Processes, dsn: str) 
     delivered, failed, callbacks = wait_until_done(
         dsn, ids["service_id"], load["created"], cb_url, args
     )
-    cpu = proc_cpu_seconds(engine.pid) - cpu0
+    user, system = (a - b for a, b in zip(proc_cpu_split(engine.pid), (user0, sys0), strict=True))
+    cpu = user + system
     peak_rss = proc_status_mb(engine.pid, "VmHWM")
     helpers = {
         name: round(proc_cpu_seconds(proc.pid), 1)
@@ -187,6 +189,7 @@ def measure(args: argparse.Namespace, folder: Path, procs: Processes, dsn: str) 
         "callbacks": callbacks if cb_url else None,
         "callbacks_per_s": round(callbacks / seconds, 1) if cb_url else None,
         "engine_cpu_s_per_1000": round(cpu / max(n, 1) * 1000, 3),
+        "engine_system_cpu_share": round(system / max(cpu, 1e-9), 3),
         "peak_rss_mb": round(peak_rss, 1),
         "delivered": delivered,
         "failed": failed,
@@ -309,6 +312,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--engine-env", action="append", default=[], metavar="NAME=VALUE",
                    help="extra engine setting, e.g. NOTIFY_CALLBACK_CONCURRENCY=32")  # fmt: skip
     p.add_argument("--profile", action="store_true", help="py-spy the engine's CPU (GIL holder)")
+    p.add_argument("--profile-rate", type=int, default=49, help="py-spy samples per second")
     args = p.parse_args(argv)
     if args.quick:
         args.notifications = 20_000

@@ -120,12 +120,18 @@ def process_tree(pid: int) -> list[int]:
 
 def proc_cpu_seconds(pid: int) -> float:
     """CPU seconds (user + system) of ``pid`` and its live descendants."""
-    total = 0
+    return sum(proc_cpu_split(pid))
+
+
+def proc_cpu_split(pid: int) -> tuple[float, float]:
+    """CPU seconds in user and in system mode of ``pid`` and its live descendants."""
+    user = system = 0
     for member in process_tree(pid):
         with contextlib.suppress(OSError):
             fields = Path(f"/proc/{member}/stat").read_text().rpartition(")")[2].split()
-            total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
+            user, system = user + int(fields[11]), system + int(fields[12])
+    tick = os.sysconf("SC_CLK_TCK")
+    return user / tick, system / tick
 
 
 def proc_status_mb(pid: int, field: str) -> float:

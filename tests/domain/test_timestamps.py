@@ -30,3 +30,10 @@ def test_matches_notifys_strftime_format(value: dt.datetime, offset_minutes: int
     aware = value.replace(tzinfo=dt.timezone(dt.timedelta(minutes=offset_minutes)))
     expected = aware.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     assert format_ts(aware) == expected
+
+
+@given(hs.datetimes(min_value=dt.datetime(1970, 1, 2), max_value=dt.datetime(2200, 1, 1)))
+def test_a_utc_value_as_the_store_returns_it(value: dt.datetime) -> None:
+    aware = value.replace(tzinfo=dt.UTC)
+    assert format_ts(aware) == aware.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    assert format_ts(aware.replace(microsecond=0)) == aware.strftime("%Y-%m-%dT%H:%M:%S.000000Z")
