@@ -150,7 +150,8 @@ def measure(args: argparse.Namespace, folder: Path, procs: Processes, dsn: str) 
     delivered, failed, callbacks = wait_until_done(
         dsn, ids["service_id"], load["created"], cb_url, args
     )
-    user, system = (a - b for a, b in zip(proc_cpu_split(engine.pid), (user0, sys0), strict=True))
+    user1, sys1 = proc_cpu_split(engine.pid)
+    user, system = user1 - user0, sys1 - sys0
     cpu = user + system
     peak_rss = proc_status_mb(engine.pid, "VmHWM")
     helpers = {

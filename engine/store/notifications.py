@@ -203,6 +203,12 @@ RECEIPT_LOOKUP_SQL = (
 )
 
 
+async def lookup_references(conn: Any, references: list[str]) -> dict[str, Any]:
+    """The rows of these provider references (``RECEIPT_LOOKUP_SQL``'s columns), by
+    reference; one statement over every partition (a receipt names no day)."""
+    return {r["provider_reference"]: r for r in await conn.fetch(RECEIPT_LOOKUP_SQL, references)}
+
+
 async def update_in_rounds(conn: Any, updates: list[StatusUpdate]) -> list[list[StatusChange]]:
     """Apply updates in order. One UPDATE cannot change a row twice, so the k-th update
     of an id goes in round k. One round is one statement (atomic on its own, with the

@@ -78,12 +78,12 @@ from engine.store.notifications import (
     COPY_FROM_ROWS,
     INSERT_SQL,
     INSERT_WITH_URL_SQL,
-    RECEIPT_LOOKUP_SQL,
     STORED_COLUMNS,
     Notifications,
     ReceiptOutcome,
     StatusChange,
     StatusUpdate,
+    lookup_references,
     update_in_rounds,
 )
 from engine.store.partitions import Partitions
@@ -274,8 +274,7 @@ class Store:
             # No transaction: the lookup only reads, and each UPDATE re-checks the status
             # it may move from, so a row that changed in between is simply not updated.
             async with self._keyed_pool.acquire() as conn:
-                found = await conn.fetch(RECEIPT_LOOKUP_SQL, list({r.reference for r in receipts}))
-                ids = {r["provider_reference"]: r for r in found}
+                ids = await lookup_references(conn, list({r.reference for r in receipts}))
                 updates = [
                     receipt_update(ids[r.reference], r) for r in receipts if r.reference in ids
                 ]

@@ -29,9 +29,9 @@ import msgspec
 from engine.providers.base import Receipt
 from engine.store._pipe import Pipe
 from engine.store.notifications import (
-    RECEIPT_LOOKUP_SQL,
     StatusChange,
     StatusUpdate,
+    lookup_references,
     update_in_rounds,
 )
 
@@ -106,8 +106,8 @@ class UnmatchedReceipts:
                 if not rows:
                     return SweepResult(0, [], expired)
                 receipts = [_decoder.decode(r["receipt"]) for r in rows]
-                found = await conn.fetch(RECEIPT_LOOKUP_SQL, list({r.reference for r in receipts}))
-                by_reference = {f["provider_reference"]: f for f in found}
+                references = list({r.reference for r in receipts})
+                by_reference = await lookup_references(conn, references)
                 updates = [receipt_update(by_reference[r.reference], r) for r in receipts]
                 changed = await update_in_rounds(conn, updates)
                 await conn.execute(_DELETE_SQL, [r["id"] for r in rows])
