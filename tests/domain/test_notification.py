@@ -149,6 +149,30 @@ def test_new_ids_are_distinct_version_7_uuids_carrying_their_time() -> None:
     assert len({i.int & ((1 << 62) - 1) for i in singles}) == 3000
 
 
+def test_new_ids_are_what_the_uuid_constructor_makes_of_their_value() -> None:
+    """``new_ids`` skips ``uuid.UUID.__init__``: the ids must be indistinguishable from
+    the constructor's (equality both ways, hash, ordering, text, bytes, fields, pickle)."""
+    import pickle
+
+    at = dt.datetime(2026, 12, 7, 3, 30, tzinfo=dt.UTC)
+    for made in nt.new_ids(500, at):
+        built = uuid.UUID(int=made.int)
+        assert made == built
+        assert built == made
+        assert hash(made) == hash(built)
+        assert str(made) == str(built)
+        assert repr(made) == repr(built)
+        assert made.bytes == built.bytes
+        assert made.fields == built.fields
+        assert made.version == built.version == 7
+        assert made.is_safe is built.is_safe
+        assert type(made) is uuid.UUID
+        assert pickle.loads(pickle.dumps(made)) == built
+        assert uuid.UUID(str(made)) == made
+    ordered = nt.new_ids(50, at)
+    assert sorted(ordered) == sorted(uuid.UUID(int=i.int) for i in ordered)
+
+
 def test_ids_name_the_window_of_their_rows_created_at() -> None:
     early = dt.datetime(2026, 12, 6, 10, 0, tzinfo=dt.UTC)
     late = early + dt.timedelta(hours=3)
