@@ -29,10 +29,11 @@ import trio_asyncio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.soak import DATA_KEY
 from bench.store_inserts import _drop, _rows, _scratch, server_dsn
 from engine.actors.callbacks import CallbackManager
 from engine.actors.ownership import Ownership
-from engine.crypto import SecretBox
+from engine.crypto import DataKeys, SecretBox
 from engine.domain.timestamps import utcnow
 from engine.services import Registry
 from engine.store.notifications import StatusUpdate
@@ -78,7 +79,8 @@ async def prepare(store: Store, urls: list[str], count: int) -> list[uuid.UUID]:
 
 
 async def measure(dsn: str, urls: list[str], count: int, concurrency: int) -> dict[str, float]:
-    async with trio_asyncio.open_loop(), Store.open(dsn) as store:
+    keys = DataKeys([DATA_KEY])  # the engine seals personal data (issue 21)
+    async with trio_asyncio.open_loop(), Store.open(dsn, data_keys=keys) as store:
         await store.migrate()
         async with trio.open_nursery() as nursery:
             await nursery.start(store.run)

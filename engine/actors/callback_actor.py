@@ -79,6 +79,10 @@ class HttpSender:
             ),
         )  # fmt: skip
 
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """The client's watchdog (it bounds each POST by ``timeout``): the owner starts it."""
+        await self._client.run(task_status=task_status)
+
     async def post(self, url: str, body: bytes, headers: dict[str, str]) -> Answer:
         try:
             return Answer(await self._client.post(url, body, headers))

@@ -136,6 +136,8 @@ class CallbackManager:
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
+                if self._http is not None:
+                    await nursery.start(self._http.run)  # bounds every POST's time
                 nursery.start_soon(self.settler.writer)
                 nursery.start_soon(self._claimer)
                 nursery.start_soon(self._prober)

@@ -78,20 +78,26 @@ class ReceiptsActor:
                     await self._apply(batch)
             nursery.cancel_scope.cancel()
 
-    async def submit(self, receipts: Sequence[Receipt]) -> None:
+    async def submit(self, receipts: Sequence[Receipt], within: float | None = None) -> None:
         """Apply receipts now and return once they are committed or, unmatched, kept
-        (durable sources such as SNS over HTTP and SQS acknowledge only after this)."""
+        (durable sources such as SNS over HTTP and SQS acknowledge only after this).
+        ``within``: ``trio.TooSlowError`` once that many seconds have passed (the store's
+        watchdog bounds the status receipts' wait: no cancel scope per receipt)."""
         if receipts:
-            await self._apply(list(receipts))
+            await self._apply(list(receipts), within)
 
-    async def _apply(self, batch: list[Receipt]) -> None:
+    async def _apply(self, batch: list[Receipt], within: float | None = None) -> None:
         complaints = [r for r in batch if r.complaint]
         statuses = [r for r in batch if not r.complaint]
         if complaints:
-            await self._on_complaints(complaints)
+            if within is None:
+                await self._on_complaints(complaints)
+            else:
+                with trio.fail_after(within):  # complaints are rare: a cancel scope will do
+                    await self._on_complaints(complaints)
         if not statuses:
             return
-        matched, changes = await self._store.apply_receipts(statuses)
+        matched, changes = await self._store.apply_receipts(statuses, within)
         if changes:
             await self._on_changes(changes)
         if not all(matched):

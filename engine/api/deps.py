@@ -104,7 +104,7 @@ class CallbackControl(Protocol):
 class ReceiptSink(Protocol):
     """Where provider receipts posted over HTTP go (``engine.actors.receipts``)."""
 
-    async def submit(self, receipts: Sequence[Receipt]) -> None: ...
+    async def submit(self, receipts: Sequence[Receipt], within: float | None = None) -> None: ...
 
 
 class FileScanner(Protocol):

@@ -78,8 +78,7 @@ async def commit(deps: ApiDeps, receipts: list[Receipt]) -> bool:
     if actor is None:
         return False
     try:
-        with trio.fail_after(COMMIT_TIMEOUT_SECONDS):
-            await actor.submit(receipts)
+        await actor.submit(receipts, within=COMMIT_TIMEOUT_SECONDS)
     except (trio.TooSlowError, OSError, trio.BrokenResourceError, trio.ClosedResourceError):
         return False
     return True

@@ -21,14 +21,20 @@ Rules:
   a new connection resolves the host itself, refuses it (``AddressRefused``) if any address
   fails the check, and connects to the checked addresses only, so a name cannot resolve to
   a public address for the check and a private one for the connection.
-- https goes through ``trio.SSLStream`` with certificate and host name verification (the
-  ``ssl_context`` given, else the default one).
+- http goes through the socket itself (``client_sockets.PlainStream``: no trio stream
+  layers per call); https through ``trio.SSLStream`` with certificate and host name
+  verification (the ``ssl_context`` given, else the default one).
 - ``Timeouts`` are per phase, as httpx applies them: connect (TCP and TLS), then write and
   read, both restarted by every chunk; ``PhaseTimeout`` says which one ran out. One cancel
   scope per request, moved from phase to phase (entering scopes per chunk costs more), and
   none when there are no phase timeouts (``NO_TIMEOUTS``, the callback client, which bounds
   the whole request with its own scope): entering and leaving even an infinite scope cost
   ~6 µs, measured, about 8% of a loopback callback POST (client and server).
+- Or a request is bounded by a watchdog's ticket (``engine.watchdog``, the callback
+  client): a connect gets the time the ticket has left (a cancel scope: new connections
+  only), and the exchange is interrupted when it expires (``notify_closing`` on the
+  socket: the waiting send or receive fails); any failure of an expired ticket's request
+  is ``PhaseTimeout("deadline")``, and its connection is closed, never retried.
 - Closing a connection closes its socket at once: forceful and without a checkpoint, as
   ``trio.aclose_forcefully`` but without the await.
 - Responses are read by ``response_reader.py`` (the framing rules are there).
@@ -38,15 +44,18 @@ from __future__ import annotations
 
 import math
 import select
+import socket as stdsocket
 import ssl
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import msgspec
 import trio
 
+from engine.http1.client_sockets import PlainStream
 from engine.http1.response_reader import IncompleteResponse, ResponseReader
+from engine.watchdog import Ticket, nothing_to_wake
 
 READ_SIZE = 16_384
 # A connection idle for less than this is reused without the readability check (see rules).
@@ -130,14 +139,29 @@ class Origin:
         self.forgotten = False  # dropped by ``ConnectionPool.forget``: keep nothing idle
 
 
+class ByteStream(Protocol):
+    """What a connection's stream is used for: ``PlainStream`` (http), ``trio.SSLStream``."""
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None: ...
+
+    async def receive_some(self, max_bytes: int) -> bytes | bytearray: ...
+
+
 class ClientConnection:
     __slots__ = ("idle_since", "sock", "stream", "used")
 
-    def __init__(self, stream: trio.abc.Stream, sock: trio.socket.SocketType) -> None:
+    def __init__(self, stream: ByteStream, sock: trio.socket.SocketType | stdsocket.socket) -> None:
         self.stream, self.sock, self.used, self.idle_since = stream, sock, False, 0.0
 
     def close(self) -> None:
-        self.sock.close()  # forceful and without a checkpoint, like trio.aclose_forcefully
+        """Forceful and without a checkpoint, like ``trio.aclose_forcefully``."""
+        self.interrupt()  # no wait left on the file descriptor
+        self.sock.close()
+
+    def interrupt(self) -> None:
+        """Wake a send or receive waiting on this connection: it fails (a ticket expired)."""
+        if self.sock.fileno() != -1:
+            trio.lowlevel.notify_closing(self.sock)
 
     def readable(self) -> bool:
         poll = select.poll()
@@ -178,31 +202,48 @@ class ConnectionPool:
         *,
         head_only: bool = False,
         timeouts: Timeouts = NO_TIMEOUTS,
+        ticket: Ticket | None = None,
     ) -> ResponseReader:
         """Send ``message`` (head, body); return the complete response. Raises an
-        ``ExchangeError`` or ``MalformedResponse``."""
+        ``ExchangeError`` or ``MalformedResponse``. With ``ticket`` (and no ``timeouts``),
+        the ticket bounds the whole request (the module's rules)."""
         for _ in range(2):
             # An idle connection is taken without a checkpoint (the common case: no await).
-            connection = self._idle_connection(origin) or await self._connect(
-                origin, timeouts.connect
-            )
+            connection = self._idle_connection(origin)
+            if connection is None:
+                connect_seconds = timeouts.connect
+                if ticket is not None:
+                    left = max(0.0, ticket.deadline - trio.current_time())
+                    connect_seconds = min(connect_seconds, left)
+                connection = await self._connect(origin, connect_seconds)
             reused = connection.used
             answer = ResponseReader(max_body_bytes, head_only=head_only)
             try:
+                if ticket is not None:
+                    ticket.wake = connection.interrupt
                 if timeouts is NO_TIMEOUTS:  # no cancel scope at all: see the module's rules
                     await _transfer(connection.stream, message, answer, None, timeouts)
                 else:
                     await round_trip(connection.stream, message, answer, timeouts)
             except _Stale:
                 connection.close()
+                if ticket is not None and ticket.expired:
+                    raise PhaseTimeout("deadline") from None
                 if reused:
                     continue  # the server closed it while idle: once more, on a new one
                 raise ClosedBeforeResponse("connection closed before a response") from None
+            except Exception:
+                connection.close()
+                if ticket is not None and ticket.expired:
+                    raise PhaseTimeout("deadline") from None
+                raise
             except BaseException:
                 connection.close()
                 raise
             finally:
                 answer.release()
+                if ticket is not None:
+                    ticket.wake = nothing_to_wake
             if (
                 answer.keep_alive and not self.closed and not origin.forgotten
                 and len(origin.idle) < self.max_idle
@@ -240,7 +281,8 @@ class ConnectionPool:
             for option in self.socket_options:  # e.g. botocore's TCP_NODELAY, SO_KEEPALIVE
                 tcp.setsockopt(*option)
             if not origin.https:
-                return ClientConnection(tcp, tcp.socket)
+                plain = PlainStream.from_trio(tcp)
+                return ClientConnection(plain, plain.sock)
             context = self.ssl_context or ssl.create_default_context()
             tls = trio.SSLStream(tcp, context, server_hostname=origin.host)
             try:
@@ -289,7 +331,7 @@ class ConnectionPool:
 
 
 async def round_trip(
-    stream: trio.abc.Stream,
+    stream: ByteStream,
     message: tuple[bytes, bytes],
     reader: ResponseReader,
     timeouts: Timeouts = NO_TIMEOUTS,
@@ -317,7 +359,7 @@ class _Phase:
 
 
 async def _transfer(
-    stream: trio.abc.Stream,
+    stream: ByteStream,
     message: tuple[bytes, bytes],
     reader: ResponseReader,
     phase: _Phase | None,
@@ -352,7 +394,7 @@ async def _transfer(
         raise ConnectionLost(f"connection lost: {exc}", exc) from None
 
 
-async def _write(stream: trio.abc.Stream, head: bytes, body: bytes, phase: _Phase | None,
+async def _write(stream: ByteStream, head: bytes, body: bytes, phase: _Phase | None,
                  write_seconds: float) -> None:  # fmt: skip
     """Send a large request; every chunk restarts the write timeout, as in httpx."""
     await stream.send_all(head)

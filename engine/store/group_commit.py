@@ -19,6 +19,11 @@ Rules:
 - A request's items are never split: they commit or fail together.
 - The write itself is shielded: once rows are handed to the database, the waiters must
   learn the outcome even while the engine shuts down.
+- A waiter may bound its wait with a watchdog's ticket (``engine.watchdog``: no cancel
+  scope per request on the receipts' path): when it expires, the waiter stops waiting
+  with ``trio.TooSlowError``. Its items stay in their batch and may still commit, as
+  with a cancelled wait; a full mailbox is waited for under a cancel scope to the same
+  deadline (backpressure, the rare case).
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import trio
 
 from engine.batching import gather
 from engine.metrics import STORE_BATCH_ROWS, STORE_COMMIT_SECONDS, STORE_ROWS_TOTAL, labelled
+from engine.watchdog import Ticket
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -50,6 +56,12 @@ class Pending(Generic[T, R]):
         self.done = trio.Event()
         self.result: list[R] = []
         self.error: BaseException | None = None
+
+    def give_up(self) -> None:
+        """A ticket's wake: the waiter stops waiting (``trio.TooSlowError``)."""
+        if not self.done.is_set():
+            self.error = trio.TooSlowError()
+            self.done.set()
 
 
 class GroupCommit(Generic[T, R]):
@@ -74,9 +86,19 @@ class GroupCommit(Generic[T, R]):
         self._linger = linger
         self._send, self._recv = trio.open_memory_channel[Pending[T, R]](mailbox)
 
-    async def submit(self, items: Sequence[T]) -> list[R]:
+    async def submit(self, items: Sequence[T], ticket: Ticket | None = None) -> list[R]:
+        """The items' results once committed; with ``ticket``, ``trio.TooSlowError`` once
+        it expires (the module's rules)."""
         pending: Pending[T, R] = Pending(items)
-        await self._send.send(pending)
+        if ticket is None:
+            await self._send.send(pending)
+        else:
+            try:
+                self._send.send_nowait(pending)
+            except trio.WouldBlock:
+                with trio.fail_at(ticket.deadline):
+                    await self._send.send(pending)
+            ticket.wake = pending.give_up
         await pending.done.wait()
         if pending.error is not None:
             raise pending.error

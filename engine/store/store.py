@@ -99,6 +99,11 @@ from engine.store.services import Services
 from engine.store.team_notices import TeamNotices
 from engine.store.templates import Templates
 from engine.store.unmatched_receipts import UnmatchedReceipts, keep, receipt_update
+from engine.watchdog import Watchdog
+
+# The store's watchdog looks this often: bounds of a few seconds (receipts' 10) hold to
+# within half a second.
+WATCHDOG_TICK_S = 0.5
 
 
 class Store:
@@ -154,6 +159,9 @@ class Store:
         # opened from a DSN has one (its listening connection is its own).
         self.changes = None if changes is None else changes(self.availability)
         self._writers = writers
+        # Bounds the waits of writers' callers that pass ``within`` (receipts over HTTP):
+        # no cancel scope per request (engine.watchdog). Runs with the writers.
+        self.watchdog = Watchdog(WATCHDOG_TICK_S)
         linger = linger_ms / 1000.0
         # Status writes (provider actors) are off every request's latency path: gathering
         # them longer makes fewer, larger transactions (each costs a round trip, a commit).
@@ -234,13 +242,17 @@ class Store:
             )
 
     async def run(self, *, task_status: trio.TaskStatus[Store] = trio.TASK_STATUS_IGNORED) -> None:
-        """Run the writer tasks until both mailboxes are closed and drained."""
+        """Run the writer tasks until the mailboxes are closed and drained (the watchdog
+        with them)."""
         async with trio.open_nursery() as nursery:
-            for _ in range(self._writers):
-                nursery.start_soon(self.inserts.run_writer)
-                nursery.start_soon(self.updates.run_writer)
-                nursery.start_soon(self.receipts.run_writer)
-            task_status.started(self)
+            await nursery.start(self.watchdog.run)
+            async with trio.open_nursery() as writers:
+                for _ in range(self._writers):
+                    writers.start_soon(self.inserts.run_writer)
+                    writers.start_soon(self.updates.run_writer)
+                    writers.start_soon(self.receipts.run_writer)
+                task_status.started(self)
+            nursery.cancel_scope.cancel()
 
     async def close(self) -> None:
         """Stop intake; writers finish what is queued, then ``run`` returns."""
@@ -260,12 +272,17 @@ class Store:
         return await self.updates.submit(updates)
 
     async def apply_receipts(
-        self, receipts: Sequence[Receipt]
+        self, receipts: Sequence[Receipt], within: float | None = None
     ) -> tuple[list[bool], list[StatusChange]]:
         """Apply provider receipts; returns (reference found?, per receipt) and the changes.
         Receipts not found are stored (``engine.store.unmatched_receipts``) before this
-        returns, so the caller may acknowledge every receipt it passed."""
-        outcomes = await self.receipts.submit(receipts)
+        returns, so the caller may acknowledge every receipt it passed. ``within``:
+        ``trio.TooSlowError`` after that many seconds (the watchdog's tick late at most)."""
+        if within is None:
+            outcomes = await self.receipts.submit(receipts)
+        else:
+            with self.watchdog.ticket(within) as ticket:
+                outcomes = await self.receipts.submit(receipts, ticket)
         changes = [o.change for o in outcomes if o.change is not None]
         return [o.matched for o in outcomes], changes
 

@@ -64,15 +64,16 @@ async def receiving(limits: ServerLimits | None = None) -> AsyncIterator[tuple[R
 
 
 async def test_keep_alive_reuses_one_connection_and_sends_headers_and_body() -> None:
-    client = Http11Client(timeout=5)
     with trio.fail_after(10):
-        async with receiving() as (receiver, url):
+        async with (
+            Http11Client.running(timeout=5) as client,
+            receiving() as (receiver, url),
+        ):
             for i in range(20):
                 status = await client.post(
                     url, f'{{"n": {i}}}'.encode(), {"Authorization": "Bearer t"}
                 )
                 assert status == 200
-        await client.aclose()
     assert len(set(receiver.peers)) == 1
     assert receiver.bodies[-1] == b'{"n": 19}'
     assert receiver.headers[0][b"authorization"] == b"Bearer t"
@@ -80,43 +81,87 @@ async def test_keep_alive_reuses_one_connection_and_sends_headers_and_body() -> 
 
 
 async def test_status_codes_come_back_and_close_and_chunked_responses_work() -> None:
-    client = Http11Client(timeout=5)
     with trio.fail_after(10):
-        async with receiving() as (receiver, url):
+        async with (
+            Http11Client.running(timeout=5) as client,
+            receiving() as (receiver, url),
+        ):
             receiver.status, receiver.close = 503, True
             assert [await client.post(url, b"{}", {}) for _ in range(3)] == [503] * 3
             receiver.status, receiver.close, receiver.chunked = 201, False, True
             assert await client.post(url, b"{}", {}) == 201
-        await client.aclose()
     assert len(set(receiver.peers)) == 4  # "connection: close" is honoured
 
 
 async def test_a_slow_endpoint_times_out() -> None:
-    client = Http11Client(timeout=0.3)
+    """The client's watchdog bounds the request (no cancel scope per request): the
+    answer that does not come in time is TooSlowError within the watchdog's tick, and
+    the interrupted connection is never reused."""
     with trio.fail_after(10):
-        async with receiving() as (receiver, url):
+        async with (
+            Http11Client.running(timeout=0.3) as client,
+            receiving() as (receiver, url),
+        ):
+            assert await client.post(url, b"{}", {}) == 200
             receiver.delay = 2.0
+            start = trio.current_time()
             with pytest.raises(trio.TooSlowError):
                 await client.post(url, b"{}", {})
-        await client.aclose()
+            waited = trio.current_time() - start
+            assert 0.3 <= waited <= 0.3 + 0.03 + 0.2, waited  # a tick late, + a busy CI
+            receiver.delay = 0.0
+            assert await client.post(url, b"{}", {}) == 200
+    assert len(receiver.peers) == 3
+    assert len(set(receiver.peers)) == 2  # a new connection after the timed-out one
+
+
+async def test_a_server_that_does_not_read_a_large_body_times_out() -> None:
+    """The ticket also interrupts a send waiting for room (the peer reads nothing)."""
+
+    async def deaf(stream: trio.SocketStream) -> None:
+        await trio.sleep(5)
+        await trio.aclose_forcefully(stream)
+
+    with trio.fail_after(10):
+        async with Http11Client.running(timeout=0.5) as client, trio.open_nursery() as nursery:
+            [listener] = await nursery.start(partial(trio.serve_tcp, deaf, 0, host="127.0.0.1"))
+            url = f"http://127.0.0.1:{listener.socket.getsockname()[1]}/cb"
+            start = trio.current_time()
+            with pytest.raises(trio.TooSlowError):
+                await client.post(url, b"x" * 50_000_000, {})
+            assert trio.current_time() - start <= 0.5 + 0.05 + 0.2
+            nursery.cancel_scope.cancel()
+
+
+async def test_a_client_without_its_watchdog_sends_nothing() -> None:
+    client = Http11Client(timeout=5)
+    with trio.fail_after(10):
+        async with receiving() as (receiver, url):
+            with pytest.raises(RuntimeError, match="watchdog is not running"):
+                await client.post(url, b"{}", {})
+    await client.aclose()
+    assert receiver.peers == []
 
 
 async def test_nothing_listening_is_a_client_error() -> None:
     async with receiving() as (_, url):
         pass  # the port is free again
-    with trio.fail_after(10), pytest.raises(HttpClientError):
-        await Http11Client(timeout=2).post(url, b"{}", {})
+    with trio.fail_after(10):
+        async with Http11Client.running(timeout=2) as client:
+            with pytest.raises(HttpClientError):
+                await client.post(url, b"{}", {})
 
 
 async def test_an_idle_connection_the_server_closed_is_replaced() -> None:
-    client = Http11Client(timeout=5)
     limits = ServerLimits(keepalive_timeout=0.2)
     with trio.fail_after(10):
-        async with receiving(limits) as (receiver, url):
+        async with (
+            Http11Client.running(timeout=5) as client,
+            receiving(limits) as (receiver, url),
+        ):
             assert await client.post(url, b"{}", {}) == 200
             await trio.sleep(0.6)  # the server closes the idle connection
             assert await client.post(url, b"{}", {}) == 200
-        await client.aclose()
     assert len(set(receiver.peers)) == 2
 
 
@@ -143,20 +188,22 @@ async def test_https_verifies_the_certificate() -> None:
                 )  # fmt: skip
                 port = listeners[0].transport_listener.socket.getsockname()[1]
                 url = f"https://localhost:{port}/cb"
-                client = Http11Client(ssl_context=trusting)
-                assert await client.post(url, b"{}", {}) == 202
-                await client.aclose()
-                with pytest.raises(HttpClientError):  # an unknown certificate is refused
-                    await Http11Client().post(url, b"{}", {})
+                async with Http11Client.running(ssl_context=trusting) as client:
+                    assert await client.post(url, b"{}", {}) == 202
+                async with Http11Client.running() as untrusting:
+                    with pytest.raises(HttpClientError):  # an unknown certificate is refused
+                        await untrusting.post(url, b"{}", {})
                 nursery.cancel_scope.cancel()
 
 
 async def test_a_forgotten_origin_keeps_no_connection_and_comes_back_on_a_new_one() -> None:
     """Per-send callback origins (issue 23) are forgotten when their actor is reaped: the
     idle connection is closed, and one in flight meanwhile is closed when done."""
-    client = Http11Client(timeout=5)
     with trio.fail_after(10):
-        async with receiving() as (receiver, url):
+        async with (
+            Http11Client.running(timeout=5) as client,
+            receiving() as (receiver, url),
+        ):
             origin = url.split("/callback")[0]
             assert await client.post(url, b"{}", {}) == 200
             client.forget(origin)
@@ -168,6 +215,5 @@ async def test_a_forgotten_origin_keeps_no_connection_and_comes_back_on_a_new_on
             receiver.delay = 0.0
             assert await client.post(url, b"{}", {}) == 200
             assert await client.post(url, b"{}", {}) == 200
-        await client.aclose()
     # One connection each for the first two requests; the last two share the third.
     assert len(set(receiver.peers)) == 3

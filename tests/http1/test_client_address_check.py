@@ -25,9 +25,12 @@ async def _counting_server(nursery: trio.Nursery) -> tuple[list[int], int]:
 
 
 async def test_a_private_address_is_refused_at_connect_time() -> None:
-    strict = Http11Client(timeout=5, address_check=partial(address_problem, allow_private=False))
-    open_ = Http11Client(timeout=5)
-    async with trio.open_nursery() as nursery:
+    strict_check = partial(address_problem, allow_private=False)
+    async with (
+        Http11Client.running(timeout=5, address_check=strict_check) as strict,
+        Http11Client.running(timeout=5) as open_,
+        trio.open_nursery() as nursery,
+    ):
         seen, port = await _counting_server(nursery)
         for url in (f"http://127.0.0.1:{port}/cb", f"http://localhost:{port}/cb"):
             with pytest.raises(HttpClientError, match="must not point to a loopback"):
@@ -36,16 +39,16 @@ async def test_a_private_address_is_refused_at_connect_time() -> None:
         assert await open_.post(f"http://127.0.0.1:{port}/cb", b"{}", {}) == 200
         assert seen == [1]  # the same server answers a client without the check
         nursery.cancel_scope.cancel()
-    await strict.aclose()
-    await open_.aclose()
 
 
 async def test_an_http_url_is_refused_before_connecting() -> None:
-    client = Http11Client(timeout=5, url_check=partial(url_problem, allow_http=False))
-    async with trio.open_nursery() as nursery:
+    https_only = partial(url_problem, allow_http=False)
+    async with (
+        Http11Client.running(timeout=5, url_check=https_only) as client,
+        trio.open_nursery() as nursery,
+    ):
         seen, port = await _counting_server(nursery)
         with pytest.raises(HttpClientError, match="not a valid https url"):
             await client.post(f"http://127.0.0.1:{port}/cb", b"{}", {})
         assert seen == []
         nursery.cancel_scope.cancel()
-    await client.aclose()

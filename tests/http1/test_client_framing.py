@@ -27,15 +27,12 @@ Post = Callable[[str], Awaitable[tuple[int, bytes | None]]]
 
 @asynccontextmanager
 async def callback_client() -> AsyncIterator[Post]:
-    client = Http11Client(timeout=5)
+    async with Http11Client.running(timeout=5) as client:
 
-    async def post(url: str) -> tuple[int, bytes | None]:
-        return await client.post(url, b"{}", {}), None
+        async def post(url: str) -> tuple[int, bytes | None]:
+            return await client.post(url, b"{}", {}), None
 
-    try:
         yield post
-    finally:
-        await client.aclose()
 
 
 @asynccontextmanager
@@ -130,11 +127,12 @@ async def test_a_close_delimited_response_is_an_answer_not_a_connection_failure(
     # server's close after the body raised HttpClientError("connection closed mid-response")
     # and a 200 the endpoint had sent counted as a failed callback (retried, then given up).
     answer = b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n{"ok": true}'
-    client = Http11Client(timeout=5)
     with trio.fail_after(10):
-        async with raw_server(answer, close=True) as (raw, url):
+        async with (
+            Http11Client.running(timeout=5) as client,
+            raw_server(answer, close=True) as (raw, url),
+        ):
             assert [await client.post(url, b"{}", {}) for _ in range(3)] == [200] * 3
-        await client.aclose()
     assert raw.connections == 3  # no length: the body ends the connection; none is reused
 
 

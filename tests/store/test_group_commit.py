@@ -113,3 +113,60 @@ async def test_many_bad_requests_fail_alone_within_the_bound(autojump_clock: obj
         assert all(outcomes[i] is NUL_REFUSED for i in bad)
         assert all(outcomes[i] == [len(f"g{i}")] for i in range(n) if i not in bad)
         assert len(db.transactions) - 1 <= 2 * (n - 1)
+
+
+async def test_a_ticket_bounds_the_wait_and_the_rows_still_commit(autojump_clock: object) -> None:
+    """The receipts' bound (engine.watchdog): a write stuck for 30 s releases a waiter with
+    a 10 s ticket at 10 s (within the watchdog's tick), without a cancel scope; its items
+    stay in the batch and commit when the write completes. A waiter without a ticket waits."""
+    from engine.watchdog import Watchdog
+
+    committed: list[str] = []
+
+    async def slow_write(items: list[str]) -> list[list[int]]:
+        await trio.sleep(30)
+        committed.extend(items)
+        return [[1] for _ in items]
+
+    commit: GroupCommit[str, int] = GroupCommit(
+        "test", slow_write, max_rows=100, linger=0.01, mailbox=2
+    )
+    watchdog = Watchdog(0.5)
+    outcomes: dict[str, object] = {}
+
+    async def bounded(item: str) -> None:
+        start = trio.current_time()
+        with watchdog.ticket(10) as ticket:
+            try:
+                await commit.submit([item], ticket)
+                outcomes[item] = "committed"
+            except trio.TooSlowError:
+                outcomes[item] = trio.current_time() - start
+
+    async def unbounded(item: str) -> None:
+        await commit.submit([item])
+        outcomes[item] = trio.current_time()
+
+    async with trio.open_nursery() as nursery:
+        await nursery.start(watchdog.run)
+        nursery.start_soon(commit.run_writer)
+        async with trio.open_nursery() as clients:
+            clients.start_soon(bounded, "a")
+            clients.start_soon(unbounded, "b")
+            await trio.sleep(1)
+            # The writer holds a and b; two more fill the mailbox; the fifth request waits
+            # for room under its ticket's deadline, and gives up at it.
+            for item in ("c", "d", "e"):
+                clients.start_soon(bounded, item)
+                await trio.sleep(0.1)
+        await commit.close()
+        nursery.cancel_scope.cancel()
+    for item in ("a", "c", "d", "e"):
+        waited = outcomes[item]
+        assert isinstance(waited, float), (item, waited)
+        assert 10 <= waited <= 10.5, (item, waited)
+    waited_unbounded = outcomes["b"]
+    assert isinstance(waited_unbounded, float)
+    assert waited_unbounded >= 30  # no ticket: it waited for the write
+    assert sorted(committed) == ["a", "b", "c", "d"]  # e never got into the mailbox
+    assert watchdog.held() == 0
