@@ -8,11 +8,10 @@ does the same (``python bench/callbacks.py``: A/B in the README, "Results", fift
 session). https keeps ``trio.SSLStream`` over a ``trio.SocketStream``.
 
 Rules:
-- ``send_all`` writes without a checkpoint when the kernel takes everything at once (a
-  request, usually); otherwise it waits for writability and writes the rest.
-- ``receive_some`` tries ``recv`` first and checkpoints when data was there, except right
-  after a send: the answer is rarely there yet, and a failed ``recv`` costs a system call
-  and an exception, so it waits for readability first.
+- The calls are ``socket_calls``' (shared with the server): ``send_all`` without a
+  checkpoint when the kernel takes everything at once (a request, usually);
+  ``receive_some`` tries ``recv`` first and checkpoints when data was there, except right
+  after a send, when it waits for readability first (the answer is rarely there yet).
 - Errors are the socket's own ``OSError``; a wait woken by ``notify_closing`` (a closing
   or an expired ticket: ``pool.ClientConnection.interrupt``) raises
   ``trio.ClosedResourceError``, as trio's streams do. The pool handles both.
@@ -26,7 +25,7 @@ import socket as stdsocket
 
 import trio
 
-_WAIT_LIMIT = 1_000_000  # spurious wake-ups retried; bounded anyway
+from engine.http1 import socket_calls
 
 
 class PlainStream:
@@ -45,35 +44,9 @@ class PlainStream:
         return cls(stdsocket.socket(fileno=stream.socket.detach()))
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
-        view = memoryview(data)
-        sock = self.sock
-        for _ in range(_WAIT_LIMIT):
-            if not view:
-                self._just_sent = True
-                return
-            try:
-                sent = sock.send(view)
-            except BlockingIOError:
-                await trio.lowlevel.wait_writable(sock)
-                continue
-            view = view[sent:]
-        raise OSError("socket never became writable")  # pragma: no cover
+        await socket_calls.send_all(self.sock, data)
+        self._just_sent = True
 
     async def receive_some(self, max_bytes: int) -> bytes:
-        sock = self.sock
-        if not self._just_sent:
-            try:
-                data = sock.recv(max_bytes)
-            except BlockingIOError:
-                pass
-            else:
-                await trio.lowlevel.checkpoint()
-                return data
-        self._just_sent = False
-        for _ in range(_WAIT_LIMIT):
-            await trio.lowlevel.wait_readable(sock)
-            try:
-                return sock.recv(max_bytes)
-            except BlockingIOError:
-                continue
-        raise OSError("socket never became readable")  # pragma: no cover
+        just_sent, self._just_sent = self._just_sent, False
+        return await socket_calls.receive(self.sock, max_bytes, wait_first=just_sent)

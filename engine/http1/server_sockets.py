@@ -6,9 +6,10 @@ server's CPU per request in a py-spy profile of ``bench/ingress.py``; the syscal
 themselves were a fifth. Here a call is tried first and only a would-block waits.
 
 Rules:
-- ``receive`` tries ``recv``; only when nothing is there does it wait. A receive that
-  did not wait still checkpoints, so a client that pipelines without pause cannot
-  starve the other connections and a drain's cancellation reaches the connection.
+- The calls themselves are ``socket_calls``' (shared with the client): ``receive`` tries
+  ``recv`` and waits only when nothing is there; a receive that did not wait still
+  checkpoints, so a client that pipelines without pause cannot starve the other
+  connections and a drain's cancellation reaches the connection.
 - Timeouts are not a cancel scope per wait (entering and leaving one cost more than the
   recv itself): a waiting connection publishes ``wait_deadline``, and one watchdog per
   server (``watch_deadlines``) wakes those past it with ``interrupt``, which makes the
@@ -19,7 +20,7 @@ Rules:
   wakes waiters and nothing else); a task already woken by data is left alone, so a
   request that arrived at the deadline is still served.
 - ``send_all`` writes without a checkpoint when the kernel takes everything at once (the
-  usual case for a response); it waits for writability otherwise.
+  usual case for a response); it waits for writability otherwise (``socket_calls``).
 - ``close`` tells trio first (``notify_closing``) so no wait is left on a closed fd.
 - ``accept_connections`` takes every pending connection per wake-up and ignores the
   errors that mean "that one client went away", as trio's own listener does.
@@ -34,6 +35,8 @@ import socket as stdsocket
 from collections.abc import Awaitable, Callable, Collection
 
 import trio
+
+from engine.http1 import socket_calls
 
 log = logging.getLogger("engine.http1.server")
 
@@ -83,39 +86,15 @@ class Connection:
             return "", 0
 
     async def receive(self, *, wait_first: bool = False) -> bytes:
-        """Bytes from the peer, ``b""`` at end of stream. ``wait_first`` skips the first
-        try when the caller knows nothing is likely there yet (it has just answered
-        everything the peer sent): a failing ``recv`` costs a syscall and an exception."""
-        sock = self._sock
-        if not wait_first:
-            try:
-                data = sock.recv(READ_SIZE)
-            except BlockingIOError:
-                pass
-            else:
-                await trio.lowlevel.checkpoint()
-                return data
-        for _ in range(1_000_000):  # a spurious wake-up retries; bounded anyway
-            try:
-                await trio.lowlevel.wait_readable(sock)
-            except trio.ClosedResourceError:
-                raise Interrupted from None
-            try:
-                return sock.recv(READ_SIZE)
-            except BlockingIOError:
-                continue
-        raise OSError(errno.EAGAIN, "socket never became readable")
+        """Bytes from the peer, ``b""`` at end of stream (``socket_calls.receive``:
+        ``wait_first`` when the caller has just answered everything the peer sent)."""
+        try:
+            return await socket_calls.receive(self._sock, READ_SIZE, wait_first=wait_first)
+        except trio.ClosedResourceError:
+            raise Interrupted from None
 
     async def send_all(self, data: bytes) -> None:
-        view = memoryview(data)
-        sock = self._sock
-        while view:
-            try:
-                sent = sock.send(view)
-            except BlockingIOError:
-                await trio.lowlevel.wait_writable(sock)
-                continue
-            view = view[sent:]
+        await socket_calls.send_all(self._sock, data)
 
     def interrupt(self) -> None:
         """Make a ``receive`` parked in its wait raise ``Interrupted``; else do nothing."""
