@@ -27,9 +27,10 @@ Rules:
 - ``Timeouts`` are per phase, as httpx applies them: connect (TCP and TLS), then write and
   read, both restarted by every chunk; ``PhaseTimeout`` says which one ran out. One cancel
   scope per request, moved from phase to phase (entering scopes per chunk costs more), and
-  none when there are no phase timeouts (``NO_TIMEOUTS``, the callback client, which bounds
-  the whole request with its own scope): entering and leaving even an infinite scope cost
-  ~6 µs, measured, about 8% of a loopback callback POST (client and server).
+  none when there are no phase timeouts (``NO_TIMEOUTS``, the callback client, which
+  bounds the whole request with a watchdog's ticket): entering and leaving even an
+  infinite scope cost ~6 µs, measured, about 8% of a loopback callback POST (client and
+  server).
 - Or a request is bounded by a watchdog's ticket (``engine.watchdog``, the callback
   client): a connect gets the time the ticket has left (a cancel scope: new connections
   only), and the exchange is interrupted when it expires (``notify_closing`` on the
